@@ -1,0 +1,122 @@
+//! `check`: every part of the setup, each with what is wrong and the fix.
+
+use std::fmt::Write;
+
+use crate::config::Config;
+use crate::db::{self, Tables};
+use crate::piwigo::{self, GalleryRoot};
+use crate::redact::Redactor;
+use crate::s3::Target;
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub ok: bool,
+    pub what: &'static str,
+    pub detail: String,
+}
+
+/// Runs every check (the config itself was loaded by the caller) and
+/// returns the findings; none of them stops the others.
+pub async fn run(config: &Config) -> Vec<Finding> {
+    let redact = Redactor::new(config.secrets());
+    let mut out = Vec::new();
+    let mut push = |ok: bool, what: &'static str, detail: String| {
+        out.push(Finding {
+            ok,
+            what,
+            detail: redact.scrub(&detail),
+        })
+    };
+
+    match db::connect(config.database_url(), 2).await {
+        Err(e) => push(false, "database", e.to_string()),
+        Ok(pool) => {
+            push(
+                true,
+                "database",
+                format!("connected to {}", db::describe_url(config.database_url())),
+            );
+            let t = Tables::new(&config.piwigo.table_prefix);
+            match piwigo::missing_tables(&pool, &t.prefix).await {
+                Ok(missing) if missing.is_empty() => push(
+                    true,
+                    "piwigo tables",
+                    format!(
+                        "{}images and the album, tag and caddie tables exist",
+                        t.prefix
+                    ),
+                ),
+                Ok(missing) => push(
+                    false,
+                    "piwigo tables",
+                    format!(
+                        "missing {}; check the database name in piwigo.database_url and piwigo.table_prefix ($prefixeTable in local/config/database.inc.php)",
+                        missing.join(", ")
+                    ),
+                ),
+                Err(e) => push(false, "piwigo tables", e.to_string()),
+            }
+            pool.close().await;
+        }
+    }
+
+    match GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots) {
+        Ok(root) => {
+            let upload = root.root().join("upload");
+            let galleries = root.root().join("galleries");
+            if upload.is_dir() || galleries.is_dir() {
+                push(
+                    true,
+                    "gallery root",
+                    format!("{} holds upload/ or galleries/", root.root().display()),
+                );
+            } else {
+                push(
+                    false,
+                    "gallery root",
+                    format!(
+                        "{} has neither upload/ nor galleries/; set piwigo.root to Piwigo's install directory",
+                        root.root().display()
+                    ),
+                );
+            }
+        }
+        Err(e) => push(
+            false,
+            "gallery root",
+            format!(
+                "{}: {e}; set piwigo.root to Piwigo's install directory and let the daemon's user read it",
+                config.piwigo.root.display()
+            ),
+        ),
+    }
+
+    let target = Target::new(&config.s3, &config.upload).await;
+    match target.check_bucket().await {
+        Ok(()) => push(
+            true,
+            "s3 bucket",
+            format!(
+                "bucket {} is reachable with these credentials",
+                config.s3.bucket
+            ),
+        ),
+        Err(e) => push(false, "s3 bucket", e.to_string()),
+    }
+    out
+}
+
+pub fn render(findings: &[Finding]) -> String {
+    let mut text = String::new();
+    for f in findings {
+        let _ = writeln!(
+            text,
+            "{:<5} {:<14} {}",
+            if f.ok { "ok" } else { "FAIL" },
+            f.what,
+            f.detail
+        );
+    }
+    text
+}

@@ -1,0 +1,225 @@
+//! The command line: `run`, `enqueue`, `status`, `retry`, `check`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::daemon::{self, RunOptions};
+use crate::piwigo::{self, Selection};
+use crate::queue::{self, Queue};
+use crate::shutdown::Shutdown;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "piwigo-s3upload",
+    version,
+    about = "Copies every full-size photo of a Piwigo gallery to S3"
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "/etc/piwigo-s3upload.toml",
+        env = "PIWIGO_S3UPLOAD_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// Log format: human-readable lines or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: monitor Piwigo and upload until SIGINT/SIGTERM.
+    Run {
+        /// Poll once, upload everything due, then exit (for cron or tests).
+        #[arg(long)]
+        until_idle: bool,
+    },
+    /// Queue photos by selection (the batch method). Selectors combine:
+    /// `--album 3 --since 2024-01-01` queues that album's photos since then.
+    Enqueue {
+        /// Photo ids and ranges: 1,2,5-9.
+        #[arg(long)]
+        ids: Option<String>,
+        /// An album id; its sub-albums are included.
+        #[arg(long)]
+        album: Option<u32>,
+        /// A tag, by name or URL name.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Photos in the Batch Manager selection (Piwigo's caddie).
+        #[arg(long)]
+        caddie: bool,
+        /// Photos added on or after this date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS).
+        #[arg(long)]
+        since: Option<String>,
+        /// Every photo in the gallery.
+        #[arg(long)]
+        all: bool,
+    },
+    /// The 10 most recent pending or failed uploads, the 10 most recent
+    /// successes, and counts per status.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put failed photos back to pending now.
+    Retry {
+        /// Only these photo ids and ranges: 1,2,5-9.
+        #[arg(long)]
+        ids: Option<String>,
+    },
+    /// Check the config, the database, Piwigo's tables, the gallery root and
+    /// the bucket, and say what to fix.
+    Check,
+}
+
+/// Exit codes: 0 done, 1 failed at run time, 2 bad configuration or usage.
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_CONFIG: u8 = 2;
+
+pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run { until_idle } => {
+            let shutdown = Shutdown::from_signals()?;
+            daemon::run(config, shutdown, RunOptions { until_idle }).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Enqueue {
+            ids,
+            album,
+            tag,
+            caddie,
+            since,
+            all,
+        } => {
+            let (pool, t) = daemon::open_database(&config, 2).await?;
+            let mut sel = Selection {
+                album,
+                caddie,
+                all,
+                ..Selection::default()
+            };
+            if let Some(ids) = ids {
+                sel.ids = piwigo::parse_id_list(&ids).map_err(usage)?;
+            }
+            if let Some(since) = since {
+                sel.since = Some(parse_since(&since).map_err(usage)?);
+            }
+            if let Some(name) = tag {
+                match piwigo::tag_id(&pool, &t, &name).await? {
+                    Some(id) => sel.tag = Some(id),
+                    None => return Err(usage(format!("no Piwigo tag is named `{name}`"))),
+                }
+            }
+            if sel.is_empty() {
+                return Err(usage(
+                    "say what to queue: --ids, --album, --tag, --caddie, --since or --all".into(),
+                ));
+            }
+            let report =
+                queue::enqueue::selection(&pool, &t, &sel, config.upload.prevent_duplicates_by_md5)
+                    .await?;
+            println!(
+                "queued {} of {} selected photos; skipped {} already uploaded, {} already queued, {} md5 duplicates",
+                report.queued,
+                report.selected,
+                report.already_uploaded,
+                report.already_queued,
+                report.duplicates
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let (pool, t) = daemon::open_database(&config, 2).await?;
+            let report = queue::report::report(&pool, &t, 10).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retry { ids } => {
+            let (pool, t) = daemon::open_database(&config, 2).await?;
+            let ranges = ids
+                .map(|s| piwigo::parse_id_list(&s).map_err(usage))
+                .transpose()?;
+            let strategy = Queue::detect_strategy(&pool).await?;
+            let n = Queue::new(pool, t, strategy)
+                .retry_now(ranges.as_deref())
+                .await?;
+            println!(
+                "{n} photos put back to pending; a running daemon picks them up at its next claim"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let findings = crate::check::run(&config).await;
+            print!("{}", crate::check::render(&findings));
+            if findings.iter().all(|f| f.ok) {
+                println!("all checks passed");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(EXIT_FAILURE))
+            }
+        }
+    }
+}
+
+/// A usage mistake: exits with the config/usage code.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(message: String) -> anyhow::Error {
+    UsageError(message).into()
+}
+
+fn parse_since(text: &str) -> Result<chrono::NaiveDateTime, String> {
+    let text = text.trim();
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| d.and_time(chrono::NaiveTime::MIN))
+        })
+        .map_err(|_| {
+            format!("--since `{text}` is not a date; write YYYY-MM-DD or \"YYYY-MM-DD HH:MM:SS\"")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_dates_and_times() {
+        assert_eq!(
+            parse_since("2024-03-01").unwrap().to_string(),
+            "2024-03-01 00:00:00"
+        );
+        assert_eq!(
+            parse_since("2024-03-01 12:30:00").unwrap().to_string(),
+            "2024-03-01 12:30:00"
+        );
+        assert!(parse_since("yesterday").is_err());
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

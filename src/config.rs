@@ -1,0 +1,638 @@
+//! The one TOML file an admin edits: serde structs with defaults, strict
+//! parsing and a `validate()` whose errors name the field and the fix.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::s3::keys::KeyFormat;
+
+/// The environment variable that overrides `piwigo.database_url`, so the
+/// database password can live outside the file (systemd credentials,
+/// docker secrets).
+pub const DATABASE_URL_ENV: &str = "PIWIGO_S3UPLOAD_DATABASE_URL";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config: cannot read {path}: {source} (pass the right file with --config PATH)")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config: {path} line {line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("config: {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// A string that never shows up in `Debug` or `Display` output, so a
+/// secret cannot leak through a log line, an error or a panic message.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub piwigo: PiwigoConfig,
+    pub s3: S3Config,
+    #[serde(default)]
+    pub monitor: MonitorConfig,
+    #[serde(default)]
+    pub upload: UploadConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiwigoConfig {
+    /// `mysql://user:password@host:port/database`; optional in the file when
+    /// the environment variable provides it.
+    #[serde(default)]
+    pub database_url: Option<Secret>,
+    #[serde(default = "default_table_prefix")]
+    pub table_prefix: String,
+    /// Piwigo's install directory: `images.path` is relative to it.
+    pub root: PathBuf,
+    /// Directories outside `root` that photos may legitimately live in
+    /// (Piwigo's upload dir can be configured to `../photos`).
+    #[serde(default)]
+    pub extra_roots: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub force_path_style: bool,
+    #[serde(default)]
+    pub access_key_id: Option<Secret>,
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    #[serde(default)]
+    pub session_token: Option<Secret>,
+    /// The plugin's "bucket path"; normalised by `validate()`.
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub key_format: KeyFormat,
+    /// Base of the links shown by `status` (a CDN or public bucket URL);
+    /// derived from endpoint, bucket and region when unset.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_poll_interval", deserialize_with = "duration")]
+    pub poll_interval: Duration,
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval: default_poll_interval(),
+            tag: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadConfig {
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    #[serde(default = "yes")]
+    pub prevent_duplicates_by_md5: bool,
+    /// Files larger than this go up in parts.
+    #[serde(default = "default_multipart_threshold", deserialize_with = "size")]
+    pub multipart_threshold: u64,
+    #[serde(default = "default_part_size", deserialize_with = "size")]
+    pub part_size: u64,
+    /// How long a claimed photo stays with its worker without a heartbeat;
+    /// after a crash, its photos come back to the queue after this long.
+    #[serde(default = "default_claim_lease", deserialize_with = "duration")]
+    pub claim_lease: Duration,
+    #[serde(default = "default_retry_min", deserialize_with = "duration")]
+    pub retry_backoff_min: Duration,
+    #[serde(default = "default_retry_max", deserialize_with = "duration")]
+    pub retry_backoff_max: Duration,
+    /// On SIGINT/SIGTERM, how long uploads in flight may take to finish
+    /// before they are stopped and handed back to the queue.
+    #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            workers: default_workers(),
+            prevent_duplicates_by_md5: true,
+            multipart_threshold: default_multipart_threshold(),
+            part_size: default_part_size(),
+            claim_lease: default_claim_lease(),
+            retry_backoff_min: default_retry_min(),
+            retry_backoff_max: default_retry_max(),
+            shutdown_timeout: default_shutdown_timeout(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_table_prefix() -> String {
+    "piwigo_".into()
+}
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_poll_interval() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_workers() -> usize {
+    8
+}
+fn default_multipart_threshold() -> u64 {
+    64 * 1024 * 1024
+}
+fn default_part_size() -> u64 {
+    16 * 1024 * 1024
+}
+fn default_claim_lease() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_retry_min() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_retry_max() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a duration ({e}); write it like \"2s\", \"500ms\" or \"5m\""
+        ))
+    })
+}
+
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_size(&text).map_err(serde::de::Error::custom)
+}
+
+/// Parses "64MiB", "5 MB", "1048576": sizes as admins write them.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    bytesize::ByteSize::from_str(text.trim())
+        .map(|b| b.as_u64())
+        .map_err(|_| format!("`{text}` is not a size; write it like \"16MiB\" or \"64MB\""))
+}
+
+const MIN_PART: u64 = 5 * 1024 * 1024;
+const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+
+impl Config {
+    /// Reads, parses and validates the file, then applies the environment
+    /// override. Nothing here touches the network or the database.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let env_url = std::env::var(DATABASE_URL_ENV).ok();
+        Self::from_toml(&text, path, env_url)
+    }
+
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env_database_url: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            // The error's own Display quotes the offending line, which may
+            // hold a secret: report the position and the message only.
+            let line = e
+                .span()
+                .map(|s| {
+                    text.as_bytes()[..s.start.min(text.len())]
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .count()
+                        + 1
+                })
+                .unwrap_or(0);
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                message: e.message().to_owned(),
+            }
+        })?;
+        if let Some(url) = env_database_url.filter(|u| !u.is_empty()) {
+            config.piwigo.database_url = Some(Secret::new(url));
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        let url = self.piwigo.database_url.as_ref().ok_or_else(|| {
+            ConfigError::invalid(
+                "piwigo.database_url",
+                format!("missing; set it in the file or in {DATABASE_URL_ENV}"),
+            )
+        })?;
+        check_database_url(url.expose())?;
+
+        let prefix = &self.piwigo.table_prefix;
+        if prefix.len() > 20
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        {
+            return Err(ConfigError::invalid(
+                "piwigo.table_prefix",
+                format!(
+                    "`{prefix}` is not a Piwigo table prefix (up to 20 of A-Z a-z 0-9 _ $; see $prefixeTable in local/config/database.inc.php)"
+                ),
+            ));
+        }
+        if !self.piwigo.root.is_absolute() {
+            return Err(ConfigError::invalid(
+                "piwigo.root",
+                format!(
+                    "`{}` must be an absolute path to Piwigo's install directory",
+                    self.piwigo.root.display()
+                ),
+            ));
+        }
+        if let Some(p) = self.piwigo.extra_roots.iter().find(|p| !p.is_absolute()) {
+            return Err(ConfigError::invalid(
+                "piwigo.extra_roots",
+                format!("`{}` must be an absolute path", p.display()),
+            ));
+        }
+
+        self.validate_s3()?;
+
+        if self.monitor.poll_interval < Duration::from_millis(100) {
+            return Err(ConfigError::invalid(
+                "monitor.poll_interval",
+                "must be at least 100ms",
+            ));
+        }
+        if let Some(tag) = &self.monitor.tag {
+            if tag.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    "monitor.tag",
+                    "is empty; remove the line or name a Piwigo tag",
+                ));
+            }
+        }
+        self.validate_upload()
+    }
+
+    fn validate_s3(&mut self) -> Result<(), ConfigError> {
+        let s3 = &mut self.s3;
+        let bucket = s3.bucket.trim();
+        if bucket.is_empty() || bucket.contains('/') || bucket.len() > 255 {
+            return Err(ConfigError::invalid(
+                "s3.bucket",
+                "must be a bucket name (no slashes; put folders in s3.prefix)",
+            ));
+        }
+        if s3.region.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "s3.region",
+                "is empty; use the bucket's region, e.g. \"us-east-1\"",
+            ));
+        }
+        if let Some(endpoint) = &s3.endpoint {
+            let parsed = url::Url::parse(endpoint).ok();
+            let ok = parsed
+                .as_ref()
+                .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "s3.endpoint",
+                    format!("`{endpoint}` is not an http(s) URL, e.g. \"http://127.0.0.1:9000\""),
+                ));
+            }
+        }
+        match (&s3.access_key_id, &s3.secret_access_key) {
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "s3.secret_access_key",
+                    "missing while s3.access_key_id is set; set both, or neither to use the AWS default credential chain",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "s3.access_key_id",
+                    "missing while s3.secret_access_key is set; set both, or neither to use the AWS default credential chain",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(base) = &s3.public_url {
+            if url::Url::parse(base).is_err() {
+                return Err(ConfigError::invalid(
+                    "s3.public_url",
+                    format!("`{base}` is not a URL"),
+                ));
+            }
+        }
+        s3.prefix = normalize_prefix(&s3.prefix);
+        Ok(())
+    }
+
+    fn validate_upload(&self) -> Result<(), ConfigError> {
+        let up = &self.upload;
+        if !(1..=256).contains(&up.workers) {
+            return Err(ConfigError::invalid(
+                "upload.workers",
+                format!("{} is out of range; use 1 to 256", up.workers),
+            ));
+        }
+        if !(MIN_PART..=MAX_PART).contains(&up.part_size) {
+            return Err(ConfigError::invalid(
+                "upload.part_size",
+                "must be between 5MiB and 5GiB (S3's limits for one part)",
+            ));
+        }
+        if up.multipart_threshold < MIN_PART {
+            return Err(ConfigError::invalid(
+                "upload.multipart_threshold",
+                "must be at least 5MiB",
+            ));
+        }
+        if up.claim_lease < Duration::from_secs(2) {
+            return Err(ConfigError::invalid(
+                "upload.claim_lease",
+                "must be at least 2s",
+            ));
+        }
+        if up.retry_backoff_min.is_zero() || up.retry_backoff_max < up.retry_backoff_min {
+            return Err(ConfigError::invalid(
+                "upload.retry_backoff_max",
+                "must be at least upload.retry_backoff_min, which must be above zero",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.piwigo
+            .database_url
+            .as_ref()
+            .map(Secret::expose)
+            .unwrap_or_default()
+    }
+
+    /// Every secret value in the config, for scrubbing text that came from
+    /// outside (server error messages) before it is logged or stored.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let s3 = &self.s3;
+        for s in [&s3.access_key_id, &s3.secret_access_key, &s3.session_token]
+            .into_iter()
+            .flatten()
+        {
+            out.push(s.expose().to_owned());
+        }
+        if let Ok(url) = url::Url::parse(self.database_url()) {
+            if let Some(pw) = url.password() {
+                out.push(pw.to_owned());
+                if let Ok(decoded) = percent_encoding::percent_decode_str(pw).decode_utf8() {
+                    out.push(decoded.into_owned());
+                }
+            }
+        }
+        out.retain(|s| s.len() >= 4);
+        out
+    }
+}
+
+fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    let parsed = url::Url::parse(url).map_err(|_| {
+        ConfigError::invalid(
+            "piwigo.database_url",
+            "is not a URL; write it as mysql://user:password@host:3306/database (percent-encode special characters in the password)",
+        )
+    })?;
+    if !matches!(parsed.scheme(), "mysql" | "mariadb") {
+        return Err(ConfigError::invalid(
+            "piwigo.database_url",
+            format!(
+                "scheme `{}` is not supported; use mysql://user:password@host:3306/database",
+                parsed.scheme()
+            ),
+        ));
+    }
+    if parsed.path().trim_matches('/').is_empty() {
+        return Err(ConfigError::invalid(
+            "piwigo.database_url",
+            "names no database; append Piwigo's database name ($conf['db_base']) as the path",
+        ));
+    }
+    Ok(())
+}
+
+/// The plugin's bucket path: no leading slash, exactly one trailing slash,
+/// empty for the bucket root.
+pub fn normalize_prefix(prefix: &str) -> String {
+    let segments: Vec<&str> = prefix
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+        .collect();
+    if segments.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", segments.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[piwigo]
+database_url = "mysql://piwigo:hunter2secret@127.0.0.1:3306/piwigo"
+root = "/var/www/html/piwigo"
+[s3]
+bucket = "photos"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("test.toml"), None)
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.piwigo.table_prefix, "piwigo_");
+        assert_eq!(c.s3.region, "us-east-1");
+        assert_eq!(c.s3.key_format, KeyFormat::File);
+        assert!(c.monitor.enabled);
+        assert_eq!(c.monitor.poll_interval, Duration::from_secs(2));
+        assert_eq!(c.upload.workers, 8);
+        assert!(c.upload.prevent_duplicates_by_md5);
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../config.example.toml");
+        let c = parse(text).unwrap();
+        assert_eq!(c.s3.prefix, "photos/");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = parse(&format!("{MINIMAL}colour = \"blue\"\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("colour"), "{text}");
+        assert!(text.contains("line 7"), "{text}");
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        let err =
+            parse("[piwigo]\nroot = \"/x\"\ndatabase_url = \"mysql://a@b/c\"\n[s3]\n").unwrap_err();
+        assert!(err.to_string().contains("bucket"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_and_size_are_explained() {
+        let err = parse(&format!("{MINIMAL}[monitor]\npoll_interval = \"soon\"\n")).unwrap_err();
+        assert!(err.to_string().contains("not a duration"), "{err}");
+        let err = parse(&format!("{MINIMAL}[upload]\npart_size = \"big\"\n")).unwrap_err();
+        assert!(err.to_string().contains("not a size"), "{err}");
+        let err = parse(&format!("{MINIMAL}[upload]\npart_size = \"1MiB\"\n")).unwrap_err();
+        assert!(err.to_string().contains("upload.part_size"), "{err}");
+    }
+
+    #[test]
+    fn bad_database_url_never_echoes_the_password() {
+        let text = MINIMAL.replace("mysql://", "postgres://");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("piwigo.database_url"), "{err}");
+        assert!(!err.contains("hunter2secret"), "{err}");
+        let text = MINIMAL.replace(
+            "mysql://piwigo:hunter2secret@127.0.0.1:3306/piwigo",
+            "hunter2secret",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(!err.contains("hunter2secret"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_database_url() {
+        let text = MINIMAL.replace(
+            "database_url = \"mysql://piwigo:hunter2secret@127.0.0.1:3306/piwigo\"\n",
+            "",
+        );
+        assert!(parse(&text).is_err());
+        let c = Config::from_toml(
+            &text,
+            Path::new("t"),
+            Some("mysql://u:p@db:3306/gallery".into()),
+        )
+        .unwrap();
+        assert_eq!(c.database_url(), "mysql://u:p@db:3306/gallery");
+    }
+
+    #[test]
+    fn half_a_key_pair_is_refused() {
+        let err = parse(&format!("{MINIMAL}access_key_id = \"AKIA1234\"\n")).unwrap_err();
+        assert!(err.to_string().contains("s3.secret_access_key"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let text = format!(
+            "{MINIMAL}access_key_id = \"AKIAEXAMPLEKEY\"\nsecret_access_key = \"sup3rs3cr3t\"\n"
+        );
+        let c = parse(&text).unwrap();
+        let dbg = format!("{c:?}");
+        for s in ["AKIAEXAMPLEKEY", "sup3rs3cr3t", "hunter2secret"] {
+            assert!(!dbg.contains(s), "{s} leaked in {dbg}");
+        }
+        assert!(c.secrets().contains(&"hunter2secret".to_string()));
+        assert!(c.secrets().contains(&"sup3rs3cr3t".to_string()));
+    }
+
+    #[test]
+    fn bad_table_prefix_and_endpoint_are_named() {
+        let err = parse(&MINIMAL.replace("[s3]", "table_prefix = \"pi wi\"\n[s3]")).unwrap_err();
+        assert!(err.to_string().contains("piwigo.table_prefix"), "{err}");
+        let err = parse(&format!("{MINIMAL}endpoint = \"127.0.0.1:9000\"\n")).unwrap_err();
+        assert!(err.to_string().contains("s3.endpoint"), "{err}");
+    }
+
+    #[test]
+    fn prefix_is_normalised() {
+        assert_eq!(normalize_prefix(""), "");
+        assert_eq!(normalize_prefix("/"), "");
+        assert_eq!(normalize_prefix("/photos"), "photos/");
+        assert_eq!(normalize_prefix("photos//2024/"), "photos/2024/");
+        assert_eq!(normalize_prefix("a/../b"), "a/b/");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("16MiB").unwrap(), 16 * 1024 * 1024);
+        assert_eq!(parse_size("5 MB").unwrap(), 5_000_000);
+        assert!(parse_size("lots").is_err());
+    }
+}

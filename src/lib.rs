@@ -1,0 +1,34 @@
+//! piwigo-s3upload copies every full-size photo of a Piwigo gallery to
+//! Amazon S3 or an S3-compatible store, exactly once.
+//!
+//! How the modules fit together:
+//!
+//! - [`config`]: the TOML file, its defaults and `validate()`.
+//! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`).
+//! - [`daemon`]: wiring: connect, migrate, monitor, dispatch workers,
+//!   shut down gracefully.
+//! - [`shutdown`]: signals turned into cancellation tokens.
+//! - [`db`]: the connection pool and the prefixed table names.
+//! - [`piwigo`]: read-only queries on Piwigo's tables; safe resolution of
+//!   `images.path` under the gallery root.
+//! - [`queue`]: all of our own SQL: migrations, claims with leases,
+//!   success and failure, enqueueing, the status report.
+//! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
+//! - [`worker`]: one photo: hash, de-duplicate, upload, record.
+//! - [`s3`]: the client, object keys, streaming uploads, error mapping.
+//! - [`check`]: the `check` command's findings.
+//! - [`redact`], [`stats`]: secret scrubbing and counters.
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod monitor;
+pub mod piwigo;
+pub mod queue;
+pub mod redact;
+pub mod s3;
+pub mod shutdown;
+pub mod stats;
+pub mod worker;

@@ -1,0 +1,101 @@
+//! Active monitoring: every poll moves the watermark over new photos and
+//! queues them, and queues photos given the configured tag.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::MySqlPool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::MonitorConfig;
+use crate::db::{DbError, Tables};
+use crate::piwigo;
+use crate::queue::enqueue;
+
+/// Backoff cap while the database is unreachable.
+const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(60);
+
+/// One poll: new photos (when enabled) and tagged photos. Returns how many
+/// rows were queued.
+pub async fn poll_once(pool: &MySqlPool, t: &Tables, cfg: &MonitorConfig) -> Result<u64, DbError> {
+    let poll = enqueue::poll(pool, t, cfg.enabled).await?;
+    if poll.initialised {
+        tracing::info!(
+            watermark = poll.watermark,
+            "first run: monitoring starts after the newest photo; queue older ones with `enqueue`"
+        );
+    }
+    let mut queued = poll.queued;
+    if let Some(name) = &cfg.tag {
+        if let Some(tag_id) = follow_tag(pool, t, name).await? {
+            queued += enqueue::queue_tagged(pool, t, tag_id).await?;
+        }
+    }
+    if queued > 0 {
+        tracing::info!(queued, watermark = poll.watermark, "queued photos");
+    }
+    Ok(queued)
+}
+
+/// Resolves the tag by name, falling back to the id seen before when the
+/// tag was renamed in Piwigo.
+async fn follow_tag(pool: &MySqlPool, t: &Tables, name: &str) -> Result<Option<u32>, DbError> {
+    let remembered = enqueue::remembered_tag(pool, t).await?;
+    match piwigo::tag_id(pool, t, name).await? {
+        Some(id) => {
+            if remembered != Some(id) {
+                enqueue::remember_tag(pool, t, id).await?;
+            }
+            Ok(Some(id))
+        }
+        None => match remembered {
+            Some(id) => match piwigo::tag_name(pool, t, id).await? {
+                Some(new_name) => {
+                    tracing::warn!(tag.id = id, tag.name = %new_name, "monitor.tag was renamed in Piwigo; following it by id (update monitor.tag)");
+                    Ok(Some(id))
+                }
+                None => Ok(None),
+            },
+            None => Ok(None),
+        },
+    }
+}
+
+/// Polls until `shutdown`, waking the workers after each poll that queued
+/// something. Database errors back off and are logged once until the
+/// database is back.
+pub async fn run(
+    pool: MySqlPool,
+    t: Tables,
+    cfg: MonitorConfig,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut failing_since: Option<std::time::Instant> = None;
+    let mut delay = cfg.poll_interval;
+    loop {
+        match poll_once(&pool, &t, &cfg).await {
+            Ok(queued) => {
+                if let Some(since) = failing_since.take() {
+                    tracing::info!(down_for = ?since.elapsed(), "monitor: database reachable again");
+                }
+                delay = cfg.poll_interval;
+                if queued > 0 {
+                    wake.notify_one();
+                }
+            }
+            Err(e) => {
+                if failing_since.is_none() {
+                    tracing::error!(error = %e, "monitor: poll failed; retrying with backoff");
+                    failing_since = Some(std::time::Instant::now());
+                }
+                delay = (delay * 2).min(MAX_ERROR_BACKOFF);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Piwigo's own tables, read only (they are MyISAM: no transactions, and
+//! they are not ours to change), and the safe resolution of `images.path`
+//! to a file under the gallery root.
+
+use std::path::{Component, Path, PathBuf};
+
+use sqlx::{MySqlPool, QueryBuilder, Row};
+
+use crate::db::{DbError, Tables};
+
+/// The columns of `<prefix>images` the daemon uses.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub id: u32,
+    pub file: String,
+    pub path: String,
+}
+
+/// The Piwigo tables `check` and the selectors rely on.
+pub const REQUIRED_TABLES: [&str; 6] = [
+    "images",
+    "tags",
+    "image_tag",
+    "caddie",
+    "categories",
+    "image_category",
+];
+
+/// Paths that are not files of this gallery: long-removed remote photos
+/// and the chunked-upload scratch directory.
+pub const SKIPPED_PATHS_SQL: &str = "i.path NOT LIKE 'http://%' AND i.path NOT LIKE 'https://%' \
+     AND i.path NOT LIKE './upload/buffer/%'";
+
+pub async fn image(pool: &MySqlPool, t: &Tables, id: u32) -> Result<Option<Image>, DbError> {
+    let sql = format!("SELECT id, file, path FROM {} WHERE id = ?", t.images);
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(DbError::query("read photo"))?;
+    row.map(|r| -> Result<Image, sqlx::Error> {
+        Ok(Image {
+            id: r.try_get("id")?,
+            file: text_column(&r, "file")?,
+            path: text_column(&r, "path")?,
+        })
+    })
+    .transpose()
+    .map_err(DbError::query("read photo"))
+}
+
+/// Piwigo's columns are 3-byte utf8 but old installs hold latin1 bytes:
+/// decode leniently rather than fail a photo on a name.
+fn text_column(row: &sqlx::mysql::MySqlRow, name: &str) -> Result<String, sqlx::Error> {
+    match row.try_get::<String, _>(name) {
+        Ok(s) => Ok(s),
+        Err(_) => {
+            let bytes: Vec<u8> = row.try_get(name)?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        }
+    }
+}
+
+pub async fn max_image_id(pool: &MySqlPool, t: &Tables) -> Result<u32, DbError> {
+    let sql = format!("SELECT COALESCE(MAX(id), 0) FROM {}", t.images);
+    let max: u32 = sqlx::query_scalar::<_, u64>(&sql)
+        .fetch_one(pool)
+        .await
+        .map_err(DbError::query("read newest photo id"))?
+        .try_into()
+        .unwrap_or(u32::MAX);
+    Ok(max)
+}
+
+/// Looks a tag up by name or URL name, as an admin would type it.
+pub async fn tag_id(pool: &MySqlPool, t: &Tables, name: &str) -> Result<Option<u32>, DbError> {
+    let sql = format!(
+        "SELECT id FROM {} WHERE name = ? OR url_name = ? ORDER BY id LIMIT 1",
+        t.tags
+    );
+    sqlx::query_scalar::<_, u32>(&sql)
+        .bind(name)
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(DbError::query("look up tag"))
+}
+
+pub async fn tag_name(pool: &MySqlPool, t: &Tables, id: u32) -> Result<Option<String>, DbError> {
+    let sql = format!("SELECT name FROM {} WHERE id = ?", t.tags);
+    sqlx::query_scalar::<_, String>(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(DbError::query("look up tag"))
+}
+
+/// Which Piwigo tables are missing, for `check` and start-up.
+pub async fn missing_tables(pool: &MySqlPool, prefix: &str) -> Result<Vec<String>, DbError> {
+    let mut missing = Vec::new();
+    for name in REQUIRED_TABLES {
+        let full = format!("{prefix}{name}");
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = ?",
+        )
+        .bind(&full)
+        .fetch_optional(pool)
+        .await
+        .map_err(DbError::query("list tables"))?;
+        if found.is_none() {
+            missing.push(full);
+        }
+    }
+    Ok(missing)
+}
+
+/// A batch selection: every part given narrows it (they are ANDed).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub ids: Vec<(u32, u32)>,
+    pub album: Option<u32>,
+    pub tag: Option<u32>,
+    pub caddie: bool,
+    pub since: Option<chrono::NaiveDateTime>,
+    pub all: bool,
+}
+
+impl Selection {
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+            && self.album.is_none()
+            && self.tag.is_none()
+            && !self.caddie
+            && self.since.is_none()
+            && !self.all
+    }
+
+    /// Appends `WHERE ...` selecting `i.id` from `<prefix>images i`.
+    pub fn push_where<'a>(&'a self, qb: &mut QueryBuilder<'a, sqlx::MySql>, t: &Tables) {
+        qb.push(" WHERE ");
+        qb.push(SKIPPED_PATHS_SQL);
+        if !self.ids.is_empty() {
+            qb.push(" AND (");
+            for (n, (lo, hi)) in self.ids.iter().enumerate() {
+                if n > 0 {
+                    qb.push(" OR ");
+                }
+                qb.push("i.id BETWEEN ");
+                qb.push_bind(*lo);
+                qb.push(" AND ");
+                qb.push_bind(*hi);
+            }
+            qb.push(")");
+        }
+        if let Some(album) = self.album {
+            qb.push(format!(
+                " AND i.id IN (SELECT ic.image_id FROM {} ic JOIN {} c ON c.id = ic.category_id \
+                 WHERE c.id = ",
+                t.image_category, t.categories
+            ));
+            qb.push_bind(album);
+            qb.push(" OR FIND_IN_SET(");
+            qb.push_bind(album);
+            qb.push(", c.uppercats))");
+        }
+        if let Some(tag) = self.tag {
+            qb.push(format!(
+                " AND i.id IN (SELECT it.image_id FROM {} it WHERE it.tag_id = ",
+                t.image_tag
+            ));
+            qb.push_bind(tag);
+            qb.push(")");
+        }
+        if self.caddie {
+            qb.push(format!(
+                " AND i.id IN (SELECT cd.element_id FROM {} cd)",
+                t.caddie
+            ));
+        }
+        if let Some(since) = self.since {
+            qb.push(" AND i.date_available >= ");
+            qb.push_bind(since);
+        }
+    }
+}
+
+/// Parses `1,2,5-9` into inclusive ranges.
+pub fn parse_id_list(text: &str) -> Result<Vec<(u32, u32)>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("`{part}` is not a photo id or a range like 5-9");
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse::<u32>().map_err(|_| bad())?,
+                b.trim().parse::<u32>().map_err(|_| bad())?,
+            ),
+            None => {
+                let id = part.parse::<u32>().map_err(|_| bad())?;
+                (id, id)
+            }
+        };
+        if lo > hi {
+            return Err(format!(
+                "range `{part}` runs backwards; write it as {hi}-{lo}"
+            ));
+        }
+        out.push((lo, hi));
+    }
+    if out.is_empty() {
+        return Err("no photo ids given; write them like 1,2,5-9".into());
+    }
+    Ok(out)
+}
+
+/// Why a photo's file cannot be read. Each maps to its own queue status.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error(
+        "path `{path}` resolves outside the gallery root {root} (add its directory to piwigo.extra_roots if it is legitimate)"
+    )]
+    OutsideRoot { path: String, root: PathBuf },
+    #[error("file {0} is missing")]
+    Missing(PathBuf),
+    #[error("file {path} is unreadable: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+}
+
+impl FileError {
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::OutsideRoot { .. } => "failed_path_outside_root",
+            Self::Missing(_) => "failed_file_missing",
+            Self::Unreadable { .. } => "failed_file_unreadable",
+        }
+    }
+}
+
+/// The gallery root and any extra allowed directories, canonicalised once.
+#[derive(Debug, Clone)]
+pub struct GalleryRoot {
+    root: PathBuf,
+    allowed: Vec<PathBuf>,
+}
+
+impl GalleryRoot {
+    pub fn new(root: &Path, extra: &[PathBuf]) -> std::io::Result<Self> {
+        let root = root.canonicalize()?;
+        let mut allowed = vec![root.clone()];
+        for dir in extra {
+            // A missing extra root is not fatal: it may be mounted later.
+            allowed.push(dir.canonicalize().unwrap_or_else(|_| dir.clone()));
+        }
+        Ok(Self { root, allowed })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves `images.path` to a regular file inside an allowed directory,
+    /// following symlinks only as far as they stay inside.
+    pub fn resolve(&self, rel: &str) -> Result<PathBuf, FileError> {
+        let outside = || FileError::OutsideRoot {
+            path: rel.escape_debug().to_string(),
+            root: self.root.clone(),
+        };
+        if rel.contains('\0') || rel.is_empty() {
+            return Err(outside());
+        }
+        let rel_path = Path::new(rel);
+        if rel_path.is_absolute() || rel_path.has_root() {
+            return Err(outside());
+        }
+        // Lexical check first: `..` may only lead into an extra root.
+        let mut lexical = self.root.clone();
+        for c in rel_path.components() {
+            match c {
+                Component::Normal(p) => lexical.push(p),
+                Component::ParentDir => {
+                    lexical.pop();
+                }
+                Component::CurDir => {}
+                Component::RootDir | Component::Prefix(_) => return Err(outside()),
+            }
+        }
+        if !self.is_allowed(&lexical) {
+            return Err(outside());
+        }
+        let real = match lexical.canonicalize() {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(FileError::Missing(lexical));
+            }
+            Err(e) => {
+                return Err(FileError::Unreadable {
+                    path: lexical,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        // Symlinks are followed, but only to places that are allowed.
+        if !self.is_allowed(&real) {
+            return Err(outside());
+        }
+        let meta = std::fs::metadata(&real).map_err(|e| FileError::Unreadable {
+            path: real.clone(),
+            reason: e.to_string(),
+        })?;
+        if !meta.is_file() {
+            return Err(FileError::Unreadable {
+                path: real,
+                reason: "not a regular file".into(),
+            });
+        }
+        Ok(real)
+    }
+
+    fn is_allowed(&self, path: &Path) -> bool {
+        self.allowed.iter().any(|dir| path.starts_with(dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gallery() -> (tempfile::TempDir, GalleryRoot) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("piwigo");
+        std::fs::create_dir_all(root.join("upload/2024/01/02")).unwrap();
+        std::fs::write(root.join("upload/2024/01/02/a.jpg"), b"jpeg").unwrap();
+        std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+        std::fs::write(dir.path().join("outside/secret.txt"), b"x").unwrap();
+        let g = GalleryRoot::new(&root, &[]).unwrap();
+        (dir, g)
+    }
+
+    #[test]
+    fn resolves_files_inside() {
+        let (_d, g) = gallery();
+        let p = g.resolve("./upload/2024/01/02/a.jpg").unwrap();
+        assert!(p.ends_with("upload/2024/01/02/a.jpg"));
+    }
+
+    #[test]
+    fn refuses_escapes() {
+        let (d, g) = gallery();
+        for bad in [
+            "../outside/secret.txt",
+            "./upload/../../outside/secret.txt",
+            "/etc/passwd",
+            "./upload/a\0.jpg",
+            "",
+        ] {
+            assert!(
+                matches!(g.resolve(bad), Err(FileError::OutsideRoot { .. })),
+                "{bad:?}"
+            );
+        }
+        std::os::unix::fs::symlink(
+            d.path().join("outside/secret.txt"),
+            g.root().join("upload/link.jpg"),
+        )
+        .unwrap();
+        assert!(matches!(
+            g.resolve("./upload/link.jpg"),
+            Err(FileError::OutsideRoot { .. })
+        ));
+    }
+
+    #[test]
+    fn extra_roots_allow_a_sibling_upload_dir() {
+        let (d, g) = gallery();
+        let g2 = GalleryRoot::new(g.root(), &[d.path().join("outside")]).unwrap();
+        assert!(g2.resolve("../outside/secret.txt").is_ok());
+    }
+
+    #[test]
+    fn missing_and_directories_are_told_apart() {
+        let (_d, g) = gallery();
+        assert!(matches!(
+            g.resolve("./upload/none.jpg"),
+            Err(FileError::Missing(_))
+        ));
+        assert!(matches!(
+            g.resolve("./upload/2024"),
+            Err(FileError::Unreadable { .. })
+        ));
+    }
+
+    #[test]
+    fn id_lists() {
+        assert_eq!(
+            parse_id_list("1,2,5-9").unwrap(),
+            vec![(1, 1), (2, 2), (5, 9)]
+        );
+        assert!(parse_id_list("9-5").is_err());
+        assert!(parse_id_list("a").is_err());
+        assert!(parse_id_list("").is_err());
+    }
+}

@@ -1,0 +1,218 @@
+//! Putting photos in the queue: the monitor's watermark, the tag, and batch
+//! selections. All set-based: one statement queues a million rows.
+
+use sqlx::{MySqlPool, QueryBuilder};
+
+use crate::db::{DbError, Tables};
+use crate::piwigo::{SKIPPED_PATHS_SQL, Selection};
+
+/// What a monitoring poll did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Poll {
+    pub queued: u64,
+    pub watermark: u32,
+    /// True on the very first poll: the watermark was set to the newest
+    /// photo and nothing older is queued.
+    pub initialised: bool,
+}
+
+/// Moves the watermark to the newest photo, queueing what lies between
+/// when monitoring is enabled. In one transaction on our (InnoDB) state
+/// row, so two daemons never queue the same range twice and a crash
+/// queues nothing or everything.
+pub async fn poll(pool: &MySqlPool, t: &Tables, enabled: bool) -> Result<Poll, DbError> {
+    let err = DbError::query;
+    let mut tx = pool.begin().await.map_err(err("poll: begin"))?;
+    let current: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT value FROM {} WHERE name = 'watermark' FOR UPDATE",
+        t.state
+    ))
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(err("poll: read watermark"))?;
+    let newest: u32 =
+        sqlx::query_scalar::<_, u64>(&format!("SELECT COALESCE(MAX(id), 0) FROM {}", t.images))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err("poll: read newest photo id"))?
+            .try_into()
+            .unwrap_or(u32::MAX);
+
+    let Some(current) = current.and_then(|v| v.parse::<u32>().ok()) else {
+        // First run: photos that predate the daemon are for `enqueue`.
+        set_watermark(&mut tx, t, newest).await?;
+        tx.commit().await.map_err(err("poll: commit"))?;
+        return Ok(Poll {
+            queued: 0,
+            watermark: newest,
+            initialised: true,
+        });
+    };
+    if newest <= current {
+        tx.commit().await.map_err(err("poll: commit"))?;
+        return Ok(Poll {
+            queued: 0,
+            watermark: current,
+            initialised: false,
+        });
+    }
+    let mut queued = 0;
+    if enabled {
+        queued = sqlx::query(&format!(
+            "INSERT IGNORE INTO {} (image_id, source, piwigo_md5) \
+             SELECT i.id, 'monitor', IF(CHAR_LENGTH(i.md5sum) = 32, i.md5sum, NULL) \
+             FROM {} i WHERE i.id > ? AND i.id <= ? AND {SKIPPED_PATHS_SQL}",
+            t.queue, t.images
+        ))
+        .bind(current)
+        .bind(newest)
+        .execute(&mut *tx)
+        .await
+        .map_err(err("poll: queue new photos"))?
+        .rows_affected();
+    }
+    // Disabled monitoring still moves the watermark: photos added while it
+    // was off are never queued by monitoring later.
+    set_watermark(&mut tx, t, newest).await?;
+    tx.commit().await.map_err(err("poll: commit"))?;
+    Ok(Poll {
+        queued,
+        watermark: newest,
+        initialised: false,
+    })
+}
+
+async fn set_watermark(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    t: &Tables,
+    value: u32,
+) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO {} (name, value) VALUES ('watermark', ?) \
+         ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = NOW(3)",
+        t.state
+    ))
+    .bind(value.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(DbError::query("poll: store watermark"))?;
+    Ok(())
+}
+
+/// The tag id the monitor follows, remembered so that renaming the tag in
+/// Piwigo does not lose it.
+pub async fn remembered_tag(pool: &MySqlPool, t: &Tables) -> Result<Option<u32>, DbError> {
+    let v: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT value FROM {} WHERE name = 'monitor_tag_id'",
+        t.state
+    ))
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("read followed tag"))?;
+    Ok(v.and_then(|v| v.parse().ok()))
+}
+
+pub async fn remember_tag(pool: &MySqlPool, t: &Tables, id: u32) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO {} (name, value) VALUES ('monitor_tag_id', ?) \
+         ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = NOW(3)",
+        t.state
+    ))
+    .bind(id.to_string())
+    .execute(pool)
+    .await
+    .map_err(DbError::query("store followed tag"))?;
+    Ok(())
+}
+
+/// Queues every photo with the tag that is neither queued nor uploaded.
+pub async fn queue_tagged(pool: &MySqlPool, t: &Tables, tag_id: u32) -> Result<u64, DbError> {
+    let done = sqlx::query(&format!(
+        "INSERT IGNORE INTO {q} (image_id, source, piwigo_md5) \
+         SELECT i.id, 'tag', IF(CHAR_LENGTH(i.md5sum) = 32, i.md5sum, NULL) \
+         FROM {it} it JOIN {images} i ON i.id = it.image_id \
+         WHERE it.tag_id = ? AND {SKIPPED_PATHS_SQL} \
+         AND NOT EXISTS (SELECT 1 FROM {u} u WHERE u.image_id = i.id) \
+         AND NOT EXISTS (SELECT 1 FROM {q} q WHERE q.image_id = i.id)",
+        q = t.queue,
+        it = t.image_tag,
+        images = t.images,
+        u = t.uploaded,
+    ))
+    .bind(tag_id)
+    .execute(pool)
+    .await
+    .map_err(DbError::query("queue tagged photos"))?;
+    Ok(done.rows_affected())
+}
+
+/// What `enqueue` did with a selection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EnqueueReport {
+    pub selected: u64,
+    pub queued: u64,
+    pub already_uploaded: u64,
+    pub already_queued: u64,
+    pub duplicates: u64,
+}
+
+/// Queues a batch selection, skipping photos already uploaded or queued
+/// and, with `dedupe`, photos whose Piwigo md5 matches one that is.
+pub async fn selection(
+    pool: &MySqlPool,
+    t: &Tables,
+    sel: &Selection,
+    dedupe: bool,
+) -> Result<EnqueueReport, DbError> {
+    let err = DbError::query;
+    let dup_sql = format!(
+        "(i.md5sum IS NOT NULL AND CHAR_LENGTH(i.md5sum) = 32 AND (EXISTS (SELECT 1 FROM {u} u2 WHERE u2.md5 = i.md5sum) \
+         OR EXISTS (SELECT 1 FROM {q} q2 WHERE q2.piwigo_md5 = i.md5sum OR q2.md5 = i.md5sum)))",
+        u = t.uploaded,
+        q = t.queue
+    );
+    let dup_sql = if dedupe { dup_sql } else { "FALSE".into() };
+    let mut tx = pool.begin().await.map_err(err("enqueue: begin"))?;
+
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT COUNT(*), \
+         CAST(COALESCE(SUM(u.image_id IS NOT NULL), 0) AS UNSIGNED), \
+         CAST(COALESCE(SUM(u.image_id IS NULL AND q.image_id IS NOT NULL), 0) AS UNSIGNED), \
+         CAST(COALESCE(SUM(u.image_id IS NULL AND q.image_id IS NULL AND {dup_sql}), 0) AS UNSIGNED) \
+         FROM {} i LEFT JOIN {} u ON u.image_id = i.id LEFT JOIN {} q ON q.image_id = i.id",
+        t.images, t.uploaded, t.queue
+    ));
+    sel.push_where(&mut qb, t);
+    let (selected, already_uploaded, already_queued, duplicates): (i64, u64, u64, u64) = qb
+        .build_query_as()
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(err("enqueue: count selection"))?;
+
+    let mut qb = QueryBuilder::new(format!(
+        "INSERT IGNORE INTO {} (image_id, source, piwigo_md5) \
+         SELECT i.id, 'enqueue', IF(CHAR_LENGTH(i.md5sum) = 32, i.md5sum, NULL) FROM {} i",
+        t.queue, t.images
+    ));
+    sel.push_where(&mut qb, t);
+    qb.push(format!(
+        " AND NOT EXISTS (SELECT 1 FROM {u} u WHERE u.image_id = i.id) \
+         AND NOT EXISTS (SELECT 1 FROM {q} q WHERE q.image_id = i.id) AND NOT {dup_sql}",
+        u = t.uploaded,
+        q = t.queue
+    ));
+    let queued = qb
+        .build()
+        .execute(&mut *tx)
+        .await
+        .map_err(err("enqueue: queue selection"))?
+        .rows_affected();
+    tx.commit().await.map_err(err("enqueue: commit"))?;
+    Ok(EnqueueReport {
+        selected: selected.max(0) as u64,
+        queued,
+        already_uploaded,
+        already_queued,
+        duplicates,
+    })
+}

@@ -1,0 +1,592 @@
+//! All of the queue's SQL: claiming with a lease, heartbeats, success,
+//! failure with backoff, and taking back what crashed workers held.
+//!
+//! A row belongs to a worker while `claimed_by` holds that worker's claim
+//! token and `claimed_until` is in the future; every write that finishes a
+//! row checks the token, so a worker that lost its claim changes nothing.
+
+pub mod enqueue;
+pub mod migrate;
+pub mod report;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::{MySqlPool, Row};
+
+use crate::db::{DbError, Tables};
+
+pub const PENDING: &str = "pending";
+/// A photo whose md5 another queued photo is uploading right now: it waits
+/// to become a duplicate of that one (or to upload itself if that fails).
+pub const WAITING_FOR_DUPLICATE: &str = "waiting_for_duplicate";
+
+/// How a claim is taken: `SKIP LOCKED` lets daemons pass each other's
+/// locked rows (MariaDB 10.6+, MySQL 8.0+); older servers serialise on a
+/// plain locking `UPDATE ... LIMIT`, which is correct, only slower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimStrategy {
+    SkipLocked,
+    UpdateLimit,
+}
+
+impl ClaimStrategy {
+    /// From `SELECT VERSION()`, e.g. `10.11.19-MariaDB-0+deb12u1` or `8.0.36`.
+    pub fn for_version(version: &str) -> Self {
+        let mut nums = version
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse::<u32>().ok());
+        let major = nums.next().unwrap_or(0);
+        let minor = nums.next().unwrap_or(0);
+        let supported = if version.to_ascii_lowercase().contains("mariadb") {
+            (major, minor) >= (10, 6)
+        } else {
+            major >= 8
+        };
+        if supported {
+            Self::SkipLocked
+        } else {
+            Self::UpdateLimit
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pool: MySqlPool,
+    t: Tables,
+    owner: String,
+    seq: std::sync::Arc<AtomicU64>,
+    strategy: ClaimStrategy,
+}
+
+/// A row a worker holds.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: u64,
+    pub image_id: u32,
+    pub attempts: u32,
+    pub status: String,
+    pub token: String,
+}
+
+/// What a finished photo left in the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Our PUT created the object.
+    Uploaded,
+    /// An object was already at the key: never overwritten.
+    AlreadyPresent,
+    /// Same bytes as another photo already uploaded: nothing sent.
+    Duplicate,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Uploaded => "uploaded",
+            Self::AlreadyPresent => "already_present",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub outcome: Outcome,
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    pub md5: String,
+    pub etag: Option<String>,
+    pub url: String,
+    pub duplicate_of: Option<u32>,
+}
+
+/// An earlier copy of the same bytes.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    pub image_id: u32,
+    pub bucket: String,
+    pub key: String,
+    pub url: String,
+    pub etag: Option<String>,
+}
+
+/// Result of reserving an md5 for the photo about to be uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Md5Claim {
+    Ours,
+    /// Another queued photo has these bytes and goes first.
+    HeldBy(u32),
+}
+
+impl Queue {
+    pub fn new(pool: MySqlPool, t: Tables, strategy: ClaimStrategy) -> Self {
+        // Unique per process and start, readable in `status` and logs.
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().chars().take(40).collect::<String>())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "host".into());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let owner = format!("{host}:{}:{nanos:08x}", std::process::id());
+        Self {
+            pool,
+            t,
+            owner,
+            seq: Default::default(),
+            strategy,
+        }
+    }
+
+    /// Picks the claim strategy from the server's version.
+    pub async fn detect_strategy(pool: &MySqlPool) -> Result<ClaimStrategy, DbError> {
+        let version: String = sqlx::query_scalar("SELECT VERSION()")
+            .fetch_one(pool)
+            .await
+            .map_err(DbError::query("read server version"))?;
+        let strategy = ClaimStrategy::for_version(&version);
+        if strategy == ClaimStrategy::UpdateLimit {
+            tracing::warn!(
+                db.version = %version,
+                "database server predates SKIP LOCKED (MariaDB 10.6 / MySQL 8.0): claims are serialised, which is correct but slower with several daemons"
+            );
+        }
+        Ok(strategy)
+    }
+
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.t
+    }
+
+    fn next_token(&self) -> String {
+        format!(
+            "{}:{}",
+            self.owner,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Claims up to `limit` due rows for `lease`. Expired claims of crashed
+    /// workers are due again, so they are taken back here too.
+    pub async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Claimed>, DbError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let token = self.next_token();
+        let q = &self.t.queue;
+        let due = "next_attempt_at <= NOW(3) AND (claimed_until IS NULL OR claimed_until < NOW(3))";
+        let lease_us = lease.as_micros() as u64;
+        let err = DbError::query;
+        match self.strategy {
+            ClaimStrategy::SkipLocked => {
+                let mut tx = self.pool.begin().await.map_err(err("claim: begin"))?;
+                let ids: Vec<u64> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM {q} WHERE {due} ORDER BY next_attempt_at, id LIMIT ? \
+                     FOR UPDATE SKIP LOCKED"
+                ))
+                .bind(limit as u64)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(err("claim: select due rows"))?;
+                if ids.is_empty() {
+                    tx.commit().await.map_err(err("claim: commit"))?;
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::new(format!("UPDATE {q} SET claimed_by = "));
+                qb.push_bind(&token);
+                qb.push(", claimed_until = NOW(3) + INTERVAL ");
+                qb.push_bind(lease_us);
+                qb.push(" MICROSECOND WHERE id IN (");
+                let mut sep = qb.separated(", ");
+                for id in &ids {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("claim: mark rows"))?;
+                tx.commit().await.map_err(err("claim: commit"))?;
+            }
+            ClaimStrategy::UpdateLimit => {
+                sqlx::query(&format!(
+                    "UPDATE {q} SET claimed_by = ?, claimed_until = NOW(3) + INTERVAL ? MICROSECOND \
+                     WHERE {due} ORDER BY next_attempt_at, id LIMIT ?"
+                ))
+                .bind(&token)
+                .bind(lease_us)
+                .bind(limit as u64)
+                .execute(&self.pool)
+                .await
+                .map_err(err("claim: mark rows"))?;
+            }
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT id, image_id, attempts, status FROM {q} WHERE claimed_by = ? ORDER BY id"
+        ))
+        .bind(&token)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("claim: read claimed rows"))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Claimed {
+                    id: r.try_get("id")?,
+                    image_id: r.try_get("image_id")?,
+                    attempts: r.try_get("attempts")?,
+                    status: r.try_get("status")?,
+                    token: token.clone(),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(err("claim: read claimed rows"))
+    }
+
+    /// Extends the lease; `false` means the claim was lost and the work
+    /// must stop.
+    pub async fn heartbeat(&self, c: &Claimed, lease: Duration) -> Result<bool, DbError> {
+        let done = sqlx::query(&format!(
+            "UPDATE {} SET claimed_until = NOW(3) + INTERVAL ? MICROSECOND \
+             WHERE id = ? AND claimed_by = ?",
+            self.t.queue
+        ))
+        .bind(lease.as_micros() as u64)
+        .bind(c.id)
+        .bind(&c.token)
+        .execute(&self.pool)
+        .await
+        .map_err(DbError::query("heartbeat"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Hands a row back untouched (shutdown): due again at once.
+    pub async fn release(&self, c: &Claimed) -> Result<(), DbError> {
+        sqlx::query(&format!(
+            "UPDATE {} SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",
+            self.t.queue
+        ))
+        .bind(c.id)
+        .bind(&c.token)
+        .execute(&self.pool)
+        .await
+        .map_err(DbError::query("release claim"))?;
+        Ok(())
+    }
+
+    /// Records a failure and schedules the next attempt after `backoff`.
+    pub async fn fail(
+        &self,
+        c: &Claimed,
+        status: &str,
+        error: &str,
+        backoff: Duration,
+    ) -> Result<(), DbError> {
+        let error: String = error.chars().take(1000).collect();
+        sqlx::query(&format!(
+            "UPDATE {} SET status = ?, attempts = attempts + 1, last_error = ?, \
+             next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND, claimed_by = NULL, \
+             claimed_until = NULL, updated_at = NOW(3) WHERE id = ? AND claimed_by = ?",
+            self.t.queue
+        ))
+        .bind(status)
+        .bind(error)
+        .bind(backoff.as_micros() as u64)
+        .bind(c.id)
+        .bind(&c.token)
+        .execute(&self.pool)
+        .await
+        .map_err(DbError::query("record failure"))?;
+        Ok(())
+    }
+
+    /// Puts the row aside for `delay` without counting an attempt;
+    /// `waiting_for` names the photo with the same bytes it waits on.
+    pub async fn wait(
+        &self,
+        c: &Claimed,
+        status: &str,
+        delay: Duration,
+        waiting_for: Option<u32>,
+    ) -> Result<(), DbError> {
+        sqlx::query(&format!(
+            "UPDATE {} SET status = ?, waiting_for = ?, \
+             next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND, \
+             claimed_by = NULL, claimed_until = NULL, updated_at = NOW(3) \
+             WHERE id = ? AND claimed_by = ?",
+            self.t.queue
+        ))
+        .bind(status)
+        .bind(waiting_for)
+        .bind(delay.as_micros() as u64)
+        .bind(c.id)
+        .bind(&c.token)
+        .execute(&self.pool)
+        .await
+        .map_err(DbError::query("postpone"))?;
+        Ok(())
+    }
+
+    /// Drops a row whose photo no longer exists in Piwigo.
+    pub async fn forget(&self, c: &Claimed) -> Result<bool, DbError> {
+        let done = sqlx::query(&format!(
+            "DELETE FROM {} WHERE id = ? AND claimed_by = ?",
+            self.t.queue
+        ))
+        .bind(c.id)
+        .bind(&c.token)
+        .execute(&self.pool)
+        .await
+        .map_err(DbError::query("drop deleted photo"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Success: the queue row goes and the uploaded row comes in one
+    /// transaction, only if the claim is still ours. Returns whether it was.
+    pub async fn complete(&self, c: &Claimed, r: &Record) -> Result<bool, DbError> {
+        let err = DbError::query;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(err("record success: begin"))?;
+        let deleted = sqlx::query(&format!(
+            "DELETE FROM {} WHERE id = ? AND claimed_by = ?",
+            self.t.queue
+        ))
+        .bind(c.id)
+        .bind(&c.token)
+        .execute(&mut *tx)
+        .await
+        .map_err(err("record success: dequeue"))?;
+        if deleted.rows_affected() != 1 {
+            tx.rollback()
+                .await
+                .map_err(err("record success: rollback"))?;
+            return Ok(false);
+        }
+        sqlx::query(&format!(
+            "INSERT INTO {} (image_id, outcome, bucket, s3_key, size, md5, etag, url, duplicate_of) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE image_id = image_id",
+            self.t.uploaded
+        ))
+        .bind(c.image_id)
+        .bind(r.outcome.as_str())
+        .bind(&r.bucket)
+        .bind(&r.key)
+        .bind(r.size)
+        .bind(&r.md5)
+        .bind(&r.etag)
+        .bind(&r.url)
+        .bind(r.duplicate_of)
+        .execute(&mut *tx)
+        .await
+        .map_err(err("record success: insert"))?;
+        tx.commit().await.map_err(err("record success: commit"))?;
+        Ok(true)
+    }
+
+    /// The earliest upload of these bytes, if any.
+    pub async fn uploaded_with_md5(&self, md5: &str) -> Result<Option<Existing>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT image_id, bucket, s3_key, url, etag FROM {} \
+             WHERE md5 = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1",
+            self.t.uploaded
+        ))
+        .bind(md5)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(DbError::query("look up md5"))?;
+        row.map(|r| -> Result<Existing, sqlx::Error> {
+            Ok(Existing {
+                image_id: r.try_get("image_id")?,
+                bucket: r.try_get("bucket")?,
+                key: r.try_get("s3_key")?,
+                url: r.try_get("url")?,
+                etag: r.try_get("etag")?,
+            })
+        })
+        .transpose()
+        .map_err(DbError::query("look up md5"))
+    }
+
+    /// Reserves `md5` for this row; the unique index makes exactly one of
+    /// several photos with the same bytes the one that uploads.
+    pub async fn reserve_md5(&self, c: &Claimed, md5: &str) -> Result<Md5Claim, DbError> {
+        let q = &self.t.queue;
+        let result = sqlx::query(&format!(
+            "UPDATE {q} SET md5 = ? WHERE id = ? AND claimed_by = ?"
+        ))
+        .bind(md5)
+        .bind(c.id)
+        .bind(&c.token)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(Md5Claim::Ours),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let holder: Option<u32> =
+                    sqlx::query_scalar(&format!("SELECT image_id FROM {q} WHERE md5 = ?"))
+                        .bind(md5)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(DbError::query("look up md5 holder"))?;
+                match holder {
+                    Some(id) if id != c.image_id => Ok(Md5Claim::HeldBy(id)),
+                    // The holder finished in between: try once more.
+                    _ => Box::pin(self.reserve_md5(c, md5)).await,
+                }
+            }
+            Err(e) => Err(DbError::Query {
+                verb: "reserve md5",
+                source: e,
+            }),
+        }
+    }
+
+    /// Makes every failed or waiting row due now; returns how many.
+    pub async fn retry_now(&self, ids: Option<&[(u32, u32)]>) -> Result<u64, DbError> {
+        let mut qb = sqlx::QueryBuilder::new(format!(
+            "UPDATE {} SET status = 'pending', attempts = 0, next_attempt_at = NOW(3), \
+             updated_at = NOW(3) WHERE status <> 'pending'",
+            self.t.queue
+        ));
+        if let Some(ranges) = ids {
+            qb.push(" AND (");
+            for (n, (lo, hi)) in ranges.iter().enumerate() {
+                if n > 0 {
+                    qb.push(" OR ");
+                }
+                qb.push("image_id BETWEEN ");
+                qb.push_bind(*lo);
+                qb.push(" AND ");
+                qb.push_bind(*hi);
+            }
+            qb.push(")");
+        }
+        let done = qb
+            .build()
+            .execute(&self.pool)
+            .await
+            .map_err(DbError::query("retry failed rows"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// When the S3 settings differ from the last run's, failures recorded
+    /// under the old ones are retried at once: fixing a key or bucket must
+    /// not leave photos waiting out a long backoff.
+    pub async fn retry_if_settings_changed(&self, fingerprint: &str) -> Result<u64, DbError> {
+        let err = DbError::query;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(err("compare settings: begin"))?;
+        let old: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT value FROM {} WHERE name = 's3_settings' FOR UPDATE",
+            self.t.state
+        ))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err("compare settings: read"))?;
+        let mut retried = 0;
+        if old.as_deref() != Some(fingerprint) {
+            sqlx::query(&format!(
+                "INSERT INTO {} (name, value) VALUES ('s3_settings', ?) \
+                 ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = NOW(3)",
+                self.t.state
+            ))
+            .bind(fingerprint)
+            .execute(&mut *tx)
+            .await
+            .map_err(err("compare settings: store"))?;
+            if old.is_some() {
+                retried = sqlx::query(&format!(
+                    "UPDATE {} SET next_attempt_at = NOW(3), attempts = 0 \
+                     WHERE status LIKE 'failed%'",
+                    self.t.queue
+                ))
+                .execute(&mut *tx)
+                .await
+                .map_err(err("compare settings: retry failures"))?
+                .rows_affected();
+            }
+        }
+        tx.commit().await.map_err(err("compare settings: commit"))?;
+        Ok(retried)
+    }
+
+    /// Whether a photo waits on another with the same bytes that is still
+    /// due or being uploaded: `--until-idle` keeps going until those settle.
+    pub async fn has_pending_duplicate_waits(&self) -> Result<bool, DbError> {
+        let q = &self.t.queue;
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {q} w JOIN {q} h ON h.image_id = w.waiting_for \
+             WHERE w.status = ? AND (h.next_attempt_at <= NOW(3) OR h.claimed_until > NOW(3)) \
+             LIMIT 1) d"
+        ))
+        .bind(WAITING_FOR_DUPLICATE)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(DbError::query("look for waiting duplicates"))?;
+        Ok(n > 0)
+    }
+}
+
+/// Exponential backoff from the number of attempts so far, capped, with a
+/// little spread so a burst of failures does not retry in lockstep.
+pub fn backoff(attempts: u32, min: Duration, max: Duration) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.min(20));
+    let base = min.saturating_mul(factor).min(max);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // Up to +10%, never above the cap.
+    let spread = base.mul_f64(f64::from(nanos % 1000) / 10_000.0);
+    (base + spread).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_strategy_from_version() {
+        use ClaimStrategy::*;
+        assert_eq!(
+            ClaimStrategy::for_version("10.11.19-MariaDB-0+deb12u1"),
+            SkipLocked
+        );
+        assert_eq!(ClaimStrategy::for_version("10.6.0-MariaDB"), SkipLocked);
+        assert_eq!(
+            ClaimStrategy::for_version("10.5.22-MariaDB-log"),
+            UpdateLimit
+        );
+        assert_eq!(ClaimStrategy::for_version("11.4.2-MariaDB"), SkipLocked);
+        assert_eq!(ClaimStrategy::for_version("8.0.36"), SkipLocked);
+        assert_eq!(ClaimStrategy::for_version("5.7.44-log"), UpdateLimit);
+        assert_eq!(ClaimStrategy::for_version("garbage"), UpdateLimit);
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let min = Duration::from_secs(10);
+        let max = Duration::from_secs(3600);
+        let b0 = backoff(0, min, max);
+        assert!(b0 >= min && b0 <= min.mul_f64(1.1));
+        let b3 = backoff(3, min, max);
+        assert!(b3 >= Duration::from_secs(80) && b3 <= Duration::from_secs(89));
+        assert_eq!(backoff(30, min, max), max);
+        assert_eq!(backoff(u32::MAX, min, max), max);
+    }
+}

@@ -1,0 +1,187 @@
+//! What operators see: counts per status and the plugin's two tables (ten
+//! most recent pending or failed, ten most recent successes).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sqlx::{MySqlPool, Row};
+
+use crate::db::{DbError, Tables};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingRow {
+    pub image_id: u32,
+    pub status: String,
+    pub attempts: u32,
+    pub updated_at: String,
+    pub path: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadedRow {
+    pub image_id: u32,
+    pub outcome: String,
+    pub bucket: String,
+    pub key: String,
+    pub url: String,
+    pub size: u64,
+    pub uploaded_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub counts: BTreeMap<String, u64>,
+    pub pending: Vec<PendingRow>,
+    pub uploaded: Vec<UploadedRow>,
+}
+
+fn time_text(t: chrono::NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, DbError> {
+    let err = DbError::query;
+    let mut counts = BTreeMap::new();
+    let rows = sqlx::query(&format!(
+        "SELECT IF(claimed_until > NOW(3), 'uploading', status) AS s, COUNT(*) AS n \
+         FROM {} GROUP BY s",
+        t.queue
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(err("status: count queue"))?;
+    for r in rows {
+        let s: String = r.try_get("s").map_err(err("status: count queue"))?;
+        let n: i64 = r.try_get("n").map_err(err("status: count queue"))?;
+        counts.insert(s, n.max(0) as u64);
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT outcome, COUNT(*) AS n FROM {} GROUP BY outcome",
+        t.uploaded
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(err("status: count uploads"))?;
+    for r in rows {
+        let s: String = r.try_get("outcome").map_err(err("status: count uploads"))?;
+        let n: i64 = r.try_get("n").map_err(err("status: count uploads"))?;
+        counts.insert(s, n.max(0) as u64);
+    }
+
+    let pending = sqlx::query(&format!(
+        "SELECT q.image_id, IF(q.claimed_until > NOW(3), 'uploading', q.status) AS status, \
+         q.attempts, q.updated_at, i.path, q.last_error \
+         FROM {} q LEFT JOIN {} i ON i.id = q.image_id \
+         ORDER BY q.updated_at DESC, q.id DESC LIMIT ?",
+        t.queue, t.images
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(err("status: recent pending"))?
+    .into_iter()
+    .map(|r| -> Result<PendingRow, sqlx::Error> {
+        Ok(PendingRow {
+            image_id: r.try_get("image_id")?,
+            status: r.try_get("status")?,
+            attempts: r.try_get("attempts")?,
+            updated_at: time_text(r.try_get("updated_at")?),
+            path: r
+                .try_get::<Option<Vec<u8>>, _>("path")?
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            last_error: r.try_get("last_error")?,
+        })
+    })
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(err("status: recent pending"))?;
+
+    let uploaded = sqlx::query(&format!(
+        "SELECT image_id, outcome, bucket, s3_key, url, size, uploaded_at FROM {} \
+         ORDER BY uploaded_at DESC, id DESC LIMIT ?",
+        t.uploaded
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(err("status: recent uploads"))?
+    .into_iter()
+    .map(|r| -> Result<UploadedRow, sqlx::Error> {
+        Ok(UploadedRow {
+            image_id: r.try_get("image_id")?,
+            outcome: r.try_get("outcome")?,
+            bucket: r.try_get("bucket")?,
+            key: r.try_get("s3_key")?,
+            url: r.try_get("url")?,
+            size: r.try_get("size")?,
+            uploaded_at: time_text(r.try_get("uploaded_at")?),
+        })
+    })
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(err("status: recent uploads"))?;
+
+    Ok(Report {
+        counts,
+        pending,
+        uploaded,
+    })
+}
+
+impl Report {
+    /// The plugin's two tables as plain text for a terminal.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Counts: {}",
+            if counts.is_empty() {
+                "nothing queued or uploaded yet".to_string()
+            } else {
+                counts.join(", ")
+            }
+        );
+        let _ = writeln!(out, "\n10 most recent pending uploads to S3");
+        if self.pending.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        } else {
+            let _ = writeln!(
+                out,
+                "  {:>8}  {:<28} {:>8}  {:<24}  path",
+                "image", "status", "attempts", "updated"
+            );
+            for p in &self.pending {
+                let _ = writeln!(
+                    out,
+                    "  {:>8}  {:<28} {:>8}  {:<24}  {}",
+                    p.image_id,
+                    p.status,
+                    p.attempts,
+                    p.updated_at,
+                    p.path.as_deref().unwrap_or("(deleted from Piwigo)")
+                );
+                if let Some(e) = &p.last_error {
+                    let _ = writeln!(out, "            {e}");
+                }
+            }
+        }
+        let _ = writeln!(out, "\n10 most recent successful uploads to S3");
+        if self.uploaded.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        } else {
+            for u in &self.uploaded {
+                let _ = writeln!(
+                    out,
+                    "  {:>8}  {:<16} {:<24}  {}",
+                    u.image_id, u.outcome, u.uploaded_at, u.url
+                );
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,150 @@
+//! S3 failures, classified once where they happen: the HTTP status that
+//! becomes `failed_code_N`, the S3 error code, and a hint naming the fix.
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("s3: {op} {target}: {}{}: {message} ({})", status_text(*.http_status), code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(), self.hint())]
+pub struct S3Error {
+    pub op: &'static str,
+    pub target: String,
+    /// The HTTP status S3 answered, 0 when no answer came.
+    pub http_status: u16,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+fn status_text(status: u16) -> String {
+    if status == 0 {
+        "no HTTP answer".into()
+    } else {
+        format!("HTTP {status}")
+    }
+}
+
+impl S3Error {
+    pub fn from_sdk<E>(op: &'static str, target: &str, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let (http_status, code, message) = match &err {
+            SdkError::ServiceError(se) => (
+                se.raw().status().as_u16(),
+                se.err().code().map(str::to_owned),
+                se.err()
+                    .message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+            ),
+            SdkError::ResponseError(re) => (
+                re.raw().status().as_u16(),
+                None,
+                DisplayErrorContext(&err).to_string(),
+            ),
+            SdkError::TimeoutError(_) => (0, None, "timed out".into()),
+            _ => (0, None, DisplayErrorContext(&err).to_string()),
+        };
+        Self {
+            op,
+            target: target.to_owned(),
+            http_status,
+            code,
+            message,
+        }
+    }
+
+    /// The queue status the plugin used for this failure.
+    pub fn status(&self) -> String {
+        format!("failed_code_{}", self.http_status)
+    }
+
+    /// The object exists already (a conditional PUT lost).
+    pub fn is_precondition_failed(&self) -> bool {
+        self.http_status == 412 || self.code.as_deref() == Some("PreconditionFailed")
+    }
+
+    /// S3 refused the bytes for not matching Content-MD5: the file changed
+    /// after we hashed it.
+    pub fn is_bad_digest(&self) -> bool {
+        matches!(self.code.as_deref(), Some("BadDigest" | "InvalidDigest"))
+    }
+
+    /// What to change, by status: this is what the admin reads.
+    pub fn hint(&self) -> &'static str {
+        match (self.http_status, self.code.as_deref()) {
+            (0, _) => {
+                "no answer from S3: check s3.endpoint, DNS, the network and TLS; it is retried"
+            }
+            (301 | 307, _) | (_, Some("PermanentRedirect" | "AuthorizationHeaderMalformed")) => {
+                "the bucket is in another region: set s3.region to the bucket's region"
+            }
+            (400, Some("BadDigest" | "InvalidDigest")) => {
+                "the file changed while it was read; it is retried"
+            }
+            (403, Some("InvalidAccessKeyId")) => {
+                "the access key is unknown: check s3.access_key_id"
+            }
+            (403, Some("SignatureDoesNotMatch")) => {
+                "the secret does not match the key: check s3.secret_access_key"
+            }
+            (403, _) => {
+                "access denied: check the keys and that their policy allows s3:PutObject, s3:GetObject and s3:ListBucket on the bucket"
+            }
+            (404, _) => "no such bucket: check s3.bucket (and s3.endpoint)",
+            (412, _) => "an object exists at this key already",
+            (429 | 503, _) => "S3 asks to slow down; it is retried with backoff",
+            (500..=599, _) => "S3 failed on its side; it is retried with backoff",
+            _ => "see the S3 error code; it is retried with backoff",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(status: u16, code: Option<&str>) -> S3Error {
+        S3Error {
+            op: "put object",
+            target: "photos/a.jpg".into(),
+            http_status: status,
+            code: code.map(str::to_owned),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn statuses_follow_the_plugin() {
+        assert_eq!(err(403, None).status(), "failed_code_403");
+        assert_eq!(err(0, None).status(), "failed_code_0");
+        assert_eq!(
+            err(301, Some("PermanentRedirect")).status(),
+            "failed_code_301"
+        );
+    }
+
+    #[test]
+    fn messages_name_the_operation_object_and_fix() {
+        let text = err(403, Some("SignatureDoesNotMatch")).to_string();
+        assert!(
+            text.starts_with("s3: put object photos/a.jpg: HTTP 403 SignatureDoesNotMatch"),
+            "{text}"
+        );
+        assert!(text.contains("s3.secret_access_key"), "{text}");
+        assert!(
+            err(404, Some("NoSuchBucket"))
+                .to_string()
+                .contains("s3.bucket")
+        );
+        assert!(err(301, None).to_string().contains("s3.region"));
+        assert!(err(0, None).to_string().contains("no HTTP answer"));
+    }
+
+    #[test]
+    fn special_cases_are_recognised() {
+        assert!(err(412, Some("PreconditionFailed")).is_precondition_failed());
+        assert!(err(400, Some("BadDigest")).is_bad_digest());
+        assert!(!err(400, Some("InvalidRequest")).is_bad_digest());
+    }
+}

@@ -1,0 +1,318 @@
+//! Object keys: the one place that decides where a photo lands in the
+//! bucket and with which Content-Type. The six layouts are the S3Upload
+//! plugin's, so a bucket filled by the plugin keeps growing the same way.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyFormat {
+    /// `beach.jpg`
+    None,
+    /// `20130331013511-beach.jpg`
+    #[default]
+    File,
+    /// `20130331013511-5d467604-beach.jpg`
+    FileUnique,
+    /// `upload/2013/03/31/beach.jpg`
+    Path,
+    /// `upload/2013/03/31/20130331013511-beach.jpg`
+    PathAndFile,
+    /// `upload/2013/03/31/20130331013511-5d467604-beach.jpg`
+    PathAndFileUnique,
+}
+
+impl KeyFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::File => "file",
+            Self::FileUnique => "file_unique",
+            Self::Path => "path",
+            Self::PathAndFile => "path_and_file",
+            Self::PathAndFileUnique => "path_and_file_unique",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("images.path `{0}` has no file name")]
+    NoFileName(String),
+    #[error("images.path `{0}` contains a control character")]
+    ControlCharacter(String),
+}
+
+/// Where one photo goes and how it is labelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectKey {
+    pub key: String,
+    pub content_type: String,
+}
+
+impl ObjectKey {
+    /// Builds the key from Piwigo's `images.path` and `images.file`.
+    /// `prefix` is already normalised (empty or ending in one slash).
+    pub fn for_image(
+        prefix: &str,
+        format: KeyFormat,
+        path: &str,
+        file: &str,
+    ) -> Result<Self, KeyError> {
+        if path.chars().any(char::is_control) || file.chars().any(char::is_control) {
+            return Err(KeyError::ControlCharacter(path.escape_debug().to_string()));
+        }
+        // `.` and `..` segments are dropped so that no key can climb out of
+        // the prefix when a server or proxy normalises the URL path.
+        let segments: Vec<&str> = path
+            .split(['/', '\\'])
+            .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+            .collect();
+        let (disk_name, dirs) = segments
+            .split_last()
+            .ok_or_else(|| KeyError::NoFileName(path.to_owned()))?;
+
+        let rest = if dirs.first() == Some(&"galleries") {
+            // Synchronised photos keep their album folders whatever the
+            // format: their names are only unique within the folder.
+            let mut parts: Vec<&str> = dirs[1..].to_vec();
+            parts.push(disk_name);
+            parts.join("/")
+        } else {
+            let decoded = decode_piwigo_html(file.trim());
+            let known = !decoded.is_empty() && !decoded.contains('/');
+            let original = if known {
+                decoded
+            } else {
+                (*disk_name).to_owned()
+            };
+            let dir = if dirs.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", dirs.join("/"))
+            };
+            let (stamp, unique) = if known {
+                split_upload_name(disk_name)
+            } else {
+                (None, None)
+            };
+            let stamped = |with_unique: bool| match (stamp, unique) {
+                (Some(s), Some(u)) if with_unique => format!("{s}-{u}-{original}"),
+                (Some(s), _) => format!("{s}-{original}"),
+                // Not a name Piwigo's uploader made: keep the name on disk
+                // so that distinct photos cannot collapse onto one key.
+                (None, _) => (*disk_name).to_owned(),
+            };
+            match format {
+                KeyFormat::None => original,
+                KeyFormat::File => stamped(false),
+                KeyFormat::FileUnique => stamped(true),
+                KeyFormat::Path => format!("{dir}{original}"),
+                KeyFormat::PathAndFile => format!("{dir}{}", stamped(false)),
+                KeyFormat::PathAndFileUnique => format!("{dir}{}", stamped(true)),
+            }
+        };
+        let content_type = mime_guess::from_path(disk_name)
+            .first_raw()
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        Ok(Self {
+            key: format!("{prefix}{rest}"),
+            content_type,
+        })
+    }
+}
+
+/// Splits Piwigo's upload name `YYYYMMDDhhmmss-xxxxxxxx.ext` into the
+/// timestamp and the random part; `None`s for any other name.
+fn split_upload_name(disk_name: &str) -> (Option<&str>, Option<&str>) {
+    let stem = disk_name
+        .rsplit_once('.')
+        .map_or(disk_name, |(stem, _)| stem);
+    match stem.split_once('-') {
+        Some((stamp, unique))
+            if stamp.len() == 14
+                && stamp.bytes().all(|b| b.is_ascii_digit())
+                && !unique.is_empty()
+                && unique.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            (Some(stamp), Some(unique))
+        }
+        _ => (None, None),
+    }
+}
+
+/// Piwigo stores `images.file` through `htmlspecialchars`: undo exactly
+/// that, in one pass, so `&amp;lt;` becomes `&lt;` and not `<`.
+pub fn decode_piwigo_html(text: &str) -> String {
+    const ENTITIES: [(&str, char); 6] = [
+        ("&amp;", '&'),
+        ("&lt;", '<'),
+        ("&gt;", '>'),
+        ("&quot;", '"'),
+        ("&#039;", '\''),
+        ("&#39;", '\''),
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(&rest[..pos]);
+        rest = &rest[pos..];
+        match ENTITIES.iter().find(|(e, _)| rest.starts_with(e)) {
+            Some((entity, ch)) => {
+                out.push(*ch);
+                rest = &rest[entity.len()..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UPLOAD: &str = "./upload/2013/03/31/20130331013511-5d467604.jpg";
+
+    fn key(format: KeyFormat, path: &str, file: &str) -> String {
+        ObjectKey::for_image("", format, path, file).unwrap().key
+    }
+
+    #[test]
+    fn the_six_plugin_formats() {
+        let cases = [
+            (KeyFormat::None, "beach.jpg"),
+            (KeyFormat::File, "20130331013511-beach.jpg"),
+            (KeyFormat::FileUnique, "20130331013511-5d467604-beach.jpg"),
+            (KeyFormat::Path, "upload/2013/03/31/beach.jpg"),
+            (
+                KeyFormat::PathAndFile,
+                "upload/2013/03/31/20130331013511-beach.jpg",
+            ),
+            (
+                KeyFormat::PathAndFileUnique,
+                "upload/2013/03/31/20130331013511-5d467604-beach.jpg",
+            ),
+        ];
+        for (format, want) in cases {
+            assert_eq!(
+                key(format, UPLOAD, "beach.jpg"),
+                want,
+                "{}",
+                format.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn prefix_is_prepended() {
+        let k = ObjectKey::for_image("photos/", KeyFormat::File, UPLOAD, "beach.jpg").unwrap();
+        assert_eq!(k.key, "photos/20130331013511-beach.jpg");
+        assert_eq!(k.content_type, "image/jpeg");
+    }
+
+    #[test]
+    fn galleries_keep_their_folders_in_every_format() {
+        for format in [
+            KeyFormat::None,
+            KeyFormat::File,
+            KeyFormat::FileUnique,
+            KeyFormat::Path,
+            KeyFormat::PathAndFile,
+            KeyFormat::PathAndFileUnique,
+        ] {
+            assert_eq!(
+                key(format, "./galleries/album/sub/file.jpg", "file.jpg"),
+                "album/sub/file.jpg"
+            );
+        }
+    }
+
+    #[test]
+    fn awkward_names_survive() {
+        let cases = [
+            ("my beach.jpg", "20130331013511-my beach.jpg"),
+            ("plage été ☀.jpg", "20130331013511-plage été ☀.jpg"),
+            ("a+b.jpg", "20130331013511-a+b.jpg"),
+            ("#1.jpg", "20130331013511-#1.jpg"),
+            ("100%.jpg", "20130331013511-100%.jpg"),
+            ("Tom &amp; Jerry.jpg", "20130331013511-Tom & Jerry.jpg"),
+            ("a &amp;lt; b.jpg", "20130331013511-a &lt; b.jpg"),
+            ("it&#039;s.jpg", "20130331013511-it's.jpg"),
+            ("lone & sign.jpg", "20130331013511-lone & sign.jpg"),
+        ];
+        for (file, want) in cases {
+            assert_eq!(key(KeyFormat::File, UPLOAD, file), want);
+        }
+        assert_eq!(
+            key(
+                KeyFormat::None,
+                "./galleries/Été 2024/a&b #1.jpg",
+                "a&amp;b #1.jpg"
+            ),
+            "Été 2024/a&b #1.jpg"
+        );
+    }
+
+    #[test]
+    fn dot_segments_never_leave_the_prefix() {
+        let k = ObjectKey::for_image(
+            "p/",
+            KeyFormat::Path,
+            "../photos/2013/../../x/20130331013511-5d467604.jpg",
+            "x.jpg",
+        )
+        .unwrap();
+        assert_eq!(k.key, "p/photos/2013/x/x.jpg");
+        assert!(!k.key.contains(".."));
+    }
+
+    #[test]
+    fn non_piwigo_names_fall_back_to_the_name_on_disk() {
+        assert_eq!(
+            key(KeyFormat::File, "./upload/x/IMG_0001.JPG", "holiday.jpg"),
+            "IMG_0001.JPG"
+        );
+        assert_eq!(
+            key(
+                KeyFormat::PathAndFileUnique,
+                "./upload/x/IMG_0001.JPG",
+                "h.jpg"
+            ),
+            "upload/x/IMG_0001.JPG"
+        );
+        assert_eq!(
+            key(KeyFormat::File, UPLOAD, ""),
+            "20130331013511-5d467604.jpg"
+        );
+    }
+
+    #[test]
+    fn broken_paths_are_errors() {
+        assert!(matches!(
+            ObjectKey::for_image("", KeyFormat::File, "./", "a.jpg"),
+            Err(KeyError::NoFileName(_))
+        ));
+        assert!(matches!(
+            ObjectKey::for_image("", KeyFormat::File, "./upload/a\0.jpg", "a.jpg"),
+            Err(KeyError::ControlCharacter(_))
+        ));
+    }
+
+    #[test]
+    fn content_types_follow_the_extension() {
+        let ct = |p: &str| {
+            ObjectKey::for_image("", KeyFormat::None, p, "")
+                .unwrap()
+                .content_type
+        };
+        assert_eq!(ct("./galleries/a/b.png"), "image/png");
+        assert_eq!(ct("./galleries/a/b.MP4"), "video/mp4");
+        assert_eq!(ct("./galleries/a/b.unknownext"), "application/octet-stream");
+    }
+}

@@ -1,0 +1,210 @@
+//! The bucket side: one client builder, object keys, uploads and the
+//! classification of S3's answers.
+
+pub mod error;
+pub mod keys;
+pub mod upload;
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use md5::{Digest, Md5};
+
+use crate::config::{S3Config, UploadConfig};
+pub use error::S3Error;
+use keys::{KeyError, ObjectKey};
+
+/// Characters kept as they are in links: unreserved ones and `/`.
+const KEY_IN_URL: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// A configured bucket: the client and everything that decides where a
+/// photo goes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub client: Client,
+    pub bucket: String,
+    prefix: String,
+    key_format: keys::KeyFormat,
+    url_base: String,
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+}
+
+impl Target {
+    pub async fn new(s3: &S3Config, upload: &UploadConfig) -> Self {
+        Self {
+            client: build_client(s3).await,
+            bucket: s3.bucket.clone(),
+            prefix: s3.prefix.clone(),
+            key_format: s3.key_format,
+            url_base: url_base(s3),
+            multipart_threshold: upload.multipart_threshold,
+            part_size: upload.part_size,
+        }
+    }
+
+    pub fn key_for(&self, path: &str, file: &str) -> Result<ObjectKey, KeyError> {
+        ObjectKey::for_image(&self.prefix, self.key_format, path, file)
+    }
+
+    /// The link `status` shows for an object.
+    pub fn url_for(&self, key: &str) -> String {
+        format!(
+            "{}{}",
+            self.url_base,
+            percent_encoding::utf8_percent_encode(key, KEY_IN_URL)
+        )
+    }
+
+    /// HeadBucket: are the bucket, region and keys right?
+    pub async fn check_bucket(&self) -> Result<(), S3Error> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| S3Error::from_sdk("head bucket", &self.bucket, e))
+    }
+}
+
+/// Identifies the S3 settings that decide success or failure; when it
+/// changes, earlier failures are retried at once. A digest, so the secret
+/// itself is never stored.
+pub fn settings_fingerprint(s3: &S3Config) -> String {
+    let mut h = Md5::new();
+    for part in [
+        s3.bucket.as_str(),
+        s3.region.as_str(),
+        s3.endpoint.as_deref().unwrap_or(""),
+        if s3.force_path_style { "path" } else { "vhost" },
+        s3.access_key_id.as_ref().map(|s| s.expose()).unwrap_or(""),
+        s3.secret_access_key
+            .as_ref()
+            .map(|s| s.expose())
+            .unwrap_or(""),
+        s3.session_token.as_ref().map(|s| s.expose()).unwrap_or(""),
+        s3.prefix.as_str(),
+        s3.key_format.as_str(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    format!("{:x}", h.finalize())
+}
+
+async fn build_client(s3: &S3Config) -> Client {
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(s3.region.clone()));
+    if let (Some(id), Some(secret)) = (&s3.access_key_id, &s3.secret_access_key) {
+        loader = loader.credentials_provider(Credentials::new(
+            id.expose(),
+            secret.expose(),
+            s3.session_token.as_ref().map(|t| t.expose().to_owned()),
+            None,
+            "piwigo-s3upload-config",
+        ));
+    }
+    let shared = loader.load().await;
+    let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(s3.force_path_style)
+        // S3-compatible servers reject the SDK's default checksum trailers;
+        // integrity comes from Content-MD5, which every server checks.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .build(),
+        );
+    if let Some(endpoint) = &s3.endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Client::from_conf(builder.build())
+}
+
+fn url_base(s3: &S3Config) -> String {
+    if let Some(base) = &s3.public_url {
+        return format!("{}/", base.trim_end_matches('/'));
+    }
+    match s3.endpoint.as_deref().and_then(|e| url::Url::parse(e).ok()) {
+        Some(ep) if s3.force_path_style => {
+            format!("{}/{}/", ep.as_str().trim_end_matches('/'), s3.bucket)
+        }
+        Some(ep) => {
+            let host = ep.host_str().unwrap_or_default();
+            let port = ep.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}.{host}{port}/", ep.scheme(), s3.bucket)
+        }
+        None => format!("https://{}.s3.{}.amazonaws.com/", s3.bucket, s3.region),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3(endpoint: Option<&str>, path_style: bool) -> S3Config {
+        S3Config {
+            bucket: "pics".into(),
+            region: "eu-west-3".into(),
+            endpoint: endpoint.map(str::to_owned),
+            force_path_style: path_style,
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            prefix: "photos/".into(),
+            key_format: keys::KeyFormat::File,
+            public_url: None,
+        }
+    }
+
+    #[test]
+    fn urls_for_aws_and_compatible_servers() {
+        assert_eq!(
+            url_base(&s3(None, false)),
+            "https://pics.s3.eu-west-3.amazonaws.com/"
+        );
+        assert_eq!(
+            url_base(&s3(Some("http://127.0.0.1:9000"), true)),
+            "http://127.0.0.1:9000/pics/"
+        );
+        assert_eq!(
+            url_base(&s3(Some("https://s3.example.net"), false)),
+            "https://pics.s3.example.net/"
+        );
+        let mut c = s3(None, false);
+        c.public_url = Some("https://cdn.example.net/".into());
+        assert_eq!(url_base(&c), "https://cdn.example.net/");
+    }
+
+    #[test]
+    fn keys_are_percent_encoded_in_urls() {
+        let encoded =
+            percent_encoding::utf8_percent_encode("photos/a b+c#d%é.jpg", KEY_IN_URL).to_string();
+        assert_eq!(encoded, "photos/a%20b%2Bc%23d%25%C3%A9.jpg");
+    }
+
+    #[test]
+    fn fingerprint_changes_with_keys_and_hides_them() {
+        let mut a = s3(None, false);
+        let before = settings_fingerprint(&a);
+        a.secret_access_key = Some(crate::config::Secret::new("topsecretvalue"));
+        let after = settings_fingerprint(&a);
+        assert_ne!(before, after);
+        assert!(!after.contains("topsecret"));
+        assert_eq!(after.len(), 32);
+    }
+}

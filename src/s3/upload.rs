@@ -1,0 +1,330 @@
+//! Streaming a file to the bucket: one PUT for small files, multipart for
+//! large ones, every body read from disk as it is sent (memory stays flat
+//! whatever the file size) and checked by S3 against Content-MD5.
+
+use std::io::Read;
+use std::path::Path;
+
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_smithy_types::base64;
+use md5::{Digest, Md5};
+
+use super::Target;
+use super::error::S3Error;
+use super::keys::ObjectKey;
+
+/// Read size for hashing and for streaming bodies: large enough to run at
+/// disk speed, small enough that 8 workers stay within a few MiB.
+const CHUNK: usize = 256 * 1024;
+
+/// The md5 of a whole file and of each part it will be sent in.
+#[derive(Debug, Clone)]
+pub struct FileDigest {
+    pub size: u64,
+    pub md5: [u8; 16],
+    /// One entry per part when the file goes multipart, else empty.
+    pub parts: Vec<[u8; 16]>,
+    pub part_size: u64,
+}
+
+impl FileDigest {
+    pub fn md5_hex(&self) -> String {
+        hex(&self.md5)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads the file once, hashing the whole and (when `part_size` is given)
+/// every part. Blocking: run it on the blocking pool.
+pub fn digest_file(path: &Path, part_size: Option<u64>) -> std::io::Result<FileDigest> {
+    let mut file = std::fs::File::open(path)?;
+    let mut whole = Md5::new();
+    let mut part = Md5::new();
+    let mut in_part = 0u64;
+    let mut parts = Vec::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let mut chunk = &buf[..n];
+        size += n as u64;
+        whole.update(chunk);
+        if let Some(ps) = part_size {
+            while !chunk.is_empty() {
+                let take = ((ps - in_part) as usize).min(chunk.len());
+                part.update(&chunk[..take]);
+                in_part += take as u64;
+                chunk = &chunk[take..];
+                if in_part == ps {
+                    parts.push(part.finalize_reset().into());
+                    in_part = 0;
+                }
+            }
+        }
+    }
+    if part_size.is_some() && (in_part > 0 || parts.is_empty()) {
+        parts.push(part.finalize().into());
+    }
+    Ok(FileDigest {
+        size,
+        md5: whole.finalize().into(),
+        parts,
+        part_size: part_size.unwrap_or(0),
+    })
+}
+
+/// What is at a key already.
+#[derive(Debug, Clone)]
+pub struct Present {
+    pub etag: Option<String>,
+    pub size: u64,
+}
+
+/// A finished upload.
+#[derive(Debug, Clone)]
+pub struct Put {
+    pub etag: Option<String>,
+}
+
+impl Target {
+    /// The part size for a file of `size` bytes, `None` below the multipart
+    /// threshold. Grows past the configured size for huge files: S3 allows
+    /// at most 10,000 parts.
+    pub fn part_size_for(&self, size: u64) -> Option<u64> {
+        if size <= self.multipart_threshold {
+            return None;
+        }
+        const MIB: u64 = 1024 * 1024;
+        let needed = size.div_ceil(10_000).div_ceil(MIB) * MIB;
+        Some(self.part_size.max(needed))
+    }
+
+    /// Whether an object is at `key` already; `None` when there is none.
+    pub async fn head(&self, key: &str) -> Result<Option<Present>, S3Error> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(Present {
+                etag: out.e_tag,
+                size: out.content_length.unwrap_or(0).max(0) as u64,
+            })),
+            Err(e) => {
+                let err = S3Error::from_sdk("head object", key, e);
+                if err.http_status == 404 && err.code.as_deref() != Some("NoSuchBucket") {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Uploads `path` to `key`. With `If-None-Match: *` the server refuses
+    /// to overwrite (412) where it supports conditional writes.
+    pub async fn put(
+        &self,
+        key: &ObjectKey,
+        path: &Path,
+        digest: &FileDigest,
+    ) -> Result<Put, S3Error> {
+        if digest.parts.is_empty() {
+            self.put_single(key, path, digest).await
+        } else {
+            self.put_multipart(key, path, digest).await
+        }
+    }
+
+    async fn put_single(
+        &self,
+        key: &ObjectKey,
+        path: &Path,
+        digest: &FileDigest,
+    ) -> Result<Put, S3Error> {
+        let body = body(path, 0, digest.size, &key.key).await?;
+        let out = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key.key)
+            .content_type(&key.content_type)
+            .content_length(digest.size as i64)
+            .content_md5(base64::encode(digest.md5))
+            .if_none_match("*")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("put object", &key.key, e))?;
+        Ok(Put { etag: out.e_tag })
+    }
+
+    async fn put_multipart(
+        &self,
+        key: &ObjectKey,
+        path: &Path,
+        digest: &FileDigest,
+    ) -> Result<Put, S3Error> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key.key)
+            .content_type(&key.content_type)
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("create multipart upload", &key.key, e))?;
+        let upload_id = created.upload_id.unwrap_or_default();
+        // Aborts the upload if this future fails or is dropped half-way, so
+        // no orphaned parts keep costing storage.
+        let mut guard = AbortGuard {
+            target: Some(self.clone()),
+            key: key.key.clone(),
+            upload_id: upload_id.clone(),
+        };
+        let mut completed = Vec::with_capacity(digest.parts.len());
+        for (n, part_md5) in digest.parts.iter().enumerate() {
+            let offset = n as u64 * digest.part_size;
+            let length = digest.part_size.min(digest.size - offset);
+            let number = n as i32 + 1;
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(&key.key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .content_length(length as i64)
+                .content_md5(base64::encode(part_md5))
+                .body(body(path, offset, length, &key.key).await?)
+                .send()
+                .await
+                .map_err(|e| S3Error::from_sdk("upload part", &key.key, e))?;
+            completed.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag)
+                    .build(),
+            );
+        }
+        let out = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key.key)
+            .upload_id(&upload_id)
+            .if_none_match("*")
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("complete multipart upload", &key.key, e))?;
+        guard.target = None;
+        Ok(Put { etag: out.e_tag })
+    }
+}
+
+/// A body streamed from `path[offset..offset+length]`, re-readable so the
+/// SDK can retry it.
+async fn body(path: &Path, offset: u64, length: u64, key: &str) -> Result<ByteStream, S3Error> {
+    ByteStream::read_from()
+        .path(path)
+        .offset(offset)
+        .length(Length::Exact(length))
+        .buffer_size(CHUNK)
+        .build()
+        .await
+        .map_err(|e| S3Error {
+            op: "read file for",
+            target: key.to_owned(),
+            http_status: 0,
+            code: None,
+            message: e.to_string(),
+        })
+}
+
+struct AbortGuard {
+    target: Option<Target>,
+    key: String,
+    upload_id: String,
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        let Some(target) = self.target.take() else {
+            return;
+        };
+        let key = std::mem::take(&mut self.key);
+        let upload_id = std::mem::take(&mut self.upload_id);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let result = target
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&target.bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => tracing::debug!(s3.key = %key, "aborted unfinished multipart upload"),
+                    Err(e) => {
+                        let e = S3Error::from_sdk("abort multipart upload", &key, e);
+                        tracing::warn!(s3.key = %key, error = %e, "could not abort multipart upload; a bucket lifecycle rule for incomplete uploads cleans it up");
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_whole_and_parts_in_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..(CHUNK * 3 + 123))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let part = 300_000u64;
+        let d = digest_file(&path, Some(part)).unwrap();
+        assert_eq!(d.size, data.len() as u64);
+        assert_eq!(d.md5_hex(), format!("{:x}", Md5::digest(&data)));
+        let want: Vec<[u8; 16]> = data
+            .chunks(part as usize)
+            .map(|c| Md5::digest(c).into())
+            .collect();
+        assert_eq!(d.parts, want);
+        let single = digest_file(&path, None).unwrap();
+        assert!(single.parts.is_empty());
+        assert_eq!(single.md5, d.md5);
+    }
+
+    #[test]
+    fn empty_file_has_one_empty_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e");
+        std::fs::write(&path, b"").unwrap();
+        let d = digest_file(&path, Some(5 * 1024 * 1024)).unwrap();
+        assert_eq!(d.size, 0);
+        assert_eq!(d.parts.len(), 1);
+        assert_eq!(d.md5_hex(), "d41d8cd98f00b204e9800998ecf8427e");
+    }
+}

@@ -1,0 +1,272 @@
+//! One claimed photo, start to finish: read the Piwigo row, resolve the
+//! file, hash it, de-duplicate, upload without overwriting, record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::UploadConfig;
+use crate::db::DbError;
+use crate::piwigo::{self, FileError, GalleryRoot};
+use crate::queue::{self, Claimed, Md5Claim, Outcome, Queue, Record};
+use crate::redact::Redactor;
+use crate::s3::Target;
+use crate::s3::upload::{FileDigest, digest_file};
+use crate::stats::Stats;
+
+/// How long a photo waits before looking again at the photo with the same
+/// bytes that is being uploaded.
+const DUPLICATE_WAIT: Duration = Duration::from_secs(5);
+/// A file changed under us: retry soon, once the writer is done.
+const CHANGED_WAIT: Duration = Duration::from_secs(5);
+
+/// Everything a worker needs, shared by all of them.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub queue: Queue,
+    pub target: Target,
+    pub root: GalleryRoot,
+    pub upload: UploadConfig,
+    pub redact: Redactor,
+    pub stats: Arc<Stats>,
+}
+
+/// Processes one claimed row, keeping its lease alive. On `cancel` the
+/// row is handed back untouched; if the lease is lost the work stops and
+/// whoever took the row over finishes it.
+pub async fn run(ctx: Arc<Context>, claim: Claimed, cancel: CancellationToken) {
+    let span = tracing::info_span!("upload", image.id = claim.image_id, queue.id = claim.id);
+    async move {
+        let lease = ctx.upload.claim_lease;
+        let work = process(&ctx, &claim);
+        tokio::pin!(work);
+        let mut beat = tokio::time::interval(lease / 3);
+        beat.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut work => {
+                    if let Err(e) = result {
+                        // The database went away mid-job: the row keeps its
+                        // claim until the lease ends, then is taken again.
+                        tracing::warn!(error = %e, "could not record the result; the photo is retried after the claim lease");
+                    }
+                    return;
+                }
+                _ = beat.tick() => match ctx.queue.heartbeat(&claim, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!("claim lost (lease expired); another worker takes this photo over");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying"),
+                },
+                _ = cancel.cancelled() => {
+                    if let Err(e) = ctx.queue.release(&claim).await {
+                        tracing::warn!(error = %e, "could not hand the photo back; it returns after the claim lease");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn process(ctx: &Context, claim: &Claimed) -> Result<(), DbError> {
+    let q = &ctx.queue;
+    let Some(image) = piwigo::image(q.pool(), q.tables(), claim.image_id).await? else {
+        if q.forget(claim).await? {
+            Stats::add(&ctx.stats.deleted, 1);
+            tracing::warn!(
+                "photo was deleted from Piwigo before it was uploaded; removed from the queue"
+            );
+        }
+        return Ok(());
+    };
+    let path = match ctx.root.resolve(&image.path) {
+        Ok(p) => p,
+        Err(e) => return fail_local(ctx, claim, &e).await,
+    };
+    let key = match ctx.target.key_for(&image.path, &image.file) {
+        Ok(k) => k,
+        Err(e) => {
+            let msg = format!("cannot name the object: {e}");
+            return fail(ctx, claim, "failed_bad_file_name", &msg).await;
+        }
+    };
+    let part_size = std::fs::metadata(&path)
+        .ok()
+        .and_then(|m| ctx.target.part_size_for(m.len()));
+    let hash_path = path.clone();
+    let digest = match tokio::task::spawn_blocking(move || digest_file(&hash_path, part_size)).await
+    {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            let err = if e.kind() == std::io::ErrorKind::NotFound {
+                FileError::Missing(path.clone())
+            } else {
+                FileError::Unreadable {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                }
+            };
+            return fail_local(ctx, claim, &err).await;
+        }
+        Err(e) => {
+            return fail(
+                ctx,
+                claim,
+                "failed_file_unreadable",
+                &format!("hashing failed: {e}"),
+            )
+            .await;
+        }
+    };
+    // The size may have changed between stat and read (a file replaced or
+    // still growing): the parts must match what was hashed.
+    if part_size != ctx.target.part_size_for(digest.size) {
+        q.wait(claim, queue::PENDING, CHANGED_WAIT, None).await?;
+        return Ok(());
+    }
+    let md5 = digest.md5_hex();
+    tracing::debug!(s3.key = %key.key, file.size = digest.size, file.md5 = %md5, "hashed");
+
+    if ctx.upload.prevent_duplicates_by_md5 {
+        if let Some(first) = q.uploaded_with_md5(&md5).await? {
+            if first.image_id != claim.image_id {
+                let record = Record {
+                    outcome: Outcome::Duplicate,
+                    bucket: first.bucket,
+                    key: first.key,
+                    size: digest.size,
+                    md5,
+                    etag: first.etag,
+                    url: first.url,
+                    duplicate_of: Some(first.image_id),
+                };
+                if q.complete(claim, &record).await? {
+                    Stats::add(&ctx.stats.duplicates, 1);
+                    tracing::info!(
+                        duplicate_of = first.image_id,
+                        "same bytes as a photo already uploaded; not uploaded again"
+                    );
+                }
+                return Ok(());
+            }
+        }
+        if let Md5Claim::HeldBy(other) = q.reserve_md5(claim, &md5).await? {
+            tracing::debug!(
+                duplicate_of = other,
+                "same bytes as a photo being uploaded; waiting for it"
+            );
+            q.wait(
+                claim,
+                queue::WAITING_FOR_DUPLICATE,
+                DUPLICATE_WAIT,
+                Some(other),
+            )
+            .await?;
+            return Ok(());
+        }
+    }
+    upload(ctx, claim, &key, &path, digest, md5).await
+}
+
+async fn upload(
+    ctx: &Context,
+    claim: &Claimed,
+    key: &crate::s3::keys::ObjectKey,
+    path: &std::path::Path,
+    digest: FileDigest,
+    md5: String,
+) -> Result<(), DbError> {
+    let target = &ctx.target;
+    // HEAD first: not every S3-compatible server honours If-None-Match, and
+    // an existing object must never be overwritten.
+    let existing = match target.head(&key.key).await {
+        Ok(e) => e,
+        Err(e) => return fail(ctx, claim, &e.status(), &e.to_string()).await,
+    };
+    let (outcome, etag) = match existing {
+        Some(present) => (Outcome::AlreadyPresent, present.etag),
+        None => match target.put(key, path, &digest).await {
+            Ok(put) => (Outcome::Uploaded, put.etag),
+            Err(e) if e.is_precondition_failed() => {
+                let etag = target
+                    .head(&key.key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|p| p.etag);
+                (Outcome::AlreadyPresent, etag)
+            }
+            Err(e) if e.is_bad_digest() => {
+                tracing::info!(error = %ctx.redact.scrub(&e.to_string()), "file changed while it was sent; retrying");
+                return fail_after(
+                    ctx,
+                    claim,
+                    "failed_file_changed",
+                    &e.to_string(),
+                    CHANGED_WAIT,
+                )
+                .await;
+            }
+            Err(e) => return fail(ctx, claim, &e.status(), &e.to_string()).await,
+        },
+    };
+    let record = Record {
+        outcome,
+        bucket: target.bucket.clone(),
+        url: target.url_for(&key.key),
+        key: key.key.clone(),
+        size: digest.size,
+        md5,
+        etag,
+        duplicate_of: None,
+    };
+    if ctx.queue.complete(claim, &record).await? {
+        match outcome {
+            Outcome::Uploaded => {
+                Stats::add(&ctx.stats.uploaded, 1);
+                Stats::add(&ctx.stats.bytes, digest.size);
+                tracing::info!(s3.key = %key.key, file.size = digest.size, "uploaded");
+            }
+            _ => {
+                Stats::add(&ctx.stats.already_present, 1);
+                tracing::info!(s3.key = %key.key, "an object is at this key already; left as it is");
+            }
+        }
+    } else {
+        tracing::warn!(s3.key = %key.key, "claim lost before the result was recorded; the next worker finds the object and records it");
+    }
+    Ok(())
+}
+
+async fn fail_local(ctx: &Context, claim: &Claimed, e: &FileError) -> Result<(), DbError> {
+    fail(ctx, claim, e.status(), &e.to_string()).await
+}
+
+async fn fail(ctx: &Context, claim: &Claimed, status: &str, message: &str) -> Result<(), DbError> {
+    let delay = queue::backoff(
+        claim.attempts,
+        ctx.upload.retry_backoff_min,
+        ctx.upload.retry_backoff_max,
+    );
+    fail_after(ctx, claim, status, message, delay).await
+}
+
+async fn fail_after(
+    ctx: &Context,
+    claim: &Claimed,
+    status: &str,
+    message: &str,
+    delay: Duration,
+) -> Result<(), DbError> {
+    let message = ctx.redact.scrub(message);
+    Stats::add(&ctx.stats.failed, 1);
+    tracing::warn!(status, error = %message, retry_in = ?delay, "upload failed");
+    ctx.queue.fail(claim, status, &message, delay).await
+}
