@@ -49,27 +49,24 @@ pub async fn image(pool: &MySqlPool, t: &Tables, id: u32) -> Result<Option<Image
     .map_err(DbError::query("read photo"))
 }
 
-/// Piwigo's columns are 3-byte utf8 but old installs hold latin1 bytes:
-/// decode leniently rather than fail a photo on a name.
-fn text_column(row: &sqlx::mysql::MySqlRow, name: &str) -> Result<String, sqlx::Error> {
-    match row.try_get::<String, _>(name) {
-        Ok(s) => Ok(s),
-        Err(_) => {
-            let bytes: Vec<u8> = row.try_get(name)?;
-            Ok(String::from_utf8_lossy(&bytes).into_owned())
-        }
-    }
+/// Piwigo's columns are 3-byte utf8, some with a binary collation, and old
+/// installs hold latin1 bytes: decode leniently rather than fail a photo
+/// on its name.
+pub fn text_column(row: &sqlx::mysql::MySqlRow, name: &str) -> Result<String, sqlx::Error> {
+    Ok(optional_text_column(row, name)?.unwrap_or_default())
 }
 
-pub async fn max_image_id(pool: &MySqlPool, t: &Tables) -> Result<u32, DbError> {
-    let sql = format!("SELECT COALESCE(MAX(id), 0) FROM {}", t.images);
-    let max: u32 = sqlx::query_scalar::<_, u64>(&sql)
-        .fetch_one(pool)
-        .await
-        .map_err(DbError::query("read newest photo id"))?
-        .try_into()
-        .unwrap_or(u32::MAX);
-    Ok(max)
+pub fn optional_text_column(
+    row: &sqlx::mysql::MySqlRow,
+    name: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    match row.try_get::<Option<String>, _>(name) {
+        Ok(s) => Ok(s),
+        Err(_) => {
+            let bytes: Option<Vec<u8>> = row.try_get(name)?;
+            Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        }
+    }
 }
 
 /// Looks a tag up by name or URL name, as an admin would type it.

@@ -31,12 +31,11 @@ pub async fn poll(pool: &MySqlPool, t: &Tables, enabled: bool) -> Result<Poll, D
     .await
     .map_err(err("poll: read watermark"))?;
     let newest: u32 =
-        sqlx::query_scalar::<_, u64>(&format!("SELECT COALESCE(MAX(id), 0) FROM {}", t.images))
+        sqlx::query_scalar::<_, Option<u32>>(&format!("SELECT MAX(id) FROM {}", t.images))
             .fetch_one(&mut *tx)
             .await
             .map_err(err("poll: read newest photo id"))?
-            .try_into()
-            .unwrap_or(u32::MAX);
+            .unwrap_or(0);
 
     let Some(current) = current.and_then(|v| v.parse::<u32>().ok()) else {
         // First run: photos that predate the daemon are for `enqueue`.

