@@ -331,13 +331,13 @@ impl Config {
                 "must be at least 100ms",
             ));
         }
-        if let Some(tag) = &self.monitor.tag {
-            if tag.trim().is_empty() {
-                return Err(ConfigError::invalid(
-                    "monitor.tag",
-                    "is empty; remove the line or name a Piwigo tag",
-                ));
-            }
+        if let Some(tag) = &self.monitor.tag
+            && tag.trim().is_empty()
+        {
+            return Err(ConfigError::invalid(
+                "monitor.tag",
+                "is empty; remove the line or name a Piwigo tag",
+            ));
         }
         self.validate_upload()
     }
@@ -384,13 +384,13 @@ impl Config {
             }
             _ => {}
         }
-        if let Some(base) = &s3.public_url {
-            if url::Url::parse(base).is_err() {
-                return Err(ConfigError::invalid(
-                    "s3.public_url",
-                    format!("`{base}` is not a URL"),
-                ));
-            }
+        if let Some(base) = &s3.public_url
+            && url::Url::parse(base).is_err()
+        {
+            return Err(ConfigError::invalid(
+                "s3.public_url",
+                format!("`{base}` is not a URL"),
+            ));
         }
         s3.prefix = normalize_prefix(&s3.prefix);
         Ok(())
@@ -450,12 +450,12 @@ impl Config {
         {
             out.push(s.expose().to_owned());
         }
-        if let Ok(url) = url::Url::parse(self.database_url()) {
-            if let Some(pw) = url.password() {
-                out.push(pw.to_owned());
-                if let Ok(decoded) = percent_encoding::percent_decode_str(pw).decode_utf8() {
-                    out.push(decoded.into_owned());
-                }
+        if let Ok(url) = url::Url::parse(self.database_url())
+            && let Some(pw) = url.password()
+        {
+            out.push(pw.to_owned());
+            if let Ok(decoded) = percent_encoding::percent_decode_str(pw).decode_utf8() {
+                out.push(decoded.into_owned());
             }
         }
         out.retain(|s| s.len() >= 4);

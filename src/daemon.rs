@@ -117,10 +117,10 @@ pub async fn run(
     };
     let idle_wait = config.monitor.poll_interval;
     dispatch(ctx.clone(), wake, &shutdown, opts.until_idle, idle_wait).await;
-    if let Some(task) = monitor_task {
-        if let Err(e) = task.await {
-            tracing::error!(error = %e, "monitor task ended abnormally");
-        }
+    if let Some(task) = monitor_task
+        && let Err(e) = task.await
+    {
+        tracing::error!(error = %e, "monitor task ended abnormally");
     }
     let summary = ctx.stats.summary();
     tracing::info!(

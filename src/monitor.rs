@@ -27,10 +27,10 @@ pub async fn poll_once(pool: &MySqlPool, t: &Tables, cfg: &MonitorConfig) -> Res
         );
     }
     let mut queued = poll.queued;
-    if let Some(name) = &cfg.tag {
-        if let Some(tag_id) = follow_tag(pool, t, name).await? {
-            queued += enqueue::queue_tagged(pool, t, tag_id).await?;
-        }
+    if let Some(name) = &cfg.tag
+        && let Some(tag_id) = follow_tag(pool, t, name).await?
+    {
+        queued += enqueue::queue_tagged(pool, t, tag_id).await?;
     }
     if queued > 0 {
         tracing::info!(queued, watermark = poll.watermark, "queued photos");

@@ -135,27 +135,27 @@ async fn process(ctx: &Context, claim: &Claimed) -> Result<(), DbError> {
     tracing::debug!(s3.key = %key.key, file.size = digest.size, file.md5 = %md5, "hashed");
 
     if ctx.upload.prevent_duplicates_by_md5 {
-        if let Some(first) = q.uploaded_with_md5(&md5).await? {
-            if first.image_id != claim.image_id {
-                let record = Record {
-                    outcome: Outcome::Duplicate,
-                    bucket: first.bucket,
-                    key: first.key,
-                    size: digest.size,
-                    md5,
-                    etag: first.etag,
-                    url: first.url,
-                    duplicate_of: Some(first.image_id),
-                };
-                if q.complete(claim, &record).await? {
-                    Stats::add(&ctx.stats.duplicates, 1);
-                    tracing::info!(
-                        duplicate_of = first.image_id,
-                        "same bytes as a photo already uploaded; not uploaded again"
-                    );
-                }
-                return Ok(());
+        if let Some(first) = q.uploaded_with_md5(&md5).await?
+            && first.image_id != claim.image_id
+        {
+            let record = Record {
+                outcome: Outcome::Duplicate,
+                bucket: first.bucket,
+                key: first.key,
+                size: digest.size,
+                md5,
+                etag: first.etag,
+                url: first.url,
+                duplicate_of: Some(first.image_id),
+            };
+            if q.complete(claim, &record).await? {
+                Stats::add(&ctx.stats.duplicates, 1);
+                tracing::info!(
+                    duplicate_of = first.image_id,
+                    "same bytes as a photo already uploaded; not uploaded again"
+                );
             }
+            return Ok(());
         }
         if let Md5Claim::HeldBy(other) = q.reserve_md5(claim, &md5).await? {
             tracing::debug!(

@@ -525,13 +525,15 @@ impl Queue {
         Ok(retried)
     }
 
-    /// Whether a photo waits on another with the same bytes that is still
-    /// due or being uploaded: `--until-idle` keeps going until those settle.
+    /// Whether a photo waits on another with the same bytes that is gone
+    /// from the queue (finished) or still due or being uploaded: then the
+    /// wait ends soon, and `--until-idle` keeps going until it has.
     pub async fn has_pending_duplicate_waits(&self) -> Result<bool, DbError> {
         let q = &self.t.queue;
         let n: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM {q} w JOIN {q} h ON h.image_id = w.waiting_for \
-             WHERE w.status = ? AND (h.next_attempt_at <= NOW(3) OR h.claimed_until > NOW(3)) \
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {q} w LEFT JOIN {q} h ON h.image_id = w.waiting_for \
+             WHERE w.status = ? \
+             AND (h.id IS NULL OR h.next_attempt_at <= NOW(3) OR h.claimed_until > NOW(3)) \
              LIMIT 1) d"
         ))
         .bind(WAITING_FOR_DUPLICATE)

@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_smithy_types::base64;
@@ -182,9 +183,23 @@ impl Target {
             .key(&key.key)
             .content_type(&key.content_type)
             .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("create multipart upload", &key.key, e))?;
-        let upload_id = created.upload_id.unwrap_or_default();
+            .await;
+        let upload_id = match created {
+            Ok(out) => out.upload_id,
+            // Servers built on gofakes3 (`rclone serve s3`) answer 200 with
+            // a root element the SDK does not accept; the id is still there.
+            Err(SdkError::ServiceError(se)) if se.raw().status().is_success() => {
+                se.raw().body().bytes().and_then(upload_id_from_xml)
+            }
+            Err(e) => return Err(S3Error::from_sdk("create multipart upload", &key.key, e)),
+        }
+        .ok_or_else(|| S3Error {
+            op: "create multipart upload",
+            target: key.key.clone(),
+            http_status: 200,
+            code: None,
+            message: "the answer holds no UploadId".into(),
+        })?;
         // Aborts the upload if this future fails or is dropped half-way, so
         // no orphaned parts keep costing storage.
         let mut guard = AbortGuard {
@@ -256,6 +271,13 @@ async fn body(path: &Path, offset: u64, length: u64, key: &str) -> Result<ByteSt
         })
 }
 
+fn upload_id_from_xml(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<UploadId>")? + "<UploadId>".len();
+    let len = text[start..].find("</UploadId>")?;
+    Some(text[start..start + len].trim().to_owned()).filter(|id| !id.is_empty())
+}
+
 struct AbortGuard {
     target: Option<Target>,
     key: String,
@@ -315,6 +337,14 @@ mod tests {
         let single = digest_file(&path, None).unwrap();
         assert!(single.parts.is_empty());
         assert_eq!(single.md5, d.md5);
+    }
+
+    #[test]
+    fn upload_id_is_found_in_a_nonstandard_answer() {
+        let xml = b"<?xml version=\"1.0\"?>\n<InitiateMultipartUpload><Bucket>b</Bucket><UploadId>abc-123</UploadId></InitiateMultipartUpload>";
+        assert_eq!(upload_id_from_xml(xml).as_deref(), Some("abc-123"));
+        assert_eq!(upload_id_from_xml(b"<UploadId></UploadId>"), None);
+        assert_eq!(upload_id_from_xml(b"garbage"), None);
     }
 
     #[test]

@@ -395,6 +395,7 @@ pub fn config_with_secret(g: &Gallery, s3: &S3Server, secret: &str, extra: &str)
 
 /// Runs the daemon until the queue is idle.
 pub async fn drain(config: Config) -> Summary {
+    init_logs();
     daemon::run(config, Shutdown::default(), RunOptions { until_idle: true })
         .await
         .expect("daemon run")
@@ -403,4 +404,14 @@ pub async fn drain(config: Config) -> Summary {
 /// The key the daemon gives an upload made by `add_upload` with `file`.
 pub fn upload_key(file: &str) -> String {
     format!("photos/20240517120000-{file}")
+}
+
+/// Logs to the test's output when PIWIGO_S3UPLOAD_LOG is set.
+pub fn init_logs() {
+    if let Ok(filter) = std::env::var("PIWIGO_S3UPLOAD_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
 }
