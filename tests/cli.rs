@@ -1,0 +1,151 @@
+//! The binary as an admin runs it: exit codes, messages and output.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_piwigo-s3upload"));
+    c.env_remove("PIWIGO_S3UPLOAD_DATABASE_URL")
+        .env_remove("PIWIGO_S3UPLOAD_CONFIG")
+        .env("PIWIGO_S3UPLOAD_LOG", "info");
+    c
+}
+
+fn run_with(config_text: &str, args: &[&str]) -> (Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config_text).unwrap();
+    let out = bin().arg("--config").arg(&path).args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, text)
+}
+
+#[test]
+fn broken_configs_exit_2_naming_the_key() {
+    let base = "[piwigo]\ndatabase_url = \"mysql://u:p@127.0.0.1/db\"\nroot = \"/tmp\"\n[s3]\nbucket = \"b\"\n";
+    let cases = [
+        (format!("{base}[upload]\nworkers = 0\n"), "upload.workers"),
+        (format!("{base}[monitor]\npoll_interval = \"often\"\n"), "not a duration"),
+        (format!("{base}[monitor]\nenable = true\n"), "unknown field `enable`"),
+        (base.replace("bucket = \"b\"\n", ""), "missing field `bucket`"),
+        (base.replace("mysql://", "http://"), "piwigo.database_url"),
+        ("this is not toml".to_string(), "line 1"),
+    ];
+    for (text, expected) in cases {
+        let (out, msg) = run_with(&text, &["status"]);
+        assert_eq!(out.status.code(), Some(2), "{msg}");
+        assert!(msg.contains(expected), "expected {expected:?} in {msg}");
+    }
+    let out = bin().args(["--config", "/nonexistent/x.toml", "status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.toml"));
+}
+
+#[tokio::test]
+async fn unreachable_database_is_a_clear_error_without_the_password() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let port = free_port();
+    let text = config_text(&g, &s3, SECRET_KEY, "").replace(
+        &g.url,
+        &format!("mysql://someone:Pa55w0rdValue@127.0.0.1:{port}/piwigo"),
+    );
+    let (out, msg) = run_with(&text, &["status"]);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+    assert!(msg.contains("database: cannot connect to 127.0.0.1"), "{msg}");
+    assert!(!msg.contains("Pa55w0rdValue"), "{msg}");
+    g.drop_database().await;
+}
+
+#[tokio::test]
+async fn enqueue_status_retry_and_check_from_the_command_line() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let text = config_text(&g, &s3, SECRET_KEY, "");
+    let (out, msg) = run_with(&text, &["run", "--until-idle"]);
+    assert!(out.status.success(), "{msg}");
+    let a = g.add_upload(1, "a.jpg", &photo_bytes(1, 2000)).await;
+    g.add_upload(2, "b.jpg", &photo_bytes(2, 2000)).await;
+    g.add_upload(3, "a-again.jpg", &photo_bytes(1, 2000)).await;
+
+    let (out, msg) = run_with(&text, &["enqueue", "--ids", &format!("{a}")]);
+    assert!(out.status.success(), "{msg}");
+    assert!(msg.contains("queued 1 of 1 selected photos"), "{msg}");
+    let (out, msg) = run_with(&text, &["enqueue", "--all"]);
+    assert!(out.status.success(), "{msg}");
+    assert!(
+        msg.contains("queued 1 of 3 selected photos; skipped 0 already uploaded, 1 already queued, 1 md5 duplicates"),
+        "{msg}"
+    );
+    let (out, msg) = run_with(&text, &["enqueue"]);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    let (out, msg) = run_with(&text, &["enqueue", "--tag", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("no Piwigo tag is named `nope`"), "{msg}");
+
+    // A wrong secret: the upload fails 403 and `status` shows it.
+    let bad = config_text(&g, &s3, "WrongSecretValue123", "");
+    let (out, _) = run_with(&bad, &["run", "--until-idle"]);
+    assert!(out.status.success());
+    let (out, msg) = run_with(&bad, &["status", "--json"]);
+    assert!(out.status.success(), "{msg}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["counts"]["failed_code_403"], 2, "{json}");
+    // The third photo has the same bytes as a failed one: it waits for it.
+    assert_eq!(json["counts"]["waiting_for_duplicate"], 1, "{json}");
+    let pending = json["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 3);
+    let failed = pending.iter().find(|p| p["status"] == "failed_code_403").unwrap();
+    assert!(failed["last_error"].as_str().unwrap().contains("HTTP 403"), "{failed}");
+    assert!(failed["path"].as_str().unwrap().starts_with("./upload/"));
+    assert!(failed["updated_at"].is_string());
+    assert!(!msg.contains("WrongSecretValue123"));
+
+    let (out, msg) = run_with(&bad, &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+    assert!(msg.contains("ok    database"), "{msg}");
+    assert!(msg.contains("FAIL  s3 bucket"), "{msg}");
+    assert!(msg.contains("403"), "{msg}");
+    assert!(!msg.contains("WrongSecretValue123"), "{msg}");
+
+    let (out, msg) = run_with(&text, &["retry"]);
+    assert!(out.status.success(), "{msg}");
+    assert!(msg.contains("3 photos put back to pending"), "{msg}");
+    let (out, msg) = run_with(&text, &["--log-format", "json", "run", "--until-idle"]);
+    assert!(out.status.success(), "{msg}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["message"] == "uploaded" && l["s3.key"].is_string()), "{stderr}");
+
+    let (out, msg) = run_with(&text, &["status", "--json"]);
+    assert!(out.status.success(), "{msg}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["counts"]["uploaded"], 2, "{json}");
+    assert_eq!(json["counts"]["duplicate"], 1, "{json}");
+    assert_eq!(json["pending"].as_array().unwrap().len(), 0);
+    let first = &json["uploaded"][0];
+    assert!(first["url"].as_str().unwrap().starts_with(&format!("{}/{BUCKET}/photos/", s3.endpoint)));
+    assert!(first["key"].as_str().unwrap().starts_with("photos/"));
+    assert!(first["uploaded_at"].is_string());
+    assert!(first["image_id"].is_u64());
+
+    let (out, msg) = run_with(&text, &["status"]);
+    assert!(out.status.success());
+    assert!(msg.contains("10 most recent pending uploads to S3"), "{msg}");
+    assert!(msg.contains("10 most recent successful uploads to S3"), "{msg}");
+
+    let (out, msg) = run_with(&text, &["check"]);
+    assert!(out.status.success(), "{msg}");
+    assert!(msg.contains("all checks passed"), "{msg}");
+    g.drop_database().await;
+}
