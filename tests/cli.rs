@@ -18,7 +18,12 @@ fn run_with(config_text: &str, args: &[&str]) -> (Output, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config_text).unwrap();
-    let out = bin().arg("--config").arg(&path).args(args).output().unwrap();
+    let out = bin()
+        .arg("--config")
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -32,9 +37,18 @@ fn broken_configs_exit_2_naming_the_key() {
     let base = "[piwigo]\ndatabase_url = \"mysql://u:p@127.0.0.1/db\"\nroot = \"/tmp\"\n[s3]\nbucket = \"b\"\n";
     let cases = [
         (format!("{base}[upload]\nworkers = 0\n"), "upload.workers"),
-        (format!("{base}[monitor]\npoll_interval = \"often\"\n"), "not a duration"),
-        (format!("{base}[monitor]\nenable = true\n"), "unknown field `enable`"),
-        (base.replace("bucket = \"b\"\n", ""), "missing field `bucket`"),
+        (
+            format!("{base}[monitor]\npoll_interval = \"often\"\n"),
+            "not a duration",
+        ),
+        (
+            format!("{base}[monitor]\nenable = true\n"),
+            "unknown field `enable`",
+        ),
+        (
+            base.replace("bucket = \"b\"\n", ""),
+            "missing field `bucket`",
+        ),
         (base.replace("mysql://", "http://"), "piwigo.database_url"),
         ("this is not toml".to_string(), "line 1"),
     ];
@@ -43,7 +57,10 @@ fn broken_configs_exit_2_naming_the_key() {
         assert_eq!(out.status.code(), Some(2), "{msg}");
         assert!(msg.contains(expected), "expected {expected:?} in {msg}");
     }
-    let out = bin().args(["--config", "/nonexistent/x.toml", "status"]).output().unwrap();
+    let out = bin()
+        .args(["--config", "/nonexistent/x.toml", "status"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.toml"));
 }
@@ -59,7 +76,10 @@ async fn unreachable_database_is_a_clear_error_without_the_password() {
     );
     let (out, msg) = run_with(&text, &["status"]);
     assert_eq!(out.status.code(), Some(1), "{msg}");
-    assert!(msg.contains("database: cannot connect to 127.0.0.1"), "{msg}");
+    assert!(
+        msg.contains("database: cannot connect to 127.0.0.1"),
+        "{msg}"
+    );
     assert!(!msg.contains("Pa55w0rdValue"), "{msg}");
     g.drop_database().await;
 }
@@ -102,8 +122,14 @@ async fn enqueue_status_retry_and_check_from_the_command_line() {
     assert_eq!(json["counts"]["waiting_for_duplicate"], 1, "{json}");
     let pending = json["pending"].as_array().unwrap();
     assert_eq!(pending.len(), 3);
-    let failed = pending.iter().find(|p| p["status"] == "failed_code_403").unwrap();
-    assert!(failed["last_error"].as_str().unwrap().contains("HTTP 403"), "{failed}");
+    let failed = pending
+        .iter()
+        .find(|p| p["status"] == "failed_code_403")
+        .unwrap();
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("HTTP 403"),
+        "{failed}"
+    );
     assert!(failed["path"].as_str().unwrap().starts_with("./upload/"));
     assert!(failed["updated_at"].is_string());
     assert!(!msg.contains("WrongSecretValue123"));
@@ -125,7 +151,12 @@ async fn enqueue_status_retry_and_check_from_the_command_line() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    assert!(lines.iter().any(|l| l["message"] == "uploaded" && l["s3.key"].is_string()), "{stderr}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "uploaded" && l["s3.key"].is_string()),
+        "{stderr}"
+    );
 
     let (out, msg) = run_with(&text, &["status", "--json"]);
     assert!(out.status.success(), "{msg}");
@@ -134,15 +165,26 @@ async fn enqueue_status_retry_and_check_from_the_command_line() {
     assert_eq!(json["counts"]["duplicate"], 1, "{json}");
     assert_eq!(json["pending"].as_array().unwrap().len(), 0);
     let first = &json["uploaded"][0];
-    assert!(first["url"].as_str().unwrap().starts_with(&format!("{}/{BUCKET}/photos/", s3.endpoint)));
+    assert!(
+        first["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/{BUCKET}/photos/", s3.endpoint))
+    );
     assert!(first["key"].as_str().unwrap().starts_with("photos/"));
     assert!(first["uploaded_at"].is_string());
     assert!(first["image_id"].is_u64());
 
     let (out, msg) = run_with(&text, &["status"]);
     assert!(out.status.success());
-    assert!(msg.contains("10 most recent pending uploads to S3"), "{msg}");
-    assert!(msg.contains("10 most recent successful uploads to S3"), "{msg}");
+    assert!(
+        msg.contains("10 most recent pending uploads to S3"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("10 most recent successful uploads to S3"),
+        "{msg}"
+    );
 
     let (out, msg) = run_with(&text, &["check"]);
     assert!(out.status.success(), "{msg}");
