@@ -1,0 +1,61 @@
+# syntax=docker/dockerfile:1
+#
+# Container image of piwigo-s3upload.
+#
+#   docker build -t piwigo-s3upload:latest .
+#   docker run --rm \
+#     -v /var/www/html/piwigo:/var/www/html/piwigo:ro \
+#     -v /etc/piwigo-s3upload.toml:/etc/piwigo-s3upload.toml:ro \
+#     piwigo-s3upload:latest
+#
+# The daemon runs as uid 10001: the gallery and the configuration file must
+# be readable by that uid (world-readable, or group-readable with --group-add).
+
+ARG RUST_VERSION=1
+
+# ---- build ---------------------------------------------------------------
+FROM rust:${RUST_VERSION}-slim-bookworm AS builder
+WORKDIR /build
+
+# Dependencies first, against placeholder sources: this layer is rebuilt
+# only when Cargo.toml or Cargo.lock change, not on every source edit.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs \
+    && cargo build --release --locked \
+    && rm -rf src
+
+# The real sources. migrations/ is compiled in with include_str!;
+# config.example.toml is read by the unit tests.
+COPY src ./src
+COPY migrations ./migrations
+COPY config.example.toml ./
+# Copied files keep their modification times, which may predate the
+# placeholder build above: touch the crate roots so cargo rebuilds the crate.
+RUN touch src/main.rs src/lib.rs \
+    && cargo build --release --locked \
+    && cp target/release/piwigo-s3upload /piwigo-s3upload
+
+# ---- runtime -------------------------------------------------------------
+FROM debian:bookworm-slim
+
+LABEL org.opencontainers.image.title="piwigo-s3upload" \
+      org.opencontainers.image.description="Copies every full-size photo of a Piwigo gallery to Amazon S3 or any S3-compatible store" \
+      org.opencontainers.image.licenses="MIT OR GPL-2.0-or-later"
+
+# CA certificates for TLS to S3 and to the database; nothing else is needed.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN groupadd --system --gid 10001 piwigo-s3upload \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin piwigo-s3upload
+
+COPY --from=builder /piwigo-s3upload /usr/local/bin/piwigo-s3upload
+
+USER 10001
+ENTRYPOINT ["/usr/local/bin/piwigo-s3upload"]
+CMD ["--config", "/etc/piwigo-s3upload.toml", "run"]

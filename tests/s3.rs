@@ -1,0 +1,50 @@
+//! The upload primitives against the real S3 server.
+
+mod common;
+
+use common::*;
+use piwigo_s3upload::s3::Target;
+use piwigo_s3upload::s3::upload::digest_file;
+
+async fn target(s3: &S3Server) -> (tempfile::TempDir, Target) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[piwigo]\ndatabase_url = \"mysql://u@127.0.0.1/x\"\nroot = \"/tmp\"\n\
+         [s3]\nbucket = \"{BUCKET}\"\nendpoint = \"{}\"\nforce_path_style = true\n\
+         access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
+         [upload]\nmultipart_threshold = \"5MiB\"\npart_size = \"5MiB\"\n",
+        s3.endpoint
+    );
+    let c =
+        piwigo_s3upload::config::Config::from_toml(&text, std::path::Path::new("t"), None).unwrap();
+    (dir, Target::new(&c.s3, &c.upload).await)
+}
+
+/// S3 checks the bytes against Content-MD5: a file that changed after it
+/// was hashed is refused, for single and multipart uploads alike.
+#[tokio::test]
+async fn bytes_that_do_not_match_the_hash_are_refused() {
+    let s3 = S3Server::start().await;
+    let (dir, t) = target(&s3).await;
+    for (name, len) in [("small.jpg", 100_000usize), ("large.mp4", 11 * 1024 * 1024)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, photo_bytes(1, len)).unwrap();
+        let digest = digest_file(&path, t.part_size_for(len as u64)).unwrap();
+        std::fs::write(&path, photo_bytes(2, len)).unwrap();
+        let key = t.key_for(&format!("./galleries/a/{name}"), name).unwrap();
+        let err = t.put(&key, &path, &digest).await.unwrap_err();
+        assert!(err.is_bad_digest(), "{name}: {err}");
+        assert!(s3.get(&key.key).await.is_none(), "{name}: nothing stored");
+    }
+}
+
+#[tokio::test]
+async fn head_tells_absent_from_present_and_bucket_checks_work() {
+    let s3 = S3Server::start().await;
+    let (_dir, t) = target(&s3).await;
+    assert!(t.head("nothing/here.jpg").await.unwrap().is_none());
+    s3.put("some/thing.jpg", b"abc").await;
+    let present = t.head("some/thing.jpg").await.unwrap().unwrap();
+    assert_eq!(present.size, 3);
+    t.check_bucket().await.unwrap();
+}
