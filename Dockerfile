@@ -50,8 +50,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
-RUN groupadd --system --gid 10001 piwigo-s3upload \
-    && useradd --system --uid 10001 --gid 10001 --no-create-home \
+RUN groupadd --gid 10001 piwigo-s3upload \
+    && useradd --uid 10001 --gid 10001 --no-create-home --no-log-init \
        --home-dir /nonexistent --shell /usr/sbin/nologin piwigo-s3upload
 
 COPY --from=builder /piwigo-s3upload /usr/local/bin/piwigo-s3upload

@@ -94,7 +94,11 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { until_idle } => {
             let shutdown = Shutdown::from_signals()?;
-            daemon::run(config, shutdown, RunOptions { until_idle }).await?;
+            let opts = RunOptions {
+                until_idle,
+                config_path: Some(cli.config.clone()),
+            };
+            daemon::run(config, shutdown, opts).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Enqueue {

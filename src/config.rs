@@ -75,6 +75,20 @@ pub struct Config {
     pub monitor: MonitorConfig,
     #[serde(default)]
     pub upload: UploadConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Whether the file itself holds a secret (decides the permission
+    /// warning); set while loading.
+    #[serde(skip)]
+    pub file_holds_secret: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where `/healthz`, `/metrics` and `/status` are served; off when unset.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,9 +133,21 @@ pub struct S3Config {
     /// derived from endpoint, bucket and region when unset.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// e.g. STANDARD_IA, GLACIER_IR; the bucket's default when unset.
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    /// "AES256" (SSE-S3) or "aws:kms" (SSE-KMS, with `sse_kms_key_id`).
+    #[serde(default)]
+    pub server_side_encryption: Option<String>,
+    #[serde(default)]
+    pub sse_kms_key_id: Option<String>,
+    /// A canned ACL such as "public-read"; off by default because new AWS
+    /// buckets refuse ACLs.
+    #[serde(default)]
+    pub acl: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorConfig {
     #[serde(default = "yes")]
@@ -166,6 +192,13 @@ pub struct UploadConfig {
     /// before they are stopped and handed back to the queue.
     #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
+    /// Total upload rate across all workers, in bytes per second; no cap
+    /// when unset.
+    #[serde(default, deserialize_with = "rate")]
+    pub max_bandwidth: Option<u64>,
+    /// How often progress is logged while a backlog drains.
+    #[serde(default = "default_progress_interval", deserialize_with = "duration")]
+    pub progress_interval: Duration,
 }
 
 impl Default for UploadConfig {
@@ -179,6 +212,8 @@ impl Default for UploadConfig {
             retry_backoff_min: default_retry_min(),
             retry_backoff_max: default_retry_max(),
             shutdown_timeout: default_shutdown_timeout(),
+            max_bandwidth: None,
+            progress_interval: default_progress_interval(),
         }
     }
 }
@@ -218,6 +253,10 @@ fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_progress_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map_err(|e| {
@@ -230,6 +269,20 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let text = String::deserialize(d)?;
     parse_size(&text).map_err(serde::de::Error::custom)
+}
+
+fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let text = String::deserialize(d)?;
+    let size = text.trim().strip_suffix("/s").unwrap_or(&text);
+    match parse_size(size) {
+        Ok(0) => Err(serde::de::Error::custom(
+            "a bandwidth of 0 would stop every upload; remove the line for no cap",
+        )),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(serde::de::Error::custom(format!(
+            "`{text}` is not a rate; write it like \"20MiB/s\""
+        ))),
+    }
 }
 
 /// Parses "64MiB", "5 MB", "1048576": sizes as admins write them.
@@ -278,6 +331,7 @@ impl Config {
                 message: e.message().to_owned(),
             }
         })?;
+        config.file_holds_secret = !config.secrets().is_empty();
         if let Some(url) = env_database_url.filter(|u| !u.is_empty()) {
             config.piwigo.database_url = Some(Secret::new(url));
         }
@@ -392,6 +446,28 @@ impl Config {
                 format!("`{base}` is not a URL"),
             ));
         }
+        check_choice(
+            "s3.storage_class",
+            s3.storage_class.as_deref(),
+            STORAGE_CLASSES,
+        )?;
+        check_choice(
+            "s3.server_side_encryption",
+            s3.server_side_encryption.as_deref(),
+            &["AES256", "aws:kms", "aws:kms:dsse"],
+        )?;
+        check_choice("s3.acl", s3.acl.as_deref(), CANNED_ACLS)?;
+        if s3.sse_kms_key_id.is_some()
+            && !s3
+                .server_side_encryption
+                .as_deref()
+                .is_some_and(|e| e.starts_with("aws:kms"))
+        {
+            return Err(ConfigError::invalid(
+                "s3.sse_kms_key_id",
+                "only applies with server_side_encryption = \"aws:kms\"",
+            ));
+        }
         s3.prefix = normalize_prefix(&s3.prefix);
         Ok(())
     }
@@ -461,6 +537,48 @@ impl Config {
         out.retain(|s| s.len() >= 4);
         out
     }
+}
+
+const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "EXPRESS_ONEZONE",
+];
+const CANNED_ACLS: &[&str] = &[
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+];
+
+fn check_choice(
+    field: &'static str,
+    value: Option<&str>,
+    allowed: &[&str],
+) -> Result<(), ConfigError> {
+    match value {
+        Some(v) if !allowed.contains(&v) => Err(ConfigError::invalid(
+            field,
+            format!("`{v}` is not one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether users other than the owner and group can read the file: worth
+/// a warning when it holds a secret.
+pub fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
 }
 
 fn check_database_url(url: &str) -> Result<(), ConfigError> {
@@ -627,6 +745,26 @@ bucket = "photos"
         assert_eq!(normalize_prefix("/photos"), "photos/");
         assert_eq!(normalize_prefix("photos//2024/"), "photos/2024/");
         assert_eq!(normalize_prefix("a/../b"), "a/b/");
+    }
+
+    #[test]
+    fn bandwidth_storage_and_encryption_options() {
+        let c = parse(&format!("{MINIMAL}storage_class = \"STANDARD_IA\"\nserver_side_encryption = \"aws:kms\"\nsse_kms_key_id = \"k1\"\n[upload]\nmax_bandwidth = \"20MiB/s\"\n[http]\nlisten = \"127.0.0.1:9187\"\n")).unwrap();
+        assert_eq!(c.upload.max_bandwidth, Some(20 * 1024 * 1024));
+        assert_eq!(c.http.listen.unwrap().port(), 9187);
+        let err = parse(&format!("{MINIMAL}storage_class = \"CHEAP\"\n")).unwrap_err();
+        assert!(err.to_string().contains("s3.storage_class"), "{err}");
+        let err = parse(&format!("{MINIMAL}acl = \"everyone\"\n")).unwrap_err();
+        assert!(err.to_string().contains("s3.acl"), "{err}");
+        let err = parse(&format!("{MINIMAL}sse_kms_key_id = \"k\"\n")).unwrap_err();
+        assert!(err.to_string().contains("s3.sse_kms_key_id"), "{err}");
+        let err = parse(&format!("{MINIMAL}[upload]\nmax_bandwidth = \"fast\"\n")).unwrap_err();
+        assert!(err.to_string().contains("not a rate"), "{err}");
+        let err = parse(&format!("{MINIMAL}[http]\nlisten = \"nowhere\"\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("listen") || err.to_string().contains("socket"),
+            "{err}"
+        );
     }
 
     #[test]

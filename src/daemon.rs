@@ -1,24 +1,26 @@
-//! Wiring: connect, migrate, start the monitor, and keep up to `workers`
-//! uploads in flight until shutdown (or, with `until_idle`, until nothing
-//! is left to do).
+//! Wiring: connect, migrate, start the monitor and the HTTP listener, keep
+//! up to `workers` uploads in flight, reload on SIGHUP, and stop
+//! gracefully (or, with `until_idle`, when nothing is left to do).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::MySqlPool;
-use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::{self, DbError, Tables};
+use crate::metrics::{Metrics, Summary};
 use crate::piwigo::{self, GalleryRoot};
 use crate::queue::{self, Claimed, Queue, migrate::MigrateError};
 use crate::redact::Redactor;
 use crate::s3::{self, Target};
 use crate::shutdown::Shutdown;
-use crate::stats::{Stats, Summary};
-use crate::{monitor, worker};
+use crate::{http, monitor, systemd, worker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -26,25 +28,38 @@ pub enum DaemonError {
     Db(#[from] DbError),
     #[error(transparent)]
     Migrate(#[from] MigrateError),
-    #[error("piwigo: tables {} are missing in the database; check piwigo.database_url (database name) and piwigo.table_prefix", .0.join(", "))]
+    #[error(
+        "piwigo: tables {} are missing in the database; check piwigo.database_url (database name) and piwigo.table_prefix",
+        .0.join(", ")
+    )]
     MissingTables(Vec<String>),
     #[error(
         "piwigo: root {path} is not usable: {source} (set piwigo.root to Piwigo's install directory)"
     )]
     Root {
-        path: std::path::PathBuf,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("http: cannot listen on {addr}: {source} (change http.listen or free the port)")]
+    Listen {
+        addr: std::net::SocketAddr,
         source: std::io::Error,
     },
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Poll once, upload everything due, then return.
     pub until_idle: bool,
+    /// The file to re-read on reload; reloads are refused without one.
+    pub config_path: Option<PathBuf>,
 }
 
 /// Backoff cap while the database refuses claims.
 const MAX_DB_BACKOFF: Duration = Duration::from_secs(30);
+/// Database connections: workers hold one only for short queries, never
+/// during an upload, so a small pool serves many workers.
+const POOL_SIZE: u32 = 24;
 
 /// Connects and checks Piwigo's tables and our own (migrating them).
 pub async fn open_database(
@@ -61,15 +76,11 @@ pub async fn open_database(
     Ok((pool, t))
 }
 
-pub async fn run(
-    config: Config,
-    shutdown: Shutdown,
-    opts: RunOptions,
-) -> Result<Summary, DaemonError> {
-    let workers = config.upload.workers;
-    let (pool, t) = open_database(&config, workers as u32 + 4).await?;
-    let strategy = Queue::detect_strategy(&pool).await?;
-    let queue = Queue::new(pool.clone(), t.clone(), strategy);
+async fn context(
+    config: &Config,
+    queue: Queue,
+    metrics: Arc<Metrics>,
+) -> Result<Arc<worker::Context>, DaemonError> {
     let root =
         GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).map_err(|source| {
             DaemonError::Root {
@@ -77,52 +88,106 @@ pub async fn run(
                 source,
             }
         })?;
-    let target = Target::new(&config.s3, &config.upload).await;
+    Ok(Arc::new(worker::Context {
+        queue,
+        target: Target::new(&config.s3, &config.upload).await,
+        root,
+        upload: config.upload.clone(),
+        redact: Redactor::new(config.secrets()),
+        metrics,
+    }))
+}
+
+async fn retry_if_changed(queue: &Queue, config: &Config) -> Result<(), DbError> {
     let retried = queue
         .retry_if_settings_changed(&s3::settings_fingerprint(&config.s3))
         .await?;
     if retried > 0 {
-        tracing::info!(
-            retried,
-            "S3 settings changed since the last run: retrying failed uploads now"
-        );
+        tracing::info!(retried, "S3 settings changed: retrying failed uploads now");
     }
-    let ctx = Arc::new(worker::Context {
-        queue,
-        target,
-        root,
-        upload: config.upload.clone(),
-        redact: Redactor::new(config.secrets()),
-        stats: Arc::new(Stats::default()),
-    });
+    Ok(())
+}
+
+pub async fn run(
+    config: Config,
+    shutdown: Shutdown,
+    opts: RunOptions,
+) -> Result<Summary, DaemonError> {
+    let (pool, t) = open_database(&config, POOL_SIZE).await?;
+    let strategy = Queue::detect_strategy(&pool).await?;
+    let queue = Queue::new(pool.clone(), t.clone(), strategy);
+    let metrics = Arc::new(Metrics::default());
+    let ctx = context(&config, queue.clone(), metrics.clone()).await?;
+    retry_if_changed(&queue, &config).await?;
+
+    let (ctx_tx, ctx_rx) = watch::channel(ctx.clone());
+    let (poll_tx, poll_rx) = watch::channel(None);
+    let http_stop = CancellationToken::new();
+    let http_task = match config.http.listen {
+        Some(addr) if !opts.until_idle => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Listen { addr, source })?;
+            tracing::info!(http.listen = %addr, "serving /healthz, /metrics and /status");
+            let state = Arc::new(http::HttpState::new(
+                pool.clone(),
+                t.clone(),
+                metrics.clone(),
+                ctx_rx,
+                poll_rx,
+            ));
+            Some(tokio::spawn(http::serve(
+                listener,
+                state,
+                http_stop.clone(),
+            )))
+        }
+        _ => None,
+    };
     tracing::info!(
-        workers,
+        workers = config.upload.workers,
         s3.bucket = %config.s3.bucket,
         monitor.enabled = config.monitor.enabled,
         "piwigo-s3upload started"
     );
 
     let wake = Arc::new(Notify::new());
-    let monitor_task = if opts.until_idle {
-        monitor::poll_once(&pool, &t, &config.monitor).await?;
-        None
-    } else {
-        Some(tokio::spawn(monitor::run(
-            pool.clone(),
-            t.clone(),
-            config.monitor.clone(),
-            wake.clone(),
-            shutdown.graceful.clone(),
-        )))
+    let mut d = Dispatcher {
+        sem: Arc::new(Semaphore::new(config.upload.workers)),
+        workers: config.upload.workers,
+        ctx,
+        ctx_tx,
+        poll_tx,
+        pool: pool.clone(),
+        t: t.clone(),
+        wake,
+        monitor: None,
+        config,
+        config_path: opts.config_path.clone(),
+        shutdown: shutdown.clone(),
     };
-    let idle_wait = config.monitor.poll_interval;
-    dispatch(ctx.clone(), wake, &shutdown, opts.until_idle, idle_wait).await;
-    if let Some(task) = monitor_task
+    if opts.until_idle {
+        let started = Instant::now();
+        monitor::poll_once(&pool, &t, &d.config.monitor).await?;
+        metrics.polled(started.elapsed());
+    } else {
+        d.start_monitor();
+    }
+    systemd::ready();
+    d.dispatch(opts.until_idle).await;
+    if let Some((task, stop)) = d.monitor.take() {
+        stop.cancel();
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "monitor task ended abnormally");
+        }
+    }
+    http_stop.cancel();
+    if let Some(task) = http_task
         && let Err(e) = task.await
     {
-        tracing::error!(error = %e, "monitor task ended abnormally");
+        tracing::error!(error = %e, "http task ended abnormally");
     }
-    let summary = ctx.stats.summary();
+    let summary = metrics.summary();
     tracing::info!(
         uploaded = summary.uploaded,
         already_present = summary.already_present,
@@ -134,115 +199,312 @@ pub async fn run(
     Ok(summary)
 }
 
-/// Claims and runs jobs; a permit is taken before claiming, so no row is
-/// claimed without a worker ready for it.
-async fn dispatch(
+struct Dispatcher {
+    sem: Arc<Semaphore>,
+    workers: usize,
     ctx: Arc<worker::Context>,
+    ctx_tx: watch::Sender<Arc<worker::Context>>,
+    poll_tx: watch::Sender<Option<Duration>>,
+    pool: MySqlPool,
+    t: Tables,
     wake: Arc<Notify>,
-    shutdown: &Shutdown,
-    until_idle: bool,
-    idle_wait: Duration,
-) {
-    let sem = Arc::new(Semaphore::new(ctx.upload.workers));
-    let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut running: HashMap<tokio::task::Id, Claimed> = HashMap::new();
-    let mut db_down_since: Option<std::time::Instant> = None;
-    let mut db_delay = Duration::from_millis(500);
+    monitor: Option<(JoinHandle<()>, CancellationToken)>,
+    config: Config,
+    config_path: Option<PathBuf>,
+    shutdown: Shutdown,
+}
 
-    loop {
-        while let Some(done) = tasks.try_join_next_with_id() {
-            reap(&ctx, &mut running, done).await;
-        }
-        let first = tokio::select! {
-            p = sem.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.graceful.cancelled() => break,
-        };
-        let mut permits = vec![first];
-        while let Ok(p) = sem.clone().try_acquire_owned() {
-            permits.push(p);
-        }
-        match ctx.queue.claim(permits.len(), ctx.upload.claim_lease).await {
-            Ok(rows) if !rows.is_empty() => {
-                if let Some(since) = db_down_since.take() {
-                    tracing::info!(down_for = ?since.elapsed(), "database reachable again");
-                }
-                db_delay = Duration::from_millis(500);
-                for (row, permit) in rows.into_iter().zip(permits) {
-                    let job_ctx = ctx.clone();
-                    let cancel = shutdown.now.clone();
-                    let claim = row.clone();
-                    let handle = tasks.spawn(async move {
-                        worker::run(job_ctx, claim, cancel).await;
-                        drop(permit);
-                    });
-                    running.insert(handle.id(), row);
-                }
+/// Something other than a free worker that wakes the main loop.
+enum Event {
+    Permit(tokio::sync::OwnedSemaphorePermit),
+    Stop,
+    Reload,
+    Tick,
+}
+
+impl Dispatcher {
+    fn start_monitor(&mut self) {
+        let stop = self.shutdown.graceful.child_token();
+        let cfg = self.config.monitor.clone();
+        let polling = cfg.enabled || cfg.tag.is_some();
+        self.poll_tx
+            .send_replace(polling.then_some(cfg.poll_interval));
+        let task = tokio::spawn(monitor::run(
+            self.pool.clone(),
+            self.t.clone(),
+            cfg,
+            self.wake.clone(),
+            self.ctx.metrics.clone(),
+            stop.clone(),
+        ));
+        self.monitor = Some((task, stop));
+    }
+
+    /// Claims and runs jobs; a permit is taken before claiming, so no row
+    /// is claimed without a worker ready for it.
+    async fn dispatch(&mut self, until_idle: bool) {
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut running: HashMap<tokio::task::Id, Claimed> = HashMap::new();
+        let mut db_down_since: Option<Instant> = None;
+        let mut db_delay = Duration::from_millis(500);
+        let tick_every = systemd::watchdog_interval()
+            .unwrap_or(Duration::from_secs(5))
+            .min(Duration::from_secs(5));
+        let mut tick = tokio::time::interval(tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut progress = Progress::new(&self.ctx.metrics);
+
+        loop {
+            while let Some(done) = tasks.try_join_next_with_id() {
+                reap(&self.ctx, &mut running, done).await;
             }
-            Ok(_) => {
-                drop(permits);
-                if let Some(since) = db_down_since.take() {
-                    tracing::info!(down_for = ?since.elapsed(), "database reachable again");
+            let event = tokio::select! {
+                p = self.sem.clone().acquire_owned() => match p {
+                    Ok(p) => Event::Permit(p),
+                    Err(_) => Event::Stop,
+                },
+                _ = self.shutdown.graceful.cancelled() => Event::Stop,
+                _ = self.shutdown.reload.notified() => Event::Reload,
+                _ = tick.tick() => Event::Tick,
+            };
+            let first = match event {
+                Event::Permit(p) => p,
+                Event::Stop => break,
+                Event::Reload => {
+                    self.reload().await;
+                    continue;
                 }
-                if until_idle && tasks.is_empty() {
-                    match ctx.queue.has_pending_duplicate_waits().await {
-                        Ok(false) => break,
-                        Ok(true) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "could not look for waiting duplicates")
+                Event::Tick => {
+                    self.housekeeping(&mut progress).await;
+                    continue;
+                }
+            };
+            let mut permits = vec![first];
+            while let Ok(p) = self.sem.clone().try_acquire_owned() {
+                permits.push(p);
+            }
+            let lease = self.ctx.upload.claim_lease;
+            match self.ctx.queue.claim(permits.len(), lease).await {
+                Ok(rows) => {
+                    if let Some(since) = db_down_since.take() {
+                        tracing::info!(down_for = ?since.elapsed(), "database reachable again");
+                    }
+                    db_delay = Duration::from_millis(500);
+                    let idle = rows.is_empty();
+                    for (row, permit) in rows.into_iter().zip(permits) {
+                        let job_ctx = self.ctx.clone();
+                        let cancel = self.shutdown.now.clone();
+                        let claim = row.clone();
+                        let handle = tasks.spawn(async move {
+                            worker::run(job_ctx, claim, cancel).await;
+                            drop(permit);
+                        });
+                        running.insert(handle.id(), row);
+                    }
+                    if !idle {
+                        continue;
+                    }
+                    if until_idle && tasks.is_empty() {
+                        match self.ctx.queue.has_pending_duplicate_waits().await {
+                            Ok(false) => break,
+                            Ok(true) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "could not look for waiting duplicates")
+                            }
                         }
                     }
-                }
-                let wait = if until_idle {
-                    Duration::from_millis(250)
-                } else {
-                    idle_wait
-                };
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
-                    Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                        reap(&ctx, &mut running, done).await;
+                    let wait = if until_idle {
+                        Duration::from_millis(250)
+                    } else {
+                        self.config.monitor.poll_interval
+                    };
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                        Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                            reap(&self.ctx, &mut running, done).await;
+                        }
+                        _ = self.shutdown.reload.notified() => self.reload().await,
+                        _ = self.shutdown.graceful.cancelled() => break,
                     }
-                    _ = shutdown.graceful.cancelled() => break,
+                }
+                Err(e) => {
+                    drop(permits);
+                    if db_down_since.is_none() {
+                        tracing::error!(
+                            error = %e,
+                            "cannot claim photos: database unreachable; retrying with backoff"
+                        );
+                        db_down_since = Some(Instant::now());
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(db_delay) => {}
+                        _ = self.shutdown.graceful.cancelled() => break,
+                    }
+                    db_delay = (db_delay * 2).min(MAX_DB_BACKOFF);
                 }
             }
-            Err(e) => {
-                drop(permits);
-                if db_down_since.is_none() {
-                    tracing::error!(error = %e, "cannot claim photos: database unreachable; retrying with backoff");
-                    db_down_since = Some(std::time::Instant::now());
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(db_delay) => {}
-                    _ = shutdown.graceful.cancelled() => break,
-                }
-                db_delay = (db_delay * 2).min(MAX_DB_BACKOFF);
+        }
+        self.drain(tasks, running).await;
+    }
+
+    /// Lets uploads in flight finish within the limit, then stops the rest
+    /// (they hand their photos back to the queue).
+    async fn drain(&self, mut tasks: JoinSet<()>, mut running: HashMap<tokio::task::Id, Claimed>) {
+        systemd::stopping();
+        if tasks.is_empty() {
+            return;
+        }
+        let limit = self.ctx.upload.shutdown_timeout;
+        tracing::info!(in_flight = tasks.len(), limit = ?limit, "waiting for uploads in flight");
+        let deadline = tokio::time::sleep(limit);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                done = tasks.join_next_with_id() => match done {
+                    Some(done) => reap(&self.ctx, &mut running, done).await,
+                    None => return,
+                },
+                _ = &mut deadline => break,
+                _ = self.shutdown.now.cancelled() => break,
+            }
+        }
+        tracing::warn!(
+            in_flight = tasks.len(),
+            "stopping uploads in flight; their photos go back to the queue"
+        );
+        self.shutdown.now.cancel();
+        while let Some(done) = tasks.join_next_with_id().await {
+            reap(&self.ctx, &mut running, done).await;
+        }
+    }
+
+    async fn housekeeping(&self, progress: &mut Progress) {
+        systemd::watchdog();
+        if progress.due(self.ctx.upload.progress_interval) {
+            match self.ctx.queue.backlog().await {
+                Ok(left) => progress.log(&self.ctx.metrics, left),
+                Err(e) => tracing::debug!(error = %e, "could not count the backlog"),
             }
         }
     }
 
-    if !tasks.is_empty() {
-        tracing::info!(in_flight = tasks.len(), limit = ?ctx.upload.shutdown_timeout, "waiting for uploads in flight");
-        let drain = async {
-            while let Some(done) = tasks.join_next_with_id().await {
-                reap(&ctx, &mut running, done).await;
-            }
+    /// Re-reads the config file: a bad file is refused and the running
+    /// configuration stays.
+    async fn reload(&mut self) {
+        let Some(path) = self.config_path.clone() else {
+            tracing::warn!("reload requested, but the daemon was not started from a file");
+            return;
         };
-        let stopped_early = tokio::select! {
-            _ = drain => false,
-            _ = tokio::time::sleep(ctx.upload.shutdown_timeout) => true,
-            _ = shutdown.now.cancelled() => true,
-        };
-        if stopped_early {
-            // Workers see the token, hand their photos back and return.
-            shutdown.now.cancel();
-            while let Some(done) = tasks.join_next_with_id().await {
-                reap(&ctx, &mut running, done).await;
-            }
+        systemd::reloading();
+        match Config::load(&path) {
+            Err(e) => tracing::error!(
+                error = %e,
+                "configuration reload refused; the running configuration stays"
+            ),
+            Ok(new) => match self.apply(new).await {
+                Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "configuration reload refused; the running configuration stays"
+                ),
+            },
         }
+        systemd::reloaded();
+    }
+
+    async fn apply(&mut self, new: Config) -> Result<(), DaemonError> {
+        if new.database_url() != self.config.database_url()
+            || new.piwigo.table_prefix != self.config.piwigo.table_prefix
+        {
+            tracing::warn!(
+                "piwigo.database_url and piwigo.table_prefix take effect at the next restart"
+            );
+        }
+        let ctx = context(&new, self.ctx.queue.clone(), self.ctx.metrics.clone()).await?;
+        retry_if_changed(&ctx.queue, &new).await?;
+        self.resize(new.upload.workers);
+        let monitor_changed = new.monitor != self.config.monitor;
+        self.ctx = ctx.clone();
+        self.ctx_tx.send_replace(ctx);
+        self.config = new;
+        if monitor_changed {
+            if let Some((task, stop)) = self.monitor.take() {
+                stop.cancel();
+                if let Err(e) = task.await {
+                    tracing::error!(error = %e, "monitor task ended abnormally");
+                }
+            }
+            self.start_monitor();
+        }
+        // Retried rows are due now: do not wait for the next poll.
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    fn resize(&mut self, workers: usize) {
+        if workers > self.workers {
+            self.sem.add_permits(workers - self.workers);
+        } else if workers < self.workers {
+            // Shrinks as uploads in flight finish.
+            let sem = self.sem.clone();
+            let n = (self.workers - workers) as u32;
+            tokio::spawn(async move {
+                if let Ok(p) = sem.acquire_many_owned(n).await {
+                    p.forget();
+                }
+            });
+        }
+        if workers != self.workers {
+            tracing::info!(from = self.workers, to = workers, "worker count changed");
+        }
+        self.workers = workers;
+    }
+}
+
+/// Progress of a draining backlog: rate and ETA, logged at intervals.
+struct Progress {
+    last: Instant,
+    done: u64,
+    bytes: u64,
+}
+
+impl Progress {
+    fn new(m: &Metrics) -> Self {
+        let s = m.summary();
+        Self {
+            last: Instant::now(),
+            done: s.uploaded + s.already_present + s.duplicates,
+            bytes: s.bytes,
+        }
+    }
+
+    fn due(&self, every: Duration) -> bool {
+        self.last.elapsed() >= every
+    }
+
+    fn log(&mut self, m: &Metrics, left: u64) {
+        let s = m.summary();
+        let done = s.uploaded + s.already_present + s.duplicates;
+        let secs = self.last.elapsed().as_secs_f64().max(0.001);
+        let files = done - self.done;
+        let mb_per_s = (s.bytes - self.bytes) as f64 / secs / 1e6;
+        if files > 0 {
+            let rate = files as f64 / secs;
+            let eta = Duration::from_secs((left as f64 / rate) as u64);
+            tracing::info!(
+                done = files,
+                left,
+                photos_per_s = format_args!("{rate:.1}"),
+                mb_per_s = format_args!("{mb_per_s:.1}"),
+                eta = %humantime::format_duration(eta),
+                "progress"
+            );
+            systemd::status(&format!("{left} photos left, {mb_per_s:.1} MB/s"));
+        }
+        self.last = Instant::now();
+        self.done = done;
+        self.bytes = s.bytes;
     }
 }
 

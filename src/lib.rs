@@ -17,18 +17,23 @@
 //! - [`worker`]: one photo: hash, de-duplicate, upload, record.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
-//! - [`redact`], [`stats`]: secret scrubbing and counters.
+//! - [`metrics`]: counters for the summary, progress and `/metrics`.
+//! - [`http`]: `/healthz`, `/metrics` and `/status`.
+//! - [`systemd`]: readiness and watchdog notifications.
+//! - [`redact`]: secret scrubbing.
 
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod http;
+pub mod metrics;
 pub mod monitor;
 pub mod piwigo;
 pub mod queue;
 pub mod redact;
 pub mod s3;
 pub mod shutdown;
-pub mod stats;
+pub mod systemd;
 pub mod worker;

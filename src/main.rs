@@ -24,6 +24,12 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::EXIT_FAILURE);
         }
     };
+    if config.file_holds_secret && piwigo_s3upload::config::readable_by_others(&cli.config) {
+        tracing::warn!(
+            config = %cli.config.display(),
+            "the config file holds a secret and is readable by every user: chmod 640 it (owner root, group of the daemon's user)"
+        );
+    }
     let redact = piwigo_s3upload::redact::Redactor::new(config.secrets());
     match runtime.block_on(cli::execute(cli, config)) {
         Ok(code) => code,

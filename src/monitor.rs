@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::MonitorConfig;
 use crate::db::{DbError, Tables};
+use crate::metrics::Metrics;
 use crate::piwigo;
 use crate::queue::enqueue;
 
@@ -70,13 +71,16 @@ pub async fn run(
     t: Tables,
     cfg: MonitorConfig,
     wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
     let mut failing_since: Option<std::time::Instant> = None;
     let mut delay = cfg.poll_interval;
     loop {
+        let started = std::time::Instant::now();
         match poll_once(&pool, &t, &cfg).await {
             Ok(queued) => {
+                metrics.polled(started.elapsed());
                 if let Some(since) = failing_since.take() {
                     tracing::info!(down_for = ?since.elapsed(), "monitor: database reachable again");
                 }

@@ -9,12 +9,12 @@ use tracing::Instrument;
 
 use crate::config::UploadConfig;
 use crate::db::DbError;
+use crate::metrics::Metrics;
 use crate::piwigo::{self, FileError, GalleryRoot};
 use crate::queue::{self, Claimed, Md5Claim, Outcome, Queue, Record};
 use crate::redact::Redactor;
 use crate::s3::Target;
 use crate::s3::upload::{FileDigest, digest_file};
-use crate::stats::Stats;
 
 /// How long a photo waits before looking again at the photo with the same
 /// bytes that is being uploaded.
@@ -30,7 +30,7 @@ pub struct Context {
     pub root: GalleryRoot,
     pub upload: UploadConfig,
     pub redact: Redactor,
-    pub stats: Arc<Stats>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Processes one claimed row, keeping its lease alive. On `cancel` the
@@ -40,7 +40,7 @@ pub async fn run(ctx: Arc<Context>, claim: Claimed, cancel: CancellationToken) {
     let span = tracing::info_span!("upload", image.id = claim.image_id, queue.id = claim.id);
     async move {
         let lease = ctx.upload.claim_lease;
-        let work = process(&ctx, &claim);
+        let work = process(&ctx, &claim, std::time::Instant::now());
         tokio::pin!(work);
         let mut beat = tokio::time::interval(lease / 3);
         beat.tick().await;
@@ -75,11 +75,15 @@ pub async fn run(ctx: Arc<Context>, claim: Claimed, cancel: CancellationToken) {
     .await
 }
 
-async fn process(ctx: &Context, claim: &Claimed) -> Result<(), DbError> {
+async fn process(
+    ctx: &Context,
+    claim: &Claimed,
+    started: std::time::Instant,
+) -> Result<(), DbError> {
     let q = &ctx.queue;
     let Some(image) = piwigo::image(q.pool(), q.tables(), claim.image_id).await? else {
         if q.forget(claim).await? {
-            Stats::add(&ctx.stats.deleted, 1);
+            ctx.metrics.deleted();
             tracing::warn!(
                 "photo was deleted from Piwigo before it was uploaded; removed from the queue"
             );
@@ -88,13 +92,13 @@ async fn process(ctx: &Context, claim: &Claimed) -> Result<(), DbError> {
     };
     let path = match ctx.root.resolve(&image.path) {
         Ok(p) => p,
-        Err(e) => return fail_local(ctx, claim, &e).await,
+        Err(e) => return fail_local(ctx, claim, &e, started).await,
     };
     let key = match ctx.target.key_for(&image.path, &image.file) {
         Ok(k) => k,
         Err(e) => {
             let msg = format!("cannot name the object: {e}");
-            return fail(ctx, claim, "failed_bad_file_name", &msg).await;
+            return fail(ctx, claim, "failed_bad_file_name", &msg, started).await;
         }
     };
     let part_size = std::fs::metadata(&path)
@@ -113,7 +117,7 @@ async fn process(ctx: &Context, claim: &Claimed) -> Result<(), DbError> {
                     reason: e.to_string(),
                 }
             };
-            return fail_local(ctx, claim, &err).await;
+            return fail_local(ctx, claim, &err, started).await;
         }
         Err(e) => {
             return fail(
@@ -121,6 +125,7 @@ async fn process(ctx: &Context, claim: &Claimed) -> Result<(), DbError> {
                 claim,
                 "failed_file_unreadable",
                 &format!("hashing failed: {e}"),
+                started,
             )
             .await;
         }
@@ -149,7 +154,8 @@ async fn process(ctx: &Context, claim: &Claimed) -> Result<(), DbError> {
                 duplicate_of: Some(first.image_id),
             };
             if q.complete(claim, &record).await? {
-                Stats::add(&ctx.stats.duplicates, 1);
+                ctx.metrics
+                    .finished(Outcome::Duplicate.as_str(), record.size, started.elapsed());
                 tracing::info!(
                     duplicate_of = first.image_id,
                     "same bytes as a photo already uploaded; not uploaded again"
@@ -172,7 +178,7 @@ async fn process(ctx: &Context, claim: &Claimed) -> Result<(), DbError> {
             return Ok(());
         }
     }
-    upload(ctx, claim, &key, &path, digest, md5).await
+    upload(ctx, claim, &key, &path, digest, md5, started).await
 }
 
 async fn upload(
@@ -182,13 +188,14 @@ async fn upload(
     path: &std::path::Path,
     digest: FileDigest,
     md5: String,
+    started: std::time::Instant,
 ) -> Result<(), DbError> {
     let target = &ctx.target;
     // HEAD first: not every S3-compatible server honours If-None-Match, and
     // an existing object must never be overwritten.
     let existing = match target.head(&key.key).await {
         Ok(e) => e,
-        Err(e) => return fail(ctx, claim, &e.status(), &e.to_string()).await,
+        Err(e) => return fail(ctx, claim, &e.status(), &e.to_string(), started).await,
     };
     let (outcome, etag) = match existing {
         Some(present) => (Outcome::AlreadyPresent, present.etag),
@@ -211,10 +218,11 @@ async fn upload(
                     "failed_file_changed",
                     &e.to_string(),
                     CHANGED_WAIT,
+                    started,
                 )
                 .await;
             }
-            Err(e) => return fail(ctx, claim, &e.status(), &e.to_string()).await,
+            Err(e) => return fail(ctx, claim, &e.status(), &e.to_string(), started).await,
         },
     };
     let record = Record {
@@ -228,14 +236,13 @@ async fn upload(
         duplicate_of: None,
     };
     if ctx.queue.complete(claim, &record).await? {
+        ctx.metrics
+            .finished(outcome.as_str(), digest.size, started.elapsed());
         match outcome {
             Outcome::Uploaded => {
-                Stats::add(&ctx.stats.uploaded, 1);
-                Stats::add(&ctx.stats.bytes, digest.size);
                 tracing::info!(s3.key = %key.key, file.size = digest.size, "uploaded");
             }
             _ => {
-                Stats::add(&ctx.stats.already_present, 1);
                 tracing::info!(s3.key = %key.key, "an object is at this key already; left as it is");
             }
         }
@@ -245,17 +252,28 @@ async fn upload(
     Ok(())
 }
 
-async fn fail_local(ctx: &Context, claim: &Claimed, e: &FileError) -> Result<(), DbError> {
-    fail(ctx, claim, e.status(), &e.to_string()).await
+async fn fail_local(
+    ctx: &Context,
+    claim: &Claimed,
+    e: &FileError,
+    started: std::time::Instant,
+) -> Result<(), DbError> {
+    fail(ctx, claim, e.status(), &e.to_string(), started).await
 }
 
-async fn fail(ctx: &Context, claim: &Claimed, status: &str, message: &str) -> Result<(), DbError> {
+async fn fail(
+    ctx: &Context,
+    claim: &Claimed,
+    status: &str,
+    message: &str,
+    started: std::time::Instant,
+) -> Result<(), DbError> {
     let delay = queue::backoff(
         claim.attempts,
         ctx.upload.retry_backoff_min,
         ctx.upload.retry_backoff_max,
     );
-    fail_after(ctx, claim, status, message, delay).await
+    fail_after(ctx, claim, status, message, delay, started).await
 }
 
 async fn fail_after(
@@ -264,9 +282,10 @@ async fn fail_after(
     status: &str,
     message: &str,
     delay: Duration,
+    started: std::time::Instant,
 ) -> Result<(), DbError> {
     let message = ctx.redact.scrub(message);
-    Stats::add(&ctx.stats.failed, 1);
+    ctx.metrics.failed(status, started.elapsed());
     tracing::warn!(status, error = %message, retry_in = ?delay, "upload failed");
     ctx.queue.fail(claim, status, &message, delay).await
 }

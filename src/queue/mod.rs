@@ -525,6 +525,18 @@ impl Queue {
         Ok(retried)
     }
 
+    /// Photos due now or being uploaded: what is left of a backlog.
+    pub async fn backlog(&self) -> Result<u64, DbError> {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {} WHERE next_attempt_at <= NOW(3)",
+            self.t.queue
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(DbError::query("count the backlog"))?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Whether a photo waits on another with the same bytes that is gone
     /// from the queue (finished) or still due or being uploaded: then the
     /// wait ends soon, and `--until-idle` keeps going until it has.

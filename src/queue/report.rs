@@ -40,35 +40,37 @@ fn time_text(t: chrono::NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, DbError> {
+/// Photos per status: queue statuses (`uploading` for live claims) and
+/// recorded outcomes.
+pub async fn counts(pool: &MySqlPool, t: &Tables) -> Result<BTreeMap<String, u64>, DbError> {
     let err = DbError::query;
     let mut counts = BTreeMap::new();
-    let rows = sqlx::query(&format!(
+    let queue = format!(
         "SELECT IF(claimed_until > NOW(3), 'uploading', status) AS s, COUNT(*) AS n \
          FROM {} GROUP BY s",
         t.queue
-    ))
-    .fetch_all(pool)
-    .await
-    .map_err(err("status: count queue"))?;
-    for r in rows {
-        let s: String = r.try_get("s").map_err(err("status: count queue"))?;
-        let n: i64 = r.try_get("n").map_err(err("status: count queue"))?;
-        counts.insert(s, n.max(0) as u64);
-    }
-    let rows = sqlx::query(&format!(
-        "SELECT outcome, COUNT(*) AS n FROM {} GROUP BY outcome",
+    );
+    let uploaded = format!(
+        "SELECT outcome AS s, COUNT(*) AS n FROM {} GROUP BY outcome",
         t.uploaded
-    ))
-    .fetch_all(pool)
-    .await
-    .map_err(err("status: count uploads"))?;
-    for r in rows {
-        let s: String = r.try_get("outcome").map_err(err("status: count uploads"))?;
-        let n: i64 = r.try_get("n").map_err(err("status: count uploads"))?;
-        counts.insert(s, n.max(0) as u64);
+    );
+    for sql in [queue, uploaded] {
+        let rows = sqlx::query(&sql)
+            .fetch_all(pool)
+            .await
+            .map_err(err("status: count"))?;
+        for r in rows {
+            let s: String = r.try_get("s").map_err(err("status: count"))?;
+            let n: i64 = r.try_get("n").map_err(err("status: count"))?;
+            counts.insert(s, n.max(0) as u64);
+        }
     }
+    Ok(counts)
+}
 
+pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, DbError> {
+    let err = DbError::query;
+    let counts = counts(pool, t).await?;
     let pending = sqlx::query(&format!(
         "SELECT q.image_id, IF(q.claimed_until > NOW(3), 'uploading', q.status) AS status, \
          q.attempts, q.updated_at, i.path, q.last_error \

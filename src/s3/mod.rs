@@ -3,8 +3,10 @@
 
 pub mod error;
 pub mod keys;
+pub mod throttle;
 pub mod upload;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -14,6 +16,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
+use aws_sdk_s3::types::{ObjectCannedAcl, ServerSideEncryption, StorageClass};
 use md5::{Digest, Md5};
 
 use crate::config::{S3Config, UploadConfig};
@@ -39,6 +42,12 @@ pub struct Target {
     url_base: String,
     pub multipart_threshold: u64,
     pub part_size: u64,
+    /// Shared by every upload through this target.
+    limiter: Option<Arc<throttle::Limiter>>,
+    storage_class: Option<StorageClass>,
+    encryption: Option<ServerSideEncryption>,
+    kms_key_id: Option<String>,
+    acl: Option<ObjectCannedAcl>,
 }
 
 impl Target {
@@ -51,6 +60,16 @@ impl Target {
             url_base: url_base(s3),
             multipart_threshold: upload.multipart_threshold,
             part_size: upload.part_size,
+            limiter: upload
+                .max_bandwidth
+                .map(|rate| Arc::new(throttle::Limiter::new(rate))),
+            storage_class: s3.storage_class.as_deref().map(StorageClass::from),
+            encryption: s3
+                .server_side_encryption
+                .as_deref()
+                .map(ServerSideEncryption::from),
+            kms_key_id: s3.sse_kms_key_id.clone(),
+            acl: s3.acl.as_deref().map(ObjectCannedAcl::from),
         }
     }
 
@@ -168,6 +187,10 @@ mod tests {
             prefix: "photos/".into(),
             key_format: keys::KeyFormat::File,
             public_url: None,
+            storage_class: None,
+            server_side_encryption: None,
+            sse_kms_key_id: None,
+            acl: None,
         }
     }
 

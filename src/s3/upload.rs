@@ -153,7 +153,7 @@ impl Target {
         path: &Path,
         digest: &FileDigest,
     ) -> Result<Put, S3Error> {
-        let body = body(path, 0, digest.size, &key.key).await?;
+        let body = self.body(path, 0, digest.size, &key.key).await?;
         let out = self
             .client
             .put_object()
@@ -163,6 +163,10 @@ impl Target {
             .content_length(digest.size as i64)
             .content_md5(base64::encode(digest.md5))
             .if_none_match("*")
+            .set_storage_class(self.storage_class.clone())
+            .set_server_side_encryption(self.encryption.clone())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .set_acl(self.acl.clone())
             .body(body)
             .send()
             .await
@@ -182,6 +186,10 @@ impl Target {
             .bucket(&self.bucket)
             .key(&key.key)
             .content_type(&key.content_type)
+            .set_storage_class(self.storage_class.clone())
+            .set_server_side_encryption(self.encryption.clone())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .set_acl(self.acl.clone())
             .send()
             .await;
         let upload_id = match created {
@@ -221,7 +229,7 @@ impl Target {
                 .part_number(number)
                 .content_length(length as i64)
                 .content_md5(base64::encode(part_md5))
-                .body(body(path, offset, length, &key.key).await?)
+                .body(self.body(path, offset, length, &key.key).await?)
                 .send()
                 .await
                 .map_err(|e| S3Error::from_sdk("upload part", &key.key, e))?;
@@ -252,23 +260,39 @@ impl Target {
     }
 }
 
-/// A body streamed from `path[offset..offset+length]`, re-readable so the
-/// SDK can retry it.
-async fn body(path: &Path, offset: u64, length: u64, key: &str) -> Result<ByteStream, S3Error> {
-    ByteStream::read_from()
-        .path(path)
-        .offset(offset)
-        .length(Length::Exact(length))
-        .buffer_size(CHUNK)
-        .build()
-        .await
-        .map_err(|e| S3Error {
-            op: "read file for",
-            target: key.to_owned(),
-            http_status: 0,
-            code: None,
-            message: e.to_string(),
-        })
+impl Target {
+    /// A body streamed from `path[offset..offset+length]`, re-readable so
+    /// the SDK can retry it, paced when a bandwidth cap is set.
+    async fn body(
+        &self,
+        path: &Path,
+        offset: u64,
+        length: u64,
+        key: &str,
+    ) -> Result<ByteStream, S3Error> {
+        if let Some(limiter) = &self.limiter {
+            return Ok(super::throttle::body(
+                path.to_owned(),
+                offset,
+                length,
+                limiter.clone(),
+            ));
+        }
+        ByteStream::read_from()
+            .path(path)
+            .offset(offset)
+            .length(Length::Exact(length))
+            .buffer_size(CHUNK)
+            .build()
+            .await
+            .map_err(|e| S3Error {
+                op: "read file for",
+                target: key.to_owned(),
+                http_status: 0,
+                code: None,
+                message: e.to_string(),
+            })
+    }
 }
 
 fn upload_id_from_xml(body: &[u8]) -> Option<String> {

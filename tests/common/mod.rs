@@ -12,8 +12,8 @@ use aws_sdk_s3::config::{Credentials, Region};
 use md5::{Digest, Md5};
 use piwigo_s3upload::config::Config;
 use piwigo_s3upload::daemon::{self, RunOptions};
+use piwigo_s3upload::metrics::Summary;
 use piwigo_s3upload::shutdown::Shutdown;
-use piwigo_s3upload::stats::Summary;
 use sqlx::{Executor, MySqlPool};
 
 pub const ACCESS_KEY: &str = "TESTACCESSKEY0001";
@@ -245,6 +245,8 @@ impl S3Server {
             .arg(self.data.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            // Aborted uploads (shutdown tests) make it log errors by design.
+            .stderr(Stdio::null())
             .spawn()
             .expect("start `rclone serve s3` (run scripts/test.sh, or set RCLONE)");
         self.child = Some(child);
@@ -396,9 +398,16 @@ pub fn config_with_secret(g: &Gallery, s3: &S3Server, secret: &str, extra: &str)
 /// Runs the daemon until the queue is idle.
 pub async fn drain(config: Config) -> Summary {
     init_logs();
-    daemon::run(config, Shutdown::default(), RunOptions { until_idle: true })
-        .await
-        .expect("daemon run")
+    daemon::run(
+        config,
+        Shutdown::default(),
+        RunOptions {
+            until_idle: true,
+            config_path: None,
+        },
+    )
+    .await
+    .expect("daemon run")
 }
 
 /// The key the daemon gives an upload made by `add_upload` with `file`.

@@ -1,0 +1,151 @@
+//! The optional HTTP listener: `/healthz` for load balancers and
+//! orchestrators, `/metrics` for Prometheus, `/status` as `status --json`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use sqlx::MySqlPool;
+use tokio::sync::{Mutex, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::Tables;
+use crate::metrics::Metrics;
+use crate::queue::report;
+use crate::worker;
+
+/// How long a bucket check is reused: health probes come every few
+/// seconds and must not turn into a stream of S3 requests.
+const S3_CHECK_TTL: Duration = Duration::from_secs(15);
+
+pub struct HttpState {
+    pub pool: MySqlPool,
+    pub tables: Tables,
+    pub metrics: Arc<Metrics>,
+    /// The running configuration's worker context (changes on reload).
+    pub current: watch::Receiver<Arc<worker::Context>>,
+    /// Poll interval when monitoring runs, for the staleness check.
+    pub poll_interval: watch::Receiver<Option<Duration>>,
+    s3_check: Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+impl HttpState {
+    pub fn new(
+        pool: MySqlPool,
+        tables: Tables,
+        metrics: Arc<Metrics>,
+        current: watch::Receiver<Arc<worker::Context>>,
+        poll_interval: watch::Receiver<Option<Duration>>,
+    ) -> Self {
+        Self {
+            pool,
+            tables,
+            metrics,
+            current,
+            poll_interval,
+            s3_check: Mutex::new(None),
+        }
+    }
+}
+
+/// Binds and serves until `shutdown`. Binding errors are returned so the
+/// daemon refuses to start on a taken port rather than run unobserved.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<HttpState>,
+    shutdown: CancellationToken,
+) {
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/status", get(status))
+        .with_state(state);
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::error!(error = %e, "http: listener failed");
+    }
+}
+
+async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
+    let db = match tokio::time::timeout(
+        Duration::from_secs(3),
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&st.pool),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_string()),
+    };
+    let s3 = s3_health(&st).await;
+    let age = st.metrics.last_poll_age();
+    let poll_ok = match *st.poll_interval.borrow() {
+        // Three missed polls, plus slack for a slow database.
+        Some(interval) => age.is_some_and(|a| a < (interval * 3).as_secs_f64() + 10.0),
+        None => true,
+    };
+    let ok = db.is_ok() && s3.is_ok() && poll_ok;
+    let redact = &st.current.borrow().redact.clone();
+    let part = |r: &Result<(), String>| match r {
+        Ok(()) => json!({"ok": true}),
+        Err(e) => json!({"ok": false, "error": redact.scrub(e)}),
+    };
+    let body = json!({
+        "status": if ok { "ok" } else { "fail" },
+        "database": part(&db),
+        "s3": part(&s3),
+        "monitor": {"ok": poll_ok, "last_poll_age_seconds": age},
+    });
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+async fn s3_health(st: &HttpState) -> Result<(), String> {
+    let mut cached = st.s3_check.lock().await;
+    if let Some((at, result)) = cached.as_ref()
+        && at.elapsed() < S3_CHECK_TTL
+    {
+        return result.clone();
+    }
+    let target = st.current.borrow().target.clone();
+    let result = target.check_bucket().await.map_err(|e| e.to_string());
+    *cached = Some((Instant::now(), result.clone()));
+    result
+}
+
+async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
+    match report::counts(&st.pool, &st.tables).await {
+        Ok(counts) => st.metrics.set_queue_depth(counts.iter()),
+        Err(e) => tracing::warn!(error = %e, "http: could not count the queue for /metrics"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn status(State(st): State<Arc<HttpState>>) -> Response {
+    match report::report(&st.pool, &st.tables, 10).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}

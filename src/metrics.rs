@@ -1,0 +1,238 @@
+//! What the daemon did, counted once and read three ways: the summary at
+//! exit, progress lines in the log, and Prometheus text on `/metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+fn label(name: &str, value: &str) -> Labels {
+    vec![(name.to_owned(), value.to_owned())]
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    uploads: Family<Labels, Counter>,
+    bytes: Counter,
+    failures: Family<Labels, Counter>,
+    deleted: Counter,
+    upload_seconds: Histogram,
+    poll_seconds: Histogram,
+    queue_depth: Family<Labels, Gauge>,
+    /// Unix time of the last successful poll, in milliseconds (0: none).
+    last_poll_ms: AtomicU64,
+    /// All failures, for the summary (the family cannot be iterated).
+    failed_total: AtomicU64,
+}
+
+/// A snapshot of the counters, returned when the daemon stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub uploaded: u64,
+    pub already_present: u64,
+    pub duplicates: u64,
+    pub failed: u64,
+    pub deleted: u64,
+    pub bytes: u64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("piwigo_s3upload");
+        let uploads = Family::<Labels, Counter>::default();
+        registry.register(
+            "uploads",
+            "Photos finished, by outcome (uploaded, already_present, duplicate)",
+            uploads.clone(),
+        );
+        let bytes = Counter::default();
+        registry.register(
+            "uploaded_bytes",
+            "Bytes sent to S3 by finished uploads",
+            bytes.clone(),
+        );
+        let failures = Family::<Labels, Counter>::default();
+        registry.register(
+            "failures",
+            "Failed attempts, by queue status",
+            failures.clone(),
+        );
+        let deleted = Counter::default();
+        registry.register(
+            "deleted_before_upload",
+            "Queued photos deleted from Piwigo before their upload",
+            deleted.clone(),
+        );
+        let upload_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        registry.register(
+            "upload_duration_seconds",
+            "Time from claim to recorded result of one photo",
+            upload_seconds.clone(),
+        );
+        let poll_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "poll_duration_seconds",
+            "Time of one monitoring poll",
+            poll_seconds.clone(),
+        );
+        let queue_depth = Family::<Labels, Gauge>::default();
+        registry.register(
+            "queue_depth",
+            "Photos in the queue and records of finished photos, by status",
+            queue_depth.clone(),
+        );
+        Self {
+            registry,
+            uploads,
+            bytes,
+            failures,
+            deleted,
+            upload_seconds,
+            poll_seconds,
+            queue_depth,
+            last_poll_ms: AtomicU64::new(0),
+            failed_total: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn finished(&self, outcome: &str, bytes: u64, took: Duration) {
+        self.uploads.get_or_create(&label("outcome", outcome)).inc();
+        if outcome == "uploaded" {
+            self.bytes.inc_by(bytes);
+        }
+        self.upload_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn failed(&self, status: &str, took: Duration) {
+        self.failures.get_or_create(&label("status", status)).inc();
+        self.failed_total.fetch_add(1, Ordering::Relaxed);
+        self.upload_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn deleted(&self) {
+        self.deleted.inc();
+    }
+
+    pub fn polled(&self, took: Duration) {
+        self.poll_seconds.observe(took.as_secs_f64());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        self.last_poll_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Seconds since the last successful poll, `None` before the first.
+    pub fn last_poll_age(&self) -> Option<f64> {
+        let at = self.last_poll_ms.load(Ordering::Relaxed);
+        if at == 0 {
+            return None;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(at);
+        Some(now.saturating_sub(at) as f64 / 1000.0)
+    }
+
+    /// Replaces the queue depth gauges with fresh counts.
+    pub fn set_queue_depth<'a>(&self, counts: impl IntoIterator<Item = (&'a String, &'a u64)>) {
+        self.queue_depth.clear();
+        for (status, n) in counts {
+            self.queue_depth
+                .get_or_create(&label("status", status))
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
+    pub fn summary(&self) -> Summary {
+        let outcome = |o: &str| self.uploads.get_or_create(&label("outcome", o)).get();
+        Summary {
+            uploaded: outcome("uploaded"),
+            already_present: outcome("already_present"),
+            duplicates: outcome("duplicate"),
+            failed: self.failed_total.load(Ordering::Relaxed),
+            deleted: self.deleted.get(),
+            bytes: self.bytes.get(),
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_in_summary_and_text() {
+        let m = Metrics::default();
+        m.finished("uploaded", 100, Duration::from_millis(20));
+        m.finished("uploaded", 50, Duration::from_millis(20));
+        m.finished("duplicate", 50, Duration::from_millis(1));
+        m.failed("failed_code_403", Duration::from_millis(5));
+        m.failed("failed_code_0", Duration::from_millis(5));
+        m.failed("failed_code_0", Duration::from_millis(5));
+        let s = m.summary();
+        assert_eq!(
+            (s.uploaded, s.duplicates, s.failed, s.bytes),
+            (2, 1, 3, 150)
+        );
+        let text = m.encode();
+        assert!(
+            text.contains("piwigo_s3upload_uploads_total{outcome=\"uploaded\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("piwigo_s3upload_failures_total{status=\"failed_code_0\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("piwigo_s3upload_uploaded_bytes_total 150"),
+            "{text}"
+        );
+        assert!(
+            text.contains("piwigo_s3upload_upload_duration_seconds_count 6"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn queue_depth_is_replaced_not_accumulated() {
+        let m = Metrics::default();
+        let a = [("pending".to_string(), 5u64)];
+        m.set_queue_depth(a.iter().map(|(k, v)| (k, v)));
+        let b = [("failed_code_403".to_string(), 2u64)];
+        m.set_queue_depth(b.iter().map(|(k, v)| (k, v)));
+        let text = m.encode();
+        assert!(!text.contains("status=\"pending\""), "{text}");
+        assert!(
+            text.contains("piwigo_s3upload_queue_depth{status=\"failed_code_403\"} 2"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn poll_age_is_unknown_until_the_first_poll() {
+        let m = Metrics::default();
+        assert!(m.last_poll_age().is_none());
+        m.polled(Duration::from_millis(1));
+        assert!(m.last_poll_age().unwrap() < 5.0);
+    }
+}
