@@ -133,9 +133,16 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                     "say what to queue: --ids, --album, --tag, --caddie, --since or --all".into(),
                 ));
             }
-            let report =
-                queue::enqueue::selection(&pool, &t, &sel, config.upload.prevent_duplicates_by_md5)
-                    .await?;
+            let mut progress = EnqueueProgress::new();
+            let report = queue::enqueue::selection(
+                &pool,
+                &t,
+                &sel,
+                config.upload.prevent_duplicates_by_md5,
+                &mut |scanned, total| progress.update(scanned, total),
+            )
+            .await?;
+            progress.finish();
             println!(
                 "queued {} of {} selected photos; skipped {} already uploaded, {} already queued, {} md5 duplicates",
                 report.queued,
@@ -179,6 +186,51 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             } else {
                 Ok(ExitCode::from(EXIT_FAILURE))
             }
+        }
+    }
+}
+
+/// Progress of a large `enqueue`: a bar on a terminal, plain lines
+/// otherwise (logs, cron mail). Small selections show nothing.
+struct EnqueueProgress {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: std::time::Instant,
+}
+
+impl EnqueueProgress {
+    fn new() -> Self {
+        Self {
+            bar: None,
+            last_line: std::time::Instant::now(),
+        }
+    }
+
+    fn update(&mut self, scanned: u64, total: u64) {
+        if total <= u64::from(queue::enqueue::CHUNK_IDS) {
+            return;
+        }
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            let bar = self.bar.get_or_insert_with(|| {
+                let bar = indicatif::ProgressBar::new(total);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "enqueue {bar:40} {pos}/{len} photo ids scanned ({eta} left)",
+                ) {
+                    bar.set_style(style);
+                }
+                bar
+            });
+            bar.set_position(scanned);
+        } else if self.last_line.elapsed() >= std::time::Duration::from_secs(5) || scanned == total
+        {
+            eprintln!("enqueue: {scanned} of {total} photo ids scanned");
+            self.last_line = std::time::Instant::now();
+        }
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
         }
     }
 }

@@ -140,6 +140,23 @@ async fn process(
     tracing::debug!(s3.key = %key.key, file.size = digest.size, file.md5 = %md5, "hashed");
 
     if ctx.upload.prevent_duplicates_by_md5 {
+        // Reserve first, then look for a finished copy: a photo finishes by
+        // releasing its reservation and recording its upload in one
+        // transaction, so in this order no finished copy can be missed.
+        if let Md5Claim::HeldBy(other) = q.reserve_md5(claim, &md5).await? {
+            tracing::debug!(
+                duplicate_of = other,
+                "same bytes as a photo being uploaded; waiting for it"
+            );
+            q.wait(
+                claim,
+                queue::WAITING_FOR_DUPLICATE,
+                DUPLICATE_WAIT,
+                Some(other),
+            )
+            .await?;
+            return Ok(());
+        }
         if let Some(first) = q.uploaded_with_md5(&md5).await?
             && first.image_id != claim.image_id
         {
@@ -161,20 +178,6 @@ async fn process(
                     "same bytes as a photo already uploaded; not uploaded again"
                 );
             }
-            return Ok(());
-        }
-        if let Md5Claim::HeldBy(other) = q.reserve_md5(claim, &md5).await? {
-            tracing::debug!(
-                duplicate_of = other,
-                "same bytes as a photo being uploaded; waiting for it"
-            );
-            q.wait(
-                claim,
-                queue::WAITING_FOR_DUPLICATE,
-                DUPLICATE_WAIT,
-                Some(other),
-            )
-            .await?;
             return Ok(());
         }
     }

@@ -191,3 +191,91 @@ async fn enqueue_status_retry_and_check_from_the_command_line() {
     assert!(msg.contains("all checks passed"), "{msg}");
     g.drop_database().await;
 }
+
+/// Under systemd: READY=1 after start-up, watchdog pings, RELOADING=1 and
+/// READY=1 around a SIGHUP, STOPPING=1 on SIGTERM, and exit code 0.
+#[tokio::test]
+async fn systemd_notifications_and_signals() {
+    use std::os::unix::net::UnixDatagram;
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config_text(&g, &s3, SECRET_KEY, "")).unwrap();
+    let mut child = bin()
+        .arg("--config")
+        .arg(&path)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut next = |want: &str| {
+        let mut buf = [0u8; 512];
+        loop {
+            let n = sock.recv(&mut buf).expect("a notification");
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            seen.push(msg.clone());
+            if msg.lines().any(|l| l == want) {
+                return;
+            }
+        }
+    };
+    next("READY=1");
+    next("WATCHDOG=1");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    next("RELOADING=1");
+    next("READY=1");
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    next("STOPPING=1");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    g.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_secret_in_a_world_readable_file_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config_text(&g, &s3, SECRET_KEY, "")).unwrap();
+    for (mode, warned) in [(0o644, true), (0o640, false)] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = bin()
+            .arg("--config")
+            .arg(&path)
+            .arg("status")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert_eq!(
+            err.contains("readable by every user"),
+            warned,
+            "{mode:o}: {err}"
+        );
+        assert!(!err.contains(SECRET_KEY));
+    }
+    g.drop_database().await;
+}

@@ -150,7 +150,11 @@ async fn every_enqueue_selector() {
     let run = |sel: Selection| {
         let pool = g.pool.clone();
         let t = t.clone();
-        async move { enqueue::selection(&pool, &t, &sel, true).await.unwrap() }
+        async move {
+            enqueue::selection(&pool, &t, &sel, true, &mut |_, _| {})
+                .await
+                .unwrap()
+        }
     };
     let r = run(Selection {
         album: Some(1),
@@ -278,6 +282,7 @@ async fn md5_duplicates_are_not_uploaded_and_null_md5_never_matches() {
             ..Default::default()
         },
         true,
+        &mut |_, _| {},
     )
     .await
     .unwrap();
@@ -427,5 +432,38 @@ async fn two_daemons_share_one_queue() {
     for (key, bytes) in expected {
         assert_eq!(s3.get(&key).await.unwrap(), bytes, "{key}");
     }
+    g.drop_database().await;
+}
+
+/// A selection whose ids span several chunks is queued whole, and the
+/// progress callback sees every chunk.
+#[tokio::test]
+async fn enqueue_works_across_id_chunks() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    drain(config(&g, &s3, "[monitor]\nenabled = false\n")).await;
+    for n in 1..=3 {
+        g.add_upload(n, &format!("c{n}.jpg"), &photo_bytes(n, 100))
+            .await;
+    }
+    g.exec(&format!(
+        "INSERT INTO {} (id, file, path, date_available) VALUES (250000, 'far.jpg', './upload/far.jpg', NOW())",
+        g.table("images")
+    ))
+    .await;
+    let t = Tables::new("piwigo_");
+    let mut calls = Vec::new();
+    let sel = Selection {
+        all: true,
+        ..Default::default()
+    };
+    let r = enqueue::selection(&g.pool, &t, &sel, true, &mut |done, total| {
+        calls.push((done, total))
+    })
+    .await
+    .unwrap();
+    assert_eq!((r.selected, r.queued), (4, 4));
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(calls.last(), Some(&(250000, 250000)));
     g.drop_database().await;
 }

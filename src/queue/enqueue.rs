@@ -155,22 +155,69 @@ pub struct EnqueueReport {
     pub duplicates: u64,
 }
 
+/// Photo ids scanned per statement: bounds each transaction and lets a
+/// large selection report progress.
+pub const CHUNK_IDS: u32 = 100_000;
+
 /// Queues a batch selection, skipping photos already uploaded or queued
-/// and, with `dedupe`, photos whose Piwigo md5 matches one that is.
+/// and, with `dedupe`, photos whose Piwigo md5 matches one that is. Works
+/// through the id range in chunks, calling `progress(scanned, total)` after
+/// each.
 pub async fn selection(
     pool: &MySqlPool,
     t: &Tables,
     sel: &Selection,
     dedupe: bool,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<EnqueueReport, DbError> {
     let err = DbError::query;
-    let dup_sql = format!(
-        "(i.md5sum IS NOT NULL AND CHAR_LENGTH(i.md5sum) = 32 AND (EXISTS (SELECT 1 FROM {u} u2 WHERE u2.md5 = i.md5sum) \
-         OR EXISTS (SELECT 1 FROM {q} q2 WHERE q2.piwigo_md5 = i.md5sum OR q2.md5 = i.md5sum)))",
-        u = t.uploaded,
-        q = t.queue
-    );
-    let dup_sql = if dedupe { dup_sql } else { "FALSE".into() };
+    let (lo, hi): (Option<u32>, Option<u32>) =
+        sqlx::query_as(&format!("SELECT MIN(id), MAX(id) FROM {}", t.images))
+            .fetch_one(pool)
+            .await
+            .map_err(err("enqueue: read the id range"))?;
+    let mut report = EnqueueReport::default();
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok(report);
+    };
+    let total = u64::from(hi - lo) + 1;
+    let mut start = lo;
+    loop {
+        let end = start.saturating_add(CHUNK_IDS - 1).min(hi);
+        let part = chunk(pool, t, sel, dedupe, (start, end)).await?;
+        report.selected += part.selected;
+        report.queued += part.queued;
+        report.already_uploaded += part.already_uploaded;
+        report.already_queued += part.already_queued;
+        report.duplicates += part.duplicates;
+        progress(u64::from(end - lo) + 1, total);
+        if end >= hi {
+            break;
+        }
+        start = end + 1;
+    }
+    Ok(report)
+}
+
+async fn chunk(
+    pool: &MySqlPool,
+    t: &Tables,
+    sel: &Selection,
+    dedupe: bool,
+    (lo, hi): (u32, u32),
+) -> Result<EnqueueReport, DbError> {
+    let err = DbError::query;
+    let dup_sql = if dedupe {
+        format!(
+            "(i.md5sum IS NOT NULL AND CHAR_LENGTH(i.md5sum) = 32 \
+             AND (EXISTS (SELECT 1 FROM {u} u2 WHERE u2.md5 = i.md5sum) \
+             OR EXISTS (SELECT 1 FROM {q} q2 WHERE q2.piwigo_md5 = i.md5sum OR q2.md5 = i.md5sum)))",
+            u = t.uploaded,
+            q = t.queue
+        )
+    } else {
+        "FALSE".into()
+    };
     let mut tx = pool.begin().await.map_err(err("enqueue: begin"))?;
 
     let mut qb = QueryBuilder::new(format!(
@@ -182,30 +229,35 @@ pub async fn selection(
         t.images, t.uploaded, t.queue
     ));
     sel.push_where(&mut qb, t);
+    push_range(&mut qb, lo, hi);
     let (selected, already_uploaded, already_queued, duplicates): (i64, u64, u64, u64) = qb
         .build_query_as()
         .fetch_one(&mut *tx)
         .await
         .map_err(err("enqueue: count selection"))?;
 
-    let mut qb = QueryBuilder::new(format!(
-        "INSERT IGNORE INTO {} (image_id, source, piwigo_md5) \
-         SELECT i.id, 'enqueue', IF(CHAR_LENGTH(i.md5sum) = 32, i.md5sum, NULL) FROM {} i",
-        t.queue, t.images
-    ));
-    sel.push_where(&mut qb, t);
-    qb.push(format!(
-        " AND NOT EXISTS (SELECT 1 FROM {u} u WHERE u.image_id = i.id) \
-         AND NOT EXISTS (SELECT 1 FROM {q} q WHERE q.image_id = i.id) AND NOT {dup_sql}",
-        u = t.uploaded,
-        q = t.queue
-    ));
-    let queued = qb
-        .build()
-        .execute(&mut *tx)
-        .await
-        .map_err(err("enqueue: queue selection"))?
-        .rows_affected();
+    let queued = if selected > 0 {
+        let mut qb = QueryBuilder::new(format!(
+            "INSERT IGNORE INTO {} (image_id, source, piwigo_md5) \
+             SELECT i.id, 'enqueue', IF(CHAR_LENGTH(i.md5sum) = 32, i.md5sum, NULL) FROM {} i",
+            t.queue, t.images
+        ));
+        sel.push_where(&mut qb, t);
+        push_range(&mut qb, lo, hi);
+        qb.push(format!(
+            " AND NOT EXISTS (SELECT 1 FROM {u} u WHERE u.image_id = i.id) \
+             AND NOT EXISTS (SELECT 1 FROM {q} q WHERE q.image_id = i.id) AND NOT {dup_sql}",
+            u = t.uploaded,
+            q = t.queue
+        ));
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(err("enqueue: queue selection"))?
+            .rows_affected()
+    } else {
+        0
+    };
     tx.commit().await.map_err(err("enqueue: commit"))?;
     Ok(EnqueueReport {
         selected: selected.max(0) as u64,
@@ -214,4 +266,11 @@ pub async fn selection(
         already_queued,
         duplicates,
     })
+}
+
+fn push_range(qb: &mut QueryBuilder<'_, sqlx::MySql>, lo: u32, hi: u32) {
+    qb.push(" AND i.id BETWEEN ");
+    qb.push_bind(lo);
+    qb.push(" AND ");
+    qb.push_bind(hi);
 }
