@@ -18,6 +18,7 @@ use crate::metrics::{Metrics, Summary};
 use crate::piwigo::{self, GalleryRoot};
 use crate::queue::{self, Claimed, Queue, migrate::MigrateError};
 use crate::redact::Redactor;
+use crate::s3::outage::Outage;
 use crate::s3::{self, Target};
 use crate::shutdown::Shutdown;
 use crate::{http, monitor, systemd, worker};
@@ -80,6 +81,7 @@ async fn context(
     config: &Config,
     queue: Queue,
     metrics: Arc<Metrics>,
+    outage: Arc<Outage>,
 ) -> Result<Arc<worker::Context>, DaemonError> {
     let root =
         GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).map_err(|source| {
@@ -95,6 +97,7 @@ async fn context(
         upload: config.upload.clone(),
         redact: Redactor::new(config.secrets()),
         metrics,
+        outage,
     }))
 }
 
@@ -117,7 +120,7 @@ pub async fn run(
     let strategy = Queue::detect_strategy(&pool).await?;
     let queue = Queue::new(pool.clone(), t.clone(), strategy);
     let metrics = Arc::new(Metrics::default());
-    let ctx = context(&config, queue.clone(), metrics.clone()).await?;
+    let ctx = context(&config, queue.clone(), metrics.clone(), Arc::default()).await?;
     retry_if_changed(&queue, &config).await?;
 
     let (ctx_tx, ctx_rx) = watch::channel(ctx.clone());
@@ -421,7 +424,13 @@ impl Dispatcher {
                 "piwigo.database_url and piwigo.table_prefix take effect at the next restart"
             );
         }
-        let ctx = context(&new, self.ctx.queue.clone(), self.ctx.metrics.clone()).await?;
+        let ctx = context(
+            &new,
+            self.ctx.queue.clone(),
+            self.ctx.metrics.clone(),
+            self.ctx.outage.clone(),
+        )
+        .await?;
         retry_if_changed(&ctx.queue, &new).await?;
         self.resize(new.upload.workers);
         let monitor_changed = new.monitor != self.config.monitor;

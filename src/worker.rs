@@ -13,8 +13,9 @@ use crate::metrics::Metrics;
 use crate::piwigo::{self, FileError, GalleryRoot};
 use crate::queue::{self, Claimed, Md5Claim, Outcome, Queue, Record};
 use crate::redact::Redactor;
-use crate::s3::Target;
+use crate::s3::outage::Outage;
 use crate::s3::upload::{FileDigest, digest_file};
+use crate::s3::{S3Error, Target};
 
 /// How long a photo waits before looking again at the photo with the same
 /// bytes that is being uploaded.
@@ -31,6 +32,8 @@ pub struct Context {
     pub upload: UploadConfig,
     pub redact: Redactor,
     pub metrics: Arc<Metrics>,
+    /// Shared across reloads: an outage outlives a config change.
+    pub outage: Arc<Outage>,
 }
 
 /// Processes one claimed row, keeping its lease alive. On `cancel` the
@@ -198,7 +201,7 @@ async fn upload(
     // an existing object must never be overwritten.
     let existing = match target.head(&key.key).await {
         Ok(e) => e,
-        Err(e) => return fail(ctx, claim, &e.status(), &e.to_string(), started).await,
+        Err(e) => return s3_fail(ctx, claim, &e, started).await,
     };
     let (outcome, etag) = match existing {
         Some(present) => (Outcome::AlreadyPresent, present.etag),
@@ -225,7 +228,7 @@ async fn upload(
                 )
                 .await;
             }
-            Err(e) => return fail(ctx, claim, &e.status(), &e.to_string(), started).await,
+            Err(e) => return s3_fail(ctx, claim, &e, started).await,
         },
     };
     let record = Record {
@@ -238,6 +241,7 @@ async fn upload(
         etag,
         duplicate_of: None,
     };
+    ctx.outage.succeeded();
     if ctx.queue.complete(claim, &record).await? {
         ctx.metrics
             .finished(outcome.as_str(), digest.size, started.elapsed());
@@ -253,6 +257,24 @@ async fn upload(
         tracing::warn!(s3.key = %key.key, "claim lost before the result was recorded; the next worker finds the object and records it");
     }
     Ok(())
+}
+
+/// An S3 failure: during an outage the per-photo line is quiet, the
+/// outage itself was logged once.
+async fn s3_fail(
+    ctx: &Context,
+    claim: &Claimed,
+    e: &S3Error,
+    started: std::time::Instant,
+) -> Result<(), DbError> {
+    let message = ctx.redact.scrub(&e.to_string());
+    let quiet = ctx.outage.failed(e, &message);
+    let delay = queue::backoff(
+        claim.attempts,
+        ctx.upload.retry_backoff_min,
+        ctx.upload.retry_backoff_max,
+    );
+    record_failure(ctx, claim, &e.status(), &message, delay, started, quiet).await
 }
 
 async fn fail_local(
@@ -288,7 +310,23 @@ async fn fail_after(
     started: std::time::Instant,
 ) -> Result<(), DbError> {
     let message = ctx.redact.scrub(message);
+    record_failure(ctx, claim, status, &message, delay, started, false).await
+}
+
+async fn record_failure(
+    ctx: &Context,
+    claim: &Claimed,
+    status: &str,
+    message: &str,
+    delay: Duration,
+    started: std::time::Instant,
+    quiet: bool,
+) -> Result<(), DbError> {
     ctx.metrics.failed(status, started.elapsed());
-    tracing::warn!(status, error = %message, retry_in = ?delay, "upload failed");
-    ctx.queue.fail(claim, status, &message, delay).await
+    if quiet {
+        tracing::debug!(status, error = %message, retry_in = ?delay, "upload failed");
+    } else {
+        tracing::warn!(status, error = %message, retry_in = ?delay, "upload failed");
+    }
+    ctx.queue.fail(claim, status, message, delay).await
 }
