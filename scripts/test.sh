@@ -37,8 +37,8 @@ fi
 TEST_USER=s3u_test TEST_PASS=s3u_test
 sql="CREATE USER IF NOT EXISTS '$TEST_USER'@'localhost' IDENTIFIED BY '$TEST_PASS';
 CREATE USER IF NOT EXISTS '$TEST_USER'@'127.0.0.1' IDENTIFIED BY '$TEST_PASS';
-GRANT ALL PRIVILEGES ON *.* TO '$TEST_USER'@'localhost';
-GRANT ALL PRIVILEGES ON *.* TO '$TEST_USER'@'127.0.0.1';"
+GRANT ALL PRIVILEGES ON *.* TO '$TEST_USER'@'localhost' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO '$TEST_USER'@'127.0.0.1' WITH GRANT OPTION;"
 $SUDO mariadb -uroot -e "$sql" 2>/dev/null \
   || mariadb --protocol=tcp -h127.0.0.1 -uroot -e "$sql" \
   || { echo "cannot create the test user: run this script as root or with sudo" >&2; exit 1; }

@@ -44,11 +44,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// Crates below us whose debug and trace output can show credentials
+/// (request signing, credential providers, raw HTTP): capped at info
+/// whatever the filter asks for, so keys never reach a log.
+const CAPPED: &[&str] = &[
+    "aws_config",
+    "aws_credential_types",
+    "aws_runtime",
+    "aws_sdk_s3",
+    "aws_sigv4",
+    "aws_smithy_http_client",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "rustls",
+    "sqlx",
+];
+
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("PIWIGO_S3UPLOAD_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,sqlx=warn")
-    });
+    let requested = std::env::var("PIWIGO_S3UPLOAD_LOG").unwrap_or_else(|_| "info".into());
+    let mut filter = EnvFilter::try_new(&requested).unwrap_or_else(|_| EnvFilter::new("info"));
+    for target in CAPPED {
+        let level = if *target == "aws_config" || *target == "sqlx" {
+            "warn"
+        } else {
+            "info"
+        };
+        if let Ok(d) = format!("{target}={level}").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
