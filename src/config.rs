@@ -312,25 +312,7 @@ impl Config {
         path: &Path,
         env_database_url: Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| {
-            // The error's own Display quotes the offending line, which may
-            // hold a secret: report the position and the message only.
-            let line = e
-                .span()
-                .map(|s| {
-                    text.as_bytes()[..s.start.min(text.len())]
-                        .iter()
-                        .filter(|b| **b == b'\n')
-                        .count()
-                        + 1
-                })
-                .unwrap_or(0);
-            ConfigError::Parse {
-                path: path.to_owned(),
-                line,
-                message: e.message().to_owned(),
-            }
-        })?;
+        let mut config: Config = toml::from_str(text).map_err(|e| parse_error(&e, text, path))?;
         config.file_holds_secret = !config.secrets().is_empty();
         if let Some(url) = env_database_url.filter(|u| !u.is_empty()) {
             config.piwigo.database_url = Some(Secret::new(url));
@@ -539,6 +521,52 @@ impl Config {
     }
 }
 
+/// Keys whose values must not be echoed, even when they are malformed.
+const SECRET_KEYS: &[&str] = &[
+    "database_url",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+];
+
+/// A parse error that names the line and the key but never quotes the
+/// line (it may hold a secret), nor the value of a secret key.
+fn parse_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
+    let (line, key) = match e.span() {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let line_no = text.as_bytes()[..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            let line_text = text.lines().nth(line_no - 1).unwrap_or_default();
+            let key = line_text
+                .split_once('=')
+                .map(|(k, _)| k.trim().to_owned())
+                .filter(|k| {
+                    !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                });
+            (line_no, key)
+        }
+        None => (0, None),
+    };
+    let message = match &key {
+        Some(k) if SECRET_KEYS.contains(&k.as_str()) => {
+            format!("{k}: not a valid value (it must be a quoted string)")
+        }
+        Some(k) if !e.message().contains(k.as_str()) => format!("{k}: {}", e.message()),
+        _ => e.message().to_owned(),
+    };
+    ConfigError::Parse {
+        path: path.to_owned(),
+        line,
+        message,
+    }
+}
+
 const STORAGE_CLASSES: &[&str] = &[
     "STANDARD",
     "REDUCED_REDUNDANCY",
@@ -736,6 +764,16 @@ bucket = "photos"
         assert!(err.to_string().contains("piwigo.table_prefix"), "{err}");
         let err = parse(&format!("{MINIMAL}endpoint = \"127.0.0.1:9000\"\n")).unwrap_err();
         assert!(err.to_string().contains("s3.endpoint"), "{err}");
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_hide_secret_values() {
+        let err = parse(&format!("{MINIMAL}force_path_style = \"yes\"\n")).unwrap_err();
+        assert!(err.to_string().contains("force_path_style"), "{err}");
+        let err = parse(&format!("{MINIMAL}secret_access_key = 98765432123\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("secret_access_key"), "{text}");
+        assert!(!text.contains("98765432123"), "{text}");
     }
 
     #[test]

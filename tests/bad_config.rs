@@ -1,0 +1,166 @@
+//! Every config field wrong in turn: each is refused before anything
+//! starts, with exit code 2 and a message that names the field.
+
+use std::process::Command;
+
+const BASE: &str = r#"
+[piwigo]
+database_url = "mysql://piwigo:Pw-Hidden-123@127.0.0.1:3306/piwigo"
+table_prefix = "piwigo_"
+root = "/var/www/html/piwigo"
+[s3]
+bucket = "gallery"
+region = "us-east-1"
+access_key_id = "AKIA-HIDDEN-KEY"
+secret_access_key = "Hidden-Secret-456"
+[monitor]
+enabled = true
+[upload]
+workers = 8
+[http]
+"#;
+
+/// (section, line to add or replace, what the message must name)
+const CASES: &[(&str, &str, &str)] = &[
+    (
+        "piwigo",
+        "database_url = \"postgres://u:Pw-Hidden-123@h/db\"",
+        "piwigo.database_url",
+    ),
+    (
+        "piwigo",
+        "database_url = \"mysql://u:Pw-Hidden-123@h:3306\"",
+        "piwigo.database_url",
+    ),
+    ("piwigo", "database_url = 3306", "database_url"),
+    ("piwigo", "table_prefix = \"pi wi\"", "piwigo.table_prefix"),
+    (
+        "piwigo",
+        "table_prefix = \"a_prefix_longer_than_twenty\"",
+        "piwigo.table_prefix",
+    ),
+    ("piwigo", "root = \"relative/path\"", "piwigo.root"),
+    ("piwigo", "extra_roots = [\"photos\"]", "piwigo.extra_roots"),
+    ("piwigo", "extra_roots = \"/srv\"", "extra_roots"),
+    ("s3", "bucket = \"\"", "s3.bucket"),
+    ("s3", "bucket = \"a/b\"", "s3.bucket"),
+    ("s3", "region = \"\"", "s3.region"),
+    ("s3", "endpoint = \"127.0.0.1:9000\"", "s3.endpoint"),
+    ("s3", "endpoint = \"ftp://host\"", "s3.endpoint"),
+    ("s3", "force_path_style = \"yes\"", "force_path_style"),
+    ("s3", "secret_access_key = 12345678", "secret_access_key"),
+    ("s3", "prefix = 7", "prefix"),
+    ("s3", "key_format = \"by_date\"", "key_format"),
+    ("s3", "public_url = \"not a url\"", "s3.public_url"),
+    ("s3", "storage_class = \"CHEAP\"", "s3.storage_class"),
+    (
+        "s3",
+        "server_side_encryption = \"rot13\"",
+        "s3.server_side_encryption",
+    ),
+    ("s3", "sse_kms_key_id = \"k\"", "s3.sse_kms_key_id"),
+    ("s3", "acl = \"everyone\"", "s3.acl"),
+    ("s3", "colour = \"blue\"", "colour"),
+    ("monitor", "enabled = \"maybe\"", "enabled"),
+    (
+        "monitor",
+        "poll_interval = \"10ms\"",
+        "monitor.poll_interval",
+    ),
+    ("monitor", "poll_interval = \"soon\"", "poll_interval"),
+    ("monitor", "tag = \"\"", "monitor.tag"),
+    ("upload", "workers = 0", "upload.workers"),
+    ("upload", "workers = 1000", "upload.workers"),
+    ("upload", "workers = -1", "workers"),
+    (
+        "upload",
+        "prevent_duplicates_by_md5 = \"sure\"",
+        "prevent_duplicates_by_md5",
+    ),
+    (
+        "upload",
+        "multipart_threshold = \"1MiB\"",
+        "upload.multipart_threshold",
+    ),
+    ("upload", "part_size = \"6GiB\"", "upload.part_size"),
+    ("upload", "part_size = \"big\"", "part_size"),
+    ("upload", "claim_lease = \"1s\"", "upload.claim_lease"),
+    (
+        "upload",
+        "retry_backoff_min = \"0s\"",
+        "upload.retry_backoff_max",
+    ),
+    (
+        "upload",
+        "retry_backoff_max = \"1s\"",
+        "upload.retry_backoff_max",
+    ),
+    (
+        "upload",
+        "shutdown_timeout = \"forever\"",
+        "shutdown_timeout",
+    ),
+    ("upload", "max_bandwidth = \"0\"", "max_bandwidth"),
+    ("upload", "max_bandwidth = \"fast\"", "max_bandwidth"),
+    ("upload", "progress_interval = \"x\"", "progress_interval"),
+    ("http", "listen = \"nowhere\"", "listen"),
+    ("http", "port = 9187", "port"),
+];
+
+fn with(section: &str, line: &str) -> String {
+    let key = line.split('=').next().unwrap().trim();
+    let mut out = String::new();
+    let mut current = "";
+    for l in BASE.lines() {
+        if let Some(name) = l.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = if name == section { section } else { "" };
+            out.push_str(l);
+            out.push('\n');
+            if current == section {
+                out.push_str(line);
+                out.push('\n');
+            }
+            continue;
+        }
+        if current == section && l.split('=').next().map(str::trim) == Some(key) {
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn every_field_wrong_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    for (section, line, field) in CASES {
+        let text = with(section, line);
+        std::fs::write(&path, &text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_piwigo-s3upload"))
+            .arg("--config")
+            .arg(&path)
+            .arg("check")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "[{section}] {line}: {err}");
+        assert!(
+            err.contains(field),
+            "[{section}] {line}: expected `{field}` in {err}"
+        );
+        for secret in [
+            "Pw-Hidden-123",
+            "Hidden-Secret-456",
+            "AKIA-HIDDEN-KEY",
+            "12345678",
+        ] {
+            assert!(
+                !err.contains(secret),
+                "[{section}] {line}: {secret} leaked in {err}"
+            );
+        }
+    }
+    assert!(CASES.len() >= 40);
+}
