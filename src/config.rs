@@ -450,6 +450,12 @@ impl Config {
                 "only applies with server_side_encryption = \"aws:kms\"",
             ));
         }
+        if s3.prefix.chars().any(char::is_control) {
+            return Err(ConfigError::invalid(
+                "s3.prefix",
+                "contains a control character",
+            ));
+        }
         s3.prefix = normalize_prefix(&s3.prefix);
         Ok(())
     }

@@ -77,8 +77,10 @@ fn init_tracing(format: LogFormat) {
             filter = filter.add_directive(d);
         }
     }
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),

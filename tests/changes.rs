@@ -225,3 +225,29 @@ async fn broken_paths_get_their_statuses() {
     assert!(!statuses.contains_key(&good));
     g.drop_database().await;
 }
+
+/// A bucket in another region answers 301 PermanentRedirect: the photo
+/// fails with failed_code_301 and the message says to set s3.region.
+#[tokio::test]
+async fn a_bucket_in_another_region_fails_301_with_the_fix() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    drain(config(&g, &s3, "[monitor]\nenabled = false\n")).await;
+    let proxy = common::faults::HttpFaultProxy::start(s3.port()).await;
+    proxy.set_redirect(true);
+    g.add_upload(1, "far.jpg", &photo_bytes(1, 100)).await;
+    enqueue_all(&g).await;
+    let mut c = config(&g, &s3, "[monitor]\nenabled = false\n");
+    c.s3.endpoint = Some(proxy.endpoint());
+    drain(c).await;
+    assert_eq!(g.queue_statuses().await[0].1, "failed_code_301");
+    let err: String = sqlx::query_scalar(&format!(
+        "SELECT last_error FROM {}",
+        g.table("s3upload_queue")
+    ))
+    .fetch_one(&g.pool)
+    .await
+    .unwrap();
+    assert!(err.contains("s3.region"), "{err}");
+    g.drop_database().await;
+}

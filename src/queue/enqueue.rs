@@ -211,7 +211,8 @@ async fn chunk(
         format!(
             "(i.md5sum IS NOT NULL AND CHAR_LENGTH(i.md5sum) = 32 \
              AND (EXISTS (SELECT 1 FROM {u} u2 WHERE u2.md5 = i.md5sum) \
-             OR EXISTS (SELECT 1 FROM {q} q2 WHERE q2.piwigo_md5 = i.md5sum OR q2.md5 = i.md5sum)))",
+             OR EXISTS (SELECT 1 FROM {q} q2 WHERE q2.piwigo_md5 = i.md5sum) \
+             OR EXISTS (SELECT 1 FROM {q} q3 WHERE q3.md5 = i.md5sum)))",
             u = t.uploaded,
             q = t.queue
         )

@@ -80,7 +80,12 @@ impl ObjectKey {
             parts.join("/")
         } else {
             let decoded = decode_piwigo_html(file.trim());
-            let known = !decoded.is_empty() && !decoded.contains('/');
+            // A name that is a dot segment or holds a separator could climb
+            // out of the prefix: fall back to the name on disk.
+            let known = !decoded.is_empty()
+                && decoded != "."
+                && decoded != ".."
+                && !decoded.contains(['/', '\\']);
             let original = if known {
                 decoded
             } else {
@@ -270,6 +275,18 @@ mod tests {
         .unwrap();
         assert_eq!(k.key, "p/photos/2013/x/x.jpg");
         assert!(!k.key.contains(".."));
+        for file in ["..", ".", "a/b.jpg", "a\\b.jpg"] {
+            for format in [KeyFormat::None, KeyFormat::Path] {
+                let k = ObjectKey::for_image("p/", format, UPLOAD, file).unwrap();
+                let rest = k.key.strip_prefix("p/").unwrap();
+                assert!(
+                    rest.split('/')
+                        .all(|seg| seg != "." && seg != ".." && !seg.is_empty()),
+                    "{file:?} {format:?}: {}",
+                    k.key
+                );
+            }
+        }
     }
 
     #[test]

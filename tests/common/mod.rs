@@ -3,6 +3,8 @@
 //! process (`rclone serve s3`) with signature checking on.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -258,6 +260,10 @@ impl S3Server {
             assert!(Instant::now() < deadline, "rclone serve s3 did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn stop(&mut self) {
