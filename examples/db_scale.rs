@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed()
     );
 
+    eprintln!("polling");
     let monitor = MonitorConfig::default();
     piwigo_s3upload::monitor::poll_once(&pool, &t, &monitor).await?;
     let mut polls = Vec::new();
@@ -81,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         .fetch_all("EXPLAIN SELECT MAX(id) FROM piwigo_images")
         .await?;
 
+    eprintln!("enqueue --all");
     let s = Instant::now();
     let sel = Selection {
         all: true,
@@ -89,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
     let r = enqueue::selection(&pool, &t, &sel, true, &mut |_, _| {}).await?;
     let enqueue_time = s.elapsed();
 
+    eprintln!("status");
     // Everything uploaded: what `status` reads after a big backlog.
     pool.execute(
         "INSERT INTO piwigo_s3upload_uploaded (image_id, outcome, bucket, s3_key, size, md5, url) \

@@ -180,6 +180,9 @@ pub struct UploadConfig {
     pub multipart_threshold: u64,
     #[serde(default = "default_part_size", deserialize_with = "size")]
     pub part_size: u64,
+    /// Parts of one large file sent at once.
+    #[serde(default = "default_part_concurrency")]
+    pub part_concurrency: usize,
     /// How long a claimed photo stays with its worker without a heartbeat;
     /// after a crash, its photos come back to the queue after this long.
     #[serde(default = "default_claim_lease", deserialize_with = "duration")]
@@ -208,6 +211,7 @@ impl Default for UploadConfig {
             prevent_duplicates_by_md5: true,
             multipart_threshold: default_multipart_threshold(),
             part_size: default_part_size(),
+            part_concurrency: default_part_concurrency(),
             claim_lease: default_claim_lease(),
             retry_backoff_min: default_retry_min(),
             retry_backoff_max: default_retry_max(),
@@ -238,6 +242,9 @@ fn default_multipart_threshold() -> u64 {
 }
 fn default_part_size() -> u64 {
     16 * 1024 * 1024
+}
+fn default_part_concurrency() -> usize {
+    4
 }
 fn default_claim_lease() -> Duration {
     Duration::from_secs(60)
@@ -472,6 +479,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "upload.part_size",
                 "must be between 5MiB and 5GiB (S3's limits for one part)",
+            ));
+        }
+        if !(1..=32).contains(&up.part_concurrency) {
+            return Err(ConfigError::invalid(
+                "upload.part_concurrency",
+                format!("{} is out of range; use 1 to 32", up.part_concurrency),
             ));
         }
         if up.multipart_threshold < MIN_PART {

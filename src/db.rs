@@ -56,6 +56,7 @@ pub struct Tables {
     pub queue: String,
     pub uploaded: String,
     pub state: String,
+    pub counts: String,
     pub migrations: String,
 }
 
@@ -75,6 +76,7 @@ impl Tables {
             queue: t("s3upload_queue"),
             uploaded: t("s3upload_uploaded"),
             state: t("s3upload_state"),
+            counts: t("s3upload_counts"),
             migrations: t("s3upload_migrations"),
         }
     }

@@ -31,24 +31,6 @@ pub const REQUIRED_TABLES: [&str; 6] = [
 pub const SKIPPED_PATHS_SQL: &str = "i.path NOT LIKE 'http://%' AND i.path NOT LIKE 'https://%' \
      AND i.path NOT LIKE './upload/buffer/%'";
 
-pub async fn image(pool: &MySqlPool, t: &Tables, id: u32) -> Result<Option<Image>, DbError> {
-    let sql = format!("SELECT id, file, path FROM {} WHERE id = ?", t.images);
-    let row = sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(DbError::query("read photo"))?;
-    row.map(|r| -> Result<Image, sqlx::Error> {
-        Ok(Image {
-            id: r.try_get("id")?,
-            file: text_column(&r, "file")?,
-            path: text_column(&r, "path")?,
-        })
-    })
-    .transpose()
-    .map_err(DbError::query("read photo"))
-}
-
 /// Piwigo's columns are 3-byte utf8, some with a binary collation, and old
 /// installs hold latin1 bytes: decode leniently rather than fail a photo
 /// on its name.

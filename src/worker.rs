@@ -10,7 +10,7 @@ use tracing::Instrument;
 use crate::config::UploadConfig;
 use crate::db::DbError;
 use crate::metrics::Metrics;
-use crate::piwigo::{self, FileError, GalleryRoot};
+use crate::piwigo::{FileError, GalleryRoot};
 use crate::queue::{self, Claimed, Md5Claim, Outcome, Queue, Record};
 use crate::redact::Redactor;
 use crate::s3::outage::Outage;
@@ -84,7 +84,7 @@ async fn process(
     started: std::time::Instant,
 ) -> Result<(), DbError> {
     let q = &ctx.queue;
-    let Some(image) = piwigo::image(q.pool(), q.tables(), claim.image_id).await? else {
+    let Some(image) = claim.image.clone() else {
         if q.forget(claim).await? {
             ctx.metrics.deleted();
             tracing::warn!(

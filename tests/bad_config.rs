@@ -84,6 +84,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     ("upload", "part_size = \"6GiB\"", "upload.part_size"),
     ("upload", "part_size = \"big\"", "part_size"),
+    ("upload", "part_concurrency = 0", "upload.part_concurrency"),
     ("upload", "claim_lease = \"1s\"", "upload.claim_lease"),
     (
         "upload",

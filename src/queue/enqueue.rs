@@ -221,17 +221,18 @@ async fn chunk(
     };
     let mut tx = pool.begin().await.map_err(err("enqueue: begin"))?;
 
+    // The md5 look-ups run once, in the INSERT: what the selection holds
+    // beyond the queued, the uploaded and the already queued is duplicates.
     let mut qb = QueryBuilder::new(format!(
         "SELECT COUNT(*), \
          CAST(COALESCE(SUM(u.image_id IS NOT NULL), 0) AS UNSIGNED), \
-         CAST(COALESCE(SUM(u.image_id IS NULL AND q.image_id IS NOT NULL), 0) AS UNSIGNED), \
-         CAST(COALESCE(SUM(u.image_id IS NULL AND q.image_id IS NULL AND {dup_sql}), 0) AS UNSIGNED) \
+         CAST(COALESCE(SUM(u.image_id IS NULL AND q.image_id IS NOT NULL), 0) AS UNSIGNED) \
          FROM {} i LEFT JOIN {} u ON u.image_id = i.id LEFT JOIN {} q ON q.image_id = i.id",
         t.images, t.uploaded, t.queue
     ));
     sel.push_where(&mut qb, t);
     push_range(&mut qb, lo, hi);
-    let (selected, already_uploaded, already_queued, duplicates): (i64, u64, u64, u64) = qb
+    let (selected, already_uploaded, already_queued): (i64, u64, u64) = qb
         .build_query_as()
         .fetch_one(&mut *tx)
         .await
@@ -260,12 +261,13 @@ async fn chunk(
         0
     };
     tx.commit().await.map_err(err("enqueue: commit"))?;
+    let selected = selected.max(0) as u64;
     Ok(EnqueueReport {
-        selected: selected.max(0) as u64,
+        selected,
         queued,
         already_uploaded,
         already_queued,
-        duplicates,
+        duplicates: selected.saturating_sub(queued + already_uploaded + already_queued),
     })
 }
 

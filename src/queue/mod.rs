@@ -68,6 +68,9 @@ pub struct Claimed {
     pub attempts: u32,
     pub status: String,
     pub token: String,
+    /// Piwigo's row as it was at claim time; `None` when the photo has
+    /// been deleted from Piwigo.
+    pub image: Option<crate::piwigo::Image>,
 }
 
 /// What a finished photo left in the bucket.
@@ -231,8 +234,12 @@ impl Queue {
                 .map_err(err("claim: mark rows"))?;
             }
         }
+        // Piwigo's row comes along in the same read: one query less per photo.
         let rows = sqlx::query(&format!(
-            "SELECT id, image_id, attempts, status FROM {q} WHERE claimed_by = ? ORDER BY id"
+            "SELECT q.id, q.image_id, q.attempts, q.status, i.id AS present, i.file, i.path \
+             FROM {q} q LEFT JOIN {images} i ON i.id = q.image_id \
+             WHERE q.claimed_by = ? ORDER BY q.id",
+            images = self.t.images
         ))
         .bind(&token)
         .fetch_all(&self.pool)
@@ -240,12 +247,23 @@ impl Queue {
         .map_err(err("claim: read claimed rows"))?;
         rows.into_iter()
             .map(|r| {
+                let image_id: u32 = r.try_get("image_id")?;
+                let present: Option<u32> = r.try_get("present")?;
+                let image = match present {
+                    Some(_) => Some(crate::piwigo::Image {
+                        id: image_id,
+                        file: crate::piwigo::text_column(&r, "file")?,
+                        path: crate::piwigo::text_column(&r, "path")?,
+                    }),
+                    None => None,
+                };
                 Ok(Claimed {
                     id: r.try_get("id")?,
-                    image_id: r.try_get("image_id")?,
+                    image_id,
                     attempts: r.try_get("attempts")?,
                     status: r.try_get("status")?,
                     token: token.clone(),
+                    image,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -374,9 +392,9 @@ impl Queue {
                 .map_err(err("record success: rollback"))?;
             return Ok(false);
         }
-        sqlx::query(&format!(
+        let inserted = sqlx::query(&format!(
             "INSERT INTO {} (image_id, outcome, bucket, s3_key, size, md5, etag, url, duplicate_of) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE image_id = image_id",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.t.uploaded
         ))
         .bind(c.image_id)
@@ -389,8 +407,28 @@ impl Queue {
         .bind(&r.url)
         .bind(r.duplicate_of)
         .execute(&mut *tx)
-        .await
-        .map_err(err("record success: insert"))?;
+        .await;
+        match inserted {
+            Ok(_) => {
+                sqlx::query(&format!(
+                    "INSERT INTO {} (outcome, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1",
+                    self.t.counts
+                ))
+                .bind(r.outcome.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(err("record success: count"))?;
+            }
+            // Recorded before (by an earlier run): the first record stands.
+            // A failed statement does not end the transaction in MySQL.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+            Err(e) => {
+                return Err(DbError::Query {
+                    verb: "record success: insert",
+                    source: e,
+                });
+            }
+        }
         tx.commit().await.map_err(err("record success: commit"))?;
         Ok(true)
     }

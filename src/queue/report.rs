@@ -51,8 +51,8 @@ pub async fn counts(pool: &MySqlPool, t: &Tables) -> Result<BTreeMap<String, u64
         t.queue
     );
     let uploaded = format!(
-        "SELECT outcome AS s, COUNT(*) AS n FROM {} GROUP BY outcome",
-        t.uploaded
+        "SELECT outcome AS s, CAST(n AS SIGNED) AS n FROM {}",
+        t.counts
     );
     for sql in [queue, uploaded] {
         let rows = sqlx::query(&sql)

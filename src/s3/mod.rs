@@ -43,6 +43,8 @@ pub struct Target {
     url_base: String,
     pub multipart_threshold: u64,
     pub part_size: u64,
+    /// Parts of one file in flight at once.
+    part_concurrency: usize,
     /// Shared by every upload through this target.
     limiter: Option<Arc<throttle::Limiter>>,
     storage_class: Option<StorageClass>,
@@ -61,6 +63,7 @@ impl Target {
             url_base: url_base(s3),
             multipart_threshold: upload.multipart_threshold,
             part_size: upload.part_size,
+            part_concurrency: upload.part_concurrency,
             limiter: upload
                 .max_bandwidth
                 .map(|rate| Arc::new(throttle::Limiter::new(rate))),

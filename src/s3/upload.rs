@@ -215,31 +215,27 @@ impl Target {
             key: key.key.clone(),
             upload_id: upload_id.clone(),
         };
-        let mut completed = Vec::with_capacity(digest.parts.len());
-        for (n, part_md5) in digest.parts.iter().enumerate() {
-            let offset = n as u64 * digest.part_size;
-            let length = digest.part_size.min(digest.size - offset);
-            let number = n as i32 + 1;
-            let out = self
-                .client
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(&key.key)
-                .upload_id(&upload_id)
-                .part_number(number)
-                .content_length(length as i64)
-                .content_md5(base64::encode(part_md5))
-                .body(self.body(path, offset, length, &key.key).await?)
-                .send()
-                .await
-                .map_err(|e| S3Error::from_sdk("upload part", &key.key, e))?;
-            completed.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(out.e_tag)
-                    .build(),
-            );
-        }
+        // Parts go up a few at a time: one large video then uses several
+        // connections, while memory stays flat (bodies stream from disk).
+        use futures_util::{StreamExt, TryStreamExt};
+        type PartFuture<'a> = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<CompletedPart, S3Error>> + Send + 'a>,
+        >;
+        // Boxed as `dyn Send`: the compiler cannot prove a stream of
+        // borrowing futures `Send` for every lifetime on its own.
+        let parts: Vec<PartFuture<'_>> = digest
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(n, part_md5)| -> PartFuture<'_> {
+                Box::pin(self.put_part(key, path, &upload_id, digest, n, part_md5))
+            })
+            .collect();
+        let mut completed: Vec<CompletedPart> = futures_util::stream::iter(parts)
+            .buffer_unordered(self.part_concurrency)
+            .try_collect()
+            .await?;
+        completed.sort_by_key(|p| p.part_number);
         let out = self
             .client
             .complete_multipart_upload()
@@ -261,6 +257,37 @@ impl Target {
 }
 
 impl Target {
+    async fn put_part(
+        &self,
+        key: &ObjectKey,
+        path: &Path,
+        upload_id: &str,
+        digest: &FileDigest,
+        n: usize,
+        part_md5: &[u8; 16],
+    ) -> Result<CompletedPart, S3Error> {
+        let offset = n as u64 * digest.part_size;
+        let length = digest.part_size.min(digest.size - offset);
+        let number = n as i32 + 1;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&key.key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(length as i64)
+            .content_md5(base64::encode(part_md5))
+            .body(self.body(path, offset, length, &key.key).await?)
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("upload part", &key.key, e))?;
+        Ok(CompletedPart::builder()
+            .part_number(number)
+            .set_e_tag(out.e_tag)
+            .build())
+    }
+
     /// A body streamed from `path[offset..offset+length]`, re-readable so
     /// the SDK can retry it, paced when a bandwidth cap is set.
     async fn body(
