@@ -11,7 +11,6 @@ use crate::db::{DbError, Tables};
 /// The columns of `<prefix>images` the daemon uses.
 #[derive(Debug, Clone)]
 pub struct Image {
-    pub id: u32,
     pub file: String,
     pub path: String,
 }
@@ -120,17 +119,8 @@ impl Selection {
         qb.push(" WHERE ");
         qb.push(SKIPPED_PATHS_SQL);
         if !self.ids.is_empty() {
-            qb.push(" AND (");
-            for (n, (lo, hi)) in self.ids.iter().enumerate() {
-                if n > 0 {
-                    qb.push(" OR ");
-                }
-                qb.push("i.id BETWEEN ");
-                qb.push_bind(*lo);
-                qb.push(" AND ");
-                qb.push_bind(*hi);
-            }
-            qb.push(")");
+            qb.push(" AND ");
+            push_id_ranges(qb, "i.id", &self.ids);
         }
         if let Some(album) = self.album {
             qb.push(format!(
@@ -162,6 +152,21 @@ impl Selection {
             qb.push_bind(since);
         }
     }
+}
+
+/// Appends `(column BETWEEN lo AND hi OR ...)` for `ranges`.
+pub fn push_id_ranges(qb: &mut QueryBuilder<'_, sqlx::MySql>, column: &str, ranges: &[(u32, u32)]) {
+    qb.push("(");
+    for (n, (lo, hi)) in ranges.iter().enumerate() {
+        if n > 0 {
+            qb.push(" OR ");
+        }
+        qb.push(format!("{column} BETWEEN "));
+        qb.push_bind(*lo);
+        qb.push(" AND ");
+        qb.push_bind(*hi);
+    }
+    qb.push(")");
 }
 
 /// Parses `1,2,5-9` into inclusive ranges.

@@ -163,14 +163,6 @@ impl Queue {
         Ok(strategy)
     }
 
-    pub fn pool(&self) -> &MySqlPool {
-        &self.pool
-    }
-
-    pub fn tables(&self) -> &Tables {
-        &self.t
-    }
-
     fn next_token(&self) -> String {
         format!(
             "{}:{}",
@@ -251,7 +243,6 @@ impl Queue {
                 let present: Option<u32> = r.try_get("present")?;
                 let image = match present {
                     Some(_) => Some(crate::piwigo::Image {
-                        id: image_id,
                         file: crate::piwigo::text_column(&r, "file")?,
                         path: crate::piwigo::text_column(&r, "path")?,
                     }),
@@ -499,17 +490,8 @@ impl Queue {
             self.t.queue
         ));
         if let Some(ranges) = ids {
-            qb.push(" AND (");
-            for (n, (lo, hi)) in ranges.iter().enumerate() {
-                if n > 0 {
-                    qb.push(" OR ");
-                }
-                qb.push("image_id BETWEEN ");
-                qb.push_bind(*lo);
-                qb.push(" AND ");
-                qb.push_bind(*hi);
-            }
-            qb.push(")");
+            qb.push(" AND ");
+            crate::piwigo::push_id_ranges(&mut qb, "image_id", ranges);
         }
         let done = qb
             .build()
