@@ -667,6 +667,7 @@ enabled = false
 workers = {workers}
 prevent_duplicates_by_md5 = true
 """
+    text += "".join(f"{kv}\n" for kv in ctx.args.ours_upload)
     path = ctx.workdir / f"piwigo-s3upload-{bucket}.toml"
     path.write_text(text)
     path.chmod(0o600)
@@ -722,7 +723,8 @@ def build_command(ctx: Context, run: Run) -> tuple[list[str], dict, list]:
 def settings_text(args: argparse.Namespace, tool: str, variant: str) -> str:
     tuned = variant == "tuned"
     if tool == "ours":
-        return f"workers = {args.tuned_workers if tuned else args.workers}"
+        extra = "".join(f", {kv}" for kv in args.ours_upload)
+        return f"workers = {args.tuned_workers if tuned else args.workers}{extra}"
     if tool == "s5cmd":
         return f"--numworkers {args.tuned_s5cmd_workers}" if tuned else "numworkers 256 (default)"
     if tool == "rclone":
@@ -1097,6 +1099,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    "fastest run of each tool and variant (default 3; 1 with --small)")
     r.add_argument("--workers", type=int, default=8, help="piwigo-s3upload upload.workers, default variant")
     r.add_argument("--tuned-workers", type=int, default=16, help="piwigo-s3upload upload.workers, tuned")
+    r.add_argument("--ours-upload", action="append", default=[], metavar="KEY=VALUE",
+                   help="one more [upload] line for piwigo-s3upload, in TOML, e.g. "
+                        "'part_size = \"32MiB\"' (repeatable; both variants)")
     r.add_argument("--tuned-s5cmd-workers", type=int, default=16)
     r.add_argument("--tuned-rclone-transfers", type=int, default=16)
     r.add_argument("--tuned-aws-requests", type=int, default=32)

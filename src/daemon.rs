@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::{self, DbError, Tables};
+use crate::digest::Hasher;
 use crate::metrics::{Metrics, Summary};
 use crate::piwigo::{self, GalleryRoot};
 use crate::queue::{self, Claimed, Queue, migrate::MigrateError};
@@ -46,7 +47,14 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot start the hashing thread: {0} (the system is out of threads or memory)")]
+    Hasher(std::io::Error),
 }
+
+/// Photos claimed and hashed ahead of the uploads, as a multiple of
+/// `upload.workers`: the next batch is hashed together while the current
+/// one uploads, so no upload slot waits for a hash.
+const PIPELINE_DEPTH: usize = 2;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -77,11 +85,31 @@ pub async fn open_database(
     Ok((pool, t))
 }
 
+/// What outlives a reload: the outage state, the hashing thread and the
+/// upload slots.
+#[derive(Clone)]
+struct Shared {
+    metrics: Arc<Metrics>,
+    outage: Arc<Outage>,
+    hasher: Arc<Hasher>,
+    uploads: Arc<Semaphore>,
+}
+
+impl Shared {
+    fn of(ctx: &worker::Context) -> Shared {
+        Shared {
+            metrics: ctx.metrics.clone(),
+            outage: ctx.outage.clone(),
+            hasher: ctx.hasher.clone(),
+            uploads: ctx.uploads.clone(),
+        }
+    }
+}
+
 async fn context(
     config: &Config,
     queue: Queue,
-    metrics: Arc<Metrics>,
-    outage: Arc<Outage>,
+    shared: Shared,
 ) -> Result<Arc<worker::Context>, DaemonError> {
     let root =
         GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).map_err(|source| {
@@ -96,8 +124,10 @@ async fn context(
         root,
         upload: config.upload.clone(),
         redact: Redactor::new(config.secrets()),
-        metrics,
-        outage,
+        metrics: shared.metrics,
+        outage: shared.outage,
+        hasher: shared.hasher,
+        uploads: shared.uploads,
     }))
 }
 
@@ -120,7 +150,13 @@ pub async fn run(
     let strategy = Queue::detect_strategy(&pool).await?;
     let queue = Queue::new(pool.clone(), t.clone(), strategy);
     let metrics = Arc::new(Metrics::default());
-    let ctx = context(&config, queue.clone(), metrics.clone(), Arc::default()).await?;
+    let shared = Shared {
+        metrics: metrics.clone(),
+        outage: Arc::default(),
+        hasher: Arc::new(Hasher::start().map_err(DaemonError::Hasher)?),
+        uploads: Arc::new(Semaphore::new(config.upload.workers)),
+    };
+    let ctx = context(&config, queue.clone(), shared).await?;
     retry_if_changed(&queue, &config).await?;
 
     let (ctx_tx, ctx_rx) = watch::channel(ctx.clone());
@@ -156,7 +192,7 @@ pub async fn run(
 
     let wake = Arc::new(Notify::new());
     let mut d = Dispatcher {
-        sem: Arc::new(Semaphore::new(config.upload.workers)),
+        sem: Arc::new(Semaphore::new(config.upload.workers * PIPELINE_DEPTH)),
         workers: config.upload.workers,
         ctx,
         ctx_tx,
@@ -243,8 +279,9 @@ impl Dispatcher {
         self.monitor = Some((task, stop));
     }
 
-    /// Claims and runs jobs; a permit is taken before claiming, so no row
-    /// is claimed without a worker ready for it.
+    /// Claims and runs jobs. A slot is taken before claiming, so no row is
+    /// claimed beyond what the pipeline holds: `upload.workers` uploading
+    /// and as many again hashed and waiting.
     async fn dispatch(&mut self, until_idle: bool) {
         let mut tasks: JoinSet<()> = JoinSet::new();
         let mut running: HashMap<tokio::task::Id, Claimed> = HashMap::new();
@@ -261,8 +298,10 @@ impl Dispatcher {
             while let Some(done) = tasks.try_join_next_with_id() {
                 reap(&self.ctx, &mut running, done).await;
             }
+            // A batch at a time, so the files are hashed side by side.
+            let batch = u32::try_from(self.workers * (PIPELINE_DEPTH - 1)).unwrap_or(u32::MAX);
             let event = tokio::select! {
-                p = self.sem.clone().acquire_owned() => match p {
+                p = self.sem.clone().acquire_many_owned(batch) => match p {
                     Ok(p) => Event::Permit(p),
                     Err(_) => Event::Stop,
                 },
@@ -282,7 +321,12 @@ impl Dispatcher {
                     continue;
                 }
             };
-            let mut permits = vec![first];
+            let mut first = first;
+            let mut permits = Vec::with_capacity(self.workers * PIPELINE_DEPTH);
+            while first.num_permits() > 1 {
+                permits.extend(first.split(1));
+            }
+            permits.push(first);
             while let Ok(p) = self.sem.clone().try_acquire_owned() {
                 permits.push(p);
             }
@@ -296,10 +340,11 @@ impl Dispatcher {
                     let idle = rows.is_empty();
                     for (row, permit) in rows.into_iter().zip(permits) {
                         let job_ctx = self.ctx.clone();
+                        let stop = self.shutdown.graceful.clone();
                         let cancel = self.shutdown.now.clone();
                         let claim = row.clone();
                         let handle = tasks.spawn(async move {
-                            worker::run(job_ctx, claim, cancel).await;
+                            worker::run(job_ctx, claim, stop, cancel).await;
                             drop(permit);
                         });
                         running.insert(handle.id(), row);
@@ -424,13 +469,7 @@ impl Dispatcher {
                 "piwigo.database_url and piwigo.table_prefix take effect at the next restart"
             );
         }
-        let ctx = context(
-            &new,
-            self.ctx.queue.clone(),
-            self.ctx.metrics.clone(),
-            self.ctx.outage.clone(),
-        )
-        .await?;
+        let ctx = context(&new, self.ctx.queue.clone(), Shared::of(&self.ctx)).await?;
         retry_if_changed(&ctx.queue, &new).await?;
         self.resize(new.upload.workers);
         let monitor_changed = new.monitor != self.config.monitor;
@@ -452,22 +491,32 @@ impl Dispatcher {
     }
 
     fn resize(&mut self, workers: usize) {
-        if workers > self.workers {
-            self.sem.add_permits(workers - self.workers);
-        } else if workers < self.workers {
-            // Shrinks as uploads in flight finish.
-            let sem = self.sem.clone();
-            let n = (self.workers - workers) as u32;
-            tokio::spawn(async move {
-                if let Ok(p) = sem.acquire_many_owned(n).await {
-                    p.forget();
-                }
-            });
-        }
+        resize(
+            &self.sem,
+            self.workers * PIPELINE_DEPTH,
+            workers * PIPELINE_DEPTH,
+        );
+        resize(&self.ctx.uploads, self.workers, workers);
         if workers != self.workers {
             tracing::info!(from = self.workers, to = workers, "worker count changed");
         }
         self.workers = workers;
+    }
+}
+
+/// Grows at once; shrinks as the photos holding permits finish.
+fn resize(sem: &Arc<Semaphore>, from: usize, to: usize) {
+    if to > from {
+        sem.add_permits(to - from);
+    } else if let Ok(n) = u32::try_from(from - to)
+        && n > 0
+    {
+        let sem = sem.clone();
+        tokio::spawn(async move {
+            if let Ok(p) = sem.acquire_many_owned(n).await {
+                p.forget();
+            }
+        });
     }
 }
 

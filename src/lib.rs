@@ -15,6 +15,8 @@
 //!   success and failure, enqueueing, the status report.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
 //! - [`worker`]: one photo: hash, de-duplicate, upload, record.
+//! - [`digest`]: the hashing thread: md5 of many files at once in SIMD
+//!   lanes.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
@@ -27,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod digest;
 pub mod http;
 pub mod metrics;
 pub mod monitor;

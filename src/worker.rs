@@ -1,20 +1,22 @@
 //! One claimed photo, start to finish: read the Piwigo row, resolve the
 //! file, hash it, de-duplicate, upload without overwriting, record.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::UploadConfig;
 use crate::db::DbError;
+use crate::digest::{FileDigest, Hasher};
 use crate::metrics::Metrics;
 use crate::piwigo::{FileError, GalleryRoot};
 use crate::queue::{self, Claimed, Md5Claim, Outcome, Queue, Record};
 use crate::redact::Redactor;
 use crate::s3::outage::Outage;
-use crate::s3::upload::{FileDigest, digest_file};
 use crate::s3::{S3Error, Target};
 
 /// How long a photo waits before looking again at the photo with the same
@@ -34,55 +36,109 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Shared across reloads: an outage outlives a config change.
     pub outage: Arc<Outage>,
+    /// Shared across reloads, like the two below.
+    pub hasher: Arc<Hasher>,
+    /// One permit per upload in flight (`upload.workers`); photos hashed
+    /// ahead wait here.
+    pub uploads: Arc<Semaphore>,
 }
 
-/// Processes one claimed row, keeping its lease alive. On `cancel` the
-/// row is handed back untouched; if the lease is lost the work stops and
-/// whoever took the row over finishes it.
-pub async fn run(ctx: Arc<Context>, claim: Claimed, cancel: CancellationToken) {
+/// Processes one claimed row, keeping its lease alive: hash the file, wait
+/// for an upload slot, upload. On `cancel` the row is handed back
+/// untouched, and so it is on `stop` while it waits for a slot; if the
+/// lease is lost the work stops and whoever took the row over finishes it.
+pub async fn run(
+    ctx: Arc<Context>,
+    claim: Claimed,
+    stop: CancellationToken,
+    cancel: CancellationToken,
+) {
     let span = tracing::info_span!("upload", image.id = claim.image_id, queue.id = claim.id);
     async move {
-        let lease = ctx.upload.claim_lease;
-        let work = process(&ctx, &claim, std::time::Instant::now());
-        tokio::pin!(work);
-        let mut beat = tokio::time::interval(lease / 3);
-        beat.tick().await;
-        loop {
-            tokio::select! {
-                result = &mut work => {
-                    if let Err(e) = result {
-                        // The database went away mid-job: the row keeps its
-                        // claim until the lease ends, then is taken again.
-                        tracing::warn!(error = %e, "could not record the result; the photo is retried after the claim lease");
-                    }
-                    return;
-                }
-                _ = beat.tick() => match ctx.queue.heartbeat(&claim, lease).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!("claim lost (lease expired); another worker takes this photo over");
-                        return;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying"),
-                },
-                _ = cancel.cancelled() => {
-                    if let Err(e) = ctx.queue.release(&claim).await {
-                        tracing::warn!(error = %e, "could not hand the photo back; it returns after the claim lease");
-                    }
-                    return;
-                }
-            }
+        let started = std::time::Instant::now();
+        let hashed = leased(&ctx, &claim, &cancel, prepare(&ctx, &claim, started)).await;
+        let Some(Some(prepared)) = hashed.and_then(recorded) else {
+            return;
+        };
+        let uploads = ctx.uploads.clone().acquire_owned();
+        let Some(Ok(_slot)) = leased(&ctx, &claim, &stop, uploads).await else {
+            return;
+        };
+        if let Some(result) = leased(
+            &ctx,
+            &claim,
+            &cancel,
+            finish(&ctx, &claim, prepared, started),
+        )
+        .await
+        {
+            recorded(result);
         }
     }
     .instrument(span)
     .await
 }
 
-async fn process(
+/// A database error while recording: the row keeps its claim until the
+/// lease ends, then is taken again.
+fn recorded<T>(result: Result<T, DbError>) -> Option<T> {
+    match result {
+        Ok(next) => Some(next),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record the result; the photo is retried after the claim lease");
+            None
+        }
+    }
+}
+
+/// Drives `work` while renewing the claim's lease. `None` when the work did
+/// not finish: the claim was lost, or `cancel` fired and the row was handed
+/// back.
+async fn leased<T>(
+    ctx: &Context,
+    claim: &Claimed,
+    cancel: &CancellationToken,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let lease = ctx.upload.claim_lease;
+    tokio::pin!(work);
+    let mut beat = tokio::time::interval(lease / 3);
+    beat.tick().await;
+    loop {
+        tokio::select! {
+            result = &mut work => return Some(result),
+            _ = beat.tick() => match ctx.queue.heartbeat(claim, lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("claim lost (lease expired); another worker takes this photo over");
+                    return None;
+                }
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying"),
+            },
+            _ = cancel.cancelled() => {
+                if let Err(e) = ctx.queue.release(claim).await {
+                    tracing::warn!(error = %e, "could not hand the photo back; it returns after the claim lease");
+                }
+                return None;
+            }
+        }
+    }
+}
+
+/// A photo hashed and ready to go.
+struct Prepared {
+    key: crate::s3::keys::ObjectKey,
+    path: PathBuf,
+    digest: FileDigest,
+}
+
+/// Resolves and hashes the file. `None` when the row is finished already:
+/// deleted from Piwigo, or failed and rescheduled.
+async fn prepare(
     ctx: &Context,
     claim: &Claimed,
     started: std::time::Instant,
-) -> Result<(), DbError> {
+) -> Result<Option<Prepared>, DbError> {
     let q = &ctx.queue;
     let Some(image) = claim.image.clone() else {
         if q.forget(claim).await? {
@@ -91,27 +147,27 @@ async fn process(
                 "photo was deleted from Piwigo before it was uploaded; removed from the queue"
             );
         }
-        return Ok(());
+        return Ok(None);
     };
     let path = match ctx.root.resolve(&image.path) {
         Ok(p) => p,
-        Err(e) => return fail_local(ctx, claim, &e, started).await,
+        Err(e) => return fail_local(ctx, claim, &e, started).await.map(|()| None),
     };
     let key = match ctx.target.key_for(&image.path, &image.file) {
         Ok(k) => k,
         Err(e) => {
             let msg = format!("cannot name the object: {e}");
-            return fail(ctx, claim, "failed_bad_file_name", &msg, started).await;
+            return fail(ctx, claim, "failed_bad_file_name", &msg, started)
+                .await
+                .map(|()| None);
         }
     };
     let part_size = std::fs::metadata(&path)
         .ok()
         .and_then(|m| ctx.target.part_size_for(m.len()));
-    let hash_path = path.clone();
-    let digest = match tokio::task::spawn_blocking(move || digest_file(&hash_path, part_size)).await
-    {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => {
+    let digest = match ctx.hasher.digest(path.clone(), part_size).await {
+        Ok(d) => d,
+        Err(e) => {
             let err = if e.kind() == std::io::ErrorKind::NotFound {
                 FileError::Missing(path.clone())
             } else {
@@ -120,28 +176,29 @@ async fn process(
                     reason: e.to_string(),
                 }
             };
-            return fail_local(ctx, claim, &err, started).await;
-        }
-        Err(e) => {
-            return fail(
-                ctx,
-                claim,
-                "failed_file_unreadable",
-                &format!("hashing failed: {e}"),
-                started,
-            )
-            .await;
+            return fail_local(ctx, claim, &err, started).await.map(|()| None);
         }
     };
     // The size may have changed between stat and read (a file replaced or
     // still growing): the parts must match what was hashed.
     if part_size != ctx.target.part_size_for(digest.size) {
         q.wait(claim, queue::PENDING, CHANGED_WAIT, None).await?;
-        return Ok(());
+        return Ok(None);
     }
-    let md5 = digest.md5_hex();
-    tracing::debug!(s3.key = %key.key, file.size = digest.size, file.md5 = %md5, "hashed");
+    tracing::debug!(s3.key = %key.key, file.size = digest.size, file.md5 = %digest.md5_hex(), "hashed");
+    Ok(Some(Prepared { key, path, digest }))
+}
 
+/// De-duplicates, uploads and records a hashed photo.
+async fn finish(
+    ctx: &Context,
+    claim: &Claimed,
+    prepared: Prepared,
+    started: std::time::Instant,
+) -> Result<(), DbError> {
+    let q = &ctx.queue;
+    let Prepared { key, path, digest } = prepared;
+    let md5 = digest.md5_hex();
     if ctx.upload.prevent_duplicates_by_md5 {
         // Reserve first, then look for a finished copy: a photo finishes by
         // releasing its reservation and recording its upload in one

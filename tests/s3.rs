@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
+use piwigo_s3upload::digest::Hasher;
 use piwigo_s3upload::s3::Target;
-use piwigo_s3upload::s3::upload::digest_file;
 
 async fn target(s3: &S3Server) -> (tempfile::TempDir, Target) {
     let dir = tempfile::tempdir().unwrap();
@@ -26,10 +26,14 @@ async fn target(s3: &S3Server) -> (tempfile::TempDir, Target) {
 async fn bytes_that_do_not_match_the_hash_are_refused() {
     let s3 = S3Server::start().await;
     let (dir, t) = target(&s3).await;
+    let hasher = Hasher::start().unwrap();
     for (name, len) in [("small.jpg", 100_000usize), ("large.mp4", 11 * 1024 * 1024)] {
         let path = dir.path().join(name);
         std::fs::write(&path, photo_bytes(1, len)).unwrap();
-        let digest = digest_file(&path, t.part_size_for(len as u64)).unwrap();
+        let digest = hasher
+            .digest(path.clone(), t.part_size_for(len as u64))
+            .await
+            .unwrap();
         std::fs::write(&path, photo_bytes(2, len)).unwrap();
         let key = t.key_for(&format!("./galleries/a/{name}"), name).unwrap();
         let err = t.put(&key, &path, &digest).await.unwrap_err();

@@ -2,7 +2,6 @@
 //! tracked in a table of their own and safe to run again, from several
 //! daemons at once.
 
-use md5::{Digest, Md5};
 use sqlx::{Executor, MySqlPool};
 
 use crate::db::{DbError, Tables};
@@ -89,7 +88,7 @@ async fn apply(conn: &mut sqlx::MySqlConnection, t: &Tables) -> Result<usize, Mi
 
     let mut ran = 0;
     for m in MIGRATIONS {
-        let current = format!("{:x}", Md5::digest(m.sql.as_bytes()));
+        let current = crate::digest::hex(&md5_many::md5(m.sql.as_bytes()));
         if let Some((_, recorded)) = applied.iter().find(|(v, _)| *v == m.version) {
             if *recorded != current {
                 return Err(MigrateError::Modified {

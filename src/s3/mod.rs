@@ -18,7 +18,6 @@ use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::types::{ObjectCannedAcl, ServerSideEncryption, StorageClass};
-use md5::{Digest, Md5};
 
 use crate::config::{S3Config, UploadConfig};
 pub use error::S3Error;
@@ -106,7 +105,7 @@ impl Target {
 /// changes, earlier failures are retried at once. A digest, so the secret
 /// itself is never stored.
 pub fn settings_fingerprint(s3: &S3Config) -> String {
-    let mut h = Md5::new();
+    let mut h = md5_many::Md5State::new();
     for part in [
         s3.bucket.as_str(),
         s3.region.as_str(),
@@ -122,9 +121,9 @@ pub fn settings_fingerprint(s3: &S3Config) -> String {
         s3.key_format.as_str(),
     ] {
         h.update(part.as_bytes());
-        h.update([0u8]);
+        h.update(&[0u8]);
     }
-    format!("{:x}", h.finalize())
+    crate::digest::hex(&h.finalize())
 }
 
 async fn build_client(s3: &S3Config) -> Client {

@@ -2,84 +2,21 @@
 //! large ones, every body read from disk as it is sent (memory stays flat
 //! whatever the file size) and checked by S3 against Content-MD5.
 
-use std::io::Read;
 use std::path::Path;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_smithy_types::base64;
-use md5::{Digest, Md5};
 
 use super::Target;
 use super::error::S3Error;
 use super::keys::ObjectKey;
+use crate::digest::FileDigest;
 
-/// Read size for hashing and for streaming bodies: large enough to run at
-/// disk speed, small enough that 8 workers stay within a few MiB.
+/// Read size for streaming bodies: large enough to run at disk speed, small
+/// enough that 8 workers stay within a few MiB.
 const CHUNK: usize = 256 * 1024;
-
-/// The md5 of a whole file and of each part it will be sent in.
-#[derive(Debug, Clone)]
-pub struct FileDigest {
-    pub size: u64,
-    pub md5: [u8; 16],
-    /// One entry per part when the file goes multipart, else empty.
-    pub parts: Vec<[u8; 16]>,
-    pub part_size: u64,
-}
-
-impl FileDigest {
-    pub fn md5_hex(&self) -> String {
-        hex(&self.md5)
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Reads the file once, hashing the whole and (when `part_size` is given)
-/// every part. Blocking: run it on the blocking pool.
-pub fn digest_file(path: &Path, part_size: Option<u64>) -> std::io::Result<FileDigest> {
-    let mut file = std::fs::File::open(path)?;
-    let mut whole = Md5::new();
-    let mut part = Md5::new();
-    let mut in_part = 0u64;
-    let mut parts = Vec::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        let mut chunk = &buf[..n];
-        size += n as u64;
-        whole.update(chunk);
-        if let Some(ps) = part_size {
-            while !chunk.is_empty() {
-                let take = ((ps - in_part) as usize).min(chunk.len());
-                part.update(&chunk[..take]);
-                in_part += take as u64;
-                chunk = &chunk[take..];
-                if in_part == ps {
-                    parts.push(part.finalize_reset().into());
-                    in_part = 0;
-                }
-            }
-        }
-    }
-    if part_size.is_some() && (in_part > 0 || parts.is_empty()) {
-        parts.push(part.finalize().into());
-    }
-    Ok(FileDigest {
-        size,
-        md5: whole.finalize().into(),
-        parts,
-        part_size: part_size.unwrap_or(0),
-    })
-}
 
 /// What is at a key already.
 #[derive(Debug, Clone)]
@@ -369,43 +306,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digests_whole_and_parts_in_one_pass() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let data: Vec<u8> = (0..(CHUNK * 3 + 123))
-            .map(|i| (i * 7 % 251) as u8)
-            .collect();
-        std::fs::write(&path, &data).unwrap();
-        let part = 300_000u64;
-        let d = digest_file(&path, Some(part)).unwrap();
-        assert_eq!(d.size, data.len() as u64);
-        assert_eq!(d.md5_hex(), format!("{:x}", Md5::digest(&data)));
-        let want: Vec<[u8; 16]> = data
-            .chunks(part as usize)
-            .map(|c| Md5::digest(c).into())
-            .collect();
-        assert_eq!(d.parts, want);
-        let single = digest_file(&path, None).unwrap();
-        assert!(single.parts.is_empty());
-        assert_eq!(single.md5, d.md5);
-    }
-
-    #[test]
     fn upload_id_is_found_in_a_nonstandard_answer() {
         let xml = b"<?xml version=\"1.0\"?>\n<InitiateMultipartUpload><Bucket>b</Bucket><UploadId>abc-123</UploadId></InitiateMultipartUpload>";
         assert_eq!(upload_id_from_xml(xml).as_deref(), Some("abc-123"));
         assert_eq!(upload_id_from_xml(b"<UploadId></UploadId>"), None);
         assert_eq!(upload_id_from_xml(b"garbage"), None);
-    }
-
-    #[test]
-    fn empty_file_has_one_empty_part() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e");
-        std::fs::write(&path, b"").unwrap();
-        let d = digest_file(&path, Some(5 * 1024 * 1024)).unwrap();
-        assert_eq!(d.size, 0);
-        assert_eq!(d.parts.len(), 1);
-        assert_eq!(d.md5_hex(), "d41d8cd98f00b204e9800998ecf8427e");
     }
 }
