@@ -105,7 +105,16 @@ async fn leased<T>(
     let mut beat = tokio::time::interval(lease / 3);
     beat.tick().await;
     loop {
+        // Cancellation first: a photo whose slot comes free after a stop
+        // was asked for goes back to the queue instead of starting.
         tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                if let Err(e) = ctx.queue.release(claim).await {
+                    tracing::warn!(error = %e, "could not hand the photo back; it returns after the claim lease");
+                }
+                return None;
+            }
             result = &mut work => return Some(result),
             _ = beat.tick() => match ctx.queue.heartbeat(claim, lease).await {
                 Ok(true) => {}
@@ -115,12 +124,6 @@ async fn leased<T>(
                 }
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying"),
             },
-            _ = cancel.cancelled() => {
-                if let Err(e) = ctx.queue.release(claim).await {
-                    tracing::warn!(error = %e, "could not hand the photo back; it returns after the claim lease");
-                }
-                return None;
-            }
         }
     }
 }

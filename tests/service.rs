@@ -108,6 +108,51 @@ async fn graceful_shutdown_lets_uploads_finish() {
     g.drop_database().await;
 }
 
+/// Photos are claimed and hashed ahead of the uploads (twice
+/// `upload.workers`); on a graceful stop the ones still waiting for an
+/// upload slot go back to the queue at once, while the upload in flight
+/// finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_hands_back_photos_hashed_ahead() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    drain(config(&g, &s3, "")).await;
+    for n in 0..3 {
+        g.add_upload(
+            n,
+            &format!("ahead{n}.jpg"),
+            &photo_bytes(n, 2 * 1024 * 1024),
+        )
+        .await;
+    }
+    let mut c = config(&g, &s3, "");
+    c.upload.workers = 1;
+    c.upload.max_bandwidth = Some(1024 * 1024);
+    c.upload.shutdown_timeout = Duration::from_secs(30);
+    let (shutdown, task) = start(c, None);
+    wait_for(
+        "two photos claimed by one worker",
+        Duration::from_secs(20),
+        || async { count(&g, "s3upload_queue", "WHERE claimed_by IS NOT NULL").await == 2 },
+    )
+    .await;
+    // Hashing 2 MiB takes milliseconds, sending it at the cap 2 s: by now
+    // one photo is uploading and the other waits for the slot.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    shutdown.graceful.cancel();
+    let summary = task.await.unwrap();
+    assert_eq!(summary.uploaded, 1, "{summary:?}");
+    assert_eq!(count(&g, "s3upload_queue", "").await, 2);
+    assert_eq!(
+        count(&g, "s3upload_queue", "WHERE claimed_by IS NOT NULL").await,
+        0,
+        "the photo hashed ahead was handed back"
+    );
+    let s = drain(config(&g, &s3, "")).await;
+    assert_eq!(s.uploaded, 2);
+    g.drop_database().await;
+}
+
 /// SIGHUP's path: a corrected key in the file is picked up without a
 /// restart and the failed photos succeed at once; a broken file is refused
 /// and the running configuration keeps working.
