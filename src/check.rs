@@ -5,8 +5,10 @@ use std::fmt::Write;
 use crate::config::Config;
 use crate::db::{self, Tables};
 use crate::piwigo::{self, GalleryRoot};
+use crate::queue::{migrate, schema};
 use crate::redact::Redactor;
 use crate::s3::Target;
+use sqlx::MySqlPool;
 
 /// One line of the report.
 #[derive(Debug, Clone)]
@@ -57,6 +59,7 @@ pub async fn run(config: &Config) -> Vec<Finding> {
                 ),
                 Err(e) => push(false, "piwigo tables", e.to_string()),
             }
+            daemon_tables(&pool, &t, &mut push).await;
             pool.close().await;
         }
     }
@@ -105,6 +108,38 @@ pub async fn run(config: &Config) -> Vec<Finding> {
         Err(e) => push(false, "s3 bucket", e.to_string()),
     }
     out
+}
+
+/// The daemon's own tables against what the applied migrations created.
+async fn daemon_tables(
+    pool: &MySqlPool,
+    t: &Tables,
+    push: &mut impl FnMut(bool, &'static str, String),
+) {
+    let what = "daemon tables";
+    let expected = match migrate::expected_schema(pool, t).await {
+        Ok(e) => e,
+        Err(e) => return push(false, what, e.to_string()),
+    };
+    if expected.is_empty() {
+        return push(
+            true,
+            what,
+            "not created yet; `run` creates them at its first start".into(),
+        );
+    }
+    match schema::damage(pool, t, &expected).await {
+        Ok(damage) if damage.is_empty() => push(
+            true,
+            what,
+            format!(
+                "{} tables with every column the migrations created",
+                expected.len()
+            ),
+        ),
+        Ok(damage) => push(false, what, schema::describe(&damage)),
+        Err(e) => push(false, what, e.to_string()),
+    }
 }
 
 pub fn render(findings: &[Finding]) -> String {

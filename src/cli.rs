@@ -81,9 +81,13 @@ pub enum Command {
         #[arg(long)]
         ids: Option<String>,
     },
-    /// Check the config, the database, Piwigo's tables, the gallery root and
-    /// the bucket, and say what to fix.
+    /// Check the config, the database, Piwigo's tables, the daemon's own
+    /// tables, the gallery root and the bucket, and say what to fix.
     Check,
+    /// Re-create the daemon's tables or columns that were dropped by hand
+    /// (or lost with an older dump); rows already there, upload records
+    /// above all, are kept.
+    Repair,
 }
 
 /// Exit codes: 0 done, 1 failed at run time, 2 bad configuration or usage.
@@ -121,6 +125,13 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             }
             if let Some(since) = since {
                 sel.since = Some(parse_since(&since).map_err(usage)?);
+            }
+            if let Some(id) = album
+                && !piwigo::album_exists(&pool, &t, id).await?
+            {
+                return Err(usage(format!(
+                    "no Piwigo album has id {id}; the id is in the album's admin page address (cat_id=...)"
+                )));
             }
             if let Some(name) = tag {
                 match piwigo::tag_id(&pool, &t, &name).await? {
@@ -177,6 +188,7 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Repair => repair(&config).await,
         Command::Check => {
             let findings = crate::check::run(&config).await;
             print!("{}", crate::check::render(&findings));
@@ -187,6 +199,48 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(EXIT_FAILURE))
             }
         }
+    }
+}
+
+async fn repair(config: &Config) -> anyhow::Result<ExitCode> {
+    let pool = crate::db::connect(config.database_url(), 2).await?;
+    let t = crate::db::Tables::new(&config.piwigo.table_prefix);
+    let repaired = queue::migrate::repair(&pool, &t).await?;
+    pool.close().await;
+    if repaired.found.is_empty() {
+        println!("the daemon's tables are complete; nothing to repair");
+    }
+    for damage in &repaired.found {
+        println!("repaired: {damage}");
+    }
+    let lost = |name: &str| {
+        repaired.found.iter().any(|d| {
+            matches!(d, queue::schema::Damage::MissingTable(table)
+                if *table == format!("{}{name}", t.prefix))
+        })
+    };
+    if lost("s3upload_queue") {
+        println!(
+            "photos queued before the table was lost are no longer queued: queue them again with `enqueue` (photos already uploaded are skipped)"
+        );
+    }
+    if lost("s3upload_uploaded") {
+        println!(
+            "upload records were lost with the table: `enqueue` queues those photos again, and each one already in the bucket is recorded as already_present without a second upload"
+        );
+    }
+    if repaired.left.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        anyhow::bail!(
+            "database: still damaged after repair: {}; compare the tables with the files in migrations/",
+            repaired
+                .left
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
     }
 }
 

@@ -299,6 +299,33 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("`{text}` is not a size; write it like \"16MiB\" or \"64MB\""))
 }
 
+/// Far above any real config file; a path to `/dev/zero` or a huge file by
+/// mistake is refused instead of read into memory.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads a regular file of at most [`MAX_CONFIG_BYTES`]. Devices and FIFOs
+/// are refused before they are opened: reading them never ends or blocks.
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file (a device, FIFO or directory)",
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than {MAX_CONFIG_BYTES} bytes; a config file is a few KiB"),
+        ));
+    }
+    Ok(text)
+}
+
 const MIN_PART: u64 = 5 * 1024 * 1024;
 const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -306,7 +333,7 @@ impl Config {
     /// Reads, parses and validates the file, then applies the environment
     /// override. Nothing here touches the network or the database.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = read_capped(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;

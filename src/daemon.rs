@@ -22,7 +22,7 @@ use crate::redact::Redactor;
 use crate::s3::outage::Outage;
 use crate::s3::{self, Target};
 use crate::shutdown::Shutdown;
-use crate::{http, monitor, systemd, worker};
+use crate::{http, monitor, sweep, systemd, worker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -35,6 +35,8 @@ pub enum DaemonError {
         .0.join(", ")
     )]
     MissingTables(Vec<String>),
+    #[error("database: the daemon's tables are damaged: {0}")]
+    Schema(String),
     #[error(
         "piwigo: root {path} is not usable: {source} (set piwigo.root to Piwigo's install directory)"
     )]
@@ -82,6 +84,10 @@ pub async fn open_database(
         return Err(DaemonError::MissingTables(missing));
     }
     queue::migrate::run(&pool, &t).await?;
+    let damage = queue::migrate::check(&pool, &t).await?;
+    if !damage.is_empty() {
+        return Err(DaemonError::Schema(queue::schema::describe(&damage)));
+    }
     Ok((pool, t))
 }
 
@@ -160,6 +166,13 @@ pub async fn run(
     retry_if_changed(&queue, &config).await?;
 
     let (ctx_tx, ctx_rx) = watch::channel(ctx.clone());
+    let sweep_stop = shutdown.graceful.child_token();
+    let sweep_task = if opts.until_idle {
+        sweep::report(&sweep::once(&ctx).await);
+        None
+    } else {
+        Some(tokio::spawn(sweep::run(ctx_rx.clone(), sweep_stop.clone())))
+    };
     let (poll_tx, poll_rx) = watch::channel(None);
     let http_stop = CancellationToken::new();
     let http_task = match config.http.listen {
@@ -219,6 +232,12 @@ pub async fn run(
         if let Err(e) = task.await {
             tracing::error!(error = %e, "monitor task ended abnormally");
         }
+    }
+    sweep_stop.cancel();
+    if let Some(task) = sweep_task
+        && let Err(e) = task.await
+    {
+        tracing::error!(error = %e, "multipart sweep task ended abnormally");
     }
     http_stop.cancel();
     if let Some(task) = http_task
@@ -379,10 +398,17 @@ impl Dispatcher {
                 Err(e) => {
                     drop(permits);
                     if db_down_since.is_none() {
-                        tracing::error!(
-                            error = %e,
-                            "cannot claim photos: database unreachable; retrying with backoff"
-                        );
+                        if e.is_connection() {
+                            tracing::error!(
+                                error = %e,
+                                "cannot claim photos: database unreachable; retrying with backoff"
+                            );
+                        } else {
+                            tracing::error!(
+                                error = %e,
+                                "cannot claim photos: the database refused the query; retrying with backoff until it is fixed"
+                            );
+                        }
                         db_down_since = Some(Instant::now());
                     }
                     tokio::select! {
@@ -467,6 +493,17 @@ impl Dispatcher {
         {
             tracing::warn!(
                 "piwigo.database_url and piwigo.table_prefix take effect at the next restart"
+            );
+        }
+        if new.http.listen != self.config.http.listen {
+            let running = self
+                .config
+                .http
+                .listen
+                .map_or_else(|| "off".to_owned(), |a| a.to_string());
+            tracing::warn!(
+                http.listen.running = %running,
+                "http.listen changed: the listener stays as it is until the next restart (systemctl restart piwigo-s3upload)"
             );
         }
         let ctx = context(&new, self.ctx.queue.clone(), Shared::of(&self.ctx)).await?;

@@ -8,11 +8,9 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error(
-        "database: cannot connect to {target}: {reason} (check piwigo.database_url, that the server runs and accepts TCP connections from this host)"
-    )]
+    #[error("database: cannot connect to {target}: {reason}")]
     Connect { target: String, reason: String },
-    #[error("database: {verb}: {source}")]
+    #[error("database: {verb}: {}", cause(.source))]
     Query {
         verb: &'static str,
         source: sqlx::Error,
@@ -30,16 +28,103 @@ impl DbError {
     pub fn is_connection(&self) -> bool {
         match self {
             Self::Connect { .. } => true,
-            Self::Query { source, .. } => matches!(
-                source,
+            Self::Query { source, .. } => match source {
                 sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::Protocol(_)
-                    | sqlx::Error::WorkerCrashed
-            ),
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(_) => matches!(
+                    server_error(source),
+                    Some(
+                        TOO_MANY_CONNECTIONS
+                            | TOO_MANY_USER_CONNECTIONS
+                            | USER_LIMIT_REACHED
+                            | SERVER_SHUTDOWN
+                            | CONNECTION_KILLED
+                    )
+                ),
+                _ => false,
+            },
         }
+    }
+}
+
+// MySQL/MariaDB server error numbers the daemon explains.
+const TOO_MANY_CONNECTIONS: u16 = 1040;
+const DB_ACCESS_DENIED: u16 = 1044;
+const ACCESS_DENIED: u16 = 1045;
+const UNKNOWN_DATABASE: u16 = 1049;
+const SERVER_SHUTDOWN: u16 = 1053;
+const UNKNOWN_COLUMN: u16 = 1054;
+const TABLE_COMMAND_DENIED: u16 = 1142;
+const COLUMN_COMMAND_DENIED: u16 = 1143;
+const NO_SUCH_TABLE: u16 = 1146;
+const TOO_MANY_USER_CONNECTIONS: u16 = 1203;
+const USER_LIMIT_REACHED: u16 = 1226;
+const CONNECTION_KILLED: u16 = 1927;
+
+/// The MySQL/MariaDB error number of a server error.
+pub fn server_error(e: &sqlx::Error) -> Option<u16> {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .map(|m| m.number()),
+        _ => None,
+    }
+}
+
+/// The real cause of a database error and what to do about it: a missing
+/// table, a missing privilege or a full server are not "unreachable", and a
+/// refused port is not a timeout. Server messages and socket errors never
+/// carry the URL's password.
+pub fn cause(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => {
+            let msg = db.message();
+            match server_error(e) {
+                Some(TOO_MANY_CONNECTIONS | TOO_MANY_USER_CONNECTIONS | USER_LIMIT_REACHED) => format!(
+                    "too many connections: {msg} (raise max_connections or the user's max_user_connections on the server, or stop other clients)"
+                ),
+                Some(ACCESS_DENIED) => format!(
+                    "access denied: {msg} (check the user and password in piwigo.database_url)"
+                ),
+                Some(DB_ACCESS_DENIED) => format!(
+                    "access denied: {msg} (GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON the Piwigo database TO the daemon's user)"
+                ),
+                Some(UNKNOWN_DATABASE) => format!(
+                    "no such database: {msg} (check the database name in piwigo.database_url; it is $conf['db_base'] in Piwigo's local/config/database.inc.php)"
+                ),
+                Some(TABLE_COMMAND_DENIED | COLUMN_COMMAND_DENIED) => format!(
+                    "command denied: {msg} (GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON the Piwigo database TO the daemon's user)"
+                ),
+                Some(NO_SUCH_TABLE) => format!(
+                    "table doesn't exist: {msg} (run `piwigo-s3upload check`: it says which table is missing and how to repair it)"
+                ),
+                Some(UNKNOWN_COLUMN) => format!(
+                    "unknown column: {msg} (a table was altered by hand; run `piwigo-s3upload check`)"
+                ),
+                Some(n) => format!("server error {n}: {msg}"),
+                None => msg.to_owned(),
+            }
+        }
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "connection refused: nothing listens at that host and port (start the database server, or fix the host and port in piwigo.database_url)".into()
+            }
+            std::io::ErrorKind::TimedOut => {
+                "timed out: the host does not answer (a firewall dropping packets, or a wrong host in piwigo.database_url)".into()
+            }
+            _ => format!(
+                "{io} (check piwigo.database_url, that the server runs and accepts TCP connections from this host)"
+            ),
+        },
+        sqlx::Error::Tls(t) => format!("TLS: {t}"),
+        sqlx::Error::PoolTimedOut => {
+            "timed out waiting for a free connection: the server is slow or every connection is busy".into()
+        }
+        other => other.to_string(),
     }
 }
 
@@ -96,6 +181,8 @@ pub fn describe_url(url: &str) -> String {
     }
 }
 
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool, DbError> {
     let target = describe_url(url);
     let options = MySqlConnectOptions::from_str(url).map_err(|_| DbError::Connect {
@@ -105,29 +192,44 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool, DbErr
     // Piwigo's tables are 3-byte utf8; utf8mb4 on our side of the wire
     // reads them fine and lets our own tables hold any file name.
     let options = options.charset("utf8mb4");
+    // One connection first: its error is the real cause. The pool retries
+    // every failure until its own timeout and then says only "timed out".
+    use sqlx::ConnectOptions;
+    match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Err(_) => {
+            return Err(DbError::Connect {
+                target,
+                reason: format!(
+                    "no answer within {}s (a firewall dropping packets, or a wrong host in piwigo.database_url)",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            });
+        }
+        Ok(Err(e)) => {
+            return Err(DbError::Connect {
+                target,
+                reason: cause(&e),
+            });
+        }
+        Ok(Ok(conn)) => {
+            use sqlx::Connection;
+            // Only the probe goes; a failed goodbye changes nothing.
+            if let Err(e) = conn.close().await {
+                tracing::debug!(error = %e, "database: closing the first connection");
+            }
+        }
+    }
     MySqlPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(CONNECT_TIMEOUT)
         .idle_timeout(Duration::from_secs(300))
         .connect_with(options)
         .await
         .map_err(|e| DbError::Connect {
             target,
-            reason: scrub_sqlx(&e),
+            reason: cause(&e),
         })
-}
-
-/// sqlx's connect errors come from the server or the socket and never carry
-/// the URL, but be explicit about what is shown.
-fn scrub_sqlx(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(db) => db.message().to_owned(),
-        sqlx::Error::Io(io) => io.to_string(),
-        sqlx::Error::Tls(t) => format!("TLS: {t}"),
-        sqlx::Error::PoolTimedOut => "timed out".into(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

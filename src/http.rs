@@ -9,15 +9,29 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use sqlx::MySqlPool;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, Semaphore, watch};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::Tables;
 use crate::metrics::Metrics;
 use crate::queue::report;
 use crate::worker;
+
+/// Connections served at once. A slot is taken before `accept`, so clients
+/// beyond it wait in the kernel's backlog holding none of the daemon's
+/// file descriptors: the workers keep theirs whatever clients do.
+pub const MAX_CONNECTIONS: usize = 64;
+/// A client must send its request headers within this long.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Every connection ends after this long, idle or trickling: answers are
+/// small and quick, and the connection is closed after one.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a bucket check is reused: health probes come every few
 /// seconds and must not turn into a stream of S3 requests.
@@ -53,8 +67,8 @@ impl HttpState {
     }
 }
 
-/// Binds and serves until `shutdown`. Binding errors are returned so the
-/// daemon refuses to start on a taken port rather than run unobserved.
+/// Serves until `shutdown`, with at most [`MAX_CONNECTIONS`] clients at
+/// once, each closed after one request or [`CONNECTION_TIMEOUT`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<HttpState>,
@@ -65,12 +79,49 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .with_state(state);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %e, "http: listener failed");
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors or memory: pause rather than spin;
+                    // the slot goes back meanwhile.
+                    tracing::warn!(error = %e, "http: cannot accept a connection");
+                    drop(slot);
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        connections.spawn(async move {
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_TIMEOUT, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "http: connection ended with an error"),
+                Err(_) => tracing::debug!("http: connection closed at the time limit"),
+            }
+            drop(slot);
+        });
     }
+    connections.shutdown().await;
 }
 
 async fn healthz(State(st): State<Arc<HttpState>>) -> Response {

@@ -4,17 +4,20 @@
 //! How the modules fit together:
 //!
 //! - [`config`]: the TOML file, its defaults and `validate()`.
-//! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`).
+//! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`,
+//!   `repair`).
 //! - [`daemon`]: wiring: connect, migrate, monitor, dispatch workers,
 //!   shut down gracefully.
 //! - [`shutdown`]: signals turned into cancellation tokens.
 //! - [`db`]: the connection pool and the prefixed table names.
 //! - [`piwigo`]: read-only queries on Piwigo's tables; safe resolution of
 //!   `images.path` under the gallery root.
-//! - [`queue`]: all of our own SQL: migrations, claims with leases,
-//!   success and failure, enqueueing, the status report.
+//! - [`queue`]: all of our own SQL: migrations and the check and repair of
+//!   our tables, claims with leases, success and failure, enqueueing, the
+//!   status report.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
 //! - [`worker`]: one photo: hash, de-duplicate, upload, record.
+//! - [`sweep`]: aborting multipart uploads a killed daemon left behind.
 //! - [`digest`]: the hashing thread: md5 of many files at once in SIMD
 //!   lanes.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
@@ -38,5 +41,6 @@ pub mod queue;
 pub mod redact;
 pub mod s3;
 pub mod shutdown;
+pub mod sweep;
 pub mod systemd;
 pub mod worker;

@@ -7,6 +7,7 @@ use piwigo_s3upload::config::Config;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    raise_open_files_limit();
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -40,6 +41,23 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::from(cli::EXIT_FAILURE)
             }
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard one, as Go programs do:
+/// the usual soft limit of 1024 exists for select(), which nothing here
+/// uses, and uploads, database connections and the listener share it.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some() && limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!(error = %e, "cannot raise the open files limit");
         }
     }
 }

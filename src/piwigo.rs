@@ -50,18 +50,48 @@ pub fn optional_text_column(
     }
 }
 
-/// Looks a tag up by name or URL name, as an admin would type it.
+/// Looks a tag up by name or URL name, as an admin would type it. Piwigo
+/// stores names HTML-escaped (`Tom &amp; Jerry`), so both spellings match.
 pub async fn tag_id(pool: &MySqlPool, t: &Tables, name: &str) -> Result<Option<u32>, DbError> {
     let sql = format!(
-        "SELECT id FROM {} WHERE name = ? OR url_name = ? ORDER BY id LIMIT 1",
+        "SELECT id FROM {} WHERE name = ? OR name = ? OR url_name = ? ORDER BY id LIMIT 1",
         t.tags
     );
     sqlx::query_scalar::<_, u32>(&sql)
         .bind(name)
+        .bind(html_escape(name))
         .bind(name)
         .fetch_optional(pool)
         .await
         .map_err(DbError::query("look up tag"))
+}
+
+/// Text as PHP's `htmlspecialchars` stores it in Piwigo's tables.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#039;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether an album with this id exists, so a mistyped `--album` is an
+/// error rather than an empty selection.
+pub async fn album_exists(pool: &MySqlPool, t: &Tables, id: u32) -> Result<bool, DbError> {
+    let sql = format!("SELECT COUNT(*) FROM {} WHERE id = ?", t.categories);
+    sqlx::query_scalar::<_, i64>(&sql)
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .map(|n| n > 0)
+        .map_err(DbError::query("look up album"))
 }
 
 pub async fn tag_name(pool: &MySqlPool, t: &Tables, id: u32) -> Result<Option<String>, DbError> {
@@ -172,7 +202,15 @@ pub fn push_id_ranges(qb: &mut QueryBuilder<'_, sqlx::MySql>, column: &str, rang
 /// Parses `1,2,5-9` into inclusive ranges.
 pub fn parse_id_list(text: &str) -> Result<Vec<(u32, u32)>, String> {
     let mut out = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    if text.trim().is_empty() {
+        return Err("no photo ids given; write them like 1,2,5-9".into());
+    }
+    for part in text.split(',').map(str::trim) {
+        if part.is_empty() {
+            return Err(format!(
+                "`{text}` has an empty item between commas; write ids like 1,2,5-9"
+            ));
+        }
         let bad = || format!("`{part}` is not a photo id or a range like 5-9");
         let (lo, hi) = match part.split_once('-') {
             Some((a, b)) => (
@@ -190,9 +228,6 @@ pub fn parse_id_list(text: &str) -> Result<Vec<(u32, u32)>, String> {
             ));
         }
         out.push((lo, hi));
-    }
-    if out.is_empty() {
-        return Err("no photo ids given; write them like 1,2,5-9".into());
     }
     Ok(out)
 }
@@ -382,5 +417,22 @@ mod tests {
         assert!(parse_id_list("9-5").is_err());
         assert!(parse_id_list("a").is_err());
         assert!(parse_id_list("").is_err());
+        for empty_item in ["1,,2", "1,2,", ",1", " , "] {
+            let e = parse_id_list(empty_item).unwrap_err();
+            assert!(
+                e.contains("empty item") || e.contains("no photo ids"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_escaped_as_piwigo_stores_them() {
+        assert_eq!(html_escape("Tom & Jerry"), "Tom &amp; Jerry");
+        assert_eq!(
+            html_escape("<a href=\"x\">'"),
+            "&lt;a href=&quot;x&quot;&gt;&#039;"
+        );
+        assert_eq!(html_escape("été"), "été");
     }
 }

@@ -165,3 +165,55 @@ fn every_field_wrong_in_turn() {
     }
     assert!(CASES.len() >= 40);
 }
+
+/// A config path that is not a small regular file is refused at once: a
+/// device would be read forever, a FIFO would block, a huge file would be
+/// read into memory.
+#[test]
+fn config_path_must_be_a_small_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let huge = dir.path().join("huge.toml");
+    let mut text = BASE.to_string();
+    while text.len() <= 1024 * 1024 {
+        text.push_str("# padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&huge, text).unwrap();
+    let cases = [
+        (std::path::PathBuf::from("/dev/zero"), "not a regular file"),
+        (fifo, "not a regular file"),
+        (dir.path().to_path_buf(), "not a regular file"),
+        (huge, "larger than"),
+    ];
+    for (path, expected) in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_piwigo-s3upload"))
+            .arg("--config")
+            .arg(&path)
+            .arg("check")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A blocked or endless read shows up as a process still running.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{}: still reading the config", path.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", path.display());
+        assert!(err.contains(expected), "{}: {err}", path.display());
+        assert!(err.contains("--config"), "{}: {err}", path.display());
+    }
+}

@@ -2,35 +2,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::cli::*;
 use common::*;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_piwigo-s3upload"));
-    c.env_remove("PIWIGO_S3UPLOAD_DATABASE_URL")
-        .env_remove("PIWIGO_S3UPLOAD_CONFIG")
-        .env("PIWIGO_S3UPLOAD_LOG", "info");
-    c
-}
-
-fn run_with(config_text: &str, args: &[&str]) -> (Output, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config_text).unwrap();
-    let out = bin()
-        .arg("--config")
-        .arg(&path)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out, text)
-}
 
 #[test]
 fn broken_configs_exit_2_naming_the_key() {
@@ -277,5 +252,91 @@ async fn a_secret_in_a_world_readable_file_is_warned_about() {
         );
         assert!(!err.contains(SECRET_KEY));
     }
+    g.drop_database().await;
+}
+
+/// Selectors are checked the same way: an unknown album is an error like
+/// an unknown tag, an empty item in `--ids` is refused, and a tag is found
+/// under the HTML-escaped name Piwigo stores.
+#[tokio::test]
+async fn enqueue_selectors_are_checked_alike() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let text = config_text(&g, &s3, SECRET_KEY, "");
+    let (out, msg) = run_with(&text, &["run", "--until-idle"]);
+    assert!(out.status.success(), "{msg}");
+    let a = g.add_upload(1, "a.jpg", &photo_bytes(1, 2000)).await;
+    let b = g.add_upload(2, "b.jpg", &photo_bytes(2, 2000)).await;
+
+    let (out, msg) = run_with(&text, &["enqueue", "--album", "9999"]);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("no Piwigo album has id 9999"), "{msg}");
+
+    let (out, msg) = run_with(&text, &["enqueue", "--ids", &format!("{a},,{b}")]);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("empty item"), "{msg}");
+    assert!(g.queue_statuses().await.is_empty());
+
+    g.exec(&format!(
+        "INSERT INTO {} (id, name, url_name) VALUES (4, 'Tom &amp; Jerry', 'tom_jerry')",
+        g.table("tags")
+    ))
+    .await;
+    g.exec(&format!(
+        "INSERT INTO {} (image_id, tag_id) VALUES ({b}, 4)",
+        g.table("image_tag")
+    ))
+    .await;
+    let (out, msg) = run_with(&text, &["enqueue", "--tag", "Tom & Jerry"]);
+    assert!(out.status.success(), "{msg}");
+    assert!(msg.contains("queued 1 of 1 selected photos"), "{msg}");
+
+    g.exec(&format!(
+        "INSERT INTO {} (id, name, uppercats) VALUES (3, 'Empty', '3')",
+        g.table("categories")
+    ))
+    .await;
+    let (out, msg) = run_with(&text, &["enqueue", "--album", "3"]);
+    assert!(out.status.success(), "{msg}");
+    assert!(msg.contains("queued 0 of 0 selected photos"), "{msg}");
+    g.drop_database().await;
+}
+
+/// Control characters in `images.path` (a newline, an ESC sequence) are
+/// shown escaped by `status`: the table keeps its shape and nothing
+/// reaches the terminal as a command.
+#[tokio::test]
+async fn status_escapes_control_characters_from_piwigo() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let text = config_text(&g, &s3, SECRET_KEY, "");
+    let (out, msg) = run_with(&text, &["run", "--until-idle"]);
+    assert!(out.status.success(), "{msg}");
+    let id = g
+        .add_row(
+            "./upload/x\n  999  uploaded\u{1b}[2J.jpg",
+            "x\u{1b}]0;t\u{7}.jpg",
+            None,
+            10,
+        )
+        .await;
+    let (out, msg) = run_with(&text, &["enqueue", "--ids", &id.to_string()]);
+    assert!(out.status.success(), "{msg}");
+    let (out, msg) = run_with(&text, &["run", "--until-idle"]);
+    assert!(out.status.success(), "{msg}");
+    let (out, _) = run_with(&text, &["status"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    assert!(!stdout.contains('\u{7}'), "{stdout:?}");
+    let row = stdout
+        .lines()
+        .find(|l| l.contains(&format!("  {id}  ")))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.contains("x\\n  999  uploaded\\u{1b}[2J.jpg"), "{row}");
+    assert!(
+        !stdout.lines().any(|l| l.trim_start().starts_with("999")),
+        "{stdout}"
+    );
     g.drop_database().await;
 }

@@ -2,9 +2,10 @@
 //! tracked in a table of their own and safe to run again, from several
 //! daemons at once.
 
-use sqlx::{Executor, MySqlPool};
+use sqlx::{Executor, MySqlConnection, MySqlPool};
 
-use crate::db::{DbError, Tables};
+use super::schema::{self, Damage, TableDef};
+use crate::db::{self, DbError, Tables};
 
 struct Migration {
     version: u32,
@@ -43,6 +44,16 @@ pub enum MigrateError {
 
 /// Runs every migration not yet applied. Returns how many ran.
 pub async fn run(pool: &MySqlPool, t: &Tables) -> Result<usize, MigrateError> {
+    locked(pool, t, async |conn| apply(conn, t).await).await
+}
+
+/// Runs `f` holding the migration lock, so daemons starting together (or a
+/// `repair` beside a starting daemon) do not interleave their DDL.
+async fn locked<T>(
+    pool: &MySqlPool,
+    t: &Tables,
+    f: impl AsyncFnOnce(&mut MySqlConnection) -> Result<T, MigrateError>,
+) -> Result<T, MigrateError> {
     // One connection for the whole run: GET_LOCK belongs to a session.
     let mut conn = pool
         .acquire()
@@ -57,7 +68,7 @@ pub async fn run(pool: &MySqlPool, t: &Tables) -> Result<usize, MigrateError> {
     if got != Some(1) {
         return Err(MigrateError::LockTimeout);
     }
-    let result = apply(&mut conn, t).await;
+    let result = f(&mut conn).await;
     // The lock also goes with the session; releasing early lets others on.
     sqlx::query("SELECT RELEASE_LOCK(?)")
         .bind(&lock_name)
@@ -67,7 +78,124 @@ pub async fn run(pool: &MySqlPool, t: &Tables) -> Result<usize, MigrateError> {
     result
 }
 
-async fn apply(conn: &mut sqlx::MySqlConnection, t: &Tables) -> Result<usize, MigrateError> {
+/// Adds, from their definitions, columns that re-running the migrations
+/// did not bring back (a column dropped from a table that still exists).
+async fn add_missing_columns(
+    conn: &mut MySqlConnection,
+    pool: &MySqlPool,
+    t: &Tables,
+    expected: &[TableDef],
+) -> Result<(), MigrateError> {
+    for damage in schema::damage(pool, t, expected).await? {
+        let Damage::MissingColumns { table, columns } = damage else {
+            continue;
+        };
+        let Some(def) = expected
+            .iter()
+            .find(|d| format!("{}{}", t.prefix, d.name).eq_ignore_ascii_case(&table))
+        else {
+            continue;
+        };
+        for column in columns {
+            let Some((_, definition)) = def.columns.iter().find(|(c, _)| *c == column) else {
+                continue;
+            };
+            conn.execute(
+                format!("ALTER TABLE `{table}` ADD COLUMN `{column}` {definition}").as_str(),
+            )
+            .await
+            .map_err(DbError::query("repair: add a missing column"))?;
+            tracing::info!(table = %table, column = %column, "repair: column added");
+        }
+    }
+    Ok(())
+}
+
+/// The versions recorded as applied; none when the record table itself is
+/// missing (a new install, or the record dropped: `run` re-applies all).
+async fn applied_versions(pool: &MySqlPool, t: &Tables) -> Result<Vec<u32>, DbError> {
+    let exists: Option<String> = sqlx::query_scalar(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(format!("{}s3upload_migrations", t.prefix))
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("migrate: look for the migrations table"))?;
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(&format!("SELECT version FROM {}", t.migrations))
+        .fetch_all(pool)
+        .await
+        .map_err(DbError::query("migrate: list applied migrations"))
+}
+
+/// The daemon's tables as the applied migrations define them.
+pub async fn expected_schema(pool: &MySqlPool, t: &Tables) -> Result<Vec<TableDef>, DbError> {
+    let applied = applied_versions(pool, t).await?;
+    Ok(schema::expected(
+        MIGRATIONS
+            .iter()
+            .filter(|m| applied.contains(&m.version))
+            .map(|m| m.sql),
+    ))
+}
+
+/// What the applied migrations created and the database no longer holds.
+pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Vec<Damage>, DbError> {
+    let expected = expected_schema(pool, t).await?;
+    schema::damage(pool, t, &expected).await
+}
+
+/// What `repair` found and what is still missing after it.
+#[derive(Debug)]
+pub struct Repaired {
+    pub found: Vec<Damage>,
+    pub left: Vec<Damage>,
+}
+
+/// Server errors that mean a statement's work is already done when a
+/// migration runs again: duplicate column, duplicate key, nothing to drop.
+const ALREADY_DONE: [u16; 3] = [1060, 1061, 1091];
+
+/// Re-creates missing tables and columns: every migration runs again (each
+/// statement is idempotent and none drops or deletes rows), then columns
+/// still missing are added from their definitions. Rows already in the
+/// tables, upload records above all, are left as they are.
+pub async fn repair(pool: &MySqlPool, t: &Tables) -> Result<Repaired, MigrateError> {
+    let found = check(pool, t).await?;
+    if found.is_empty() {
+        // Still bring a new install or a dropped record table up to date.
+        run(pool, t).await?;
+        return Ok(Repaired {
+            found,
+            left: Vec::new(),
+        });
+    }
+    let applied = applied_versions(pool, t).await?;
+    let expected = expected_schema(pool, t).await?;
+    locked(pool, t, async |conn| {
+        for m in MIGRATIONS.iter().filter(|m| applied.contains(&m.version)) {
+            let sql = m.sql.replace("{prefix}", &t.prefix);
+            for statement in statements(&sql) {
+                match conn.execute(statement).await {
+                    Ok(_) => {}
+                    Err(e) if db::server_error(&e).is_some_and(|n| ALREADY_DONE.contains(&n)) => {}
+                    Err(e) => return Err(DbError::query("repair: re-run a migration")(e).into()),
+                }
+            }
+            tracing::info!(migration.version = m.version, "repair: migration re-run");
+        }
+        apply(conn, t).await?;
+        add_missing_columns(conn, pool, t, &expected).await
+    })
+    .await?;
+    let left = schema::damage(pool, t, &expected).await?;
+    Ok(Repaired { found, left })
+}
+
+async fn apply(conn: &mut MySqlConnection, t: &Tables) -> Result<usize, MigrateError> {
     let create = format!(
         "CREATE TABLE IF NOT EXISTS {} (
             version INT UNSIGNED NOT NULL PRIMARY KEY,
@@ -129,7 +257,7 @@ async fn apply(conn: &mut sqlx::MySqlConnection, t: &Tables) -> Result<usize, Mi
 
 /// Splits a migration file into statements: our files end every statement
 /// with `;` at the end of a line and use no `;` elsewhere.
-fn statements(sql: &str) -> impl Iterator<Item = &str> {
+pub(super) fn statements(sql: &str) -> impl Iterator<Item = &str> {
     sql.split(";\n")
         .map(|s| s.trim().trim_end_matches(';').trim())
         .filter(|s| {
@@ -141,6 +269,30 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_migrations_define_the_daemons_tables() {
+        let tables = schema::expected(MIGRATIONS.iter().map(|m| m.sql));
+        let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        for table in [
+            "s3upload_queue",
+            "s3upload_uploaded",
+            "s3upload_state",
+            "s3upload_counts",
+        ] {
+            assert!(names.contains(&table), "{names:?}");
+        }
+        let uploaded = tables
+            .iter()
+            .find(|t| t.name == "s3upload_uploaded")
+            .unwrap();
+        assert!(
+            uploaded
+                .columns
+                .iter()
+                .any(|(c, d)| c == "md5" && d.starts_with("CHAR(32)"))
+        );
+    }
 
     #[test]
     fn splits_the_shipped_migrations() {

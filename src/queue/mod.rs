@@ -8,6 +8,7 @@
 pub mod enqueue;
 pub mod migrate;
 pub mod report;
+pub mod schema;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -588,6 +589,31 @@ pub fn backoff(attempts: u32, min: Duration, max: Duration) -> Duration {
     // Up to +10%, never above the cap.
     let spread = base.mul_f64(f64::from(nanos % 1000) / 10_000.0);
     (base + spread).min(max)
+}
+
+impl Queue {
+    /// Piwigo's rows of the photos claimed right now, by any daemon: their
+    /// multipart uploads are alive however old they are.
+    pub async fn live_claims(&self) -> Result<Vec<crate::piwigo::Image>, DbError> {
+        let err = DbError::query("list live claims");
+        sqlx::query(&format!(
+            "SELECT i.file, i.path FROM {} q JOIN {} i ON i.id = q.image_id \
+             WHERE q.claimed_until > NOW(3)",
+            self.t.queue, self.t.images
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?
+        .iter()
+        .map(|r| {
+            Ok(crate::piwigo::Image {
+                file: crate::piwigo::text_column(r, "file")?,
+                path: crate::piwigo::text_column(r, "path")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(DbError::query("list live claims"))
+    }
 }
 
 #[cfg(test)]

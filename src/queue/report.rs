@@ -127,6 +127,28 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
     })
 }
 
+/// Text from Piwigo's tables made safe for a terminal: control characters
+/// (a newline that would break the table, an ESC that would reach the
+/// terminal, a bidirectional override that would reorder it) are shown
+/// escaped; everything else, accents included, as is.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    fn disruptive(c: char) -> bool {
+        c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(disruptive) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if disruptive(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 impl Report {
     /// The plugin's two tables as plain text for a terminal.
     pub fn to_text(&self) -> String {
@@ -163,10 +185,12 @@ impl Report {
                     p.status,
                     p.attempts,
                     p.updated_at,
-                    p.path.as_deref().unwrap_or("(deleted from Piwigo)")
+                    p.path
+                        .as_deref()
+                        .map_or("(deleted from Piwigo)".into(), printable)
                 );
                 if let Some(e) = &p.last_error {
-                    let _ = writeln!(out, "            {e}");
+                    let _ = writeln!(out, "            {}", printable(e));
                 }
             }
         }
@@ -178,10 +202,55 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "  {:>8}  {:<16} {:<24}  {}",
-                    u.image_id, u.outcome, u.uploaded_at, u.url
+                    u.image_id,
+                    u.outcome,
+                    u.uploaded_at,
+                    printable(&u.url)
                 );
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(printable("./upload/été 1.jpg"), "./upload/été 1.jpg");
+        assert_eq!(printable("a\nb\tc"), "a\\nb\\tc");
+        assert_eq!(printable("x\u{1b}[31mred"), "x\\u{1b}[31mred");
+        assert_eq!(printable("\u{9b}2J"), "\\u{9b}2J");
+        assert_eq!(printable("gpj.\u{202e}exe"), "gpj.\\u{202e}exe");
+    }
+
+    #[test]
+    fn a_hostile_path_stays_on_its_line() {
+        let report = Report {
+            counts: BTreeMap::new(),
+            pending: vec![PendingRow {
+                image_id: 7,
+                status: "failed_file_missing".into(),
+                attempts: 1,
+                updated_at: "2024-01-01T00:00:00.000Z".into(),
+                path: Some("./upload/a\n  999  uploaded\u{1b}[2J.jpg".into()),
+                last_error: Some("file ./upload/a\n.jpg is missing".into()),
+            }],
+            uploaded: vec![],
+        };
+        let text = report.to_text();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let row = lines
+            .iter()
+            .position(|l| l.contains("failed_file_missing"))
+            .unwrap();
+        assert!(
+            lines[row].contains("\\n  999  uploaded\\u{1b}[2J.jpg"),
+            "{text}"
+        );
+        assert!(lines[row + 1].contains("a\\n.jpg is missing"), "{text}");
     }
 }

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod keys;
 pub mod outage;
+pub mod stale;
 pub mod throttle;
 pub mod upload;
 

@@ -3,6 +3,7 @@
 //! process (`rclone serve s3`) with signature checking on.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod faults;
 
 use std::path::{Path, PathBuf};

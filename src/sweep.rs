@@ -1,0 +1,72 @@
+//! The sweep of incomplete multipart uploads a killed daemon left behind:
+//! once at start, then periodically. Uploads on photos claimed right now
+//! are spared, however long they take.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::DbError;
+use crate::s3::S3Error;
+use crate::s3::stale::Swept;
+use crate::worker;
+
+/// Between sweeps: abandoned parts cost little for a few minutes more.
+const EVERY: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    S3(#[from] S3Error),
+}
+
+/// One sweep with the running configuration.
+pub async fn once(ctx: &worker::Context) -> Result<Swept, SweepError> {
+    let live: HashSet<String> = ctx
+        .queue
+        .live_claims()
+        .await?
+        .iter()
+        .filter_map(|image| ctx.target.key_for(&image.path, &image.file).ok())
+        .map(|k| k.key)
+        .collect();
+    let min_age = ctx.target.stale_after(ctx.upload.claim_lease);
+    Ok(ctx.target.abort_stale_uploads(min_age, &live).await?)
+}
+
+/// Logs a sweep's outcome; a failed sweep is no reason to stop uploading.
+pub fn report(result: &Result<Swept, SweepError>) {
+    match result {
+        Ok(s) if s.aborted > 0 => tracing::info!(
+            aborted = s.aborted,
+            kept = s.kept,
+            "aborted incomplete multipart uploads"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot sweep incomplete multipart uploads; a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes them instead"
+        ),
+    }
+}
+
+/// Sweeps at once and then every [`EVERY`] until `stop`, with whatever
+/// configuration is running at the time.
+pub async fn run(ctx: watch::Receiver<Arc<worker::Context>>, stop: CancellationToken) {
+    loop {
+        let current = ctx.borrow().clone();
+        tokio::select! {
+            result = once(&current) => report(&result),
+            _ = stop.cancelled() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
