@@ -4,7 +4,8 @@
 //! How the modules fit together:
 //!
 //! - [`config`]: the TOML file, its defaults and `validate()`.
-//! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`).
+//! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`,
+//!   `import-s3upload`).
 //! - [`daemon`]: wiring: connect, migrate, monitor, dispatch workers,
 //!   shut down gracefully.
 //! - [`shutdown`]: signals turned into cancellation tokens.
@@ -20,12 +21,17 @@
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
-//! - [`http`]: `/healthz`, `/metrics` and `/status`.
+//! - [`http`]: `/healthz`, `/metrics`, `/status` and `/presign`.
+//! - [`token`]: the `http.token` that guards `/status` and `/presign`.
+//! - [`companion`]: the daemon's side of the Piwigo plugin: heartbeat,
+//!   requests from the Batch Manager and the status tab, presigned links,
+//!   import from the old S3Upload plugin.
 //! - [`systemd`]: readiness and watchdog notifications.
 //! - [`redact`]: secret scrubbing.
 
 pub mod check;
 pub mod cli;
+pub mod companion;
 pub mod config;
 pub mod daemon;
 pub mod db;
@@ -39,4 +45,5 @@ pub mod redact;
 pub mod s3;
 pub mod shutdown;
 pub mod systemd;
+pub mod token;
 pub mod worker;
