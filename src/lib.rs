@@ -4,7 +4,8 @@
 //! How the modules fit together:
 //!
 //! - [`config`]: the TOML file, its defaults and `validate()`.
-//! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`).
+//! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`,
+//!   `verify`, `restore`).
 //! - [`daemon`]: wiring: connect, migrate, monitor, dispatch workers,
 //!   shut down gracefully.
 //! - [`shutdown`]: signals turned into cancellation tokens.
@@ -19,6 +20,11 @@
 //!   lanes.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
+//! - [`verify`]: coverage, bucket and disk audits; the last result for
+//!   `/metrics`.
+//! - [`progress`]: progress bars and lines for long commands.
+//! - [`restore`]: files back from the bucket, checked, never over other
+//!   bytes; from records or from object metadata alone.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
 //! - [`http`]: `/healthz`, `/metrics` and `/status`.
 //! - [`systemd`]: readiness and watchdog notifications.
@@ -34,9 +40,12 @@ pub mod http;
 pub mod metrics;
 pub mod monitor;
 pub mod piwigo;
+pub mod progress;
 pub mod queue;
 pub mod redact;
+pub mod restore;
 pub mod s3;
 pub mod shutdown;
 pub mod systemd;
+pub mod verify;
 pub mod worker;
