@@ -148,6 +148,11 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         Ok(counts) => st.metrics.set_queue_depth(counts.iter()),
         Err(e) => tracing::warn!(error = %e, "http: could not count the queue for /metrics"),
     }
+    match crate::verify::LastRun::load(&st.pool, &st.tables).await {
+        Ok(Some(last)) => st.metrics.set_verify(&last),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "http: could not read the last verify for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,
