@@ -1,11 +1,13 @@
 //! The optional HTTP listener: `/healthz` for load balancers and
-//! orchestrators, `/metrics` for Prometheus, `/status` as `status --json`.
+//! orchestrators, `/metrics` for Prometheus, `/status` as `status --json`
+//! and `/presign/{image_id}` for the Piwigo plugin (these two need the
+//! `http.token`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -18,6 +20,7 @@ use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{HttpConfig, Secret};
 use crate::db::Tables;
 use crate::metrics::Metrics;
 use crate::queue::report;
@@ -45,6 +48,9 @@ pub struct HttpState {
     pub current: watch::Receiver<Arc<worker::Context>>,
     /// Poll interval when monitoring runs, for the staleness check.
     pub poll_interval: watch::Receiver<Option<Duration>>,
+    /// Guards `/status` and `/presign`; those are off when unset.
+    pub token: Option<Secret>,
+    pub presign_expiry: Duration,
     s3_check: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
@@ -62,8 +68,17 @@ impl HttpState {
             metrics,
             current,
             poll_interval,
+            token: None,
+            presign_expiry: HttpConfig::default().presign_expiry,
             s3_check: Mutex::new(None),
         }
+    }
+
+    /// The token and presign settings of `[http]`.
+    pub fn with_access(mut self, http: &HttpConfig) -> Self {
+        self.token = http.token.clone();
+        self.presign_expiry = http.presign_expiry;
+        self
     }
 }
 
@@ -78,6 +93,10 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
+        .route(
+            "/presign/{image_id}",
+            get(crate::companion::presign::presign),
+        )
         .with_state(state);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
@@ -180,6 +199,11 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         Ok(counts) => st.metrics.set_queue_depth(counts.iter()),
         Err(e) => tracing::warn!(error = %e, "http: could not count the queue for /metrics"),
     }
+    match crate::verify::LastRun::load(&st.pool, &st.tables).await {
+        Ok(Some(last)) => st.metrics.set_verify(&last),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "http: could not read the last verify for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -190,7 +214,10 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         .into_response()
 }
 
-async fn status(State(st): State<Arc<HttpState>>) -> Response {
+async fn status(State(st): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    if let Some(answer) = crate::token::refusal(&headers, st.token.as_ref()) {
+        return answer;
+    }
     match report::report(&st.pool, &st.tables, 10).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => (
