@@ -1,6 +1,6 @@
 //! The sweep of incomplete multipart uploads a killed daemon left behind:
-//! once at start, then periodically. Uploads on photos claimed right now
-//! are spared, however long they take.
+//! shortly after start, then periodically. Uploads on photos claimed right
+//! now are spared, however long they take.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,6 +16,9 @@ use crate::worker;
 
 /// Between sweeps: abandoned parts cost little for a few minutes more.
 const EVERY: Duration = Duration::from_secs(15 * 60);
+/// The first sweep of a running daemon (`run --until-idle` sweeps before
+/// it starts instead).
+const FIRST_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
@@ -55,9 +58,14 @@ pub fn report(result: &Result<Swept, SweepError>) {
     }
 }
 
-/// Sweeps at once and then every [`EVERY`] until `stop`, with whatever
-/// configuration is running at the time.
+/// Sweeps shortly after start and then every [`EVERY`] until `stop`, with
+/// whatever configuration is running at the time.
 pub async fn run(ctx: watch::Receiver<Arc<worker::Context>>, stop: CancellationToken) {
+    // Start-up (migrations, the first claims) goes first.
+    tokio::select! {
+        _ = tokio::time::sleep(FIRST_AFTER) => {}
+        _ = stop.cancelled() => return,
+    }
     loop {
         let current = ctx.borrow().clone();
         tokio::select! {
