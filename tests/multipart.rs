@@ -62,27 +62,29 @@ async fn uploads_left_by_a_killed_daemon_are_aborted_at_start() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
     drain(config(&g, &s3, "")).await;
-    // A photo another daemon is uploading right now, for longer than the
-    // lease: its claim is alive, so its upload is too.
+    let mut c = config(&g, &s3, "");
+    c.upload.claim_lease = Duration::from_secs(3);
+    c.monitor.enabled = false;
     let live = g.add_upload(1, "live.jpg", &photo_bytes(1, 2000)).await;
-    g.exec(&format!(
-        "INSERT INTO {} (image_id, source, claimed_by, claimed_until) \
-         VALUES ({live}, 'batch', 'other-daemon', NOW(3) + INTERVAL 1 HOUR)",
-        g.table("s3upload_queue")
-    ))
-    .await;
     start_upload(&s3, "photos/20240517120000-left-behind.jpg").await;
     start_upload(&s3, &upload_key("live.jpg")).await;
     start_upload(&s3, "another-program/video.mp4").await;
     assert_eq!(open_uploads(&s3).await.len(), 3);
 
     // Younger than the lease: maybe a daemon that is still running.
-    let mut c = config(&g, &s3, "");
-    c.upload.claim_lease = Duration::from_secs(3);
     drain(c.clone()).await;
     assert_eq!(open_uploads(&s3).await.len(), 3);
 
     tokio::time::sleep(Duration::from_secs(4)).await;
+    // A photo another daemon is uploading right now, for longer than the
+    // lease: its claim is alive, so its upload is too. (The claim runs out
+    // a few seconds later and this run uploads the photo itself.)
+    g.exec(&format!(
+        "INSERT INTO {} (image_id, source, claimed_by, claimed_until) \
+         VALUES ({live}, 'batch', 'other-daemon', NOW(3) + INTERVAL 6 SECOND)",
+        g.table("s3upload_queue")
+    ))
+    .await;
     drain(c).await;
     assert_eq!(
         open_uploads(&s3).await,
