@@ -242,3 +242,61 @@ async fn from_the_bucket_alone_with_the_tables_dropped() {
     );
     g.drop_database().await;
 }
+
+/// Objects carry their Piwigo path and md5: with the tables dropped, every
+/// file of the default layout comes back, checked.
+#[tokio::test]
+async fn from_the_bucket_by_object_metadata() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let c = config(&g, &s3, "");
+    drain(c.clone()).await;
+    let a = photo_bytes(1, 7 * 1024 * 1024);
+    let ida = g.add_upload(1, "a.jpg", &a).await;
+    let b = photo_bytes(2, 3000);
+    g.add_photo(
+        "./galleries/Été 2019/plage & mer.jpg",
+        "plage &amp; mer.jpg",
+        &b,
+        None,
+    )
+    .await;
+    assert_eq!(drain(c.clone()).await.uploaded, 2);
+    let target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+    let meta = target
+        .head_meta(BUCKET, &upload_key("a.jpg"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta.image_id, Some(ida));
+    assert_eq!(meta.md5.as_deref(), Some(md5_hex(&a).as_str()));
+    assert_eq!(meta.format.as_deref(), Some("original"));
+    for table in ["queue", "uploaded", "state", "counts", "migrations"] {
+        g.exec(&format!(
+            "DROP TABLE {}",
+            g.table(&format!("s3upload_{table}"))
+        ))
+        .await;
+    }
+    std::fs::remove_dir_all(g.root().join("upload")).unwrap();
+    std::fs::remove_dir_all(g.root().join("galleries")).unwrap();
+
+    let s = restore::from_bucket::run(&c, &all(Mode::default()))
+        .await
+        .unwrap();
+    assert!(s.ok(), "{}", s.to_text());
+    assert_eq!(s.restored, 2);
+    assert_eq!(
+        std::fs::read(
+            g.root()
+                .join("upload/2024/05/17/20240517120000-00000001.jpg")
+        )
+        .unwrap(),
+        a
+    );
+    assert_eq!(
+        std::fs::read(g.root().join("galleries/Été 2019/plage & mer.jpg")).unwrap(),
+        b
+    );
+    g.drop_database().await;
+}
