@@ -99,6 +99,19 @@ async fn verify_finds_exactly_what_was_planted() {
     ))
     .await;
     s3.put("photos/stray.jpg", b"not from piwigo").await;
+    // Piwigo 13+'s formats table, with a RAW file attached to photo 6.
+    g.exec(&format!(
+        "CREATE TABLE {} (format_id int unsigned NOT NULL auto_increment PRIMARY KEY, \
+         image_id mediumint unsigned NOT NULL, ext varchar(255) NOT NULL, filesize mediumint unsigned)",
+        g.table("image_format")
+    ))
+    .await;
+    g.exec(&format!(
+        "INSERT INTO {} (image_id, ext) VALUES ({}, 'cr2')",
+        g.table("image_format"),
+        ids[5]
+    ))
+    .await;
 
     let c = config(&g, &s3, "");
     let r = verify::run(&c, &g.pool, &tables(&g), all()).await.unwrap();
@@ -106,6 +119,8 @@ async fn verify_finds_exactly_what_was_planted() {
     assert!(!r.ok, "{text}");
     assert_eq!(r.coverage.not_backed_up, 1, "{text}");
     assert_eq!(r.coverage.not_backed_up_ids, never.to_string());
+    assert_eq!(r.coverage.formats_not_copied, 1);
+    assert!(text.contains("1 formats"), "{text}");
     assert_eq!(r.coverage.by_album.len(), 1);
     assert_eq!(r.coverage.by_album[0].album, "Holidays & more");
     assert_eq!(r.coverage.by_album[0].sample_ids, vec![never]);

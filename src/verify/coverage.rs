@@ -31,6 +31,9 @@ pub struct Coverage {
     pub not_backed_up_ids: String,
     /// A photo in several albums counts in each.
     pub by_album: Vec<AlbumGap>,
+    /// Files in Piwigo's `image_format` (RAW, TIFF... beside a photo):
+    /// not copied by this version, counted so that nobody believes they are.
+    pub formats_not_copied: u64,
 }
 
 /// Counts the photos and lists the gaps, every id (as ranges) and by album.
@@ -62,6 +65,7 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
         ..Coverage::default()
     };
 
+    cov.formats_not_copied = formats(pool, t).await?;
     let gap = gap_sql(t);
     let ids: Vec<u32> = sqlx::query_scalar(&format!(
         "SELECT i.id FROM {} i WHERE {gap} ORDER BY i.id",
@@ -112,6 +116,28 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
             .push(read().map_err(err("verify: group photos by album"))?);
     }
     Ok(cov)
+}
+
+/// Rows of `<prefix>image_format` (Piwigo 13+; 0 when the table is absent).
+async fn formats(pool: &MySqlPool, t: &Tables) -> Result<u64, DbError> {
+    let err = DbError::query;
+    let table = format!("{}image_format", t.prefix);
+    let present: Option<String> = sqlx::query_scalar(
+        "SELECT table_name FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(&table)
+    .fetch_optional(pool)
+    .await
+    .map_err(err("verify: look for the formats table"))?;
+    if present.is_none() {
+        return Ok(0);
+    }
+    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{table}`"))
+        .fetch_one(pool)
+        .await
+        .map_err(err("verify: count formats"))?;
+    Ok(n.max(0) as u64)
 }
 
 /// Photos of this gallery neither recorded nor queued, as a condition on

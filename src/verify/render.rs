@@ -49,6 +49,13 @@ pub fn to_text(r: &Report) -> String {
             }
         }
     }
+    if c.formats_not_copied > 0 {
+        let _ = writeln!(
+            out,
+            "  {} formats (RAW, TIFF... in pwg_format/) are attached to photos: this version does not copy them",
+            c.formats_not_copied
+        );
+    }
     if c.failing > 0 {
         let _ = writeln!(
             out,
