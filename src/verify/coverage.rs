@@ -120,23 +120,14 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
 
 /// Rows of `<prefix>image_format` (Piwigo 13+; 0 when the table is absent).
 async fn formats(pool: &MySqlPool, t: &Tables) -> Result<u64, DbError> {
-    let err = DbError::query;
     let table = format!("{}image_format", t.prefix);
-    let present: Option<String> = sqlx::query_scalar(
-        "SELECT table_name FROM information_schema.tables \
-         WHERE table_schema = DATABASE() AND table_name = ?",
-    )
-    .bind(&table)
-    .fetch_optional(pool)
-    .await
-    .map_err(err("verify: look for the formats table"))?;
-    if present.is_none() {
+    if !crate::piwigo::table_exists(pool, &table).await? {
         return Ok(0);
     }
     let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{table}`"))
         .fetch_one(pool)
         .await
-        .map_err(err("verify: count formats"))?;
+        .map_err(DbError::query("verify: count formats"))?;
     Ok(n.max(0) as u64)
 }
 
