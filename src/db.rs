@@ -57,6 +57,8 @@ pub struct Tables {
     pub uploaded: String,
     pub state: String,
     pub counts: String,
+    pub formats: String,
+    pub image_format: String,
     pub migrations: String,
 }
 
@@ -77,6 +79,8 @@ impl Tables {
             uploaded: t("s3upload_uploaded"),
             state: t("s3upload_state"),
             counts: t("s3upload_counts"),
+            formats: t("s3upload_formats"),
+            image_format: t("image_format"),
             migrations: t("s3upload_migrations"),
         }
     }

@@ -16,6 +16,8 @@
 //!   success and failure, enqueueing, the status report.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
 //! - [`worker`]: one photo: hash, de-duplicate, upload, record.
+//! - [`formats`]: Piwigo's RAW/TIFF formats, queued once their photo is
+//!   recorded and sent next to it.
 //! - [`digest`]: the hashing thread: md5 of many files at once in SIMD
 //!   lanes.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
@@ -36,6 +38,7 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod digest;
+pub mod formats;
 pub mod http;
 pub mod metrics;
 pub mod monitor;

@@ -23,6 +23,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "keep counts of recorded outcomes",
         sql: include_str!("../../migrations/0002_outcome_counts.sql"),
     },
+    Migration {
+        version: 3,
+        description: "queue and record Piwigo's formats",
+        sql: include_str!("../../migrations/0003_formats.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
