@@ -1,5 +1,5 @@
 //! The command line: `run`, `enqueue`, `status`, `retry`, `check`, `verify`,
-//! `restore`.
+//! `restore`, `import-s3upload`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +86,10 @@ pub enum Command {
     /// Check the config, the database, Piwigo's tables, the gallery root and
     /// the bucket, and say what to fix.
     Check,
+    /// Take over from the old S3Upload plugin (table <prefix>s3upload): its
+    /// uploads become upload records, its pending and failed photos are
+    /// queued, and monitoring starts where it stopped. Safe to run again.
+    ImportS3upload,
     /// Is every photo backed up and intact? Lists photos neither uploaded
     /// nor queued (by album) and objects missing or damaged in the bucket.
     /// Exit code 0 when all is well, 1 when something is missing or wrong.
@@ -230,6 +234,25 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             println!(
                 "{n} photos put back to pending; a running daemon picks them up at its next claim"
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportS3upload => {
+            let (pool, t) = daemon::open_database(&config, 2).await?;
+            let strategy = Queue::detect_strategy(&pool).await?;
+            let queue = Queue::new(pool.clone(), t.clone(), strategy);
+            let root =
+                piwigo::GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).ok();
+            let report = crate::companion::import::run(
+                &pool,
+                &t,
+                &queue,
+                root.as_ref(),
+                &config.s3.bucket,
+                config.s3.public_url.as_deref(),
+                config.upload.prevent_duplicates_by_md5,
+            )
+            .await?;
+            print!("{}", report.to_text(&t.old_plugin));
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {

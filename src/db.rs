@@ -60,6 +60,11 @@ pub struct Tables {
     pub formats: String,
     pub image_format: String,
     pub migrations: String,
+    pub heartbeat: String,
+    pub requests: String,
+    pub request_images: String,
+    /// The old S3Upload plugin's table, read by `import-s3upload`.
+    pub old_plugin: String,
 }
 
 impl Tables {
@@ -82,6 +87,10 @@ impl Tables {
             formats: t("s3upload_formats"),
             image_format: t("image_format"),
             migrations: t("s3upload_migrations"),
+            heartbeat: t("s3upload_heartbeat"),
+            requests: t("s3upload_requests"),
+            request_images: t("s3upload_request_images"),
+            old_plugin: t("s3upload"),
         }
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! - [`config`]: the TOML file, its defaults and `validate()`.
 //! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`,
-//!   `verify`, `restore`).
+//!   `verify`, `restore`, `import-s3upload`).
 //! - [`daemon`]: wiring: connect, migrate, monitor, dispatch workers,
 //!   shut down gracefully.
 //! - [`shutdown`]: signals turned into cancellation tokens.
@@ -28,12 +28,17 @@
 //! - [`restore`]: files back from the bucket, checked, never over other
 //!   bytes; from records or from object metadata alone.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
-//! - [`http`]: `/healthz`, `/metrics` and `/status`.
+//! - [`http`]: `/healthz`, `/metrics`, `/status` and `/presign`.
+//! - [`token`]: the `http.token` that guards `/status` and `/presign`.
+//! - [`companion`]: the daemon's side of the Piwigo plugin: heartbeat,
+//!   requests from the Batch Manager and the status tab, presigned links,
+//!   import from the old S3Upload plugin.
 //! - [`systemd`]: readiness and watchdog notifications.
 //! - [`redact`]: secret scrubbing.
 
 pub mod check;
 pub mod cli;
+pub mod companion;
 pub mod config;
 pub mod daemon;
 pub mod db;
@@ -50,5 +55,6 @@ pub mod restore;
 pub mod s3;
 pub mod shutdown;
 pub mod systemd;
+pub mod token;
 pub mod verify;
 pub mod worker;

@@ -107,6 +107,8 @@ pub struct Selection {
     pub caddie: bool,
     pub since: Option<chrono::NaiveDateTime>,
     pub all: bool,
+    /// The photos of a request filed by the companion plugin.
+    pub request: Option<u64>,
 }
 
 impl Selection {
@@ -117,6 +119,7 @@ impl Selection {
             && !self.caddie
             && self.since.is_none()
             && !self.all
+            && self.request.is_none()
     }
 
     /// Appends `WHERE ...` selecting `i.id` from `<prefix>images i`.
@@ -155,6 +158,14 @@ impl Selection {
         if let Some(since) = self.since {
             qb.push(" AND i.date_available >= ");
             qb.push_bind(since);
+        }
+        if let Some(request) = self.request {
+            qb.push(format!(
+                " AND i.id IN (SELECT ri.image_id FROM {} ri WHERE ri.request_id = ",
+                t.request_images
+            ));
+            qb.push_bind(request);
+            qb.push(")");
         }
     }
 }

@@ -160,20 +160,7 @@ async fn formats_are_sent_verified_and_restored_like_photos() {
 
     // And without the database: the format objects say where they go.
     std::fs::remove_dir_all(g.root().join("upload")).unwrap();
-    for table in [
-        "queue",
-        "uploaded",
-        "formats",
-        "state",
-        "counts",
-        "migrations",
-    ] {
-        g.exec(&format!(
-            "DROP TABLE {}",
-            g.table(&format!("s3upload_{table}"))
-        ))
-        .await;
-    }
+    g.drop_daemon_tables().await;
     let s = restore::from_bucket::run(&c, &all).await.unwrap();
     assert_eq!(s.restored, 3, "{}", s.to_text());
     assert_eq!(s.unplaceable, vec!["photos/20240517120000-beach.psd"]);

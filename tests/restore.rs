@@ -40,13 +40,7 @@ async fn backed_up() -> (Gallery, S3Server, Vec<(PathBuf, Vec<u8>)>) {
 
 /// The daemon's tables dropped, the gallery's files gone.
 async fn lose_files_and_tables(g: &Gallery) {
-    for table in ["queue", "uploaded", "state", "counts", "migrations"] {
-        g.exec(&format!(
-            "DROP TABLE {}",
-            g.table(&format!("s3upload_{table}"))
-        ))
-        .await;
-    }
+    g.drop_daemon_tables().await;
     std::fs::remove_dir_all(g.root().join("upload")).unwrap();
     std::fs::remove_dir_all(g.root().join("galleries")).unwrap();
 }

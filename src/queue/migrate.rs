@@ -25,8 +25,13 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
+        description: "heartbeat and requests for the companion plugin",
+        sql: include_str!("../../migrations/0003_companion.sql"),
+    },
+    Migration {
+        version: 4,
         description: "queue and record Piwigo's formats",
-        sql: include_str!("../../migrations/0003_formats.sql"),
+        sql: include_str!("../../migrations/0004_formats.sql"),
     },
 ];
 
@@ -150,7 +155,7 @@ mod tests {
     #[test]
     fn splits_the_shipped_migrations() {
         let n: usize = MIGRATIONS.iter().map(|m| statements(m.sql).count()).sum();
-        assert_eq!(n, 5);
+        assert_eq!(n, 9);
         for m in MIGRATIONS {
             for s in statements(m.sql) {
                 // Safe to run again after a crash half-way.
