@@ -343,7 +343,13 @@ pub async fn run(
     interval: Duration,
     stop: CancellationToken,
 ) {
+    // The first pass waits too: start-up belongs to the photos' queue.
+    let mut wait = interval;
     loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
         let current = ctx.borrow().clone();
         // Stopping drops a pass half-way: its claims come back after the
         // lease, and an unfinished multipart upload is aborted.
@@ -351,7 +357,7 @@ pub async fn run(
             _ = stop.cancelled() => return,
             r = pass(&pool, &t, &current) => r,
         };
-        let wait = match result {
+        wait = match result {
             Ok(n) if n > 0 => Duration::ZERO,
             Ok(_) => interval,
             Err(e) => {
@@ -359,10 +365,6 @@ pub async fn run(
                 interval
             }
         };
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
     }
 }
 
