@@ -13,9 +13,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{DbError, Tables};
+use crate::digest::{FileDigest, digest};
 use crate::piwigo::FileError;
 use crate::queue;
+use crate::queue::status::{Failure, Retry, Status};
+use crate::s3::S3Error;
 use crate::s3::keys::ObjectKey;
+use crate::s3::upload::PutError;
 use crate::worker::Context;
 
 /// Formats sent per pass; the next pass follows at once while some are due.
@@ -142,10 +146,7 @@ enum Done {
         md5: String,
         etag: Option<String>,
     },
-    Failed {
-        status: String,
-        error: String,
-    },
+    Failed(Failure),
     /// The photo or the format is gone from Piwigo.
     Gone,
 }
@@ -183,20 +184,32 @@ async fn record(
             .bind(token)
             .execute(pool)
             .await,
-            Done::Failed { status, error } => {
-                let backoff = queue::backoff(
-                    due.attempts,
-                    ctx.upload.retry_backoff_min,
-                    ctx.upload.retry_backoff_max,
-                );
+            Done::Failed(f) => {
+                // Formats have no "until changed" state of their own: the
+                // longest backoff stands in for it.
+                let delay = match f.retry {
+                    Retry::Backoff => queue::backoff(
+                        due.attempts,
+                        ctx.upload.retry_backoff_min,
+                        ctx.upload.retry_backoff_max,
+                    ),
+                    Retry::Soon(d) => d,
+                    Retry::UntilChanged => ctx.upload.retry_backoff_max,
+                };
                 sqlx::query(&format!(
                     "UPDATE {} SET status = ?, last_error = ?, attempts = attempts + 1, \
-                 next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND, {finish}",
+                     next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND, {finish}",
                     t.formats
                 ))
-                .bind(status)
-                .bind(error.chars().take(1000).collect::<String>())
-                .bind(backoff.as_micros() as u64)
+                .bind(f.status.as_str())
+                .bind(
+                    ctx.redact
+                        .scrub(&f.message)
+                        .chars()
+                        .take(1000)
+                        .collect::<String>(),
+                )
+                .bind(delay.as_micros() as u64)
                 .bind(due.format_id)
                 .bind(token)
                 .execute(pool)
@@ -223,10 +236,7 @@ async fn send(pool: &MySqlPool, t: &Tables, ctx: &Context, due: &Due) -> Result<
         return Ok(Done::Gone);
     };
     let rel = rel_path(photo_path, &due.ext);
-    let local = |e: FileError| Done::Failed {
-        status: e.status().to_owned(),
-        error: ctx.redact.scrub(&e.to_string()),
-    };
+    let local = |e: FileError| Done::Failed(e.failure());
     let path = match ctx.root.resolve(&rel) {
         Ok(p) => p,
         Err(FileError::Missing(p)) => {
@@ -249,23 +259,19 @@ async fn send(pool: &MySqlPool, t: &Tables, ctx: &Context, due: &Due) -> Result<
     let photo_key = match ctx.target.key_for(photo_path, file) {
         Ok(k) => k,
         Err(e) => {
-            return Ok(Done::Failed {
-                status: "failed_bad_file_name".into(),
-                error: format!("cannot name the object: {e}"),
-            });
+            return Ok(Done::Failed(Failure::new(
+                Status::FailedBadFileName,
+                format!("cannot name the object: {e}"),
+                Retry::UntilChanged,
+            )));
         }
     };
     let part_size = std::fs::metadata(&path)
         .ok()
         .and_then(|m| ctx.target.part_size_for(m.len()));
-    let digest = match ctx.hasher.digest(path.clone(), part_size).await {
+    let digest = match digest(path.clone(), part_size, ctx.upload.read_stall_timeout).await {
         Ok(d) => d,
-        Err(e) => {
-            return Ok(local(FileError::Unreadable {
-                path: path.clone(),
-                reason: e.to_string(),
-            }));
-        }
+        Err(e) => return Ok(local(FileError::from_hash(&path, e))),
     };
     let md5 = digest.md5_hex();
     let key = key(&photo_key, &due.ext).describing(due.image_id, &rel, &md5, &due.ext);
@@ -276,13 +282,10 @@ async fn put(
     ctx: &Context,
     key: &ObjectKey,
     path: &Path,
-    digest: &crate::digest::FileDigest,
+    digest: &FileDigest,
     md5: String,
 ) -> Done {
-    let failed = |e: crate::s3::S3Error| Done::Failed {
-        status: e.status(),
-        error: ctx.redact.scrub(&e.to_string()),
-    };
+    let s3_failed = |e: S3Error| Done::Failed(e.failure(ctx.redact.scrub(&e.to_string())));
     let recorded = |outcome, etag| Done::Recorded {
         outcome,
         key: key.key.clone(),
@@ -290,15 +293,42 @@ async fn put(
         md5: md5.clone(),
         etag,
     };
-    match ctx.target.head(&key.key).await {
-        Ok(Some(present)) => return recorded(queue::Outcome::AlreadyPresent, present.etag),
-        Ok(None) => {}
-        Err(e) => return failed(e),
+    // As for photos: an object with the same bytes is this format's copy,
+    // one with other bytes is never overwritten.
+    let present = match ctx.target.head(&key.key).await {
+        Ok(p) => p,
+        Err(e) => return s3_failed(e),
+    };
+    if let Some(present) = present {
+        let same = match present.holds(digest) {
+            Some(same) => same,
+            None => match ctx.target.object_md5(&key.key).await {
+                Ok(m) => m == digest.md5,
+                Err(e) => return s3_failed(e),
+            },
+        };
+        if same {
+            return recorded(queue::Outcome::AlreadyPresent, present.etag);
+        }
+        return Done::Failed(Failure::new(
+            Status::FailedKeyTaken,
+            format!(
+                "the key {} holds other bytes ({} bytes); it is never overwritten, so this format is not backed up",
+                key.key, present.size
+            ),
+            Retry::UntilChanged,
+        ));
     }
     match ctx.target.put(key, path, digest).await {
         Ok(put) => recorded(queue::Outcome::Uploaded, put.etag),
-        Err(e) if e.is_precondition_failed() => recorded(queue::Outcome::AlreadyPresent, None),
-        Err(e) => failed(e),
+        // Lost a race: look again at what is there now.
+        Err(PutError::S3(e)) if e.is_precondition_failed() => Done::Failed(Failure::new(
+            Status::FailedCode(412),
+            e.to_string(),
+            Retry::Soon(Duration::from_secs(5)),
+        )),
+        Err(PutError::S3(e)) => s3_failed(e),
+        Err(PutError::Local(e)) => Done::Failed(e.failure()),
     }
 }
 
@@ -318,8 +348,8 @@ pub async fn pass(pool: &MySqlPool, t: &Tables, ctx: &Context) -> Result<usize, 
             Done::Recorded { key, .. } => {
                 tracing::info!(image.id = d.image_id, format.ext = %d.ext, s3.key = %key, "format recorded")
             }
-            Done::Failed { status, error } => {
-                tracing::warn!(image.id = d.image_id, format.ext = %d.ext, status, error = %error, "format upload failed")
+            Done::Failed(f) => {
+                tracing::warn!(image.id = d.image_id, format.ext = %d.ext, status = %f.status, error = %ctx.redact.scrub(&f.message), "format upload failed")
             }
             Done::Gone => {}
         }

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 import requests
@@ -325,3 +326,24 @@ def test_a_wrong_daemon_token_is_refused_and_nothing_leaks(env):
     assert d.http_get("status", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     assert d.http_get("healthz").status_code == 200
     assert d.http_get("metrics").status_code == 200
+
+
+def test_a_presigned_link_expires(env, tmp_path):
+    p = env.piwigo
+    image = p.add_photo(photos.jpeg("expires"), env.album, name="expires")
+    env.queue_from_photo_tab(image)
+    env.wait_uploaded([image])
+    # A second daemon on the same queue, with one-second links.
+    short = Daemon(tmp_path / "short", p, env.s3, http=True, sections={
+        "http": [f'token = "{TOKEN}"', 'presign_expiry = "1s"'],
+        "monitor": ["enabled = false"]}).start()
+    try:
+        answer = short.http_get(f"presign/{image}", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200 and answer.json()["expires_in"] == 1
+        url = answer.json()["url"]
+        assert requests.get(url, timeout=30).status_code == 200
+        time.sleep(2.5)
+        late = requests.get(url, timeout=30)
+        assert late.status_code in (400, 403) and "AccessDenied" in late.text, late.text
+    finally:
+        short.stop()
