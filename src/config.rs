@@ -163,6 +163,13 @@ pub struct S3Config {
     /// buckets refuse ACLs.
     #[serde(default)]
     pub acl: Option<String>,
+    /// The server refuses `If-None-Match: *` writes over an existing
+    /// object (AWS S3 does; rclone and Garage do not): then the HEAD before
+    /// each upload is skipped, one round trip less per photo. Off by
+    /// default: on a server that ignores the header, an object already at
+    /// the key would be overwritten.
+    #[serde(default)]
+    pub honours_if_none_match: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -326,11 +326,22 @@ mod tests {
         assert_eq!(m.stalled(Duration::ZERO), None, "idle is not stuck");
         m.set_in_flight(2);
         assert!(m.stalled(Duration::ZERO).is_some());
-        assert_eq!(m.stalled(Duration::from_secs(3600)), None, "work just arrived");
+        assert_eq!(
+            m.stalled(Duration::from_secs(3600)),
+            None,
+            "work just arrived"
+        );
         m.last_progress_ms.store(1, Ordering::Relaxed);
-        assert!(m.stalled(Duration::from_secs(3600)).is_some(), "nothing settled for ages");
+        assert!(
+            m.stalled(Duration::from_secs(3600)).is_some(),
+            "nothing settled for ages"
+        );
         m.failed("failed_file_stalled", Duration::ZERO);
-        assert_eq!(m.stalled(Duration::from_secs(3600)), None, "a failure is progress");
+        assert_eq!(
+            m.stalled(Duration::from_secs(3600)),
+            None,
+            "a failure is progress"
+        );
         m.set_in_flight(0);
         assert_eq!(m.stalled(Duration::ZERO), None);
     }

@@ -160,7 +160,9 @@ async fn a_file_changed_while_sent_is_failed_file_changed_then_sent_again() {
         // Hashed, key reserved: the bytes are being sent.
         let queue = g.table("s3upload_queue");
         while g
-            .scalar_i64(&format!("SELECT COUNT(*) FROM {queue} WHERE key_md5 IS NOT NULL"))
+            .scalar_i64(&format!(
+                "SELECT COUNT(*) FROM {queue} WHERE key_md5 IS NOT NULL"
+            ))
             .await
             == 0
         {
