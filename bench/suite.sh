@@ -4,7 +4,8 @@
 # many small photos, a workers sweep on the slower link, a CPU profile, and
 # a summary in bench/results/summary.md. See bench/README.md.
 #
-#   bench/suite.sh [--small] [--no-build] [--skip-loopback] [--skip-links]
+#   bench/suite.sh [--small] [--no-build] [--skip-loopback] [--skip-links] [--results DIR]
+#                  [-- RUN.SH OPTIONS...]   (e.g. -- --settle 5, passed to every run)
 #
 # The links need root (network namespace, tc). About 30 minutes on 2 cores;
 # --small about 8.
@@ -13,14 +14,26 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 results="$here/results"
 small=0 build=1 loopback=1 links=1
-for a in "$@"; do
+extra=()
+while [[ $# -gt 0 ]]; do
+	a=$1
+	shift
 	case "$a" in
+	--results)
+		[[ $# -gt 0 ]] || { echo "suite: --results needs a directory" >&2; exit 1; }
+		results=$1
+		shift
+		;;
 	--small) small=1 ;;
 	--no-build) build=0 ;;
 	--skip-loopback) loopback=0 ;;
 	--skip-links) links=0 ;;
+	--)
+		extra=("$@")
+		break
+		;;
 	-h | --help)
-		sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -29,6 +42,8 @@ for a in "$@"; do
 		;;
 	esac
 done
+mkdir -p "$results"
+results="$(cd "$results" && pwd)"
 
 # Link workloads are a few hundred MB so that a run at 50 Mbit/s stays
 # under a minute; loopback keeps the full gallery.
@@ -54,7 +69,8 @@ bench() {
 	local name=$1
 	shift
 	echo "suite: $name"
-	"$here/run.sh" "${nobuild[@]}" --out "$results/$name.md" --json "$results/$name.json" "$@" || rc=$?
+	"$here/run.sh" ${nobuild[@]+"${nobuild[@]}"} --out "$results/$name.md" --json "$results/$name.json" \
+		"$@" ${extra[@]+"${extra[@]}"} || rc=$?
 	[[ $rc -ne 1 && $rc -ne 130 ]] || exit "$rc"
 	nobuild=(--no-build)
 	outputs+=("$results/$name.json")
