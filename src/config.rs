@@ -83,12 +83,30 @@ pub struct Config {
     pub file_holds_secret: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Where `/healthz`, `/metrics` and `/status` are served; off when unset.
     #[serde(default)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Shared with the Piwigo plugin: `/status` and `/presign` answer only
+    /// requests that carry it (`Authorization: Bearer ...`), because they
+    /// show keys, paths and errors, and sign links to private objects.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// How long a presigned download link stays valid.
+    #[serde(default = "default_presign_expiry", deserialize_with = "duration")]
+    pub presign_expiry: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            token: None,
+            presign_expiry: default_presign_expiry(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -202,6 +220,10 @@ pub struct UploadConfig {
     /// How often progress is logged while a backlog drains.
     #[serde(default = "default_progress_interval", deserialize_with = "duration")]
     pub progress_interval: Duration,
+    /// A photo whose `open()` or `read()` returns nothing for this long (a
+    /// hung network mount, a FIFO) fails alone as `failed_file_stalled`.
+    #[serde(default = "default_read_stall_timeout", deserialize_with = "duration")]
+    pub read_stall_timeout: Duration,
 }
 
 impl Default for UploadConfig {
@@ -218,9 +240,14 @@ impl Default for UploadConfig {
             shutdown_timeout: default_shutdown_timeout(),
             max_bandwidth: None,
             progress_interval: default_progress_interval(),
+            read_stall_timeout: default_read_stall_timeout(),
         }
     }
 }
+
+/// The longest `s3.prefix`: what is left of S3's 1024-byte keys must hold
+/// the longest file name a filesystem allows (255) and some album path.
+const MAX_PREFIX_BYTES: usize = 768;
 
 fn yes() -> bool {
     true
@@ -260,9 +287,21 @@ fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_read_stall_timeout() -> Duration {
+    Duration::from_secs(60)
+}
 fn default_progress_interval() -> Duration {
     Duration::from_secs(30)
 }
+
+fn default_presign_expiry() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// The shortest `http.token` accepted: long enough not to be guessed.
+const MIN_TOKEN_LEN: usize = 16;
+/// S3 refuses presigned URLs valid longer than a week.
+const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
@@ -382,7 +421,30 @@ impl Config {
                 "is empty; remove the line or name a Piwigo tag",
             ));
         }
+        self.validate_http()?;
         self.validate_upload()
+    }
+
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        if let Some(token) = &self.http.token {
+            let t = token.expose();
+            if t.len() < MIN_TOKEN_LEN || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ConfigError::invalid(
+                    "http.token",
+                    format!(
+                        "must be at least {MIN_TOKEN_LEN} characters without spaces; make one with `openssl rand -hex 24` and put the same value in the Piwigo plugin's settings"
+                    ),
+                ));
+            }
+        }
+        let expiry = self.http.presign_expiry;
+        if expiry < Duration::from_secs(1) || expiry > MAX_PRESIGN_EXPIRY {
+            return Err(ConfigError::invalid(
+                "http.presign_expiry",
+                "must be between 1s and 7 days (S3's limit for presigned links)",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_s3(&mut self) -> Result<(), ConfigError> {
@@ -464,6 +526,17 @@ impl Config {
             ));
         }
         s3.prefix = normalize_prefix(&s3.prefix);
+        // Keys are at most 1024 bytes; a file name alone may take 255.
+        let room = crate::s3::keys::MAX_KEY_BYTES - MAX_PREFIX_BYTES;
+        if s3.prefix.len() > MAX_PREFIX_BYTES {
+            return Err(ConfigError::invalid(
+                "s3.prefix",
+                format!(
+                    "is {} bytes long; S3 keys hold at most 1024, and photo names need {room}: use at most {MAX_PREFIX_BYTES}",
+                    s3.prefix.len()
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -499,6 +572,12 @@ impl Config {
                 "must be at least 2s",
             ));
         }
+        if up.read_stall_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "upload.read_stall_timeout",
+                "must be at least 1s",
+            ));
+        }
         if up.retry_backoff_min.is_zero() || up.retry_backoff_max < up.retry_backoff_min {
             return Err(ConfigError::invalid(
                 "upload.retry_backoff_max",
@@ -521,9 +600,14 @@ impl Config {
     pub fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
         let s3 = &self.s3;
-        for s in [&s3.access_key_id, &s3.secret_access_key, &s3.session_token]
-            .into_iter()
-            .flatten()
+        for s in [
+            &s3.access_key_id,
+            &s3.secret_access_key,
+            &s3.session_token,
+            &self.http.token,
+        ]
+        .into_iter()
+        .flatten()
         {
             out.push(s.expose().to_owned());
         }
@@ -793,6 +877,15 @@ bucket = "photos"
         let text = err.to_string();
         assert!(text.contains("secret_access_key"), "{text}");
         assert!(!text.contains("98765432123"), "{text}");
+    }
+
+    #[test]
+    fn a_prefix_leaving_no_room_for_names_is_refused() {
+        let long = MINIMAL.replace("[s3]", &format!("[s3]\nprefix = \"{}\"", "p".repeat(1100)));
+        let err = parse(&long).unwrap_err().to_string();
+        assert!(err.contains("s3.prefix") && err.contains("1024"), "{err}");
+        let fits = MINIMAL.replace("[s3]", &format!("[s3]\nprefix = \"{}\"", "p".repeat(700)));
+        assert!(parse(&fits).is_ok());
     }
 
     #[test]

@@ -25,6 +25,20 @@ impl DbError {
         move |source| DbError::Query { verb, source }
     }
 
+    /// A deadlock (1213) or lock wait timeout (1205): the statement lost a
+    /// race for a row lock and may simply run again.
+    pub fn is_lock_conflict(&self) -> bool {
+        match self {
+            Self::Query {
+                source: sqlx::Error::Database(e),
+                ..
+            } => e
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|e| matches!(e.number(), 1205 | 1213)),
+            _ => false,
+        }
+    }
+
     /// Whether the failure is the server going away rather than the SQL
     /// being wrong; callers back off and try again on these.
     pub fn is_connection(&self) -> bool {
@@ -58,6 +72,11 @@ pub struct Tables {
     pub state: String,
     pub counts: String,
     pub migrations: String,
+    pub heartbeat: String,
+    pub requests: String,
+    pub request_images: String,
+    /// The old S3Upload plugin's table, read by `import-s3upload`.
+    pub old_plugin: String,
 }
 
 impl Tables {
@@ -78,6 +97,10 @@ impl Tables {
             state: t("s3upload_state"),
             counts: t("s3upload_counts"),
             migrations: t("s3upload_migrations"),
+            heartbeat: t("s3upload_heartbeat"),
+            requests: t("s3upload_requests"),
+            request_images: t("s3upload_request_images"),
+            old_plugin: t("s3upload"),
         }
     }
 }

@@ -4,28 +4,42 @@
 //! How the modules fit together:
 //!
 //! - [`config`]: the TOML file, its defaults and `validate()`.
-//! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`).
+//! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`,
+//!   `verify`, `restore`, `import-s3upload`).
 //! - [`daemon`]: wiring: connect, migrate, monitor, dispatch workers,
 //!   shut down gracefully.
 //! - [`shutdown`]: signals turned into cancellation tokens.
 //! - [`db`]: the connection pool and the prefixed table names.
 //! - [`piwigo`]: read-only queries on Piwigo's tables; safe resolution of
 //!   `images.path` under the gallery root.
-//! - [`queue`]: all of our own SQL: migrations, claims with leases,
-//!   success and failure, enqueueing, the status report.
+//! - [`queue`]: all of our own SQL: migrations, claims with leases, md5
+//!   and key reservations, success and failure (backoff is computed
+//!   there, once), enqueueing, the status report; `queue::status` holds
+//!   the one `Status` enum and the `Failure` type every module builds.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
-//! - [`worker`]: one photo: hash, de-duplicate, upload, record.
-//! - [`digest`]: the hashing thread: md5 of many files at once in SIMD
-//!   lanes.
+//! - [`worker`]: one photo: hash, de-duplicate, reserve the key, upload,
+//!   record.
+//! - [`digest`]: the md5 of one file (and its parts) on the blocking pool,
+//!   failing that file alone when a read stalls.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
+//! - [`verify`]: coverage, bucket and disk audits; the last result for
+//!   `/metrics`.
+//! - [`progress`]: progress bars and lines for long commands.
+//! - [`restore`]: files back from the bucket, checked, never over other
+//!   bytes; from records or from object metadata alone.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
-//! - [`http`]: `/healthz`, `/metrics` and `/status`.
+//! - [`http`]: `/healthz`, `/metrics`, `/status` and `/presign`.
+//! - [`token`]: the `http.token` that guards `/status` and `/presign`.
+//! - [`companion`]: the daemon's side of the Piwigo plugin: heartbeat,
+//!   requests from the Batch Manager and the status tab, presigned links,
+//!   import from the old S3Upload plugin.
 //! - [`systemd`]: readiness and watchdog notifications.
 //! - [`redact`]: secret scrubbing.
 
 pub mod check;
 pub mod cli;
+pub mod companion;
 pub mod config;
 pub mod daemon;
 pub mod db;
@@ -34,9 +48,13 @@ pub mod http;
 pub mod metrics;
 pub mod monitor;
 pub mod piwigo;
+pub mod progress;
 pub mod queue;
 pub mod redact;
+pub mod restore;
 pub mod s3;
 pub mod shutdown;
 pub mod systemd;
+pub mod token;
+pub mod verify;
 pub mod worker;
