@@ -1333,6 +1333,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--ours-sweep: comma-separated worker counts, e.g. 2,4,16")
     if any(n < 1 for n in args.ours_sweep):
         p.error("--ours-sweep: worker counts of at least 1")
+    # The default and tuned runs cover their own counts already.
+    args.ours_sweep = [n for n in dict.fromkeys(args.ours_sweep)
+                       if n not in (args.workers, args.tuned_workers)]
     args.link_check = None
     if args.repeat is None:
         args.repeat = 1 if args.small else 3
