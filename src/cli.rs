@@ -1,4 +1,5 @@
-//! The command line: `run`, `enqueue`, `status`, `retry`, `check`.
+//! The command line: `run`, `enqueue`, `status`, `retry`, `check`,
+//! `health`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,6 +85,17 @@ pub enum Command {
     /// Check the config, the database, Piwigo's tables, the gallery root and
     /// the bucket, and say what to fix.
     Check,
+    /// Write a starter config (the file named by --config): asks for what
+    /// the flags do not give, checks it live as `check` does, writes it
+    /// with mode 0600 and prints the next two commands.
+    Init(crate::init::InitArgs),
+    /// Ask the running daemon's HTTP listener ([http] listen) whether it
+    /// is alive; exits 0 when it is (for a container HEALTHCHECK).
+    Health {
+        /// Ask whether it is ready instead: database and bucket reachable.
+        #[arg(long)]
+        ready: bool,
+    },
 }
 
 /// Exit codes: 0 done, 1 failed at run time, 2 bad configuration or usage.
@@ -176,6 +188,26 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 "{n} photos put back to pending; a running daemon picks them up at its next claim"
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Init(args) => {
+            crate::init::run(&cli.config, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Health { ready } => {
+            let Some(listen) = config.http.listen else {
+                return Err(usage(
+                    "health asks the daemon's HTTP listener: set [http] listen in the config, e.g. \"127.0.0.1:9187\"".into(),
+                ));
+            };
+            let path = if ready { "/readyz" } else { "/healthz" };
+            let (code, body) =
+                crate::health::probe(listen, path, std::time::Duration::from_secs(5)).await?;
+            println!("{body}");
+            Ok(if code == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            })
         }
         Command::Check => {
             let findings = crate::check::run(&config).await;

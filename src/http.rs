@@ -1,5 +1,7 @@
-//! The optional HTTP listener: `/healthz` for load balancers and
-//! orchestrators, `/metrics` for Prometheus, `/status` as `status --json`.
+//! The optional HTTP listener: `/healthz` (liveness: the process
+//! answers) and `/readyz` (readiness: database and bucket reachable) for
+//! orchestrators and the `health` command, `/metrics` for Prometheus,
+//! `/status` as `status --json`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +24,9 @@ use crate::worker;
 /// How long a bucket check is reused: health probes come every few
 /// seconds and must not turn into a stream of S3 requests.
 const S3_CHECK_TTL: Duration = Duration::from_secs(15);
+
+/// Every readiness probe answers within this, reachable or not.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct HttpState {
     pub pool: MySqlPool,
@@ -62,6 +67,7 @@ pub async fn serve(
 ) {
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .with_state(state);
@@ -73,9 +79,16 @@ pub async fn serve(
     }
 }
 
-async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
+/// Liveness: answering at all means the runtime runs; it never waits on
+/// the database or S3, so an outage there does not get the process
+/// restarted.
+async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(st): State<Arc<HttpState>>) -> Response {
     let db = match tokio::time::timeout(
-        Duration::from_secs(3),
+        PROBE_TIMEOUT,
         sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&st.pool),
     )
     .await
@@ -119,7 +132,10 @@ async fn s3_health(st: &HttpState) -> Result<(), String> {
         return result.clone();
     }
     let target = st.current.borrow().target.clone();
-    let result = target.check_bucket().await.map_err(|e| e.to_string());
+    let result = match tokio::time::timeout(PROBE_TIMEOUT, target.check_bucket()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())),
+    };
     *cached = Some((Instant::now(), result.clone()));
     result
 }

@@ -4,6 +4,8 @@
 //! How the modules fit together:
 //!
 //! - [`config`]: the TOML file, its defaults and `validate()`.
+//! - [`sources`]: settings the file leaves out, from the environment,
+//!   Piwigo's [`database_inc`] and [`secret_file`]s, with their origins.
 //! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`).
 //! - [`daemon`]: wiring: connect, migrate, monitor, dispatch workers,
 //!   shut down gracefully.
@@ -19,24 +21,33 @@
 //!   lanes.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
+//! - [`init`]: the `init` command: a starter config, checked live.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
-//! - [`http`]: `/healthz`, `/metrics` and `/status`.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics` and `/status`.
+//! - [`health`]: the `health` command, a client of that listener.
 //! - [`systemd`]: readiness and watchdog notifications.
+//! - [`journald`]: priority prefixes on log lines sent to the journal.
 //! - [`redact`]: secret scrubbing.
 
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod database_inc;
 pub mod db;
 pub mod digest;
+pub mod health;
 pub mod http;
+pub mod init;
+pub mod journald;
 pub mod metrics;
 pub mod monitor;
 pub mod piwigo;
 pub mod queue;
 pub mod redact;
 pub mod s3;
+pub mod secret_file;
 pub mod shutdown;
+pub mod sources;
 pub mod systemd;
 pub mod worker;

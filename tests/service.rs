@@ -231,7 +231,7 @@ async fn http_get(port: u16, path: &str) -> (u16, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_healthz_and_status_answer_correct_values() {
+async fn metrics_health_readiness_and_status_answer_correct_values() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
     drain(config(&g, &s3, "")).await;
@@ -282,7 +282,7 @@ async fn metrics_healthz_and_status_answer_correct_values() {
     );
     assert!(!body.contains(SECRET_KEY));
 
-    let (code, body) = http_get(port, "/healthz").await;
+    let (code, body) = http_get(port, "/readyz").await;
     assert_eq!(code, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "ok");
@@ -312,7 +312,7 @@ async fn metrics_healthz_and_status_answer_correct_values() {
             .is_ok()
     })
     .await;
-    let (code, body) = http_get(port, "/healthz").await;
+    let (code, body) = http_get(port, "/readyz").await;
     assert_eq!(code, 503, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["s3"]["ok"], false);
@@ -320,6 +320,9 @@ async fn metrics_healthz_and_status_answer_correct_values() {
         health["s3"]["error"].as_str().unwrap().contains("404"),
         "{body}"
     );
+    // Liveness does not depend on the bucket: the process works.
+    let (code, body) = http_get(port, "/healthz").await;
+    assert_eq!(code, 200, "{body}");
     shutdown.graceful.cancel();
     task.await.unwrap();
     g.drop_database().await;
