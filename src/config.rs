@@ -348,8 +348,7 @@ impl Config {
         config.file_holds_secret = !config.secrets().is_empty();
         crate::sources::apply(
             &mut config,
-            env_database_url,
-            crate::secret_file::credentials_dir_from_env().as_deref(),
+            crate::sources::Environment::current(env_database_url),
         )?;
         config.validate()?;
         Ok(config)
@@ -725,7 +724,7 @@ bucket = "photos"
     #[test]
     fn example_config_parses() {
         let text = include_str!("../config.example.toml");
-        let c = parse(text).unwrap();
+        let c = Config::from_toml(text, Path::new("t"), Some("mysql://u:p@h/db".into())).unwrap();
         assert_eq!(c.s3.prefix, "photos/");
     }
 

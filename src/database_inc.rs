@@ -99,14 +99,16 @@ impl DatabaseSettings {
                     what,
                 })
         };
-        Ok(Self {
+        let settings = Self {
             path: path.to_owned(),
             host: take("db_host", "$conf['db_host']")?,
             user: take("db_user", "$conf['db_user']")?,
             password: take("db_password", "$conf['db_password']")?,
             base: take("db_base", "$conf['db_base']")?,
             prefix: take("$prefixeTable", "$prefixeTable")?,
-        })
+        };
+        settings.server()?;
+        Ok(settings)
     }
 
     pub fn server(&self) -> Result<Server, SettingsError> {
@@ -177,9 +179,9 @@ fn assignments(text: &str) -> Result<HashMap<String, Value>, (usize, String)> {
         lx.skip_trivia()?;
         if !lx.eat(';') {
             return Err((
-                lx.line,
+                value_line,
                 format!(
-                    "{} = '...' is not followed by `;` (only plain quoted strings are read)",
+                    "the quoted value of {} is not followed by `;` (a missing closing quote, or an expression: only plain quoted strings are read)",
                     display_target(&target)
                 ),
             ));
@@ -265,10 +267,7 @@ impl<'a> Lexer<'a> {
                                     Some('/') if prev == '*' => break,
                                     Some(c) => prev = c,
                                     None => {
-                                        return Err((
-                                            start,
-                                            "a /* comment is never closed".into(),
-                                        ));
+                                        return Err((start, "a /* comment is never closed".into()));
                                     }
                                 }
                             }
@@ -638,10 +637,16 @@ if (true) { $unrelated = 1; }
 
         let e = error(&INSTALLER.replace("'localhost';", "'localhost"));
         assert!(e.contains("line 6"), "{e}");
-        assert!(e.contains("never closed"), "{e}");
+        assert!(e.contains("closing quote"), "{e}");
 
         let e = error(&INSTALLER.replace("'piwigo_';", "'piwigo_'"));
-        assert!(e.contains("not followed by `;`"), "{e}");
+        assert!(
+            e.contains("line 8") && e.contains("not followed by `;`"),
+            "{e}"
+        );
+
+        let e = error("<?php\n$conf['db_host'] = 'never closed;\n");
+        assert!(e.contains("line 2") && e.contains("never closed"), "{e}");
 
         let e = error(&INSTALLER.replace("'localhost'", "\"$host\""));
         assert!(e.contains("line 6") && e.contains("variable"), "{e}");

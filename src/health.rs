@@ -8,7 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
-    #[error("health: cannot reach the daemon at {addr}: {reason} (is it running with [http] listen = \"{listen}\"?)")]
+    #[error(
+        "health: cannot reach the daemon at {addr}: {reason} (is it running with [http] listen = \"{listen}\"?)"
+    )]
     Unreachable {
         addr: SocketAddr,
         listen: SocketAddr,

@@ -56,7 +56,9 @@ pub enum InitError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("init: the checks failed (above); nothing was written. Fix the values and run init again")]
+    #[error(
+        "init: the checks failed (above); nothing was written. Fix the values and run init again"
+    )]
     ChecksFailed,
     #[error("init: {0}")]
     Config(#[from] crate::config::ConfigError),
@@ -185,16 +187,17 @@ pub async fn run(path: &Path, mut args: InitArgs) -> Result<(), InitError> {
     };
     let access_key_id = match args.access_key_id.take() {
         Some(k) => Some(k),
-        None if args.secret_access_key_file.is_none() => {
-            asker.optional("Access key id; none for the AWS default chain (environment, profile, instance role)")?
-        }
+        None if args.secret_access_key_file.is_none() => asker.optional(
+            "Access key id; none for the AWS default chain (environment, profile, instance role)",
+        )?,
         None => None,
     };
     let mut secret = None;
     let secret_file = match (args.secret_access_key_file.take(), &access_key_id) {
         (Some(f), _) => Some(f),
         (None, Some(_)) if asker.interactive => {
-            secret = Some(asker.hidden("Secret access key (not shown; kept in the file, mode 0600)")?);
+            secret =
+                Some(asker.hidden("Secret access key (not shown; kept in the file, mode 0600)")?);
             None
         }
         (None, Some(_)) => {
@@ -280,7 +283,9 @@ fn render(a: &Answers<'_>) -> String {
     t += &format!("root = {}\n", quoted(&a.root.to_string_lossy()));
     match a.database_url {
         Some(url) => t += &format!("database_url = {}\n", quoted(url)),
-        None => t += "# database_url and table_prefix: read from Piwigo's local/config/database.inc.php\n",
+        None => {
+            t += "# database_url and table_prefix: read from Piwigo's local/config/database.inc.php\n"
+        }
     }
     t += &format!("\n[s3]\nbucket = {}\n", quoted(a.bucket));
     if let Some(r) = a.region {

@@ -101,8 +101,8 @@ fn init_tracing(format: LogFormat) {
             filter = filter.add_directive(d);
         }
     }
-    use std::io::IsTerminal;
     use piwigo_s3upload::journald::{PriorityPrefix, stderr_is_journal};
+    use std::io::IsTerminal;
     let journal = stderr_is_journal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -131,9 +131,13 @@ mod tests {
     #[test]
     fn missing_empty_and_unreadable_files_say_so() {
         let dir = tempfile::tempdir().unwrap();
-        let e = read("s3.secret_access_key_file", Path::new("nope"), Some(dir.path()))
-            .unwrap_err()
-            .to_string();
+        let e = read(
+            "s3.secret_access_key_file",
+            Path::new("nope"),
+            Some(dir.path()),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("s3.secret_access_key_file"), "{e}");
         assert!(e.contains("does not exist"), "{e}");
         assert!(e.contains("/run/secrets"), "{e}");

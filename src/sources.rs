@@ -19,23 +19,43 @@ pub struct Origin {
 /// MariaDB's socket on Debian, where PHP's mysqli goes for "localhost".
 const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
 
+/// What the process environment says about the settings.
+#[derive(Debug, Default)]
+pub struct Environment {
+    /// PIWIGO_S3UPLOAD_DATABASE_URL.
+    pub database_url: Option<String>,
+    /// AWS_REGION, as the AWS SDKs read it.
+    pub aws_region: Option<String>,
+    /// $CREDENTIALS_DIRECTORY (systemd's LoadCredential=).
+    pub credentials_dir: Option<PathBuf>,
+}
+
+impl Environment {
+    /// The process environment, with the database URL given apart (tests
+    /// pass their own).
+    pub fn current(database_url: Option<String>) -> Self {
+        Self {
+            database_url,
+            aws_region: std::env::var("AWS_REGION").ok(),
+            credentials_dir: secret_file::credentials_dir_from_env(),
+        }
+    }
+}
+
 /// Fills in what the file left out, in this order: the environment,
 /// secret files, Piwigo's settings; and records each origin.
-pub fn apply(
-    config: &mut Config,
-    env_database_url: Option<String>,
-    credentials_dir: Option<&Path>,
-) -> Result<(), ConfigError> {
+pub fn apply(config: &mut Config, env: Environment) -> Result<(), ConfigError> {
+    let credentials_dir = env.credentials_dir.as_deref();
     let mut origins = Vec::new();
     let mut note = |setting: &'static str, from: String| origins.push(Origin { setting, from });
 
     let s3 = &mut config.s3;
-    s3.region = match (&s3.region_in_file, std::env::var("AWS_REGION")) {
+    s3.region = match (&s3.region_in_file, env.aws_region) {
         (Some(r), _) => {
             note("s3.region", "the config file".into());
             r.clone()
         }
-        (None, Ok(r)) if !r.trim().is_empty() => {
+        (None, Some(r)) if !r.trim().is_empty() => {
             note("s3.region", "the environment (AWS_REGION)".into());
             r
         }
@@ -78,7 +98,7 @@ pub fn apply(
     }
 
     let piwigo = &mut config.piwigo;
-    let env_url = env_database_url.filter(|u| !u.is_empty());
+    let env_url = env.database_url.filter(|u| !u.is_empty());
     let need_url = env_url.is_none() && piwigo.database_url.is_none();
     let path = match &piwigo.database_settings {
         Some(path) => Some(path.clone()),
@@ -141,10 +161,7 @@ pub fn apply(
         let password = secret_file::read("piwigo.database_password_file", name, credentials_dir)?;
         let url = piwigo.database_url.as_ref().map(Secret::expose);
         piwigo.database_url = Some(set_password(url.unwrap_or_default(), &password)?);
-        note(
-            "database password",
-            file_origin(name, credentials_dir),
-        );
+        note("database password", file_origin(name, credentials_dir));
     }
 
     piwigo.table_prefix = match (&piwigo.table_prefix_in_file, &settings) {
@@ -155,7 +172,11 @@ pub fn apply(
         (None, Some(s)) => {
             note(
                 "piwigo.table_prefix",
-                format!("{} ($prefixeTable line {})", s.path.display(), s.prefix.line),
+                format!(
+                    "{} ($prefixeTable line {})",
+                    s.path.display(),
+                    s.prefix.line
+                ),
             );
             s.prefix.text.clone()
         }
@@ -361,7 +382,23 @@ mod tests {
         ))
         .unwrap_err();
         assert!(matches!(e, ConfigError::PiwigoSettings(_)), "{e}");
-        assert!(e.to_string().contains("line 7"), "{e}");
+        assert!(e.to_string().contains("line 6"), "{e}");
+    }
+
+    #[test]
+    fn aws_region_applies_when_the_file_sets_none() {
+        let text = format!("[piwigo]\nroot = \"/x\"\ndatabase_url = \"mysql://u@h/db\"\n{S3}");
+        let region = |file: &str| {
+            let mut c: Config = toml::from_str(&format!("{text}{file}")).unwrap();
+            let env = Environment {
+                aws_region: Some("eu-north-1".into()),
+                ..Environment::default()
+            };
+            apply(&mut c, env).unwrap();
+            c.s3.region
+        };
+        assert_eq!(region(""), "eu-north-1");
+        assert_eq!(region("region = \"ap-south-1\"\n"), "ap-south-1");
     }
 
     #[test]
@@ -371,7 +408,9 @@ mod tests {
         std::fs::write(dir.path().join("secret"), "s3cr3t-from-file\n").unwrap();
         let base = "[piwigo]\nroot = \"/x\"\ndatabase_url = \"mysql://u@h/db\"\n";
         let mut c = Config::from_toml(
-            &format!("{base}{S3}access_key_id_file = \"id\"\nsecret_access_key_file = \"secret\"\n"),
+            &format!(
+                "{base}{S3}access_key_id_file = \"id\"\nsecret_access_key_file = \"secret\"\n"
+            ),
             Path::new("t"),
             None,
         )
@@ -383,7 +422,11 @@ mod tests {
             "{base}{S3}access_key_id_file = \"id\"\nsecret_access_key_file = \"secret\"\n"
         ))
         .unwrap();
-        apply(&mut config, None, Some(dir.path())).unwrap();
+        let env = Environment {
+            credentials_dir: Some(dir.path().to_owned()),
+            ..Environment::default()
+        };
+        apply(&mut config, env).unwrap();
         assert_eq!(
             config.s3.secret_access_key.as_ref().unwrap().expose(),
             "s3cr3t-from-file"

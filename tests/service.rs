@@ -26,18 +26,6 @@ fn start(config: Config, path: Option<PathBuf>) -> (Shutdown, JoinHandle<Summary
     (shutdown, task)
 }
 
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn count(g: &Gallery, table: &str, filter: &str) -> i64 {
     g.scalar_i64(&format!("SELECT COUNT(*) FROM {} {filter}", g.table(table)))
         .await

@@ -126,13 +126,25 @@ pub fn settings_fingerprint(s3: &S3Config) -> String {
     crate::digest::hex(&h.finalize())
 }
 
+/// The one HTTPS client: rustls on ring, the TLS stack the database
+/// connection uses too. The SDK is built without a default client, so
+/// every S3 client must be given this one.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 async fn build_client(s3: &S3Config) -> Client {
     let region = Region::new(s3.region.clone());
+    let http = https_client();
     let builder = match (&s3.access_key_id, &s3.secret_access_key) {
         // Configured keys need nothing from the AWS default chain: skipping
         // it keeps `~/.aws` (often unreadable for a service user) unread.
         (Some(id), Some(secret)) => aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(http)
             .region(region)
             .credentials_provider(Credentials::new(
                 id.expose(),
@@ -143,6 +155,7 @@ async fn build_client(s3: &S3Config) -> Client {
             )),
         _ => {
             let shared = aws_config::defaults(BehaviorVersion::latest())
+                .http_client(http)
                 .region(region)
                 .load()
                 .await;

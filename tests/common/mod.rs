@@ -282,6 +282,7 @@ impl S3Server {
     pub fn client(&self) -> aws_sdk_s3::Client {
         let conf = aws_sdk_s3::config::Builder::new()
             .behavior_version_latest()
+            .http_client(piwigo_s3upload::s3::https_client())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .force_path_style(true)
@@ -428,5 +429,18 @@ pub fn init_logs() {
             .with_env_filter(filter)
             .with_test_writer()
             .try_init();
+    }
+}
+
+/// Polls `check` every 100 ms until it holds; fails the test after `limit`.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
