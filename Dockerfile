@@ -55,6 +55,8 @@ RUN groupadd --gid 10001 piwigo-s3upload \
        --home-dir /nonexistent --shell /usr/sbin/nologin piwigo-s3upload
 
 COPY --from=builder /piwigo-s3upload /usr/local/bin/piwigo-s3upload
+# The companion Piwigo plugin, to copy into Piwigo's plugins/ folder.
+COPY piwigo-plugin/s3upload_companion /usr/share/piwigo-s3upload/piwigo-plugin/s3upload_companion
 
 USER 10001
 ENTRYPOINT ["/usr/local/bin/piwigo-s3upload"]

@@ -1,5 +1,5 @@
-//! The command line: `run`, `enqueue`, `status`, `retry`, `check`,
-//! `health`.
+//! The command line: `run`, `enqueue`, `status`, `retry`, `check`, `verify`,
+//! `restore`, `import-s3upload`, `init`, `health`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +11,7 @@ use crate::daemon::{self, RunOptions};
 use crate::piwigo::{self, Selection};
 use crate::queue::{self, Queue};
 use crate::shutdown::Shutdown;
+use crate::{restore, verify};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,6 +97,59 @@ pub enum Command {
         #[arg(long)]
         ready: bool,
     },
+    /// Take over from the old S3Upload plugin (table <prefix>s3upload): its
+    /// uploads become upload records, its pending and failed photos are
+    /// queued, and monitoring starts where it stopped. Safe to run again.
+    ImportS3upload,
+    /// Is every photo backed up and intact? Lists photos neither uploaded
+    /// nor queued (by album) and objects missing or damaged in the bucket.
+    /// Exit code 0 when all is well, 1 when something is missing or wrong.
+    Verify {
+        /// Also hash every recorded file and compare it with the upload.
+        #[arg(long)]
+        disk: bool,
+        /// Also list objects under the prefix that no record explains.
+        #[arg(long)]
+        orphans: bool,
+        /// Queue the photos that are neither uploaded nor queued.
+        #[arg(long)]
+        enqueue: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring files back from the bucket to where Piwigo expects them. Each
+    /// file is downloaded under a temporary name, checked against its md5,
+    /// then renamed into place; another file already there is kept.
+    Restore {
+        /// Photo ids and ranges: 1,2,5-9.
+        #[arg(long)]
+        ids: Option<String>,
+        /// An album id; its sub-albums are included.
+        #[arg(long)]
+        album: Option<u32>,
+        /// Every backed-up photo.
+        #[arg(long)]
+        all: bool,
+        /// Only files missing on disk (combines with the others; alone it
+        /// means all of them).
+        #[arg(long)]
+        missing: bool,
+        /// Restore into this directory instead of piwigo.root.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Replace a file that holds other bytes.
+        #[arg(long)]
+        overwrite: bool,
+        /// Say what would be restored, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Without the database: every object under the prefix goes back
+        /// to the path its metadata names.
+        #[arg(long)]
+        from_bucket: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit codes: 0 done, 1 failed at run time, 2 bad configuration or usage.
@@ -145,7 +199,11 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                     "say what to queue: --ids, --album, --tag, --caddie, --since or --all".into(),
                 ));
             }
-            let mut progress = EnqueueProgress::new();
+            let mut progress = crate::progress::Progress::new(
+                "enqueue {bar:40} {pos}/{len} photo ids scanned ({eta} left)",
+                "enqueue: photo ids scanned",
+                u64::from(queue::enqueue::CHUNK_IDS),
+            );
             let report = queue::enqueue::selection(
                 &pool,
                 &t,
@@ -209,6 +267,102 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 ExitCode::from(EXIT_FAILURE)
             })
         }
+        Command::ImportS3upload => {
+            let (pool, t) = daemon::open_database(&config, 2).await?;
+            let strategy = Queue::detect_strategy(&pool).await?;
+            let queue = Queue::new(pool.clone(), t.clone(), strategy);
+            let root =
+                piwigo::GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).ok();
+            let report = crate::companion::import::run(
+                &pool,
+                &t,
+                &queue,
+                root.as_ref(),
+                &config.s3.bucket,
+                config.s3.public_url.as_deref(),
+                config.upload.prevent_duplicates_by_md5,
+            )
+            .await?;
+            print!("{}", report.to_text(&t.old_plugin));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            disk,
+            orphans,
+            enqueue,
+            json,
+        } => {
+            let (pool, t) = daemon::open_database(&config, 2).await?;
+            let opts = verify::Options {
+                disk,
+                orphans,
+                enqueue,
+            };
+            let report = verify::run(&config, &pool, &t, opts).await?;
+            verify::LastRun::of(&report).store(&pool, &t).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", verify::to_text(&report));
+            }
+            Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            })
+        }
+        Command::Restore {
+            ids,
+            album,
+            all,
+            missing,
+            to,
+            overwrite,
+            dry_run,
+            from_bucket,
+            json,
+        } => {
+            if ids.is_none() && album.is_none() && !all && !missing {
+                return Err(usage(
+                    "say what to restore: --ids, --album, --all or --missing".into(),
+                ));
+            }
+            let mut opts = restore::Options {
+                to,
+                mode: restore::Mode {
+                    overwrite,
+                    dry_run,
+                    missing_only: missing,
+                },
+                jobs: config.upload.workers,
+                ..restore::Options::default()
+            };
+            opts.filter.album = album;
+            if let Some(ids) = ids {
+                opts.filter.ids = piwigo::parse_id_list(&ids).map_err(usage)?;
+            }
+            let summary = if from_bucket {
+                if album.is_some() {
+                    return Err(usage(
+                        "--album needs the database; with --from-bucket use --ids, --all or --missing".into(),
+                    ));
+                }
+                restore::from_bucket::run(&config, &opts).await?
+            } else {
+                let (pool, t) = daemon::open_database(&config, 2).await?;
+                restore::from_records(&config, &pool, &t, &opts).await?
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", summary.to_text());
+            }
+            Ok(if summary.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            })
+        }
         Command::Check => {
             let findings = crate::check::run(&config).await;
             print!("{}", crate::check::render(&findings));
@@ -218,51 +372,6 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             } else {
                 Ok(ExitCode::from(EXIT_FAILURE))
             }
-        }
-    }
-}
-
-/// Progress of a large `enqueue`: a bar on a terminal, plain lines
-/// otherwise (logs, cron mail). Small selections show nothing.
-struct EnqueueProgress {
-    bar: Option<indicatif::ProgressBar>,
-    last_line: std::time::Instant,
-}
-
-impl EnqueueProgress {
-    fn new() -> Self {
-        Self {
-            bar: None,
-            last_line: std::time::Instant::now(),
-        }
-    }
-
-    fn update(&mut self, scanned: u64, total: u64) {
-        if total <= u64::from(queue::enqueue::CHUNK_IDS) {
-            return;
-        }
-        use std::io::IsTerminal;
-        if std::io::stderr().is_terminal() {
-            let bar = self.bar.get_or_insert_with(|| {
-                let bar = indicatif::ProgressBar::new(total);
-                if let Ok(style) = indicatif::ProgressStyle::with_template(
-                    "enqueue {bar:40} {pos}/{len} photo ids scanned ({eta} left)",
-                ) {
-                    bar.set_style(style);
-                }
-                bar
-            });
-            bar.set_position(scanned);
-        } else if self.last_line.elapsed() >= std::time::Duration::from_secs(5) || scanned == total
-        {
-            eprintln!("enqueue: {scanned} of {total} photo ids scanned");
-            self.last_line = std::time::Instant::now();
-        }
-    }
-
-    fn finish(self) {
-        if let Some(bar) = self.bar {
-            bar.finish_and_clear();
         }
     }
 }

@@ -90,12 +90,30 @@ pub struct Config {
     pub origins: Vec<crate::sources::Origin>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Where `/healthz`, `/metrics` and `/status` are served; off when unset.
     #[serde(default)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Shared with the Piwigo plugin: `/status` and `/presign` answer only
+    /// requests that carry it (`Authorization: Bearer ...`), because they
+    /// show keys, paths and errors, and sign links to private objects.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// How long a presigned download link stays valid.
+    #[serde(default = "default_presign_expiry", deserialize_with = "duration")]
+    pub presign_expiry: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            token: None,
+            presign_expiry: default_presign_expiry(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -289,6 +307,15 @@ fn default_progress_interval() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_presign_expiry() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// The shortest `http.token` accepted: long enough not to be guessed.
+const MIN_TOKEN_LEN: usize = 16;
+/// S3 refuses presigned URLs valid longer than a week.
+const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map_err(|e| {
@@ -408,7 +435,30 @@ impl Config {
                 "is empty; remove the line or name a Piwigo tag",
             ));
         }
+        self.validate_http()?;
         self.validate_upload()
+    }
+
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        if let Some(token) = &self.http.token {
+            let t = token.expose();
+            if t.len() < MIN_TOKEN_LEN || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ConfigError::invalid(
+                    "http.token",
+                    format!(
+                        "must be at least {MIN_TOKEN_LEN} characters without spaces; make one with `openssl rand -hex 24` and put the same value in the Piwigo plugin's settings"
+                    ),
+                ));
+            }
+        }
+        let expiry = self.http.presign_expiry;
+        if expiry < Duration::from_secs(1) || expiry > MAX_PRESIGN_EXPIRY {
+            return Err(ConfigError::invalid(
+                "http.presign_expiry",
+                "must be between 1s and 7 days (S3's limit for presigned links)",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_s3(&mut self) -> Result<(), ConfigError> {
@@ -547,9 +597,14 @@ impl Config {
     pub fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
         let s3 = &self.s3;
-        for s in [&s3.access_key_id, &s3.secret_access_key, &s3.session_token]
-            .into_iter()
-            .flatten()
+        for s in [
+            &s3.access_key_id,
+            &s3.secret_access_key,
+            &s3.session_token,
+            &self.http.token,
+        ]
+        .into_iter()
+        .flatten()
         {
             out.push(s.expose().to_owned());
         }

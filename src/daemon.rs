@@ -22,7 +22,7 @@ use crate::redact::Redactor;
 use crate::s3::outage::Outage;
 use crate::s3::{self, Target};
 use crate::shutdown::Shutdown;
-use crate::{http, monitor, systemd, worker};
+use crate::{companion, http, monitor, systemd, worker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -168,13 +168,16 @@ pub async fn run(
                 .await
                 .map_err(|source| DaemonError::Listen { addr, source })?;
             tracing::info!(http.listen = %addr, "serving /healthz, /metrics and /status");
-            let state = Arc::new(http::HttpState::new(
-                pool.clone(),
-                t.clone(),
-                metrics.clone(),
-                ctx_rx,
-                poll_rx,
-            ));
+            let state = Arc::new(
+                http::HttpState::new(
+                    pool.clone(),
+                    t.clone(),
+                    metrics.clone(),
+                    ctx_rx.clone(),
+                    poll_rx,
+                )
+                .with_access(&config.http),
+            );
             Some(tokio::spawn(http::serve(
                 listener,
                 state,
@@ -191,6 +194,17 @@ pub async fn run(
     );
 
     let wake = Arc::new(Notify::new());
+    let companion_stop = CancellationToken::new();
+    let companion_task = (!opts.until_idle).then(|| {
+        tokio::spawn(companion::run(
+            pool.clone(),
+            t.clone(),
+            ctx_rx.clone(),
+            config.monitor.poll_interval,
+            wake.clone(),
+            companion_stop.clone(),
+        ))
+    });
     let mut d = Dispatcher {
         sem: Arc::new(Semaphore::new(config.upload.workers * PIPELINE_DEPTH)),
         workers: config.upload.workers,
@@ -209,6 +223,7 @@ pub async fn run(
         let started = Instant::now();
         monitor::poll_once(&pool, &t, &d.config.monitor).await?;
         metrics.polled(started.elapsed());
+        companion::once(&pool, &t, &d.ctx, true).await?;
     } else {
         d.start_monitor();
     }
@@ -219,6 +234,12 @@ pub async fn run(
         if let Err(e) = task.await {
             tracing::error!(error = %e, "monitor task ended abnormally");
         }
+    }
+    companion_stop.cancel();
+    if let Some(task) = companion_task
+        && let Err(e) = task.await
+    {
+        tracing::error!(error = %e, "plugin requests task ended abnormally");
     }
     http_stop.cancel();
     if let Some(task) = http_task

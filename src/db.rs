@@ -58,6 +58,11 @@ pub struct Tables {
     pub state: String,
     pub counts: String,
     pub migrations: String,
+    pub heartbeat: String,
+    pub requests: String,
+    pub request_images: String,
+    /// The old S3Upload plugin's table, read by `import-s3upload`.
+    pub old_plugin: String,
 }
 
 impl Tables {
@@ -78,6 +83,10 @@ impl Tables {
             state: t("s3upload_state"),
             counts: t("s3upload_counts"),
             migrations: t("s3upload_migrations"),
+            heartbeat: t("s3upload_heartbeat"),
+            requests: t("s3upload_requests"),
+            request_images: t("s3upload_request_images"),
+            old_plugin: t("s3upload"),
         }
     }
 }

@@ -1,13 +1,14 @@
 //! The optional HTTP listener: `/healthz` (liveness: the process
 //! answers) and `/readyz` (readiness: database and bucket reachable) for
 //! orchestrators and the `health` command, `/metrics` for Prometheus,
-//! `/status` as `status --json`.
+//! `/status` as `status --json` and `/presign/{image_id}` for the Piwigo
+//! plugin (these two need the `http.token`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,6 +17,7 @@ use sqlx::MySqlPool;
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{HttpConfig, Secret};
 use crate::db::Tables;
 use crate::metrics::Metrics;
 use crate::queue::report;
@@ -36,6 +38,9 @@ pub struct HttpState {
     pub current: watch::Receiver<Arc<worker::Context>>,
     /// Poll interval when monitoring runs, for the staleness check.
     pub poll_interval: watch::Receiver<Option<Duration>>,
+    /// Guards `/status` and `/presign`; those are off when unset.
+    pub token: Option<Secret>,
+    pub presign_expiry: Duration,
     s3_check: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
@@ -53,8 +58,17 @@ impl HttpState {
             metrics,
             current,
             poll_interval,
+            token: None,
+            presign_expiry: HttpConfig::default().presign_expiry,
             s3_check: Mutex::new(None),
         }
+    }
+
+    /// The token and presign settings of `[http]`.
+    pub fn with_access(mut self, http: &HttpConfig) -> Self {
+        self.token = http.token.clone();
+        self.presign_expiry = http.presign_expiry;
+        self
     }
 }
 
@@ -70,6 +84,10 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
+        .route(
+            "/presign/{image_id}",
+            get(crate::companion::presign::presign),
+        )
         .with_state(state);
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -145,6 +163,11 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         Ok(counts) => st.metrics.set_queue_depth(counts.iter()),
         Err(e) => tracing::warn!(error = %e, "http: could not count the queue for /metrics"),
     }
+    match crate::verify::LastRun::load(&st.pool, &st.tables).await {
+        Ok(Some(last)) => st.metrics.set_verify(&last),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "http: could not read the last verify for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -155,7 +178,10 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         .into_response()
 }
 
-async fn status(State(st): State<Arc<HttpState>>) -> Response {
+async fn status(State(st): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    if let Some(answer) = crate::token::refusal(&headers, st.token.as_ref()) {
+        return answer;
+    }
     match report::report(&st.pool, &st.tables, 10).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => (

@@ -31,6 +31,8 @@ pub struct Metrics {
     last_poll_ms: AtomicU64,
     /// All failures, for the summary (the family cannot be iterated).
     failed_total: AtomicU64,
+    /// The last `verify`, as stored in the state table.
+    verify: Family<Labels, Gauge>,
 }
 
 /// A snapshot of the counters, returned when the daemon stops.
@@ -89,8 +91,15 @@ impl Default for Metrics {
             "Photos in the queue and records of finished photos, by status",
             queue_depth.clone(),
         );
+        let verify = Family::<Labels, Gauge>::default();
+        registry.register(
+            "verify",
+            "The last verify: finished_at (Unix time, 0 = never), ok (1/0), not_backed_up, objects_missing, objects_damaged, files_with_problems",
+            verify.clone(),
+        );
         Self {
             registry,
+            verify,
             uploads,
             bytes,
             failures,
@@ -152,6 +161,21 @@ impl Metrics {
             self.queue_depth
                 .get_or_create(&label("status", status))
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Shows the last verify's result.
+    pub fn set_verify(&self, last: &crate::verify::LastRun) {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for (what, value) in [
+            ("finished_at", last.at),
+            ("ok", i64::from(last.ok)),
+            ("not_backed_up", n(last.not_backed_up)),
+            ("objects_missing", n(last.objects_missing)),
+            ("objects_damaged", n(last.objects_damaged)),
+            ("files_with_problems", n(last.files_with_problems)),
+        ] {
+            self.verify.get_or_create(&label("what", what)).set(value);
         }
     }
 
@@ -226,6 +250,27 @@ mod tests {
             text.contains("piwigo_s3upload_queue_depth{status=\"failed_code_403\"} 2"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_last_verify_shows() {
+        let m = Metrics::default();
+        m.set_verify(&crate::verify::LastRun {
+            at: 1_700_000_000,
+            ok: false,
+            not_backed_up: 3,
+            objects_missing: 2,
+            ..Default::default()
+        });
+        let text = m.encode();
+        for line in [
+            "piwigo_s3upload_verify{what=\"finished_at\"} 1700000000",
+            "piwigo_s3upload_verify{what=\"ok\"} 0",
+            "piwigo_s3upload_verify{what=\"not_backed_up\"} 3",
+            "piwigo_s3upload_verify{what=\"objects_missing\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]

@@ -102,6 +102,8 @@ pub struct Selection {
     pub caddie: bool,
     pub since: Option<chrono::NaiveDateTime>,
     pub all: bool,
+    /// The photos of a request filed by the companion plugin.
+    pub request: Option<u64>,
 }
 
 impl Selection {
@@ -112,6 +114,7 @@ impl Selection {
             && !self.caddie
             && self.since.is_none()
             && !self.all
+            && self.request.is_none()
     }
 
     /// Appends `WHERE ...` selecting `i.id` from `<prefix>images i`.
@@ -150,6 +153,14 @@ impl Selection {
         if let Some(since) = self.since {
             qb.push(" AND i.date_available >= ");
             qb.push_bind(since);
+        }
+        if let Some(request) = self.request {
+            qb.push(format!(
+                " AND i.id IN (SELECT ri.image_id FROM {} ri WHERE ri.request_id = ",
+                t.request_images
+            ));
+            qb.push_bind(request);
+            qb.push(")");
         }
     }
 }
@@ -300,6 +311,46 @@ impl GalleryRoot {
         Ok(real)
     }
 
+    /// Where a file for `rel` may be written: the same confinement as
+    /// `resolve`, for a file that need not exist yet. The nearest existing
+    /// directory must itself be inside, so a symlinked folder cannot lead
+    /// a write outside.
+    pub fn destination(&self, rel: &str) -> Result<PathBuf, FileError> {
+        let outside = || FileError::OutsideRoot {
+            path: rel.escape_debug().to_string(),
+            root: self.root.clone(),
+        };
+        let rel_path = Path::new(rel);
+        if rel.contains('\0') || rel.is_empty() || rel_path.has_root() {
+            return Err(outside());
+        }
+        let mut lexical = self.root.clone();
+        for c in rel_path.components() {
+            match c {
+                Component::Normal(p) => lexical.push(p),
+                Component::ParentDir => {
+                    lexical.pop();
+                }
+                Component::CurDir => {}
+                Component::RootDir | Component::Prefix(_) => return Err(outside()),
+            }
+        }
+        if !self.is_allowed(&lexical) || self.allowed.contains(&lexical) {
+            return Err(outside());
+        }
+        let mut existing = lexical.parent();
+        while let Some(dir) = existing {
+            if let Ok(real) = dir.canonicalize() {
+                if !self.is_allowed(&real) {
+                    return Err(outside());
+                }
+                break;
+            }
+            existing = dir.parent();
+        }
+        Ok(lexical)
+    }
+
     fn is_allowed(&self, path: &Path) -> bool {
         self.allowed.iter().any(|dir| path.starts_with(dir))
     }
@@ -351,6 +402,18 @@ mod tests {
             g.resolve("./upload/link.jpg"),
             Err(FileError::OutsideRoot { .. })
         ));
+    }
+
+    #[test]
+    fn destinations_stay_inside() {
+        let (d, g) = gallery();
+        let dest = g.destination("./upload/2030/01/01/new.jpg").unwrap();
+        assert_eq!(dest, g.root().join("upload/2030/01/01/new.jpg"));
+        for bad in ["../outside/x.jpg", "/etc/x", "./upload/..", ""] {
+            assert!(g.destination(bad).is_err(), "{bad:?}");
+        }
+        std::os::unix::fs::symlink(d.path().join("outside"), g.root().join("upload/out")).unwrap();
+        assert!(g.destination("./upload/out/sub/x.jpg").is_err());
     }
 
     #[test]

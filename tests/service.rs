@@ -200,11 +200,21 @@ async fn reload_switches_to_a_corrected_key() {
     g.drop_database().await;
 }
 
+const HTTP_TOKEN: &str = "service-test-token-0123456789";
+
 async fn http_get(port: u16, path: &str) -> (u16, String) {
+    http_get_with(port, path, None).await
+}
+
+async fn http_get_with(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
@@ -224,7 +234,7 @@ async fn metrics_health_readiness_and_status_answer_correct_values() {
     let s3 = S3Server::start().await;
     drain(config(&g, &s3, "")).await;
     let port = free_port();
-    let http = format!("[http]\nlisten = \"127.0.0.1:{port}\"\n");
+    let http = format!("[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{HTTP_TOKEN}\"\n");
     let (shutdown, task) = start(config(&g, &s3, &http), None);
     for n in 0..3 {
         g.add_upload(n, &format!("m{n}.jpg"), &photo_bytes(n, 1000 + n as usize))
@@ -278,7 +288,9 @@ async fn metrics_health_readiness_and_status_answer_correct_values() {
     assert_eq!(health["s3"]["ok"], true);
     assert!(health["monitor"]["last_poll_age_seconds"].as_f64().unwrap() < 10.0);
 
-    let (code, body) = http_get(port, "/status").await;
+    let (code, _) = http_get(port, "/status").await;
+    assert_eq!(code, 401, "/status needs the token");
+    let (code, body) = http_get_with(port, "/status", Some(HTTP_TOKEN)).await;
     assert_eq!(code, 200);
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["counts"]["uploaded"], 3);

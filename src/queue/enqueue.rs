@@ -168,7 +168,7 @@ pub async fn selection(
     t: &Tables,
     sel: &Selection,
     dedupe: bool,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<EnqueueReport, DbError> {
     let err = DbError::query;
     let (lo, hi): (Option<u32>, Option<u32>) =

@@ -23,6 +23,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "keep counts of recorded outcomes",
         sql: include_str!("../../migrations/0002_outcome_counts.sql"),
     },
+    Migration {
+        version: 3,
+        description: "heartbeat and requests for the companion plugin",
+        sql: include_str!("../../migrations/0003_companion.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +150,7 @@ mod tests {
     #[test]
     fn splits_the_shipped_migrations() {
         let n: usize = MIGRATIONS.iter().map(|m| statements(m.sql).count()).sum();
-        assert_eq!(n, 5);
+        assert_eq!(n, 8);
         for m in MIGRATIONS {
             for s in statements(m.sql) {
                 // Safe to run again after a crash half-way.

@@ -147,6 +147,11 @@ impl Queue {
         }
     }
 
+    /// This daemon's name in claims, heartbeats and requests.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// Picks the claim strategy from the server's version.
     pub async fn detect_strategy(pool: &MySqlPool) -> Result<ClaimStrategy, DbError> {
         let version: String = sqlx::query_scalar("SELECT VERSION()")

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod keys;
+pub mod meta;
 pub mod outage;
 pub mod throttle;
 pub mod upload;

@@ -22,7 +22,8 @@ def binary():
 
 def config_text(piwigo, s3, sections=None):
     """A config for `piwigo` and `s3`. `sections` maps a section name to
-    extra `key = value` lines appended to it (new sections are added)."""
+    `key = value` lines added to it (new sections are added); a line for a
+    key the base already sets replaces the base's line."""
     base = {
         "piwigo": [f'database_url = "{piwigo.database_url}"',
                    f'table_prefix = "{piwigo.prefix}"',
@@ -36,7 +37,11 @@ def config_text(piwigo, s3, sections=None):
                    'claim_lease = "10s"'],
     }
     for name, lines in (sections or {}).items():
-        base.setdefault(name, []).extend(lines)
+        current = base.setdefault(name, [])
+        for line in lines:
+            key = line.split("=", 1)[0].strip()
+            current[:] = [c for c in current if c.split("=", 1)[0].strip() != key]
+            current.append(line)
     return "".join(f"[{name}]\n" + "\n".join(lines) + "\n\n" for name, lines in base.items())
 
 

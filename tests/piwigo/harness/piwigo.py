@@ -161,13 +161,18 @@ class Piwigo:
             params["parent"] = parent
         return int(self.admin.api("pwg.categories.add", **params)["id"])
 
-    def add_photo(self, data, album, name="photo", filename=None, tags=None):
-        """Adds a photo exactly as the web uploader does; returns its id."""
+    def add_photo(self, data, album, name="photo", filename=None, tags=None, launch=True):
+        """Adds a photo exactly as the web uploader does; returns its id.
+        New photos wait in Piwigo's lounge (not yet in their album, so not
+        visible to visitors) until the upload ends: `launch` ends it."""
         params = {"category": album, "name": name}
         if tags:
             params["tags"] = ",".join(tags)
         files = {"image": (filename or f"{name}.jpg", data, "image/jpeg")}
-        return int(self.admin.api("pwg.images.addSimple", files=files, **params)["image_id"])
+        image_id = int(self.admin.api("pwg.images.addSimple", files=files, **params)["image_id"])
+        if launch:
+            self.admin.api("pwg.images.emptyLounge")
+        return image_id
 
     def add_tag(self, name):
         return int(self.admin.api("pwg.tags.add", name=name)["id"])

@@ -1,0 +1,185 @@
+<?php
+/*
+ * Administration > Plugins > S3Upload: settings, the daemon's heartbeat,
+ * counts per status, the ten most recent pending/failed and successful
+ * uploads, "retry failed now", recent Batch Manager requests; and, with
+ * tab=photo, one photo's S3 status (a tab of the photo edit page).
+ */
+defined('PHPWG_ROOT_PATH') or die('Hacking attempt!');
+
+check_status(ACCESS_ADMINISTRATOR);
+
+/** Seconds the retry button waits for a running daemon's answer. */
+define('S3C_RETRY_WAIT', 5);
+
+$tab = isset($_GET['tab']) ? $_GET['tab'] : 'status';
+if ($tab == 'photo')
+{
+  include(S3C_PATH . 'admin_photo.php');
+  return;
+}
+
+$settings = s3c_settings();
+$ready = s3c_tables_ready();
+
+if (isset($_POST['s3c_save']))
+{
+  check_pwg_token();
+  $visibility = isset($_POST['link_visibility']) ? $_POST['link_visibility'] : '';
+  $mode = isset($_POST['link_mode']) ? $_POST['link_mode'] : '';
+  $daemon_url = isset($_POST['daemon_url']) ? trim($_POST['daemon_url']) : '';
+  if (!in_array($visibility, array('off', 'admins', 'everyone'), true)
+    or !in_array($mode, array('private', 'public'), true))
+  {
+    $page['errors'][] = l10n('Unknown link setting.');
+  }
+  elseif ($daemon_url !== '' and !preg_match('#^https?://[^\s/]+(/\S*)?$#', $daemon_url))
+  {
+    $page['errors'][] = l10n('The daemon URL must look like http://127.0.0.1:9187');
+  }
+  else
+  {
+    $settings['link_visibility'] = $visibility;
+    $settings['link_mode'] = $mode;
+    $settings['daemon_url'] = $daemon_url;
+    // The token is never shown again; an empty field keeps the old one.
+    if (isset($_POST['daemon_token']) and trim($_POST['daemon_token']) !== '')
+    {
+      $settings['daemon_token'] = trim($_POST['daemon_token']);
+    }
+    s3c_save_settings($settings);
+    $page['infos'][] = l10n('Settings saved.');
+  }
+}
+
+if (isset($_POST['s3c_retry']))
+{
+  check_pwg_token();
+  if ($ready)
+  {
+    $request = s3c_wait_for_request(s3c_file_request('retry'), S3C_RETRY_WAIT);
+    $page['infos'][] = s3c_request_summary($request);
+  }
+}
+
+$template->set_filename('s3c_admin', realpath(S3C_PATH . 'template/admin.tpl'));
+
+$daemon = null;
+$heartbeats = s3c_heartbeats();
+if (!empty($heartbeats))
+{
+  $hb = $heartbeats[0];
+  $age = intval($hb['age']);
+  if (!empty($hb['stopped_at']))
+  {
+    $state = l10n('stopped %s', $hb['stopped_at']);
+    $alive = false;
+  }
+  elseif ($age <= S3C_ALIVE_SECONDS)
+  {
+    $state = l10n('running');
+    $alive = true;
+  }
+  else
+  {
+    $state = l10n('not seen for %d min', max(1, intval(round($age / 60))));
+    $alive = false;
+  }
+  $daemon = array(
+    'HOST' => $hb['host'],
+    'VERSION' => $hb['version'],
+    'LAST_SEEN' => $hb['last_seen'],
+    'STATE' => $state,
+    'ALIVE' => $alive,
+  );
+}
+
+$counts = array();
+$pending = array();
+$uploaded = array();
+$requests = array();
+if ($ready)
+{
+  $query = '
+SELECT IF(claimed_until > NOW(3), \'uploading\', status) AS s, COUNT(*) AS n
+  FROM ' . s3c_table('queue') . '
+  GROUP BY s
+;';
+  $counts = query2array($query, 's', 'n');
+  if (s3c_tables_ready(array('counts')))
+  {
+    $query = 'SELECT outcome, n FROM ' . s3c_table('counts') . ' WHERE n > 0;';
+  }
+  else
+  {
+    $query = 'SELECT outcome, COUNT(*) AS n FROM ' . s3c_table('uploaded') . ' GROUP BY outcome;';
+  }
+  $counts = array_merge($counts, query2array($query, 'outcome', 'n'));
+  ksort($counts);
+
+  $query = '
+SELECT q.image_id, IF(q.claimed_until > NOW(3), \'uploading\', q.status) AS status,
+    q.attempts, q.updated_at, q.last_error, i.file, i.path
+  FROM ' . s3c_table('queue') . ' AS q
+    LEFT JOIN ' . IMAGES_TABLE . ' AS i ON i.id = q.image_id
+  ORDER BY q.updated_at DESC, q.id DESC
+  LIMIT 10
+;';
+  $pending = query2array($query);
+
+  $query = '
+SELECT u.image_id, u.outcome, u.s3_key, u.url, u.size, u.uploaded_at, i.file
+  FROM ' . s3c_table('uploaded') . ' AS u
+    LEFT JOIN ' . IMAGES_TABLE . ' AS i ON i.id = u.image_id
+  ORDER BY u.uploaded_at DESC, u.id DESC
+  LIMIT 10
+;';
+  $uploaded = query2array($query);
+  foreach ($uploaded as &$row)
+  {
+    $row['link'] = s3c_download_url($row['image_id'], $row);
+  }
+  unset($row);
+
+  $query = '
+SELECT *
+  FROM ' . s3c_table('requests') . '
+  WHERE status <> \'draft\'
+  ORDER BY id DESC
+  LIMIT 5
+;';
+  foreach (query2array($query) as $request)
+  {
+    $request['summary'] = s3c_request_summary($request);
+    $requests[] = $request;
+  }
+}
+
+$failed = 0;
+foreach ($counts as $status => $n)
+{
+  if (strpos($status, 'failed') === 0)
+  {
+    $failed += $n;
+  }
+}
+
+$template->assign(array(
+  'S3C_ACTION' => S3C_ADMIN,
+  'S3C_PHOTO_URL' => get_root_url() . 'admin.php?page=photo-',
+  'PWG_TOKEN' => get_pwg_token(),
+  'S3C_READY' => $ready,
+  'S3C_DAEMON' => $daemon,
+  'S3C_COUNTS' => $counts,
+  'S3C_FAILED' => $failed,
+  'S3C_PENDING' => $pending,
+  'S3C_UPLOADED' => $uploaded,
+  'S3C_REQUESTS' => $requests,
+  'S3C_SETTINGS' => array(
+    'link_visibility' => $settings['link_visibility'],
+    'link_mode' => $settings['link_mode'],
+    'daemon_url' => $settings['daemon_url'],
+    'token_set' => $settings['daemon_token'] !== '',
+  ),
+));
+$template->assign_var_from_handle('ADMIN_CONTENT', 's3c_admin');

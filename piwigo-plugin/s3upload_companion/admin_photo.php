@@ -1,0 +1,65 @@
+<?php
+/*
+ * The "S3" tab of a photo's edit page: its place in the queue or its
+ * upload record, and a button to queue it.
+ */
+defined('PHPWG_ROOT_PATH') or die('Hacking attempt!');
+
+check_status(ACCESS_ADMINISTRATOR);
+check_input_parameter('image_id', $_GET, false, PATTERN_ID);
+if (!isset($_GET['image_id']))
+{
+  page_not_found('image_id is missing');
+}
+$image_id = intval($_GET['image_id']);
+
+// The photo page's own tabs, with ours selected.
+global $admin_photo_base_url;
+$admin_photo_base_url = get_root_url() . 'admin.php?page=photo-' . $image_id;
+include_once(PHPWG_ROOT_PATH . 'admin/include/tabsheet.class.php');
+$tabsheet = new tabsheet();
+$tabsheet->set_id('photo');
+$tabsheet->select(S3C_ID);
+$tabsheet->assign();
+
+$photo = pwg_db_fetch_assoc(pwg_query('SELECT id, file, path FROM ' . IMAGES_TABLE . ' WHERE id = ' . $image_id . ';'));
+if (!$photo)
+{
+  page_not_found('no such photo');
+}
+
+$ready = s3c_tables_ready();
+if (isset($_POST['s3c_queue']) and $ready)
+{
+  check_pwg_token();
+  $request = s3c_wait_for_request(s3c_file_request('enqueue', array($image_id)), 5);
+  $page['infos'][] = s3c_request_summary($request);
+}
+
+$queued = null;
+$uploaded = null;
+if ($ready)
+{
+  $queued = pwg_db_fetch_assoc(pwg_query('
+SELECT IF(claimed_until > NOW(3), \'uploading\', status) AS status, attempts, last_error, updated_at, next_attempt_at
+  FROM ' . s3c_table('queue') . '
+  WHERE image_id = ' . $image_id . '
+;'));
+  $uploaded = s3c_uploaded($image_id);
+  if ($uploaded)
+  {
+    $uploaded['link'] = s3c_download_url($image_id, $uploaded);
+  }
+}
+
+$template->set_filename('s3c_photo', realpath(S3C_PATH . 'template/admin_photo.tpl'));
+$template->assign(array(
+  'ADMIN_PAGE_TITLE' => l10n('Edit photo') . ' <span class="image-id">#' . $image_id . '</span>',
+  'S3C_ACTION' => get_root_url() . 'admin.php?page=plugin-' . S3C_ID . '-photo&amp;image_id=' . $image_id,
+  'PWG_TOKEN' => get_pwg_token(),
+  'S3C_READY' => $ready,
+  'S3C_PHOTO' => $photo,
+  'S3C_QUEUED' => $queued ? $queued : null,
+  'S3C_RECORD' => $uploaded,
+));
+$template->assign_var_from_handle('ADMIN_CONTENT', 's3c_photo');

@@ -1,0 +1,360 @@
+//! `import-s3upload`: takes over from the old S3Upload plugin's table
+//! (`<prefix>s3upload`). Its `uploaded` rows become upload records, its
+//! pending and failed photos are queued, and the monitoring watermark
+//! starts where the old plugin stopped, so nothing is uploaded twice and
+//! nothing added since is missed. Safe to run again: what is recorded
+//! stays, and queueing skips what is queued or uploaded.
+
+use std::fmt::Write as _;
+
+use sqlx::{MySqlPool, Row};
+
+use crate::db::{DbError, Tables};
+use crate::piwigo::GalleryRoot;
+use crate::queue::{Outcome, Queue};
+
+use super::requests;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(
+        "import: there is no table {0} in this database: nothing to import (the old S3Upload plugin was never installed here with this table prefix)"
+    )]
+    NoOldTable(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// One old upload that could not become a record, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub image_id: u32,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub rows: u64,
+    pub imported: u64,
+    pub already_recorded: u64,
+    pub skipped: Vec<Skipped>,
+    /// Pending or failed in the old plugin, plus photos added after it
+    /// stopped but behind this daemon's watermark.
+    pub to_queue: u64,
+    pub queued: u64,
+    /// The old plugin's watermark (`install` row) and newest photo seen.
+    pub old_watermark: Option<u32>,
+    pub newest_old_photo: Option<u32>,
+    /// Set by this import (`Some`) or kept as the daemon had it (`None`).
+    pub watermark_set: Option<u32>,
+}
+
+impl ImportReport {
+    pub fn to_text(&self, table: &str) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "old plugin table {table}: {} rows", self.rows);
+        let _ = writeln!(
+            out,
+            "  {} uploads imported as upload records, {} already recorded",
+            self.imported, self.already_recorded
+        );
+        if !self.skipped.is_empty() {
+            let _ = writeln!(out, "  {} could not be imported:", self.skipped.len());
+            for s in &self.skipped {
+                let _ = writeln!(out, "    photo {}: {}", s.image_id, s.reason);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  {} photos queued of {} pending, failed or added since the old plugin stopped",
+            self.queued, self.to_queue
+        );
+        match (
+            self.watermark_set,
+            self.old_watermark.max(self.newest_old_photo),
+        ) {
+            (Some(w), _) => {
+                let _ = writeln!(out, "  monitoring watermark set to photo {w}");
+            }
+            (None, Some(w)) => {
+                let _ = writeln!(
+                    out,
+                    "  monitoring watermark kept (this daemon ran before); photos after {w} were queued above"
+                );
+            }
+            (None, None) => {}
+        }
+        out
+    }
+}
+
+struct OldRow {
+    img_id: u32,
+    status: String,
+    s3_url: String,
+    md5: String,
+    date: Option<chrono::NaiveDateTime>,
+}
+
+/// Runs the import. `bucket` is the configured bucket, used for URLs that
+/// do not name one (a custom endpoint or `public_url`).
+pub async fn run(
+    pool: &MySqlPool,
+    t: &Tables,
+    queue: &Queue,
+    root: Option<&GalleryRoot>,
+    bucket: &str,
+    public_base: Option<&str>,
+    dedupe: bool,
+) -> Result<ImportReport, ImportError> {
+    let err = DbError::query;
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(format!("{}s3upload", t.prefix))
+    .fetch_one(pool)
+    .await
+    .map_err(err("import: look for the old table"))?;
+    if exists == 0 {
+        return Err(ImportError::NoOldTable(t.old_plugin.clone()));
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT o.img_id, o.status, o.s3_url, COALESCE(o.img_md5sum, '') AS md5, o.date_updated \
+         FROM {} o ORDER BY o.id",
+        t.old_plugin
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(err("import: read the old table"))?;
+    let mut old = Vec::with_capacity(rows.len());
+    for r in rows {
+        let text = |name: &str| -> Result<String, DbError> {
+            crate::piwigo::optional_text_column(&r, name)
+                .map(Option::unwrap_or_default)
+                .map_err(err("import: read the old table"))
+        };
+        old.push(OldRow {
+            img_id: r
+                .try_get::<Option<u32>, _>("img_id")
+                .map_err(err("import: read the old table"))?
+                .unwrap_or(0),
+            status: text("status")?,
+            s3_url: text("s3_url")?,
+            md5: text("md5")?,
+            date: r.try_get("date_updated").ok().flatten(),
+        });
+    }
+
+    let mut report = ImportReport {
+        rows: old.len() as u64,
+        ..ImportReport::default()
+    };
+    let mut pending = Vec::new();
+    for row in &old {
+        match row.status.as_str() {
+            "install" => report.old_watermark = report.old_watermark.max(Some(row.img_id)),
+            "uploaded" => {
+                report.newest_old_photo = report.newest_old_photo.max(Some(row.img_id));
+                match record(pool, t, root, row, bucket, public_base).await? {
+                    Ok(true) => report.imported += 1,
+                    Ok(false) => report.already_recorded += 1,
+                    Err(reason) => report.skipped.push(Skipped {
+                        image_id: row.img_id,
+                        reason,
+                    }),
+                }
+            }
+            // pending, failed_code_N: the old plugin never finished them.
+            _ if row.img_id > 0 => {
+                report.newest_old_photo = report.newest_old_photo.max(Some(row.img_id));
+                pending.push(row.img_id);
+            }
+            _ => {}
+        }
+    }
+
+    let stop = report
+        .old_watermark
+        .max(report.newest_old_photo)
+        .unwrap_or(0);
+    let set = sqlx::query(&format!(
+        "INSERT IGNORE INTO {} (name, value) VALUES ('watermark', ?)",
+        t.state
+    ))
+    .bind(stop.to_string())
+    .execute(pool)
+    .await
+    .map_err(err("import: set the watermark"))?
+    .rows_affected();
+    let current: u32 = sqlx::query_scalar::<_, String>(&format!(
+        "SELECT value FROM {} WHERE name = 'watermark'",
+        t.state
+    ))
+    .fetch_one(pool)
+    .await
+    .map_err(err("import: read the watermark"))?
+    .parse()
+    .unwrap_or(0);
+    if set == 1 {
+        report.watermark_set = Some(stop);
+    }
+    // This daemon ran first and put its watermark past photos the old
+    // plugin never saw: those are queued like a batch selection.
+    let gap = (current > stop).then_some((stop + 1, current));
+    report.to_queue = pending.len() as u64;
+    if !pending.is_empty() || gap.is_some() {
+        let request = requests::file(pool, t, &pending, gap).await?;
+        report.to_queue = requests::photos(pool, t, request).await?;
+        report.queued = requests::drain(pool, t, queue, dedupe).await?;
+    }
+    Ok(report)
+}
+
+/// Records one old upload. `Ok(Err(reason))` when it cannot be.
+async fn record(
+    pool: &MySqlPool,
+    t: &Tables,
+    root: Option<&GalleryRoot>,
+    row: &OldRow,
+    bucket: &str,
+    public_base: Option<&str>,
+) -> Result<Result<bool, String>, DbError> {
+    let err = DbError::query;
+    if row.img_id == 0 {
+        return Ok(Err("no photo id in the old row".into()));
+    }
+    let Some((obj_bucket, key)) = object_of_url(&row.s3_url, bucket, public_base) else {
+        return Ok(Err(format!(
+            "s3_url `{}` does not name an object of bucket `{bucket}`; set s3.bucket (or s3.public_url) to what the old plugin used",
+            row.s3_url
+        )));
+    };
+    let image: Option<(String, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT path, md5sum FROM {} WHERE id = ?",
+        t.images
+    ))
+    .bind(row.img_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(err("import: read the photo"))?;
+    let (path, piwigo_md5) = image.unwrap_or_default();
+    // The old plugin sent the file without hashing it: its md5 is
+    // Piwigo's, when Piwigo had one.
+    let md5 = [row.md5.as_str(), piwigo_md5.as_deref().unwrap_or("")]
+        .into_iter()
+        .find(|m| m.len() == 32 && m.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let size = root
+        .filter(|_| !path.is_empty())
+        .and_then(|r| r.resolve(&path).ok())
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let outcome = Outcome::Uploaded.as_str();
+    let mut tx = pool.begin().await.map_err(err("import: begin"))?;
+    let inserted = sqlx::query(&format!(
+        "INSERT IGNORE INTO {} (image_id, outcome, bucket, s3_key, size, md5, url, uploaded_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(?, NOW(3)))",
+        t.uploaded
+    ))
+    .bind(row.img_id)
+    .bind(outcome)
+    .bind(&obj_bucket)
+    .bind(&key)
+    .bind(size)
+    .bind(&md5)
+    .bind(&row.s3_url)
+    .bind(row.date)
+    .execute(&mut *tx)
+    .await
+    .map_err(err("import: record an old upload"))?
+    .rows_affected();
+    if inserted == 1 {
+        sqlx::query(&format!(
+            "INSERT INTO {} (outcome, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1",
+            t.counts
+        ))
+        .bind(outcome)
+        .execute(&mut *tx)
+        .await
+        .map_err(err("import: count an old upload"))?;
+    }
+    tx.commit().await.map_err(err("import: commit"))?;
+    Ok(Ok(inserted == 1))
+}
+
+/// The bucket and key an old plugin URL points at: AWS virtual-host and
+/// path styles, a custom endpoint naming `bucket`, or `public_base`.
+pub fn object_of_url(
+    url: &str,
+    bucket: &str,
+    public_base: Option<&str>,
+) -> Option<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .ok()
+            .map(|k| k.into_owned())
+            .filter(|k| !k.is_empty())
+    };
+    if let Some(base) = public_base.map(|b| b.trim_end_matches('/'))
+        && let Some(rest) = url.strip_prefix(base).and_then(|r| r.strip_prefix('/'))
+    {
+        return decode(rest).map(|k| (bucket.to_owned(), k));
+    }
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    let path = parsed.path().trim_start_matches('/');
+    if host.ends_with(".amazonaws.com") {
+        if host.starts_with("s3.") || host.starts_with("s3-") {
+            let (b, key) = path.split_once('/')?;
+            return decode(key).map(|k| (b.to_owned(), k));
+        }
+        let (b, _) = host.split_once(".s3")?;
+        return decode(path).map(|k| (b.to_owned(), k));
+    }
+    if host.starts_with(&format!("{bucket}.")) {
+        return decode(path).map(|k| (bucket.to_owned(), k));
+    }
+    let key = path.strip_prefix(bucket)?.strip_prefix('/')?;
+    decode(key).map(|k| (bucket.to_owned(), k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(url: &str) -> Option<(String, String)> {
+        object_of_url(url, "pics", Some("https://cdn.example.net/"))
+    }
+
+    #[test]
+    fn old_plugin_urls_name_their_object() {
+        let want = |b: &str, k: &str| Some((b.to_owned(), k.to_owned()));
+        assert_eq!(
+            obj("https://old.s3.amazonaws.com/photos/a%20b.jpg"),
+            want("old", "photos/a b.jpg")
+        );
+        assert_eq!(
+            obj("https://old.s3-eu-west-1.amazonaws.com/x.jpg"),
+            want("old", "x.jpg")
+        );
+        assert_eq!(
+            obj("https://s3.amazonaws.com/old/photos/x.jpg"),
+            want("old", "photos/x.jpg")
+        );
+        assert_eq!(
+            obj("http://127.0.0.1:9000/pics/photos/x.jpg"),
+            want("pics", "photos/x.jpg")
+        );
+        assert_eq!(
+            obj("https://cdn.example.net/photos/x.jpg"),
+            want("pics", "photos/x.jpg")
+        );
+        assert_eq!(obj("https://elsewhere.example.org/x.jpg"), None);
+        assert_eq!(obj("not a url"), None);
+        assert_eq!(obj("https://old.s3.amazonaws.com/"), None);
+    }
+}

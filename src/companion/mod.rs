@@ -1,0 +1,92 @@
+//! The daemon's side of the companion Piwigo plugin
+//! (`piwigo-plugin/s3upload_companion/`), which talks to the daemon through
+//! the database and `/presign`:
+//!
+//! - [`heartbeat`]: "daemon alive, version, host" for the plugin's tab;
+//! - [`requests`]: Batch Manager selections and retries the plugin files,
+//!   carried out with the queue's own code;
+//! - [`presign`]: short-lived download links for private buckets;
+//! - [`import`]: moving over from the old S3Upload plugin's table.
+
+pub mod heartbeat;
+pub mod import;
+pub mod presign;
+pub mod requests;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::MySqlPool;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{DbError, Tables};
+use crate::worker;
+
+/// How often the heartbeat row is refreshed; the plugin reports a daemon
+/// silent for a minute as not seen.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+
+/// One round: heartbeat (when due) and the plugin's waiting requests.
+/// Returns how many photos were queued or put back to pending.
+pub async fn once(
+    pool: &MySqlPool,
+    t: &Tables,
+    ctx: &worker::Context,
+    beat: bool,
+) -> Result<u64, DbError> {
+    if beat {
+        heartbeat::beat(pool, t, ctx.queue.owner()).await?;
+    }
+    requests::drain(pool, t, &ctx.queue, ctx.upload.prevent_duplicates_by_md5).await
+}
+
+/// Every `interval` until `shutdown`: carries out the plugin's requests and
+/// keeps the heartbeat fresh, waking the workers when photos were queued.
+/// Errors are logged once until the database answers again.
+pub async fn run(
+    pool: MySqlPool,
+    t: Tables,
+    current: watch::Receiver<Arc<worker::Context>>,
+    interval: Duration,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    if let Err(e) = heartbeat::forget_old(&pool, &t).await {
+        tracing::debug!(error = %e, "could not forget old heartbeats");
+    }
+    let mut last_beat: Option<Instant> = None;
+    let mut failing = false;
+    loop {
+        let ctx = current.borrow().clone();
+        let beat = last_beat.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY);
+        match once(&pool, &t, &ctx, beat).await {
+            Ok(queued) => {
+                if beat {
+                    last_beat = Some(Instant::now());
+                }
+                if failing {
+                    tracing::info!("plugin requests: database reachable again");
+                    failing = false;
+                }
+                if queued > 0 {
+                    wake.notify_one();
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "plugin requests: could not read or answer them; retrying");
+                    failing = true;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    let ctx = current.borrow().clone();
+    if let Err(e) = heartbeat::stopped(&pool, &t, ctx.queue.owner()).await {
+        tracing::debug!(error = %e, "could not record the stop in the heartbeat");
+    }
+}

@@ -1,0 +1,85 @@
+//! `/presign/{image_id}`: a short-lived presigned GET URL for a photo the
+//! daemon has uploaded, for the plugin's download link to private buckets.
+//! The plugin checks Piwigo's permissions first; the daemon signs only
+//! objects it recorded, so the token cannot sign arbitrary keys.
+
+use std::sync::Arc;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::http::HttpState;
+use crate::token;
+
+fn refuse(code: StatusCode, message: String) -> Response {
+    (code, Json(json!({"error": message}))).into_response()
+}
+
+pub async fn presign(
+    State(st): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    Path(image_id): Path<String>,
+) -> Response {
+    if let Some(answer) = token::refusal(&headers, st.token.as_ref()) {
+        return answer;
+    }
+    let Ok(image_id) = image_id.parse::<u32>() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the photo id must be a number".into(),
+        );
+    };
+    let row: Result<Option<(String, String)>, sqlx::Error> = sqlx::query_as(&format!(
+        "SELECT bucket, s3_key FROM {} WHERE image_id = ?",
+        st.tables.uploaded
+    ))
+    .bind(image_id)
+    .fetch_optional(&st.pool)
+    .await;
+    let (bucket, key) = match row {
+        Ok(Some(row)) => row,
+        Ok(None) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!("photo {image_id} has no recorded upload"),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(image.id = image_id, error = %e, "presign: could not read the upload record");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database: cannot read the upload record".into(),
+            );
+        }
+    };
+    let expiry = st.presign_expiry;
+    let config = match PresigningConfig::expires_in(expiry) {
+        Ok(c) => c,
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let target = st.current.borrow().target.clone();
+    match target
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .presigned(config)
+        .await
+    {
+        Ok(signed) => Json(json!({
+            "url": signed.uri(),
+            "expires_in": expiry.as_secs(),
+        }))
+        .into_response(),
+        Err(e) => {
+            let redact = st.current.borrow().redact.clone();
+            let message = redact.scrub(&format!("s3: presign {key}: {e}"));
+            tracing::warn!(image.id = image_id, error = %message, "presign failed");
+            refuse(StatusCode::BAD_GATEWAY, message)
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! `restore`: files back from the bucket to where Piwigo expects them
+//! (or under `--to DIR`), each checked against its md5 before it takes
+//! its real name. With the database lost too, `--from-bucket` reads what
+//! each object says about itself.
+
+pub mod fetch;
+pub mod from_bucket;
+
+use std::path::PathBuf;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use sqlx::MySqlPool;
+
+use crate::config::Config;
+use crate::db::{DbError, Tables};
+use crate::piwigo::GalleryRoot;
+use crate::progress::Progress;
+use crate::s3::{S3Error, Target};
+use crate::verify::records::{self, Filter};
+pub use fetch::{Job, Mode, Outcome};
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub filter: Filter,
+    /// Restore into this tree instead of Piwigo's root.
+    pub to: Option<PathBuf>,
+    pub mode: Mode,
+    /// Downloads at once.
+    pub jobs: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error(
+        "restore: target directory {path}: {source} (it must exist or be creatable, and be writable)"
+    )]
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One file that did not come back as it should.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotRestored {
+    pub image_id: Option<u32>,
+    pub key: String,
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub selected: u64,
+    pub restored: u64,
+    pub bytes: u64,
+    pub already_in_place: u64,
+    /// With `--missing`: files on disk, not looked at.
+    pub on_disk: u64,
+    pub would_restore: u64,
+    /// Records of photos deleted from Piwigo: no path to restore to.
+    pub deleted_from_piwigo: u64,
+    /// Keys of objects with no path in their metadata or key
+    /// (`--from-bucket`).
+    pub unplaceable: Vec<String>,
+    pub kept_different: Vec<NotRestored>,
+    pub refused: Vec<NotRestored>,
+    pub failed: Vec<NotRestored>,
+}
+
+impl Summary {
+    /// Everything selected is on disk with the backed-up bytes.
+    pub fn ok(&self) -> bool {
+        self.kept_different.is_empty()
+            && self.refused.is_empty()
+            && self.failed.is_empty()
+            && self.unplaceable.is_empty()
+    }
+
+    fn count(&mut self, job: &Job, outcome: Outcome) {
+        let not = |reason: String| NotRestored {
+            image_id: job.image_id,
+            key: job.key.clone(),
+            path: job.rel.clone(),
+            reason,
+        };
+        match outcome {
+            Outcome::Restored { bytes } => {
+                self.restored += 1;
+                self.bytes += bytes;
+            }
+            Outcome::InPlace => self.already_in_place += 1,
+            Outcome::OnDisk => self.on_disk += 1,
+            Outcome::WouldRestore => self.would_restore += 1,
+            Outcome::KeptDifferent => self.kept_different.push(not(
+                "another file is there; left as it is (--overwrite replaces it)".into(),
+            )),
+            Outcome::Refused(why) => self.refused.push(not(format!(
+                "the object's bytes are not the backed-up ones: {why}; not written"
+            ))),
+            Outcome::NoObject => self.failed.push(not("no object at this key".into())),
+            Outcome::Skipped(why) | Outcome::Failed(why) => self.failed.push(not(why)),
+        }
+    }
+
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "restore: {} selected: {} restored ({} bytes), {} already in place{}{}{}",
+            self.selected,
+            self.restored,
+            self.bytes,
+            self.already_in_place,
+            opt(self.on_disk, "on disk, not checked (--missing)"),
+            opt(self.would_restore, "would be restored (--dry-run)"),
+            opt(self.deleted_from_piwigo, "deleted from Piwigo, skipped"),
+        );
+        if !self.unplaceable.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {} objects carry no path (uploaded before objects carried metadata, in a layout that does not keep the file name): not restored",
+                self.unplaceable.len()
+            );
+            for key in &self.unplaceable {
+                let _ = writeln!(out, "  NO PATH  {key}");
+            }
+        }
+        for (label, list) in [
+            ("KEPT", &self.kept_different),
+            ("REFUSED", &self.refused),
+            ("FAILED", &self.failed),
+        ] {
+            for n in list {
+                let id = n
+                    .image_id
+                    .map(|i| format!("photo {i} "))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  {label:<8} {id}{}  ({}): {}",
+                    n.path, n.key, n.reason
+                );
+            }
+        }
+        out
+    }
+}
+
+fn opt(n: u64, what: &str) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(", {n} {what}")
+    }
+}
+
+/// The tree files go back into.
+pub fn destination_root(
+    config: &Config,
+    to: Option<&PathBuf>,
+) -> Result<GalleryRoot, RestoreError> {
+    let (base, extra) = match to {
+        Some(dir) => (dir.clone(), Vec::new()),
+        None => (
+            config.piwigo.root.clone(),
+            config.piwigo.extra_roots.clone(),
+        ),
+    };
+    let made = std::fs::create_dir_all(&base).and_then(|()| GalleryRoot::new(&base, &extra));
+    made.map_err(|source| RestoreError::Root { path: base, source })
+}
+
+/// Restores the recorded photos the filter selects.
+pub async fn from_records(
+    config: &Config,
+    pool: &MySqlPool,
+    t: &Tables,
+    opts: &Options,
+) -> Result<Summary, RestoreError> {
+    let root = destination_root(config, opts.to.as_ref())?;
+    let recs = records::load(pool, t, &opts.filter).await?;
+    let mut summary = Summary {
+        selected: recs.len() as u64,
+        ..Summary::default()
+    };
+    let jobs: Vec<Job> = recs
+        .into_iter()
+        .filter_map(|r| match r.path {
+            Some(rel) => Some(Job {
+                image_id: Some(r.image_id),
+                bucket: r.bucket,
+                key: r.key,
+                size: r.size,
+                md5: Some(r.md5),
+                rel,
+            }),
+            None => {
+                summary.deleted_from_piwigo += 1;
+                None
+            }
+        })
+        .collect();
+    let target = Target::new(&config.s3, &config.upload).await;
+    run_jobs(&target, &root, jobs, opts, &mut summary).await;
+    Ok(summary)
+}
+
+/// Runs the downloads, `opts.jobs` at a time: each streams to disk, so
+/// memory stays flat whatever the sizes.
+pub async fn run_jobs(
+    target: &Target,
+    root: &GalleryRoot,
+    jobs: Vec<Job>,
+    opts: &Options,
+    summary: &mut Summary,
+) {
+    let total = jobs.len() as u64;
+    let mut progress = Progress::new(
+        "restore {bar:40} {pos}/{len} files ({eta} left)",
+        "restore: files done",
+        20,
+    );
+    let mode = opts.mode;
+    let mut results = futures_util::stream::iter(
+        jobs.iter()
+            .map(|job| async move { (job, fetch::one(target, root, job, mode).await) }),
+    )
+    .buffer_unordered(opts.jobs.max(1));
+    let mut done = 0;
+    while let Some((job, outcome)) = results.next().await {
+        done += 1;
+        progress.update(done, total);
+        summary.count(job, outcome);
+    }
+    progress.finish();
+}

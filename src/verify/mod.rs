@@ -1,0 +1,216 @@
+//! `verify`: is every photo backed up, and is every backed-up photo intact
+//! in the bucket (and, with `--disk`, on disk)? The answer is a report, an
+//! exit code, and a few numbers kept for `/metrics`.
+
+pub mod bucket;
+pub mod coverage;
+pub mod disk;
+pub mod records;
+mod render;
+
+use serde::Serialize;
+use sqlx::MySqlPool;
+
+use crate::config::Config;
+use crate::db::{DbError, Tables};
+use crate::piwigo::GalleryRoot;
+use crate::s3::{S3Error, Target};
+
+pub use render::to_text;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Hash every recorded file and compare it with the record.
+    pub disk: bool,
+    /// List objects under the prefix that no record explains.
+    pub orphans: bool,
+    /// Queue the photos that are neither recorded nor queued.
+    pub enqueue: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error(
+        "verify: gallery root {path}: {source} (set piwigo.root to Piwigo's install directory)"
+    )]
+    Root {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// True when nothing is missing, failing or damaged.
+    pub ok: bool,
+    pub checked_at: String,
+    pub bucket_name: String,
+    pub prefix: String,
+    pub coverage: coverage::Coverage,
+    /// With `--enqueue`: how many photos were queued.
+    pub enqueued: Option<u64>,
+    pub bucket: bucket::BucketAudit,
+    pub disk: Option<disk::DiskAudit>,
+}
+
+impl Report {
+    pub fn objects_missing(&self) -> u64 {
+        self.count_bucket(|p| p == bucket::Problem::Missing)
+    }
+
+    pub fn objects_damaged(&self) -> u64 {
+        self.count_bucket(|p| p != bucket::Problem::Missing)
+    }
+
+    fn count_bucket(&self, pick: impl Fn(bucket::Problem) -> bool) -> u64 {
+        self.bucket
+            .problems
+            .iter()
+            .filter(|p| pick(p.problem))
+            .count() as u64
+    }
+
+    pub fn files_with_problems(&self) -> u64 {
+        self.disk.as_ref().map_or(0, |d| d.problems.len() as u64)
+    }
+}
+
+pub async fn run(
+    config: &Config,
+    pool: &MySqlPool,
+    t: &Tables,
+    opts: Options,
+) -> Result<Report, VerifyError> {
+    let coverage = coverage::check(pool, t).await?;
+    let enqueued = if opts.enqueue && coverage.not_backed_up > 0 {
+        Some(coverage::enqueue_gaps(pool, t).await?)
+    } else {
+        None
+    };
+    let recs = records::load(pool, t, &records::Filter::default()).await?;
+    let target = Target::new(&config.s3, &config.upload).await;
+    let etag_is_md5 = !config
+        .s3
+        .server_side_encryption
+        .as_deref()
+        .is_some_and(|s| s.starts_with("aws:kms"));
+    let bucket =
+        bucket::audit(&target, &config.s3.prefix, &recs, etag_is_md5, opts.orphans).await?;
+    let disk = if opts.disk {
+        let root = GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).map_err(
+            |source| VerifyError::Root {
+                path: config.piwigo.root.clone(),
+                source,
+            },
+        )?;
+        Some(disk::audit(&root, &recs).await)
+    } else {
+        None
+    };
+    let mut report = Report {
+        ok: false,
+        checked_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        bucket_name: config.s3.bucket.clone(),
+        prefix: config.s3.prefix.clone(),
+        coverage,
+        enqueued,
+        bucket,
+        disk,
+    };
+    report.ok = report.coverage.not_backed_up == 0
+        && report.coverage.failing == 0
+        && report.bucket.problems.is_empty()
+        && report.files_with_problems() == 0;
+    Ok(report)
+}
+
+/// The last result, kept in our state table for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LastRun {
+    /// Unix time the verify finished.
+    pub at: i64,
+    pub ok: bool,
+    pub not_backed_up: u64,
+    pub objects_missing: u64,
+    pub objects_damaged: u64,
+    pub files_with_problems: u64,
+}
+
+const STATE_NAMES: [&str; 6] = [
+    "verify_at",
+    "verify_ok",
+    "verify_not_backed_up",
+    "verify_objects_missing",
+    "verify_objects_damaged",
+    "verify_files_with_problems",
+];
+
+impl LastRun {
+    pub fn of(report: &Report) -> Self {
+        Self {
+            at: chrono::Utc::now().timestamp(),
+            ok: report.ok,
+            not_backed_up: report.coverage.not_backed_up,
+            objects_missing: report.objects_missing(),
+            objects_damaged: report.objects_damaged(),
+            files_with_problems: report.files_with_problems(),
+        }
+    }
+
+    fn values(&self) -> [i64; 6] {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        [
+            self.at,
+            i64::from(self.ok),
+            n(self.not_backed_up),
+            n(self.objects_missing),
+            n(self.objects_damaged),
+            n(self.files_with_problems),
+        ]
+    }
+
+    pub async fn store(&self, pool: &MySqlPool, t: &Tables) -> Result<(), DbError> {
+        let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO {} (name, value) ", t.state));
+        qb.push_values(STATE_NAMES.iter().zip(self.values()), |mut b, (name, v)| {
+            b.push_bind(*name).push_bind(v.to_string());
+        });
+        qb.push(" ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = NOW(3)");
+        qb.build()
+            .execute(pool)
+            .await
+            .map_err(DbError::query("store the verify result"))?;
+        Ok(())
+    }
+
+    /// `None` until a verify has run against this database.
+    pub async fn load(pool: &MySqlPool, t: &Tables) -> Result<Option<Self>, DbError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT name, value FROM {} WHERE name LIKE 'verify\\_%'",
+            t.state
+        ))
+        .fetch_all(pool)
+        .await
+        .map_err(DbError::query("read the verify result"))?;
+        let get = |name: &str| {
+            rows.iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| v.parse::<i64>().ok())
+        };
+        let Some(at) = get("verify_at") else {
+            return Ok(None);
+        };
+        let n = |name: &str| get(name).unwrap_or(0).max(0) as u64;
+        Ok(Some(Self {
+            at,
+            ok: get("verify_ok") == Some(1),
+            not_backed_up: n("verify_not_backed_up"),
+            objects_missing: n("verify_objects_missing"),
+            objects_damaged: n("verify_objects_damaged"),
+            files_with_problems: n("verify_files_with_problems"),
+        }))
+    }
+}

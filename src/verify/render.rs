@@ -1,0 +1,141 @@
+//! The human-readable verify report.
+
+use std::fmt::Write;
+
+use super::Report;
+
+/// Lines shown per list; `--json` has them all.
+const SHOWN: usize = 50;
+
+pub fn to_text(r: &Report) -> String {
+    let mut out = String::new();
+    let c = &r.coverage;
+    let _ = writeln!(
+        out,
+        "Photos: {} in Piwigo: {} recorded, {} queued ({} failing), {} not backed up",
+        c.photos, c.recorded, c.queued, c.failing, c.not_backed_up
+    );
+    if c.not_backed_up > 0 {
+        let _ = writeln!(out, "  neither uploaded nor queued, by album:");
+        for a in c.by_album.iter().take(SHOWN) {
+            let ids: Vec<String> = a.sample_ids.iter().map(u32::to_string).collect();
+            let more = if a.photos > a.sample_ids.len() as u64 {
+                ", ..."
+            } else {
+                ""
+            };
+            let album = if a.album_id == 0 {
+                a.album.clone()
+            } else {
+                format!("album {} {}", a.album_id, a.album)
+            };
+            let _ = writeln!(
+                out,
+                "    {album:<40} {:>8} photos  (ids {}{more})",
+                a.photos,
+                ids.join(", ")
+            );
+        }
+        more_line(&mut out, c.by_album.len());
+        match r.enqueued {
+            Some(n) => {
+                let _ = writeln!(out, "  queued {n} of them now");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  queue them with `verify --enqueue` (or `enqueue --ids ...` for some)"
+                );
+            }
+        }
+    }
+    if c.failing > 0 {
+        let _ = writeln!(
+            out,
+            "  {} queued photos are failing: see `status` for why",
+            c.failing
+        );
+    }
+
+    let b = &r.bucket;
+    let _ = writeln!(
+        out,
+        "\nBucket {} under `{}`: {} records, {} intact, {} unverified, {} with problems \
+         ({} objects listed in {} requests, {} HEAD requests)",
+        r.bucket_name,
+        r.prefix,
+        b.records,
+        b.intact,
+        b.unverified,
+        b.problems.len(),
+        b.objects_listed,
+        b.list_requests,
+        b.head_requests
+    );
+    for p in b.problems.iter().take(SHOWN) {
+        let _ = writeln!(
+            out,
+            "  {:<12} photo {:>8}  {}  ({})",
+            p.problem.as_str().to_uppercase(),
+            p.image_id,
+            p.key,
+            p.detail
+        );
+    }
+    more_line(&mut out, b.problems.len());
+    if b.unverified > 0 {
+        let _ = writeln!(
+            out,
+            "  unverified: multipart objects from before objects carried their md5; their size is right"
+        );
+    }
+    if let Some(orphans) = &b.orphans {
+        let _ = writeln!(
+            out,
+            "\nOrphans: {} objects under `{}` that no record explains",
+            orphans.len(),
+            r.prefix
+        );
+        for o in orphans.iter().take(SHOWN) {
+            let _ = writeln!(out, "  {}  ({} bytes)", o.key, o.size);
+        }
+        more_line(&mut out, orphans.len());
+    }
+    if let Some(d) = &r.disk {
+        let _ = writeln!(
+            out,
+            "\nDisk: {} files checked, {} as uploaded, {} with problems ({} records of photos deleted from Piwigo)",
+            d.checked,
+            d.intact,
+            d.problems.len(),
+            d.deleted_from_piwigo
+        );
+        for p in d.problems.iter().take(SHOWN) {
+            let _ = writeln!(
+                out,
+                "  {:<12} photo {:>8}  {}  ({})",
+                p.problem.as_str().to_uppercase(),
+                p.image_id,
+                p.path,
+                p.detail
+            );
+        }
+        more_line(&mut out, d.problems.len());
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if r.ok {
+            "OK: every photo is backed up and intact"
+        } else {
+            "PROBLEMS FOUND: see above (exit code 1)"
+        }
+    );
+    out
+}
+
+fn more_line(out: &mut String, total: usize) {
+    if total > SHOWN {
+        let _ = writeln!(out, "  ... and {} more (--json lists all)", total - SHOWN);
+    }
+}

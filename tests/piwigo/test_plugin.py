@@ -1,0 +1,314 @@
+"""The companion plugin inside real Piwigo 16 and 14, with the daemon
+running beside it: Batch Manager action, photo-page link (private bucket,
+presigned by the daemon), admin tab, photo tab, import of the old plugin's
+table, and bad input."""
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+import requests
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from harness import photos
+from harness.daemon import Daemon
+from harness.piwigo import ADMIN, ADMIN_PASSWORD
+from harness.procs import REPO, php_binary
+from harness.s3 import S3Server
+
+PLUGIN_ID = "s3upload_companion"
+PLUGIN_DIR = REPO / "piwigo-plugin" / PLUGIN_ID
+TOKEN = "plugin-suite-token-0123456789"
+BATCH_ACTION = "s3upload_companion_queue"
+
+
+class Env:
+    def __init__(self, piwigo, s3, daemon):
+        self.piwigo = piwigo
+        self.s3 = s3
+        self.daemon = daemon
+
+    def settings(self, **changes):
+        current = {"link_visibility": "everyone", "link_mode": "private",
+                   "daemon_url": f"http://127.0.0.1:{self.daemon.http_port}",
+                   "daemon_token": TOKEN}
+        current.update(changes)
+        self.piwigo.set_config("s3upload_companion", json.dumps(current))
+
+    def uploaded(self, image_id):
+        return self.piwigo.db.scalar(
+            f"SELECT s3_key FROM {self.piwigo.table('s3upload_uploaded')} WHERE image_id = %s",
+            (image_id,))
+
+    def wait_uploaded(self, image_ids, timeout=60):
+        return self.daemon.wait_until(lambda: all(self.uploaded(i) for i in image_ids),
+                                      timeout=timeout, what=f"photos {image_ids} uploaded")
+
+    def queue_status(self, image_id):
+        return self.piwigo.db.scalar(
+            f"SELECT status FROM {self.piwigo.table('s3upload_queue')} WHERE image_id = %s",
+            (image_id,))
+
+    def request_count(self):
+        return self.piwigo.db.scalar(f"SELECT COUNT(*) FROM {self.piwigo.table('s3upload_requests')}")
+
+    def admin_page(self, query=""):
+        return self.piwigo.admin.get(f"admin.php?page=plugin-{PLUGIN_ID}{query}")
+
+
+@pytest.fixture(scope="module")
+def env(piwigo, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp(f"plugin-{piwigo.version}")
+    s3 = S3Server(workdir).start()
+    piwigo.deploy_plugin(PLUGIN_DIR)
+    piwigo.activate_plugin(PLUGIN_ID)
+    # Monitoring off: only the plugin's requests queue photos here. A long
+    # backoff: a failure stays until the retry button is pressed.
+    daemon = Daemon(workdir / "daemon", piwigo, s3, http=True, sections={
+        "http": [f'token = "{TOKEN}"'], "monitor": ["enabled = false"],
+        "upload": ['retry_backoff_min = "1h"', 'retry_backoff_max = "1h"']}).start()
+    e = Env(piwigo, s3, daemon)
+    daemon.wait_until(lambda: piwigo.db.table_exists(f"{piwigo.prefix}s3upload_heartbeat")
+                      and piwigo.db.scalar(f"SELECT COUNT(*) FROM {piwigo.table('s3upload_heartbeat')}"),
+                      what="the daemon's first heartbeat")
+    e.settings()
+    e.album = piwigo.add_album("plugin album")
+    yield e
+    daemon.stop()
+    s3.close()
+
+
+def test_plugin_php_files_pass_lint():
+    files = sorted(PLUGIN_DIR.rglob("*.php"))
+    assert files
+    for f in files:
+        out = subprocess.run([php_binary(), "-l", str(f)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_plugin_is_installed_and_active_through_piwigo(env):
+    assert env.piwigo.plugin_state(PLUGIN_ID) == "active"
+
+
+def test_batch_manager_action_queues_the_selection(env, browser):
+    p = env.piwigo
+    done = p.add_photo(photos.jpeg("bm-done"), env.album, name="bm-done")
+    env.piwigo.db.execute(f"DELETE FROM {p.table('caddie')}")
+    p.add_to_caddie([done])
+    # One photo uploaded beforehand, through the same Batch Manager path.
+    browser.login(p, ADMIN, ADMIN_PASSWORD)
+    apply_batch_action(browser, p)
+    env.wait_uploaded([done])
+
+    data = {i: photos.jpeg(f"bm-{i}", size=30_000 + i) for i in range(3)}
+    ids = {p.add_photo(b, env.album, name=f"bm{i}"): b for i, b in data.items()}
+    p.add_to_caddie(ids)
+    before = env.request_count()
+    message = apply_batch_action(browser, p)
+    assert "Queued 3 of 4 selected photos" in message, message
+    assert "1 already uploaded" in message, message
+    assert env.request_count() == before + 1
+    env.wait_uploaded(list(ids))
+    for image_id, data in ids.items():
+        assert env.s3.get(env.uploaded(image_id)) == data
+
+
+def apply_batch_action(browser, piwigo):
+    browser.get(piwigo.url("admin.php?page=batch_manager&filter=prefilter-caddie"))
+    links = browser.find_all("#selectSet") or browser.find_all("#selectAll")
+    links[0].click()
+    Select(browser.find("select[name=selectAction]")).select_by_value(BATCH_ACTION)
+    browser.find("#applyAction").click()
+    # The plugin waits a few seconds for the daemon's counts.
+    WebDriverWait(browser.driver, 30).until(
+        lambda d: "selected photos" in d.page_source or "is waiting for the daemon" in d.page_source)
+    return browser.find("body").text
+
+
+def test_photo_page_link_downloads_the_original_from_a_private_bucket(env, browser):
+    p = env.piwigo
+    data = photos.jpeg("page-link", size=60_000)
+    image = p.add_photo(data, env.album, name="page-link")
+    hidden = p.add_photo(photos.jpeg("page-hidden"), env.album, name="page-hidden")
+    p.set_level(hidden, 8)
+    for i in (image, hidden):
+        p.admin.get(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={i}")
+        p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={i}",
+                     data={"pwg_token": p.admin.token, "s3c_queue": "1"})
+    env.wait_uploaded([image, hidden])
+
+    # A visitor (not logged in) allowed to see the photo gets the link.
+    browser.get(p.url(f"picture.php?/{image}"))
+    links = browser.find_all("#S3Download a")
+    assert len(links) == 1, browser.page[:2000]
+    href = links[0].get_attribute("href")
+    assert "download.php" in href and TOKEN not in browser.page
+    r = requests.get(href, cookies=browser.cookies_for_requests(), allow_redirects=False, timeout=30)
+    assert r.status_code == 302, r.text
+    assert "X-Amz-Signature" in r.headers["Location"]
+    assert requests.get(r.headers["Location"], timeout=30).content == data
+
+    # The same visitor may not see the hidden photo: no page, no link.
+    browser.get(p.url(f"picture.php?/{hidden}"))
+    assert not browser.find_all("#S3Download a")
+    r = requests.get(p.url(f"plugins/{PLUGIN_ID}/download.php?image_id={hidden}"),
+                     allow_redirects=False, timeout=30)
+    assert r.status_code == 404 and "Location" not in r.headers
+    assert env.uploaded(hidden) not in r.text
+
+    # Administrators only: the visitor loses the link, the admin keeps it.
+    env.settings(link_visibility="admins")
+    try:
+        browser.get(p.url(f"picture.php?/{image}"))
+        assert not browser.find_all("#S3Download a")
+        browser.login(p, ADMIN, ADMIN_PASSWORD)
+        browser.get(p.url(f"picture.php?/{image}"))
+        assert len(browser.find_all("#S3Download a")) == 1
+    finally:
+        env.settings()
+
+
+def test_public_url_mode_links_straight_to_the_object(env):
+    p = env.piwigo
+    image = p.add_photo(photos.jpeg("public-mode"), env.album, name="public-mode")
+    p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image}",
+                 data={"pwg_token": p.admin.token, "s3c_queue": "1"})
+    env.wait_uploaded([image])
+    env.settings(link_mode="public")
+    try:
+        page = p.client().get(f"picture.php?/{image}").text
+        url = p.db.scalar(f"SELECT url FROM {p.table('s3upload_uploaded')} WHERE image_id = %s", (image,))
+        assert url in page and "download.php" not in page
+    finally:
+        env.settings()
+
+
+def test_admin_tab_shows_tables_counts_heartbeat_and_retry_clears_a_failure(env, browser):
+    p = env.piwigo
+    data = photos.jpeg("retry-me", size=40_000)
+    image = p.add_photo(data, env.album, name="retry-me")
+    path = p.photo_path(image)
+    path.rename(path.with_suffix(".away"))
+    p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image}",
+                 data={"pwg_token": p.admin.token, "s3c_queue": "1"})
+    env.daemon.wait_until(lambda: (env.queue_status(image) or "").startswith("failed"),
+                          what="the failure")
+
+    browser.login(p, ADMIN, ADMIN_PASSWORD)
+    browser.get(p.url(f"admin.php?page=plugin-{PLUGIN_ID}"))
+    assert browser.find("#s3c-daemon-state").text == "running"
+    row = browser.find(f"#s3c-pending tr[data-image-id='{image}'] .s3c-status")
+    assert row.text == "failed_file_missing"
+    assert browser.find("#s3c-counts tr[data-status=failed_file_missing] .s3c-count").text == "1"
+    assert browser.find_all("#s3c-uploaded tr[data-image-id]")
+    assert int(browser.find("#s3c-counts tr[data-status=uploaded] .s3c-count").text) >= 1
+
+    # Fix the cause, press the button: the failure clears at once.
+    path.with_suffix(".away").rename(path)
+    browser.find("#s3c-retry").click()
+    env.wait_uploaded([image], timeout=30)
+    assert env.s3.get(env.uploaded(image)) == data
+    browser.get(p.url(f"admin.php?page=plugin-{PLUGIN_ID}"))
+    assert browser.find_all(f"#s3c-uploaded tr[data-image-id='{image}']")
+    assert not browser.find_all(f"#s3c-pending tr[data-image-id='{image}']")
+
+
+def test_admin_tab_says_when_the_daemon_was_last_seen(env):
+    p = env.piwigo
+    os.kill(env.daemon.proc.pid, signal.SIGSTOP)
+    try:
+        p.db.execute(f"UPDATE {p.table('s3upload_heartbeat')} "
+                     "SET last_seen = NOW(3) - INTERVAL 12 MINUTE")
+        page = env.admin_page().text
+    finally:
+        os.kill(env.daemon.proc.pid, signal.SIGCONT)
+    assert "not seen for 12 min" in page
+    env.daemon.wait_until(lambda: "running" in env.admin_page().text, timeout=30,
+                          what="the heartbeat again")
+
+
+def test_photo_tab_shows_the_status_and_key(env):
+    p = env.piwigo
+    image = p.add_photo(photos.jpeg("photo-tab"), env.album, name="photo-tab")
+    edit = p.admin.get(f"admin.php?page=photo-{image}").text
+    assert f"page=plugin-{PLUGIN_ID}-photo&amp;image_id={image}" in edit
+    tab = env.admin_page(f"-photo&image_id={image}").text
+    assert "Not queued and not uploaded." in tab
+    p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image}",
+                 data={"pwg_token": p.admin.token, "s3c_queue": "1"})
+    env.wait_uploaded([image])
+    tab = env.admin_page(f"-photo&image_id={image}").text
+    assert env.uploaded(image) in tab and "uploaded" in tab
+
+
+def test_french_strings(env):
+    p = env.piwigo
+    p.db.execute(f"UPDATE {p.table('user_infos')} SET language = 'fr_FR' WHERE user_id = 1")
+    try:
+        page = env.admin_page().text
+        assert "Photos par statut" in page and "Réessayer les échecs maintenant" in page
+    finally:
+        p.db.execute(f"UPDATE {p.table('user_infos')} SET language = 'en_UK' WHERE user_id = 1")
+
+
+# --- bad input ------------------------------------------------------------
+
+def test_batch_manager_refuses_a_missing_or_forged_token(env):
+    p = env.piwigo
+    image = p.add_photo(photos.jpeg("forged"), env.album, name="forged")
+    before = env.request_count()
+    form = {"selectAction": BATCH_ACTION, "selection[]": [str(image)], "submit": "1"}
+    for token in (None, "0" * 32):
+        data = dict(form)
+        if token:
+            data["pwg_token"] = token
+        p.admin.post("admin.php?page=batch_manager", data=data)
+    for token in (None, "f" * 32):
+        data = {"s3c_retry": "1"}
+        if token:
+            data["pwg_token"] = token
+        p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}", data=data)
+        p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image}",
+                     data=dict(data, s3c_queue="1"))
+    assert env.request_count() == before
+    assert env.queue_status(image) is None and env.uploaded(image) is None
+
+
+def test_download_endpoint_refuses_bad_ids(env):
+    p = env.piwigo
+    base = f"plugins/{PLUGIN_ID}/download.php"
+    anonymous = p.client()
+    for query in ("", "?image_id=", "?image_id=abc", "?image_id=1%20OR%201=1", "?image_id=-3",
+                  "?image_id[]=1", "?image_id=0x10"):
+        r = anonymous.get(base + query, allow_redirects=False)
+        assert r.status_code == 400, (query, r.status_code, r.text)
+    r = anonymous.get(base + "?image_id=99999999", allow_redirects=False)
+    assert r.status_code == 404
+
+
+def test_a_wrong_daemon_token_is_refused_and_nothing_leaks(env):
+    p = env.piwigo
+    image = p.add_photo(photos.jpeg("wrong-token"), env.album, name="wrong-token")
+    p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image}",
+                 data={"pwg_token": p.admin.token, "s3c_queue": "1"})
+    env.wait_uploaded([image])
+    env.settings(daemon_token="a-wrong-token-of-enough-length")
+    try:
+        r = p.client().get(f"plugins/{PLUGIN_ID}/download.php?image_id={image}",
+                           allow_redirects=False)
+        assert r.status_code == 502 and "Location" not in r.headers
+        assert "wrong-token" not in r.text and env.uploaded(image) not in r.text
+    finally:
+        env.settings()
+    d = env.daemon
+    for path in (f"presign/{image}", "status"):
+        assert d.http_get(path).status_code == 401
+        assert d.http_get(path, headers={"Authorization": "Bearer " + TOKEN[:-1] + "x"}).status_code == 401
+    ok = d.http_get(f"presign/{image}", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200 and "X-Amz-Signature" in ok.json()["url"]
+    assert d.http_get("presign/abc", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 400
+    assert d.http_get("status", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert d.http_get("healthz").status_code == 200
+    assert d.http_get("metrics").status_code == 200
