@@ -158,6 +158,19 @@ cargo nextest run --locked --no-fail-fast
 log "fault suite, short scale (scripts/faults.sh runs it at full scale)"
 FAULT_SCALE=short cargo nextest run --locked --no-fail-fast --run-ignored only --test faults
 
+# The Debian package: build, lintian, dpkg -i, checks, dpkg -r and --purge.
+# It installs into this machine's dpkg database, so it needs root.
+if [ "$(id -u)" -eq 0 ] || sudo -n true 2>/dev/null; then
+  log "Debian package (packaging/deb/test.sh)"
+  if ! command -v lintian >/dev/null || ! command -v dpkg-shlibdeps >/dev/null; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq lintian dpkg-dev binutils >/dev/null
+  fi
+  $SUDO packaging/deb/test.sh
+else
+  log "Debian package test skipped: it needs root or passwordless sudo (dpkg -i)"
+fi
+
 if [ "$piwigo_suite" -eq 1 ]; then
   log "Piwigo suite (tests/piwigo) against $PIWIGO_TARBALLS"
   cargo build --locked

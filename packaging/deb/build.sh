@@ -17,7 +17,8 @@ deb="$out/${name}_${version}-1_${arch}.deb"
 if [ "$profile" = release ]; then
   cargo build --release --locked
 else
-  cargo build --locked
+  # The same targets as the test run, so its build is reused.
+  cargo build --locked --all-targets
 fi
 
 work=$(mktemp -d)
@@ -31,13 +32,15 @@ install -d "$root/usr/lib/systemd/system"
 sed "s#/usr/local/bin/$name#/usr/bin/$name#g" "packaging/$name.service" \
   > "$root/usr/lib/systemd/system/$name.service"
 chmod 0644 "$root/usr/lib/systemd/system/$name.service"
-# The config: a conffile, 0640 root:piwigo-s3upload (the group is made on
-# install, so the group is set by postinst through dpkg-statoverride).
-install -D -m 0640 config.example.toml "$root/etc/$name.toml"
+# The config: a conffile, 0640 root:piwigo-s3upload once installed (the
+# group is made on install, so postinst sets owner and mode through
+# dpkg-statoverride, which dpkg then keeps on upgrades).
+install -D -m 0644 config.example.toml "$root/etc/$name.toml"
 install -D -m 0644 packaging/deb/$name.1 "$root/usr/share/man/man1/$name.1"
 gzip -9n "$root/usr/share/man/man1/$name.1"
 doc="$root/usr/share/doc/$name"
 install -D -m 0644 packaging/deb/copyright "$doc/copyright"
+install -D -m 0644 packaging/deb/lintian-overrides "$root/usr/share/lintian/overrides/$name"
 install -m 0644 README.md "$doc/README.md"
 install -m 0644 config.example.toml "$doc/config.example.toml"
 gzip -9n "$doc/README.md"
@@ -46,10 +49,11 @@ maintainer=$(git log -1 --format='%an <%ae>' 2>/dev/null || echo "piwigo-s3uploa
 printf '%s (%s-1) unstable; urgency=medium\n\n  * Package of %s %s.\n\n -- %s  %s\n' \
   "$name" "$version" "$name" "$version" "$maintainer" "$date" \
   | gzip -9n > "$doc/changelog.Debian.gz"
-# The companion Piwigo plugin, for the admin to copy into Piwigo's plugins/.
-if [ -d plugin ]; then
+# The companion Piwigo plugin, for the admin to copy (or link) into
+# Piwigo's plugins/ directory.
+if [ -d piwigo-plugin ]; then
   install -d "$root/usr/share/$name"
-  cp -r plugin "$root/usr/share/$name/plugin"
+  cp -r piwigo-plugin "$root/usr/share/$name/piwigo-plugin"
   find "$root/usr/share/$name" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
 fi
 
