@@ -17,15 +17,9 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(cli::EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     if config.file_holds_secret && piwigo_s3upload::config::readable_by_others(&cli.config) {
         tracing::warn!(
@@ -49,15 +43,9 @@ fn main() -> ExitCode {
 
 /// `init` runs without a config: it writes one.
 fn init(path: &std::path::Path, args: piwigo_s3upload::init::InitArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(cli::EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(piwigo_s3upload::init::run(path, args)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,6 +54,16 @@ fn init(path: &std::path::Path, args: piwigo_s3upload::init::InitArgs) -> ExitCo
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(cli::EXIT_FAILURE)
+        })
 }
 
 /// Crates below us whose debug and trace output can show credentials

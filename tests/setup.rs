@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
-use sqlx::Executor;
 
 const DB_PASSWORD: &str = "Pw'with\"quotes-and-$-9931";
 
@@ -24,36 +23,10 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// The host and port of the test server, as Piwigo's db_host holds them.
-fn db_host() -> String {
-    server_url()
-        .rsplit('@')
-        .next()
-        .unwrap_or("127.0.0.1:3306")
-        .trim_start_matches("mysql://")
-        .to_string()
-}
-
 /// A database user of its own with an awkward password, and Piwigo's
 /// database.inc.php for it as the installer writes it (addslashes'd).
 async fn piwigo_settings(g: &Gallery) -> String {
-    let user = format!("p{}", &g.name[g.name.len() - 8..]);
-    for host in ["localhost", "127.0.0.1"] {
-        g.pool
-            .execute(
-                format!(
-                    "CREATE USER '{user}'@'{host}' IDENTIFIED BY '{}'",
-                    DB_PASSWORD.replace('\'', "''")
-                )
-                .as_str(),
-            )
-            .await
-            .unwrap();
-        g.pool
-            .execute(format!("GRANT ALL ON `{}`.* TO '{user}'@'{host}'", g.name).as_str())
-            .await
-            .unwrap();
-    }
+    let user = g.create_user("p", DB_PASSWORD).await;
     let escaped = DB_PASSWORD.replace('\\', "\\\\").replace('\'', "\\'");
     let php = format!(
         "<?php\n$conf['dblayer'] = 'mysqli';\n$conf['db_base'] = '{}';\n$conf['db_user'] = '{user}';\n$conf['db_password'] = '{escaped}';\n$conf['db_host'] = '{}';\n\n$prefixeTable = '{}';\n\ndefine('PHPWG_INSTALLED', true);\n?>",
@@ -65,15 +38,6 @@ async fn piwigo_settings(g: &Gallery) -> String {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("database.inc.php"), php).unwrap();
     user
-}
-
-async fn drop_user(g: &Gallery, user: &str) {
-    for host in ["localhost", "127.0.0.1"] {
-        let _ = g
-            .pool
-            .execute(format!("DROP USER '{user}'@'{host}'").as_str())
-            .await;
-    }
 }
 
 fn minimal_config(g: &Gallery, s3: &S3Server, secret_file: &Path, extra: &str) -> String {
@@ -136,7 +100,7 @@ async fn piwigo_settings_and_secret_files_upload_without_a_secret_in_the_config(
     for leaked in [DB_PASSWORD, SECRET_KEY] {
         assert!(!output.contains(leaked), "{leaked} leaked:\n{output}");
     }
-    drop_user(&g, &user).await;
+    g.drop_user(&user).await;
     g.drop_database().await;
 }
 
@@ -283,7 +247,7 @@ async fn init_writes_a_checked_config_and_refuses_a_bad_one() {
     let out = init(BUCKET);
     assert_eq!(out.status.code(), Some(2), "an existing file needs --force");
     assert!(text(&out).contains("--force"));
-    drop_user(&g, &user).await;
+    g.drop_user(&user).await;
     g.drop_database().await;
 }
 

@@ -457,3 +457,48 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The host and port of the test server (`host:port`), as Piwigo's
+/// `db_host` or a database URL holds them.
+pub fn db_host() -> String {
+    server_url()
+        .rsplit('@')
+        .next()
+        .unwrap_or("127.0.0.1:3306")
+        .trim_start_matches("mysql://")
+        .to_string()
+}
+
+impl Gallery {
+    /// A database user `<stem><8 chars of this database's name>` with
+    /// `password`, allowed this database only; returns its name.
+    pub async fn create_user(&self, stem: &str, password: &str) -> String {
+        let user = format!("{stem}{}", &self.name[self.name.len() - 8..]);
+        for host in ["localhost", "127.0.0.1"] {
+            self.pool
+                .execute(
+                    format!(
+                        "CREATE USER '{user}'@'{host}' IDENTIFIED BY '{}'",
+                        password.replace('\'', "''")
+                    )
+                    .as_str(),
+                )
+                .await
+                .unwrap();
+            self.pool
+                .execute(format!("GRANT ALL ON `{}`.* TO '{user}'@'{host}'", self.name).as_str())
+                .await
+                .unwrap();
+        }
+        user
+    }
+
+    pub async fn drop_user(&self, user: &str) {
+        for host in ["localhost", "127.0.0.1"] {
+            let _ = self
+                .pool
+                .execute(format!("DROP USER '{user}'@'{host}'").as_str())
+                .await;
+        }
+    }
+}
