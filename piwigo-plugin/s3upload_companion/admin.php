@@ -58,7 +58,7 @@ if (isset($_POST['s3c_retry']))
   if ($ready)
   {
     $request = s3c_wait_for_request(s3c_file_request('retry'), S3C_RETRY_WAIT);
-    $page['infos'][] = s3c_request_summary($request);
+    $page['infos'][] = htmlspecialchars(s3c_request_summary($request));
   }
 }
 

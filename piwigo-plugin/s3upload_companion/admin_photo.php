@@ -33,7 +33,7 @@ if (isset($_POST['s3c_queue']) and $ready)
 {
   check_pwg_token();
   $request = s3c_wait_for_request(s3c_file_request('enqueue', array($image_id)), 5);
-  $page['infos'][] = s3c_request_summary($request);
+  $page['infos'][] = htmlspecialchars(s3c_request_summary($request));
 }
 
 $queued = null;

@@ -175,6 +175,10 @@ async fn finish(
     .await
     .map_err(err("requests: record the result"))?;
     // The ids have served; a large selection should not stay in the table.
+    forget_ids(pool, t, id).await
+}
+
+async fn forget_ids(pool: &MySqlPool, t: &Tables, id: u64) -> Result<(), DbError> {
     sqlx::query(&format!(
         "DELETE FROM {} WHERE request_id = ?",
         t.request_images
@@ -182,7 +186,7 @@ async fn finish(
     .bind(id)
     .execute(pool)
     .await
-    .map_err(err("requests: remove served ids"))?;
+    .map_err(DbError::query("requests: remove a request's photo ids"))?;
     Ok(())
 }
 
@@ -197,14 +201,7 @@ async fn forget_drafts(pool: &MySqlPool, t: &Tables) -> Result<(), DbError> {
     .await
     .map_err(err("requests: find abandoned drafts"))?;
     for id in stale {
-        sqlx::query(&format!(
-            "DELETE FROM {} WHERE request_id = ?",
-            t.request_images
-        ))
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(err("requests: remove an abandoned draft's ids"))?;
+        forget_ids(pool, t, id).await?;
         sqlx::query(&format!("DELETE FROM {} WHERE id = ?", t.requests))
             .bind(id)
             .execute(pool)

@@ -59,3 +59,26 @@ def test_old_plugin_table_is_imported_once_and_the_watermark_kept(piwigo, s3, da
     assert s3.get(uploaded[ids["d"]]) == data["d"]
     # b was the old plugin's: nothing sent again. a predates it: not queued.
     assert len(s3.keys()) == 2
+
+
+def test_photos_behind_an_earlier_daemon_watermark_are_queued(piwigo, s3, daemon_factory):
+    p = piwigo
+    prefix_table = p.table("s3upload")
+    p.db.execute(f"DROP TABLE IF EXISTS {prefix_table}")
+    for t in ("s3upload_uploaded", "s3upload_queue", "s3upload_state", "s3upload_counts"):
+        if p.db.table_exists(f"{p.prefix}{t}"):
+            p.db.execute(f"DELETE FROM {p.table(t)}")
+    album = p.add_album("gap")
+    old = p.add_photo(photos.jpeg("gap-old"), album, name="old")
+    # Added after the old plugin stopped, before this daemon first ran.
+    between = p.add_photo(photos.jpeg("gap-between"), album, name="between")
+    daemon = daemon_factory(p, s3)
+    daemon.run_until_idle()  # its watermark: the newest photo, `between`
+    old_plugin_table(p, [(old, None, None, "install")])
+
+    out = daemon.command("import-s3upload").stdout
+    assert "monitoring watermark kept" in out, out
+    assert "1 photos queued of 1" in out, out
+    daemon.run_until_idle()
+    uploaded = [r[0] for r in p.db.rows(f"SELECT image_id FROM {p.table('s3upload_uploaded')}")]
+    assert uploaded == [between]

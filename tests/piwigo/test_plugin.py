@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 import requests
@@ -56,6 +57,14 @@ class Env:
 
     def admin_page(self, query=""):
         return self.piwigo.admin.get(f"admin.php?page=plugin-{PLUGIN_ID}{query}")
+
+    def queue_from_photo_tab(self, image_id, token=None):
+        """Presses "Upload to S3" on the photo's S3 tab."""
+        data = {"s3c_queue": "1"}
+        if token is not False:
+            data["pwg_token"] = token or self.piwigo.admin.token
+        return self.piwigo.admin.post(
+            f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image_id}", data=data)
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +116,19 @@ def test_batch_manager_action_queues_the_selection(env, browser):
     p.add_to_caddie(ids)
     before = env.request_count()
     message = apply_batch_action(browser, p)
+    assert env.request_count() == before + 1
+    request = p.db.scalar(f"SELECT MAX(id) FROM {p.table('s3upload_requests')}")
+    if "selected photos" not in message:
+        # A busy daemon answered after the Batch Manager stopped waiting:
+        # the counts are in the S3Upload tab.
+        assert f"Request #{request} is waiting for the daemon" in message, message
+        env.daemon.wait_until(lambda: p.db.scalar(
+            f"SELECT status FROM {p.table('s3upload_requests')} WHERE id = %s",
+            (request,)) == "done", what="the request carried out")
+        browser.get(p.url(f"admin.php?page=plugin-{PLUGIN_ID}"))
+        message = browser.find(f"#s3c-requests li[data-request-id='{request}']").text
     assert "Queued 3 of 4 selected photos" in message, message
     assert "1 already uploaded" in message, message
-    assert env.request_count() == before + 1
     env.wait_uploaded(list(ids))
     for image_id, data in ids.items():
         assert env.s3.get(env.uploaded(image_id)) == data
@@ -134,9 +153,7 @@ def test_photo_page_link_downloads_the_original_from_a_private_bucket(env, brows
     hidden = p.add_photo(photos.jpeg("page-hidden"), env.album, name="page-hidden")
     p.set_level(hidden, 8)
     for i in (image, hidden):
-        p.admin.get(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={i}")
-        p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={i}",
-                     data={"pwg_token": p.admin.token, "s3c_queue": "1"})
+        env.queue_from_photo_tab(i)
     env.wait_uploaded([image, hidden])
 
     # A visitor (not logged in) allowed to see the photo gets the link.
@@ -173,8 +190,7 @@ def test_photo_page_link_downloads_the_original_from_a_private_bucket(env, brows
 def test_public_url_mode_links_straight_to_the_object(env):
     p = env.piwigo
     image = p.add_photo(photos.jpeg("public-mode"), env.album, name="public-mode")
-    p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image}",
-                 data={"pwg_token": p.admin.token, "s3c_queue": "1"})
+    env.queue_from_photo_tab(image)
     env.wait_uploaded([image])
     env.settings(link_mode="public")
     try:
@@ -191,8 +207,7 @@ def test_admin_tab_shows_tables_counts_heartbeat_and_retry_clears_a_failure(env,
     image = p.add_photo(data, env.album, name="retry-me")
     path = p.photo_path(image)
     path.rename(path.with_suffix(".away"))
-    p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image}",
-                 data={"pwg_token": p.admin.token, "s3c_queue": "1"})
+    env.queue_from_photo_tab(image)
     env.daemon.wait_until(lambda: (env.queue_status(image) or "").startswith("failed"),
                           what="the failure")
 
@@ -236,8 +251,7 @@ def test_photo_tab_shows_the_status_and_key(env):
     assert f"page=plugin-{PLUGIN_ID}-photo&amp;image_id={image}" in edit
     tab = env.admin_page(f"-photo&image_id={image}").text
     assert "Not queued and not uploaded." in tab
-    p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image}",
-                 data={"pwg_token": p.admin.token, "s3c_queue": "1"})
+    env.queue_from_photo_tab(image)
     env.wait_uploaded([image])
     tab = env.admin_page(f"-photo&image_id={image}").text
     assert env.uploaded(image) in tab and "uploaded" in tab
@@ -259,21 +273,22 @@ def test_batch_manager_refuses_a_missing_or_forged_token(env):
     p = env.piwigo
     image = p.add_photo(photos.jpeg("forged"), env.album, name="forged")
     before = env.request_count()
-    form = {"selectAction": BATCH_ACTION, "selection[]": [str(image)], "submit": "1"}
     for token in (None, "0" * 32):
-        data = dict(form)
+        form = {"selectAction": BATCH_ACTION, "selection[]": [str(image)], "submit": "1"}
+        retry = {"s3c_retry": "1"}
         if token:
-            data["pwg_token"] = token
-        p.admin.post("admin.php?page=batch_manager", data=data)
-    for token in (None, "f" * 32):
-        data = {"s3c_retry": "1"}
-        if token:
-            data["pwg_token"] = token
-        p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}", data=data)
-        p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image}",
-                     data=dict(data, s3c_queue="1"))
+            form["pwg_token"] = retry["pwg_token"] = token
+        p.admin.post("admin.php?page=batch_manager", data=form)
+        p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}", data=retry)
+        env.queue_from_photo_tab(image, token=token or False)
     assert env.request_count() == before
     assert env.queue_status(image) is None and env.uploaded(image) is None
+    # The same forms with the session's token are accepted.
+    env.queue_from_photo_tab(image)
+    p.admin.post("admin.php?page=batch_manager", data={
+        "selectAction": BATCH_ACTION, "selection[]": [str(image)], "submit": "1",
+        "pwg_token": p.admin.token})
+    assert env.request_count() == before + 2
 
 
 def test_download_endpoint_refuses_bad_ids(env):
@@ -291,8 +306,7 @@ def test_download_endpoint_refuses_bad_ids(env):
 def test_a_wrong_daemon_token_is_refused_and_nothing_leaks(env):
     p = env.piwigo
     image = p.add_photo(photos.jpeg("wrong-token"), env.album, name="wrong-token")
-    p.admin.post(f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image}",
-                 data={"pwg_token": p.admin.token, "s3c_queue": "1"})
+    env.queue_from_photo_tab(image)
     env.wait_uploaded([image])
     env.settings(daemon_token="a-wrong-token-of-enough-length")
     try:
@@ -312,3 +326,24 @@ def test_a_wrong_daemon_token_is_refused_and_nothing_leaks(env):
     assert d.http_get("status", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     assert d.http_get("healthz").status_code == 200
     assert d.http_get("metrics").status_code == 200
+
+
+def test_a_presigned_link_expires(env, tmp_path):
+    p = env.piwigo
+    image = p.add_photo(photos.jpeg("expires"), env.album, name="expires")
+    env.queue_from_photo_tab(image)
+    env.wait_uploaded([image])
+    # A second daemon on the same queue, with one-second links.
+    short = Daemon(tmp_path / "short", p, env.s3, http=True, sections={
+        "http": [f'token = "{TOKEN}"', 'presign_expiry = "1s"'],
+        "monitor": ["enabled = false"]}).start()
+    try:
+        answer = short.http_get(f"presign/{image}", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200 and answer.json()["expires_in"] == 1
+        url = answer.json()["url"]
+        assert requests.get(url, timeout=30).status_code == 200
+        time.sleep(2.5)
+        late = requests.get(url, timeout=30)
+        assert late.status_code in (400, 403) and "AccessDenied" in late.text, late.text
+    finally:
+        short.stop()

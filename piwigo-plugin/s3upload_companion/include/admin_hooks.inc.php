@@ -47,7 +47,8 @@ function s3c_batch_apply($action, $collection)
   }
   $request_id = s3c_file_request('enqueue', $collection);
   $request = s3c_wait_for_request($request_id, S3C_BATCH_WAIT);
-  $message = s3c_request_summary($request);
+  // Piwigo prints messages as HTML; the daemon's error text is plain.
+  $message = htmlspecialchars(s3c_request_summary($request));
   if ($request['status'] == 'failed')
   {
     $page['errors'][] = $message;

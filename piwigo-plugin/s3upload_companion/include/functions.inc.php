@@ -200,7 +200,7 @@ function s3c_wait_for_request($request_id, $seconds)
   return $request;
 }
 
-/** A one-line, translated summary of a finished request. */
+/** A one-line, translated, plain-text summary of a request. */
 function s3c_request_summary($request)
 {
   if ($request['status'] == 'failed')
