@@ -21,7 +21,7 @@ use crate::redact::Redactor;
 use crate::s3::outage::Outage;
 use crate::s3::{self, Target};
 use crate::shutdown::Shutdown;
-use crate::{companion, http, monitor, systemd, worker};
+use crate::{companion, formats, http, monitor, systemd, worker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -60,6 +60,9 @@ pub struct RunOptions {
     /// The file to re-read on reload; reloads are refused without one.
     pub config_path: Option<PathBuf>,
 }
+
+/// How often formats of recorded photos are looked for and sent.
+const FORMATS_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Backoff cap while the database refuses claims.
 const MAX_DB_BACKOFF: Duration = Duration::from_secs(30);
@@ -219,8 +222,31 @@ pub async fn run(
     } else {
         d.start_monitor();
     }
+    let formats_task = (!opts.until_idle).then(|| {
+        let stop = shutdown.graceful.child_token();
+        let task = tokio::spawn(formats::run(
+            pool.clone(),
+            t.clone(),
+            d.ctx_tx.subscribe(),
+            FORMATS_INTERVAL,
+            stop.clone(),
+        ));
+        (task, stop)
+    });
     systemd::ready();
     d.dispatch(opts.until_idle).await;
+    if opts.until_idle
+        && !shutdown.graceful.is_cancelled()
+        && let Err(e) = formats::until_idle(&pool, &t, &d.ctx).await
+    {
+        tracing::warn!(error = %e, "formats: could not finish; they are sent at the next run");
+    }
+    if let Some((task, stop)) = formats_task {
+        stop.cancel();
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "formats task ended abnormally");
+        }
+    }
     if let Some((task, stop)) = d.monitor.take() {
         stop.cancel();
         if let Err(e) = task.await {

@@ -23,6 +23,8 @@
 //!   record.
 //! - [`digest`]: the md5 of one file (and its parts) on the blocking pool,
 //!   failing that file alone when a read stalls.
+//! - [`formats`]: Piwigo's RAW/TIFF formats, queued once their photo is
+//!   recorded and sent next to it.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
 //! - [`init`]: the `init` command: a starter config, checked live.
@@ -50,6 +52,7 @@ pub mod daemon;
 pub mod database_inc;
 pub mod db;
 pub mod digest;
+pub mod formats;
 pub mod health;
 pub mod http;
 pub mod init;

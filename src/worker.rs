@@ -190,6 +190,7 @@ async fn prepare(
         };
         return fail(ctx, claim, e.failure(), started).await.map(|()| None);
     }
+    let key = key.describing(claim.image_id, &image.path, &digest.md5_hex(), "original");
     tracing::debug!(s3.key = %key.key, file.size = digest.size, file.md5 = %digest.md5_hex(), "hashed");
     Ok(Some(Prepared { key, path, digest }))
 }
