@@ -97,11 +97,21 @@ pub async fn serve(
     }
 }
 
-/// Liveness: answering at all means the runtime runs; it never waits on
-/// the database or S3, so an outage there does not get the process
-/// restarted.
-async fn healthz() -> Response {
-    Json(json!({"status": "ok"})).into_response()
+/// Liveness: the runtime answers and the pipeline moves. It never waits
+/// on the database or S3, so an outage there does not get the process
+/// restarted; a stuck pipeline does, as the systemd watchdog would.
+async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
+    let alarm = st.current.borrow().upload.no_progress_alarm;
+    let stalled = st.metrics.stalled(alarm).map(|d| d.as_secs());
+    let body = json!({
+        "status": if stalled.is_none() { "ok" } else { "fail" },
+        "pipeline": {"ok": stalled.is_none(), "no_progress_seconds": stalled},
+    });
+    let code = match stalled {
+        None => StatusCode::OK,
+        Some(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, Json(body)).into_response()
 }
 
 async fn readyz(State(st): State<Arc<HttpState>>) -> Response {
@@ -122,7 +132,9 @@ async fn readyz(State(st): State<Arc<HttpState>>) -> Response {
         Some(interval) => age.is_some_and(|a| a < (interval * 3).as_secs_f64() + 10.0),
         None => true,
     };
-    let ok = db.is_ok() && s3.is_ok() && poll_ok;
+    let alarm = st.current.borrow().upload.no_progress_alarm;
+    let stalled = st.metrics.stalled(alarm).map(|d| d.as_secs());
+    let ok = db.is_ok() && s3.is_ok() && poll_ok && stalled.is_none();
     let redact = &st.current.borrow().redact.clone();
     let part = |r: &Result<(), String>| match r {
         Ok(()) => json!({"ok": true}),
@@ -133,6 +145,7 @@ async fn readyz(State(st): State<Arc<HttpState>>) -> Response {
         "database": part(&db),
         "s3": part(&s3),
         "monitor": {"ok": poll_ok, "last_poll_age_seconds": age},
+        "pipeline": {"ok": stalled.is_none(), "no_progress_seconds": stalled},
     });
     let code = if ok {
         StatusCode::OK
