@@ -220,6 +220,10 @@ pub struct UploadConfig {
     /// How often progress is logged while a backlog drains.
     #[serde(default = "default_progress_interval", deserialize_with = "duration")]
     pub progress_interval: Duration,
+    /// A photo whose `open()` or `read()` returns nothing for this long (a
+    /// hung network mount, a FIFO) fails alone as `failed_file_stalled`.
+    #[serde(default = "default_read_stall_timeout", deserialize_with = "duration")]
+    pub read_stall_timeout: Duration,
 }
 
 impl Default for UploadConfig {
@@ -236,9 +240,14 @@ impl Default for UploadConfig {
             shutdown_timeout: default_shutdown_timeout(),
             max_bandwidth: None,
             progress_interval: default_progress_interval(),
+            read_stall_timeout: default_read_stall_timeout(),
         }
     }
 }
+
+/// The longest `s3.prefix`: what is left of S3's 1024-byte keys must hold
+/// the longest file name a filesystem allows (255) and some album path.
+const MAX_PREFIX_BYTES: usize = 768;
 
 fn yes() -> bool {
     true
@@ -278,6 +287,9 @@ fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_read_stall_timeout() -> Duration {
+    Duration::from_secs(60)
+}
 fn default_progress_interval() -> Duration {
     Duration::from_secs(30)
 }
@@ -514,6 +526,17 @@ impl Config {
             ));
         }
         s3.prefix = normalize_prefix(&s3.prefix);
+        // Keys are at most 1024 bytes; a file name alone may take 255.
+        let room = crate::s3::keys::MAX_KEY_BYTES - MAX_PREFIX_BYTES;
+        if s3.prefix.len() > MAX_PREFIX_BYTES {
+            return Err(ConfigError::invalid(
+                "s3.prefix",
+                format!(
+                    "is {} bytes long; S3 keys hold at most 1024, and photo names need {room}: use at most {MAX_PREFIX_BYTES}",
+                    s3.prefix.len()
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -547,6 +570,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "upload.claim_lease",
                 "must be at least 2s",
+            ));
+        }
+        if up.read_stall_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "upload.read_stall_timeout",
+                "must be at least 1s",
             ));
         }
         if up.retry_backoff_min.is_zero() || up.retry_backoff_max < up.retry_backoff_min {
@@ -848,6 +877,15 @@ bucket = "photos"
         let text = err.to_string();
         assert!(text.contains("secret_access_key"), "{text}");
         assert!(!text.contains("98765432123"), "{text}");
+    }
+
+    #[test]
+    fn a_prefix_leaving_no_room_for_names_is_refused() {
+        let long = MINIMAL.replace("[s3]", &format!("[s3]\nprefix = \"{}\"", "p".repeat(1100)));
+        let err = parse(&long).unwrap_err().to_string();
+        assert!(err.contains("s3.prefix") && err.contains("1024"), "{err}");
+        let fits = MINIMAL.replace("[s3]", &format!("[s3]\nprefix = \"{}\"", "p".repeat(700)));
+        assert!(parse(&fits).is_ok());
     }
 
     #[test]

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::{self, DbError, Tables};
-use crate::digest::Hasher;
 use crate::metrics::{Metrics, Summary};
 use crate::piwigo::{self, GalleryRoot};
 use crate::queue::{self, Claimed, Queue, migrate::MigrateError};
@@ -47,13 +46,11 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot start the hashing thread: {0} (the system is out of threads or memory)")]
-    Hasher(std::io::Error),
 }
 
 /// Photos claimed and hashed ahead of the uploads, as a multiple of
-/// `upload.workers`: the next batch is hashed together while the current
-/// one uploads, so no upload slot waits for a hash.
+/// `upload.workers`: the next photos are hashed while the current ones
+/// upload, so no upload slot waits for a hash.
 const PIPELINE_DEPTH: usize = 2;
 
 #[derive(Debug, Clone, Default)]
@@ -85,13 +82,11 @@ pub async fn open_database(
     Ok((pool, t))
 }
 
-/// What outlives a reload: the outage state, the hashing thread and the
-/// upload slots.
+/// What outlives a reload: the outage state and the upload slots.
 #[derive(Clone)]
 struct Shared {
     metrics: Arc<Metrics>,
     outage: Arc<Outage>,
-    hasher: Arc<Hasher>,
     uploads: Arc<Semaphore>,
 }
 
@@ -100,7 +95,6 @@ impl Shared {
         Shared {
             metrics: ctx.metrics.clone(),
             outage: ctx.outage.clone(),
-            hasher: ctx.hasher.clone(),
             uploads: ctx.uploads.clone(),
         }
     }
@@ -126,7 +120,6 @@ async fn context(
         redact: Redactor::new(config.secrets()),
         metrics: shared.metrics,
         outage: shared.outage,
-        hasher: shared.hasher,
         uploads: shared.uploads,
     }))
 }
@@ -153,7 +146,6 @@ pub async fn run(
     let shared = Shared {
         metrics: metrics.clone(),
         outage: Arc::default(),
-        hasher: Arc::new(Hasher::start().map_err(DaemonError::Hasher)?),
         uploads: Arc::new(Semaphore::new(config.upload.workers)),
     };
     let ctx = context(&config, queue.clone(), shared).await?;
@@ -319,10 +311,8 @@ impl Dispatcher {
             while let Some(done) = tasks.try_join_next_with_id() {
                 reap(&self.ctx, &mut running, done).await;
             }
-            // A batch at a time, so the files are hashed side by side.
-            let batch = u32::try_from(self.workers * (PIPELINE_DEPTH - 1)).unwrap_or(u32::MAX);
             let event = tokio::select! {
-                p = self.sem.clone().acquire_many_owned(batch) => match p {
+                p = self.sem.clone().acquire_owned() => match p {
                     Ok(p) => Event::Permit(p),
                     Err(_) => Event::Stop,
                 },
@@ -342,11 +332,7 @@ impl Dispatcher {
                     continue;
                 }
             };
-            let mut first = first;
             let mut permits = Vec::with_capacity(self.workers * PIPELINE_DEPTH);
-            while first.num_permits() > 1 {
-                permits.extend(first.split(1));
-            }
             permits.push(first);
             while let Ok(p) = self.sem.clone().try_acquire_owned() {
                 permits.push(p);
@@ -374,11 +360,11 @@ impl Dispatcher {
                         continue;
                     }
                     if until_idle && tasks.is_empty() {
-                        match self.ctx.queue.has_pending_duplicate_waits().await {
+                        match self.ctx.queue.has_work_left().await {
                             Ok(false) => break,
                             Ok(true) => {}
                             Err(e) => {
-                                tracing::warn!(error = %e, "could not look for waiting duplicates")
+                                tracing::warn!(error = %e, "could not look for work left")
                             }
                         }
                     }
@@ -599,23 +585,6 @@ async fn reap(
     };
     let claim = running.remove(&id);
     if let (Some(e), Some(claim)) = (panic, claim) {
-        tracing::error!(image.id = claim.image_id, error = %e, "worker failed unexpectedly; the photo is retried");
-        let delay = queue::backoff(
-            claim.attempts,
-            ctx.upload.retry_backoff_min,
-            ctx.upload.retry_backoff_max,
-        );
-        if let Err(e) = ctx
-            .queue
-            .fail(
-                &claim,
-                "failed_internal_error",
-                "internal error; see the daemon's log",
-                delay,
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "could not record the failure; the photo returns after the claim lease");
-        }
+        worker::panicked(ctx, &claim, &e).await;
     }
 }

@@ -25,6 +25,20 @@ impl DbError {
         move |source| DbError::Query { verb, source }
     }
 
+    /// A deadlock (1213) or lock wait timeout (1205): the statement lost a
+    /// race for a row lock and may simply run again.
+    pub fn is_lock_conflict(&self) -> bool {
+        match self {
+            Self::Query {
+                source: sqlx::Error::Database(e),
+                ..
+            } => e
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|e| matches!(e.number(), 1205 | 1213)),
+            _ => false,
+        }
+    }
+
     /// Whether the failure is the server going away rather than the SQL
     /// being wrong; callers back off and try again on these.
     pub fn is_connection(&self) -> bool {

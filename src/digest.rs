@@ -2,32 +2,24 @@
 //! de-duplication and Content-MD5) and of each part a multipart file is sent
 //! in.
 //!
-//! One md5 stream cannot be vectorised: each 64-byte block depends on the
-//! one before. Several files side by side can, one per SIMD lane, at a
-//! fraction of the CPU per byte. So one thread hashes every file the workers
-//! ask for, up to [`LANES`] streams at a time, and the dispatcher claims
-//! photos in batches so that there are several to hash at once.
+//! Each photo is hashed on its own task of the blocking pool, so one file
+//! whose `open()` or `read()` hangs (a hard-mounted NFS gallery, a FIFO
+//! swapped in for a photo) holds up that photo alone. A read that makes no
+//! progress for the stall limit fails the photo and frees its worker; the
+//! stuck thread is left to the kernel and stops as soon as its call returns.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::{Mutex, mpsc};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
-use md5_many::{Md5Many, Md5State};
-use tokio::sync::oneshot;
+use md5::{Digest, Md5};
 
-/// Bytes read per file per round: large enough to run at disk speed, small
-/// enough that a full set of lanes holds 2 MiB.
+/// Bytes read per call: large enough to run at disk speed, small enough
+/// that many photos hashed at once stay within a few MiB.
 const CHUNK: usize = 256 * 1024;
-/// Streams per SIMD call. Measured on an AVX-512 server CPU: eight
-/// equal-length streams ran at 6 times one stream's speed (4.8 against
-/// 0.79 GB/s), sixteen no faster, and five to seven far slower (0.2 GB/s),
-/// so a round is always sent in full groups of eight.
-const LANES: usize = 8;
-/// A lone stream is hashed on its own: a padded group of eight costs more
-/// than one stream, but already less than two (measured: eight streams at
-/// 6 times one stream's speed).
-const MIN_GROUP: usize = 2;
 
 /// The md5 of a whole file and of each part it will be sent in.
 #[derive(Debug, Clone)]
@@ -43,6 +35,19 @@ impl FileDigest {
     pub fn md5_hex(&self) -> String {
         hex(&self.md5)
     }
+
+    /// The ETag S3 gives an object uploaded from these bytes: the md5 for
+    /// one PUT, the md5 of the part md5s and their count for multipart.
+    pub fn etag(&self) -> String {
+        if self.parts.is_empty() {
+            return self.md5_hex();
+        }
+        let mut h = Md5::new();
+        for p in &self.parts {
+            h.update(p);
+        }
+        format!("{}-{}", hex(&h.finalize()), self.parts.len())
+    }
 }
 
 /// Lower-case hex, as S3 and Piwigo write an md5.
@@ -50,276 +55,158 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The hashing thread, shared by every worker. It is started again if it
-/// ever stops, so one bad file cannot stop hashing for good.
-#[derive(Debug)]
-pub struct Hasher {
-    jobs: Mutex<mpsc::Sender<Job>>,
+/// The md5 of a few bytes held in memory, in hex.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    hex(&Md5::digest(bytes))
 }
 
-#[derive(Debug)]
-struct Job {
+/// The md5 of several texts, each followed by a NUL so that ("ab", "c")
+/// and ("a", "bc") differ: for fingerprints and key reservations.
+pub fn md5_hex_of(parts: &[&str]) -> String {
+    let mut h = Md5::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex(&h.finalize())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// `open()` or `read()` returned nothing for this long.
+    #[error("reading made no progress for {}", humantime::format_duration(*.0))]
+    Stalled(Duration),
+}
+
+/// Reads `path` once, hashing the whole file and, when `part_size` is
+/// given, every part of that size. Fails with [`HashError::Stalled`] when
+/// no byte arrives for `stall`.
+pub async fn digest(
     path: PathBuf,
     part_size: Option<u64>,
-    reply: oneshot::Sender<io::Result<FileDigest>>,
-}
-
-fn stopped() -> io::Error {
-    io::Error::other("the hashing thread stopped unexpectedly")
-}
-
-impl Hasher {
-    pub fn start() -> io::Result<Hasher> {
-        Ok(Hasher {
-            jobs: Mutex::new(spawn()?),
-        })
-    }
-
-    /// Reads `path` once, hashing the whole file and, when `part_size` is
-    /// given, every part of that size.
-    pub async fn digest(&self, path: PathBuf, part_size: Option<u64>) -> io::Result<FileDigest> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job {
-            path,
-            part_size,
-            reply,
-        };
-        {
-            let mut jobs = self.jobs.lock().map_err(|_| stopped())?;
-            if let Err(mpsc::SendError(job)) = jobs.send(job) {
-                tracing::warn!("the hashing thread had stopped; starting it again");
-                *jobs = spawn()?;
-                jobs.send(job).map_err(|_| stopped())?;
-            }
-        }
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-fn spawn() -> io::Result<mpsc::Sender<Job>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("md5".into())
-        .spawn(move || serve(&rx))?;
-    Ok(tx)
-}
-
-/// Takes new files between rounds, so a file that arrives while others
-/// are being hashed joins them at once.
-fn serve(jobs: &mpsc::Receiver<Job>) {
-    let engine = Md5Many::new();
-    let mut lanes: Vec<Lane> = Vec::with_capacity(LANES);
+    stall: Duration,
+) -> Result<FileDigest, HashError> {
+    let progress = Arc::new(AtomicU64::new(0));
+    // Set when nobody waits any more (stalled, or the worker was stopped):
+    // a thread that wakes up later stops at its next chunk.
+    let abandoned = Abandon(Arc::new(AtomicBool::new(false)));
+    let task = {
+        let progress = progress.clone();
+        let abandoned = abandoned.0.clone();
+        tokio::task::spawn_blocking(move || hash_file(&path, part_size, &progress, &abandoned))
+    };
+    tokio::pin!(task);
+    let check = (stall / 4).max(Duration::from_millis(50));
+    let mut seen = 0;
+    let mut last_move = tokio::time::Instant::now();
     loop {
-        if lanes.is_empty() {
-            match jobs.recv() {
-                Ok(job) => lanes.extend(Lane::open(job)),
-                Err(_) => return,
+        tokio::select! {
+            done = &mut task => {
+                return match done {
+                    Ok(result) => result.map_err(HashError::Io),
+                    // A panic in one photo's hashing fails that photo alone.
+                    Err(e) => Err(HashError::Io(io::Error::other(format!("hashing failed unexpectedly: {e}")))),
+                };
             }
-        }
-        while lanes.len() < LANES {
-            match jobs.try_recv() {
-                Ok(job) => lanes.extend(Lane::open(job)),
-                Err(_) => break,
-            }
-        }
-        lanes.retain_mut(Lane::read);
-        hash_round(engine, &mut lanes);
-    }
-}
-
-/// One file being hashed.
-struct Lane {
-    reply: Option<oneshot::Sender<io::Result<FileDigest>>>,
-    file: File,
-    size: u64,
-    whole: Md5State,
-    part: Option<Parts>,
-    buf: Box<[u8]>,
-    len: usize,
-}
-
-struct Parts {
-    size: u64,
-    state: Md5State,
-    filled: u64,
-    done: Vec<[u8; 16]>,
-}
-
-impl Lane {
-    fn open(job: Job) -> Option<Lane> {
-        match File::open(&job.path) {
-            Ok(file) => Some(Lane {
-                reply: Some(job.reply),
-                file,
-                size: 0,
-                whole: Md5State::new(),
-                part: job.part_size.map(|size| Parts {
-                    size,
-                    state: Md5State::new(),
-                    filled: 0,
-                    done: Vec::new(),
-                }),
-                buf: vec![0u8; CHUNK].into_boxed_slice(),
-                len: 0,
-            }),
-            Err(e) => {
-                // The worker may have stopped waiting; nothing to do then.
-                let _ = job.reply.send(Err(e));
-                None
+            _ = tokio::time::sleep(check) => {
+                let now = progress.load(Ordering::Relaxed);
+                if now != seen {
+                    seen = now;
+                    last_move = tokio::time::Instant::now();
+                } else if last_move.elapsed() >= stall {
+                    return Err(HashError::Stalled(stall));
+                }
             }
         }
     }
+}
 
-    /// Reads the next chunk, never across a part boundary. False when the
-    /// lane is finished: answered, or nobody waits for it any more.
-    fn read(&mut self) -> bool {
-        self.len = 0;
-        if self.reply.as_ref().is_none_or(|r| r.is_closed()) {
-            return false;
+/// Marks the hashing abandoned when its waiter goes away, however it goes.
+struct Abandon(Arc<AtomicBool>);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn hash_file(
+    path: &std::path::Path,
+    part_size: Option<u64>,
+    progress: &AtomicU64,
+    abandoned: &AtomicBool,
+) -> io::Result<FileDigest> {
+    let mut file = File::open(path)?;
+    progress.fetch_add(1, Ordering::Relaxed);
+    let mut buf = vec![0u8; CHUNK];
+    let mut whole = Md5::new();
+    let mut size = 0u64;
+    let mut part = part_size.map(|size| Parts {
+        size,
+        state: Md5::new(),
+        filled: 0,
+        done: Vec::new(),
+    });
+    loop {
+        if abandoned.load(Ordering::Relaxed) {
+            return Err(io::Error::other("hashing abandoned"));
         }
-        let want = match &self.part {
+        // Never read across a part boundary.
+        let want = match &part {
             Some(p) => usize::try_from(p.size - p.filled).map_or(CHUNK, |left| left.min(CHUNK)),
             None => CHUNK,
         };
-        loop {
-            match self.file.read(&mut self.buf[..want]) {
-                Ok(0) => {
-                    self.answer(Ok(()));
-                    return false;
-                }
-                Ok(n) => {
-                    self.len = n;
-                    self.size += n as u64;
-                    return true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.answer(Err(e));
-                    return false;
-                }
-            }
-        }
-    }
-
-    /// Called once the hashed chunk has gone into the states.
-    fn hashed(&mut self) {
-        if let Some(p) = &mut self.part {
-            p.filled += self.len as u64;
+        let n = match file.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+        let chunk = &buf[..n];
+        whole.update(chunk);
+        size += n as u64;
+        if let Some(p) = &mut part {
+            p.state.update(chunk);
+            p.filled += n as u64;
             if p.filled == p.size {
-                p.done.push(p.state.finalize());
-                p.state = Md5State::new();
+                p.done.push(std::mem::take(&mut p.state).finalize().into());
                 p.filled = 0;
             }
         }
     }
-
-    fn answer(&mut self, result: io::Result<()>) {
-        let Some(reply) = self.reply.take() else {
-            return;
-        };
-        let digest = result.map(|()| {
-            let (parts, part_size) = match self.part.take() {
-                Some(mut p) => {
-                    // An empty file still goes as one (empty) part.
-                    if p.filled > 0 || p.done.is_empty() {
-                        p.done.push(p.state.finalize());
-                    }
-                    (p.done, p.size)
-                }
-                None => (Vec::new(), 0),
-            };
-            FileDigest {
-                size: self.size,
-                md5: self.whole.finalize(),
-                parts,
-                part_size,
+    let (parts, part_size) = match part {
+        Some(mut p) => {
+            // An empty file still goes as one (empty) part.
+            if p.filled > 0 || p.done.is_empty() {
+                p.done.push(p.state.finalize().into());
             }
-        });
-        let _ = reply.send(digest);
-    }
+            (p.done, p.size)
+        }
+        None => (Vec::new(), 0),
+    };
+    Ok(FileDigest {
+        size,
+        md5: whole.finalize().into(),
+        parts,
+        part_size,
+    })
 }
 
-/// Feeds every lane's chunk into its whole-file state and, for multipart
-/// files, its part state.
-fn hash_round(engine: Md5Many, lanes: &mut [Lane]) {
-    let mut states: Vec<Md5State> = Vec::with_capacity(lanes.len() * 2);
-    for lane in lanes.iter() {
-        states.push(lane.whole);
-        if let Some(p) = &lane.part {
-            states.push(p.state);
-        }
-    }
-    {
-        let mut inputs: Vec<&[u8]> = Vec::with_capacity(states.len());
-        for lane in lanes.iter() {
-            let chunk = &lane.buf[..lane.len];
-            inputs.push(chunk);
-            if lane.part.is_some() {
-                inputs.push(chunk);
-            }
-        }
-        update(engine, &mut states, &inputs);
-    }
-    let mut updated = states.into_iter();
-    for lane in lanes.iter_mut() {
-        if let Some(s) = updated.next() {
-            lane.whole = s;
-        }
-        if let Some(p) = &mut lane.part
-            && let Some(s) = updated.next()
-        {
-            p.state = s;
-        }
-        lane.hashed();
-    }
-}
-
-/// Appends `inputs[i]` to `states[i]`. Inputs of the longest length go
-/// through SIMD in groups of [`LANES`]; shorter ones (the last chunk of a
-/// file) go one by one, since a group of mixed lengths runs most of its
-/// bytes at single-stream speed.
-fn update(engine: Md5Many, states: &mut [Md5State], inputs: &[&[u8]]) {
-    let full = inputs.iter().map(|i| i.len()).max().unwrap_or(0);
-    let mut members = Vec::with_capacity(LANES);
-    for (i, input) in inputs.iter().enumerate() {
-        if full > 0 && input.len() == full {
-            members.push(i);
-            if members.len() == LANES {
-                update_group(engine, states, inputs, &members);
-                members.clear();
-            }
-        } else {
-            states[i].update(input);
-        }
-    }
-    update_group(engine, states, inputs, &members);
-}
-
-/// One SIMD call for up to [`LANES`] equal-length streams, padded with
-/// copies of the first; fewer than [`MIN_GROUP`] go one by one.
-fn update_group(engine: Md5Many, states: &mut [Md5State], inputs: &[&[u8]], members: &[usize]) {
-    if members.len() < MIN_GROUP {
-        for &i in members {
-            states[i].update(inputs[i]);
-        }
-        return;
-    }
-    let mut group = [Md5State::new(); LANES];
-    let mut group_inputs = [inputs[members[0]]; LANES];
-    for (slot, &i) in members.iter().enumerate() {
-        group[slot] = states[i];
-        group_inputs[slot] = inputs[i];
-    }
-    engine.update_many(&mut group, &group_inputs);
-    for (slot, &i) in members.iter().enumerate() {
-        states[i] = group[slot];
-    }
+struct Parts {
+    size: u64,
+    state: Md5,
+    filled: u64,
+    done: Vec<[u8; 16]>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use md5::{Digest, Md5};
+
+    const STALL: Duration = Duration::from_secs(30);
 
     fn data(seed: usize, len: usize) -> Vec<u8> {
         (0..len)
@@ -327,67 +214,52 @@ mod tests {
             .collect()
     }
 
-    /// Every group size, ragged lengths and repeated rounds give exactly
-    /// the md5 an independent implementation gives.
-    #[test]
-    fn grouped_updates_match_plain_md5() {
-        let engine = Md5Many::new();
-        for n in 1..=2 * LANES + 3 {
-            // Some streams of one length, some shorter: both paths.
-            let bufs: Vec<Vec<u8>> = (0..n)
-                .map(|i| data(i, if i % 3 == 0 { 1000 + i * 331 } else { 9000 }))
-                .collect();
-            let mut states = vec![Md5State::new(); n];
-            let mut plain: Vec<Md5> = (0..n).map(|_| Md5::new()).collect();
-            for round in 0..3 {
-                let inputs: Vec<&[u8]> = bufs.iter().map(|b| &b[round * 17..]).collect();
-                update(engine, &mut states, &inputs);
-                for (p, i) in plain.iter_mut().zip(&inputs) {
-                    p.update(i);
-                }
-            }
-            for (i, (s, p)) in states.iter().zip(plain).enumerate() {
-                assert_eq!(
-                    s.finalize(),
-                    <[u8; 16]>::from(p.finalize()),
-                    "{n} streams, #{i}"
-                );
-            }
+    /// Known answers, so the digest is checked against md5 itself and not
+    /// against the same crate it is computed with.
+    #[tokio::test]
+    async fn known_md5_values() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, want) in [
+            (&b""[..], "d41d8cd98f00b204e9800998ecf8427e"),
+            (b"abc", "900150983cd24fb0d6963f7d28e17f72"),
+            (
+                b"The quick brown fox jumps over the lazy dog",
+                "9e107d9d372bb6826bd81d3542a419d6",
+            ),
+        ] {
+            let path = dir.path().join("f");
+            std::fs::write(&path, text).unwrap();
+            let d = digest(path, None, STALL).await.unwrap();
+            assert_eq!(d.md5_hex(), want);
+            assert_eq!(d.etag(), want);
         }
     }
 
     #[tokio::test]
-    async fn files_hashed_together_get_whole_and_part_digests() {
+    async fn whole_and_part_digests() {
         let dir = tempfile::tempdir().unwrap();
-        let hasher = Hasher::start().unwrap();
         let part = 300_000u64;
         let lens = [0, 1, 63, 64, 65, CHUNK, CHUNK * 3 + 123, 900_000, 1_000_001];
-        let mut wanted = Vec::new();
-        let mut asks = Vec::new();
         for (i, &len) in lens.iter().enumerate() {
             let bytes = data(i, len);
             let path = dir.path().join(format!("f{i}"));
             std::fs::write(&path, &bytes).unwrap();
             let part_size = (i % 2 == 0).then_some(part);
-            wanted.push((bytes, part_size));
-            asks.push(hasher.digest(path, part_size));
-        }
-        let got = futures_util::future::join_all(asks).await;
-        for ((bytes, part_size), d) in wanted.iter().zip(got) {
-            let d = d.unwrap();
+            let d = digest(path, part_size, STALL).await.unwrap();
             assert_eq!(d.size, bytes.len() as u64);
-            assert_eq!(d.md5_hex(), format!("{:x}", Md5::digest(bytes)));
+            assert_eq!(d.md5, <[u8; 16]>::from(Md5::digest(&bytes)));
             match part_size {
                 Some(ps) => {
                     let mut want: Vec<[u8; 16]> = bytes
-                        .chunks(*ps as usize)
+                        .chunks(ps as usize)
                         .map(|c| Md5::digest(c).into())
                         .collect();
                     if want.is_empty() {
                         want.push(Md5::digest(b"").into());
                     }
                     assert_eq!(d.parts, want, "{} bytes", bytes.len());
-                    assert_eq!(d.part_size, *ps);
+                    assert_eq!(d.part_size, ps);
+                    assert!(d.etag().ends_with(&format!("-{}", want.len())));
                 }
                 None => assert!(d.parts.is_empty()),
             }
@@ -395,17 +267,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_missing_file_is_an_error_and_hashing_goes_on() {
+    async fn a_missing_file_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();
-        let hasher = Hasher::start().unwrap();
-        let err = hasher
-            .digest(dir.path().join("absent"), None)
+        let err = digest(dir.path().join("absent"), None, STALL)
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::NotFound);
-        let path = dir.path().join("present");
-        std::fs::write(&path, b"abc").unwrap();
-        let d = hasher.digest(path, None).await.unwrap();
-        assert_eq!(d.md5_hex(), "900150983cd24fb0d6963f7d28e17f72");
+        assert!(
+            matches!(&err, HashError::Io(e) if e.kind() == io::ErrorKind::NotFound),
+            "{err:?}"
+        );
+    }
+
+    /// A FIFO with no writer blocks `open()` for good: the photo fails as
+    /// stalled while another file is hashed meanwhile.
+    #[tokio::test]
+    async fn a_hanging_open_stalls_that_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.jpg");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let stuck = tokio::spawn(digest(fifo.clone(), None, Duration::from_millis(400)));
+        let other = dir.path().join("other.jpg");
+        std::fs::write(&other, b"abc").unwrap();
+        let fine = digest(other, None, STALL).await.unwrap();
+        assert_eq!(fine.md5_hex(), "900150983cd24fb0d6963f7d28e17f72");
+        let err = stuck.await.unwrap().unwrap_err();
+        assert!(matches!(err, HashError::Stalled(_)), "{err:?}");
+        // Free the blocked thread so the runtime can shut down.
+        drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
     }
 }

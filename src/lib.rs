@@ -12,12 +12,15 @@
 //! - [`db`]: the connection pool and the prefixed table names.
 //! - [`piwigo`]: read-only queries on Piwigo's tables; safe resolution of
 //!   `images.path` under the gallery root.
-//! - [`queue`]: all of our own SQL: migrations, claims with leases,
-//!   success and failure, enqueueing, the status report.
+//! - [`queue`]: all of our own SQL: migrations, claims with leases, md5
+//!   and key reservations, success and failure (backoff is computed
+//!   there, once), enqueueing, the status report; `queue::status` holds
+//!   the one `Status` enum and the `Failure` type every module builds.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
-//! - [`worker`]: one photo: hash, de-duplicate, upload, record.
-//! - [`digest`]: the hashing thread: md5 of many files at once in SIMD
-//!   lanes.
+//! - [`worker`]: one photo: hash, de-duplicate, reserve the key, upload,
+//!   record.
+//! - [`digest`]: the md5 of one file (and its parts) on the blocking pool,
+//!   failing that file alone when a read stalls.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
 //! - [`verify`]: coverage, bucket and disk audits; the last result for

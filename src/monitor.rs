@@ -12,7 +12,7 @@ use crate::config::MonitorConfig;
 use crate::db::{DbError, Tables};
 use crate::metrics::Metrics;
 use crate::piwigo;
-use crate::queue::enqueue;
+use crate::queue::{self, enqueue};
 
 /// Backoff cap while the database is unreachable.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(60);
@@ -36,7 +36,14 @@ pub async fn poll_once(pool: &MySqlPool, t: &Tables, cfg: &MonitorConfig) -> Res
     if queued > 0 {
         tracing::info!(queued, watermark = poll.watermark, "queued photos");
     }
-    Ok(queued)
+    let changed = queue::retry_changed_photos(pool, t).await?;
+    if changed > 0 {
+        tracing::info!(
+            retried = changed,
+            "photos changed in Piwigo: retrying failures that waited for a change"
+        );
+    }
+    Ok(queued + changed)
 }
 
 /// Resolves the tag by name, falling back to the id seen before when the

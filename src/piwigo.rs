@@ -4,9 +4,13 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use std::time::Duration;
+
 use sqlx::{MySqlPool, QueryBuilder, Row};
 
 use crate::db::{DbError, Tables};
+use crate::digest::HashError;
+use crate::queue::status::{Failure, Retry, Status};
 
 /// The columns of `<prefix>images` the daemon uses.
 #[derive(Debug, Clone)]
@@ -219,15 +223,47 @@ pub enum FileError {
     Missing(PathBuf),
     #[error("file {path} is unreadable: {reason}")]
     Unreadable { path: PathBuf, reason: String },
+    #[error(
+        "file {path}: {reason} (a hung network mount or a FIFO in place of the photo; other photos go on); it is retried with backoff"
+    )]
+    Stalled { path: PathBuf, reason: String },
+    #[error(
+        "file {path} changed while it was sent ({reason}); it is retried once the writer is done"
+    )]
+    Changed { path: PathBuf, reason: String },
 }
 
+/// A file that changed under us is retried after this pause: the writer
+/// (a replace in Piwigo, a copy still running) is usually done by then.
+pub const CHANGED_WAIT: Duration = Duration::from_secs(5);
+
 impl FileError {
-    pub fn status(&self) -> &'static str {
-        match self {
-            Self::OutsideRoot { .. } => "failed_path_outside_root",
-            Self::Missing(_) => "failed_file_missing",
-            Self::Unreadable { .. } => "failed_file_unreadable",
+    /// Classifies a failed read of the photo at `path`.
+    pub fn from_hash(path: &Path, e: HashError) -> Self {
+        match e {
+            HashError::Stalled(_) => Self::Stalled {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            },
+            HashError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Self::Missing(path.to_owned())
+            }
+            HashError::Io(e) => Self::Unreadable {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            },
         }
+    }
+
+    pub fn failure(&self) -> Failure {
+        let (status, retry) = match self {
+            Self::OutsideRoot { .. } => (Status::FailedPathOutsideRoot, Retry::Backoff),
+            Self::Missing(_) => (Status::FailedFileMissing, Retry::Backoff),
+            Self::Unreadable { .. } => (Status::FailedFileUnreadable, Retry::Backoff),
+            Self::Stalled { .. } => (Status::FailedFileStalled, Retry::Backoff),
+            Self::Changed { .. } => (Status::FailedFileChanged, Retry::Soon(CHANGED_WAIT)),
+        };
+        Failure::new(status, self.to_string(), retry)
     }
 }
 

@@ -1,9 +1,11 @@
 //! One claimed photo, start to finish: read the Piwigo row, resolve the
-//! file, hash it, de-duplicate, upload without overwriting, record.
+//! file, hash it, de-duplicate, reserve its key, upload without
+//! overwriting, record.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -11,19 +13,16 @@ use tracing::Instrument;
 
 use crate::config::UploadConfig;
 use crate::db::DbError;
-use crate::digest::{FileDigest, Hasher};
+use crate::digest::{self, FileDigest};
 use crate::metrics::Metrics;
 use crate::piwigo::{FileError, GalleryRoot};
-use crate::queue::{self, Claimed, Md5Claim, Outcome, Queue, Record};
+use crate::queue::status::{Failure, Retry, Status};
+use crate::queue::{Backoff, Claimed, Outcome, Queue, Record, Reservation};
 use crate::redact::Redactor;
+use crate::s3::keys::ObjectKey;
 use crate::s3::outage::Outage;
+use crate::s3::upload::{Present, PutError};
 use crate::s3::{S3Error, Target};
-
-/// How long a photo waits before looking again at the photo with the same
-/// bytes that is being uploaded.
-const DUPLICATE_WAIT: Duration = Duration::from_secs(5);
-/// A file changed under us: retry soon, once the writer is done.
-const CHANGED_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything a worker needs, shared by all of them.
 #[derive(Debug, Clone)]
@@ -36,12 +35,23 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Shared across reloads: an outage outlives a config change.
     pub outage: Arc<Outage>,
-    /// Shared across reloads, like the two below.
-    pub hasher: Arc<Hasher>,
     /// One permit per upload in flight (`upload.workers`); photos hashed
-    /// ahead wait here.
+    /// ahead wait here. Shared across reloads.
     pub uploads: Arc<Semaphore>,
 }
+
+impl Context {
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            min: self.upload.retry_backoff_min,
+            max: self.upload.retry_backoff_max,
+        }
+    }
+}
+
+/// The fix for a key that holds other bytes is said once per run, not
+/// once per photo.
+static KEY_TAKEN_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Processes one claimed row, keeping its lease alive: hash the file, wait
 /// for an upload slot, upload. On `cancel` the row is handed back
@@ -55,7 +65,7 @@ pub async fn run(
 ) {
     let span = tracing::info_span!("upload", image.id = claim.image_id, queue.id = claim.id);
     async move {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let hashed = leased(&ctx, &claim, &cancel, prepare(&ctx, &claim, started)).await;
         let Some(Some(prepared)) = hashed.and_then(recorded) else {
             return;
@@ -130,7 +140,7 @@ async fn leased<T>(
 
 /// A photo hashed and ready to go.
 struct Prepared {
-    key: crate::s3::keys::ObjectKey,
+    key: ObjectKey,
     path: PathBuf,
     digest: FileDigest,
 }
@@ -140,7 +150,7 @@ struct Prepared {
 async fn prepare(
     ctx: &Context,
     claim: &Claimed,
-    started: std::time::Instant,
+    started: Instant,
 ) -> Result<Option<Prepared>, DbError> {
     let q = &ctx.queue;
     let Some(image) = claim.image.clone() else {
@@ -154,108 +164,100 @@ async fn prepare(
     };
     let path = match ctx.root.resolve(&image.path) {
         Ok(p) => p,
-        Err(e) => return fail_local(ctx, claim, &e, started).await.map(|()| None),
+        Err(e) => return fail(ctx, claim, e.failure(), started).await.map(|()| None),
     };
     let key = match ctx.target.key_for(&image.path, &image.file) {
         Ok(k) => k,
-        Err(e) => {
-            let msg = format!("cannot name the object: {e}");
-            return fail(ctx, claim, "failed_bad_file_name", &msg, started)
-                .await
-                .map(|()| None);
-        }
+        Err(e) => return fail(ctx, claim, e.failure(), started).await.map(|()| None),
     };
     let part_size = std::fs::metadata(&path)
         .ok()
         .and_then(|m| ctx.target.part_size_for(m.len()));
-    let digest = match ctx.hasher.digest(path.clone(), part_size).await {
+    let stall = ctx.upload.read_stall_timeout;
+    let digest = match digest::digest(path.clone(), part_size, stall).await {
         Ok(d) => d,
         Err(e) => {
-            let err = if e.kind() == std::io::ErrorKind::NotFound {
-                FileError::Missing(path.clone())
-            } else {
-                FileError::Unreadable {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                }
-            };
-            return fail_local(ctx, claim, &err, started).await.map(|()| None);
+            let failure = FileError::from_hash(&path, e).failure();
+            return fail(ctx, claim, failure, started).await.map(|()| None);
         }
     };
     // The size may have changed between stat and read (a file replaced or
     // still growing): the parts must match what was hashed.
     if part_size != ctx.target.part_size_for(digest.size) {
-        q.wait(claim, queue::PENDING, CHANGED_WAIT, None).await?;
-        return Ok(None);
+        let e = FileError::Changed {
+            path,
+            reason: "its size changed while it was hashed".into(),
+        };
+        return fail(ctx, claim, e.failure(), started).await.map(|()| None);
     }
     tracing::debug!(s3.key = %key.key, file.size = digest.size, file.md5 = %digest.md5_hex(), "hashed");
     Ok(Some(Prepared { key, path, digest }))
 }
 
-/// De-duplicates, uploads and records a hashed photo.
+/// De-duplicates, reserves the key, uploads and records a hashed photo.
 async fn finish(
     ctx: &Context,
     claim: &Claimed,
     prepared: Prepared,
-    started: std::time::Instant,
+    started: Instant,
 ) -> Result<(), DbError> {
     let q = &ctx.queue;
-    let Prepared { key, path, digest } = prepared;
-    let md5 = digest.md5_hex();
+    let lease = ctx.upload.claim_lease;
+    let md5 = prepared.digest.md5_hex();
     if ctx.upload.prevent_duplicates_by_md5 {
         // Reserve first, then look for a finished copy: a photo finishes by
         // releasing its reservation and recording its upload in one
         // transaction, so in this order no finished copy can be missed.
-        if let Md5Claim::HeldBy(other) = q.reserve_md5(claim, &md5).await? {
+        if let Reservation::HeldBy(other) = q.reserve_md5(claim, &md5).await? {
             tracing::debug!(
                 duplicate_of = other,
                 "same bytes as a photo being uploaded; waiting for it"
             );
-            q.wait(
-                claim,
-                queue::WAITING_FOR_DUPLICATE,
-                DUPLICATE_WAIT,
-                Some(other),
-            )
-            .await?;
-            return Ok(());
+            return q
+                .wait(claim, Status::WaitingForDuplicate, other, &md5, lease)
+                .await;
         }
-        if let Some(first) = q.uploaded_with_md5(&md5).await?
+        if let Some(first) = q.uploaded_with_md5(&md5, prepared.digest.size).await?
             && first.image_id != claim.image_id
         {
             let record = Record {
                 outcome: Outcome::Duplicate,
                 bucket: first.bucket,
                 key: first.key,
-                size: digest.size,
+                size: prepared.digest.size,
                 md5,
                 etag: first.etag,
                 url: first.url,
                 duplicate_of: Some(first.image_id),
             };
-            if q.complete(claim, &record).await? {
-                ctx.metrics
-                    .finished(Outcome::Duplicate.as_str(), record.size, started.elapsed());
-                tracing::info!(
-                    duplicate_of = first.image_id,
-                    "same bytes as a photo already uploaded; not uploaded again"
-                );
-            }
-            return Ok(());
+            return complete(ctx, claim, record, started).await;
         }
     }
-    upload(ctx, claim, &key, &path, digest, md5, started).await
+    // The key next: two photos sent to one key at once would both pass the
+    // HEAD on a server that ignores If-None-Match, and one would replace
+    // the other.
+    let reservation = ctx.target.reservation_for(&prepared.key.key);
+    if let Reservation::HeldBy(other) = q.reserve_key(claim, &reservation).await? {
+        tracing::debug!(s3.key = %prepared.key.key, key_held_by = other, "another photo is being sent to this key; waiting for it");
+        return q
+            .wait(claim, Status::WaitingForKey, other, &reservation, lease)
+            .await;
+    }
+    // Sent to this key by an earlier attempt of this photo, whose record
+    // was lost: an object with its bytes there is its own upload.
+    let ours = claim.sent_key.as_deref() == Some(reservation.as_str());
+    upload(ctx, claim, prepared, md5, ours, started).await
 }
 
 async fn upload(
     ctx: &Context,
     claim: &Claimed,
-    key: &crate::s3::keys::ObjectKey,
-    path: &std::path::Path,
-    digest: FileDigest,
+    prepared: Prepared,
     md5: String,
-    started: std::time::Instant,
+    ours: bool,
+    started: Instant,
 ) -> Result<(), DbError> {
+    let Prepared { key, path, digest } = prepared;
     let target = &ctx.target;
     // HEAD first: not every S3-compatible server honours If-None-Match, and
     // an existing object must never be overwritten.
@@ -264,33 +266,35 @@ async fn upload(
         Err(e) => return s3_fail(ctx, claim, &e, started).await,
     };
     let (outcome, etag) = match existing {
-        Some(present) => (Outcome::AlreadyPresent, present.etag),
-        None => match target.put(key, path, &digest).await {
-            Ok(put) => (Outcome::Uploaded, put.etag),
-            Err(e) if e.is_precondition_failed() => {
-                let etag = target
-                    .head(&key.key)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|p| p.etag);
-                (Outcome::AlreadyPresent, etag)
-            }
-            Err(e) if e.is_bad_digest() => {
-                tracing::info!(error = %ctx.redact.scrub(&e.to_string()), "file changed while it was sent; retrying");
-                return fail_after(
-                    ctx,
-                    claim,
-                    "failed_file_changed",
-                    &e.to_string(),
-                    CHANGED_WAIT,
-                    started,
-                )
-                .await;
-            }
+        Some(present) => match found(ctx, &key, &present, &digest, ours).await {
+            Ok(Some(outcome)) => (outcome, present.etag),
+            Ok(None) => return key_taken(ctx, claim, &key, &present, started).await,
             Err(e) => return s3_fail(ctx, claim, &e, started).await,
         },
+        None => match target.put(&key, &path, &digest).await {
+            Ok(put) => (Outcome::Uploaded, put.etag),
+            Err(PutError::S3(e)) if e.is_precondition_failed() => {
+                // Created between our HEAD and PUT by something outside the
+                // queue: judge it like any object found there.
+                let present = match target.head(&key.key).await {
+                    Ok(Some(p)) => p,
+                    Ok(None) => return s3_fail(ctx, claim, &e, started).await,
+                    Err(e) => return s3_fail(ctx, claim, &e, started).await,
+                };
+                match found(ctx, &key, &present, &digest, ours).await {
+                    Ok(Some(outcome)) => (outcome, present.etag),
+                    Ok(None) => return key_taken(ctx, claim, &key, &present, started).await,
+                    Err(e) => return s3_fail(ctx, claim, &e, started).await,
+                }
+            }
+            Err(PutError::S3(e)) => return s3_fail(ctx, claim, &e, started).await,
+            Err(PutError::Local(e)) => {
+                tracing::info!(error = %ctx.redact.scrub(&e.to_string()), "the file could not be sent as hashed");
+                return fail(ctx, claim, e.failure(), started).await;
+            }
+        },
     };
+    ctx.outage.succeeded();
     let record = Record {
         outcome,
         bucket: target.bucket.clone(),
@@ -301,22 +305,105 @@ async fn upload(
         etag,
         duplicate_of: None,
     };
-    ctx.outage.succeeded();
-    if ctx.queue.complete(claim, &record).await? {
-        ctx.metrics
-            .finished(outcome.as_str(), digest.size, started.elapsed());
-        match outcome {
-            Outcome::Uploaded => {
-                tracing::info!(s3.key = %key.key, file.size = digest.size, "uploaded");
-            }
-            _ => {
-                tracing::info!(s3.key = %key.key, "an object is at this key already; left as it is");
-            }
-        }
-    } else {
-        tracing::warn!(s3.key = %key.key, "claim lost before the result was recorded; the next worker finds the object and records it");
+    complete(ctx, claim, record, started).await
+}
+
+/// What an object found at the key means for this photo: its upload (an
+/// earlier attempt of its own), `already_present` (the same bytes, put
+/// there by something else), or `None` for other bytes.
+async fn found(
+    ctx: &Context,
+    key: &ObjectKey,
+    present: &Present,
+    digest: &FileDigest,
+    ours: bool,
+) -> Result<Option<Outcome>, S3Error> {
+    let same = match present.holds(digest) {
+        Some(same) => same,
+        // The ETag cannot tell: read the object back.
+        None => ctx.target.object_md5(&key.key).await? == digest.md5,
+    };
+    Ok(match (same, ours) {
+        (false, _) => None,
+        (true, true) => Some(Outcome::Uploaded),
+        (true, false) => Some(Outcome::AlreadyPresent),
+    })
+}
+
+/// Another object is at this photo's key: never overwritten, so this photo
+/// is not backed up. It waits for a change of layout (or of the photo).
+async fn key_taken(
+    ctx: &Context,
+    claim: &Claimed,
+    key: &ObjectKey,
+    present: &Present,
+    started: Instant,
+) -> Result<(), DbError> {
+    let fix = "set s3.key_format to \"file_unique\" or \"path_and_file_unique\" so that every photo gets a key of its own";
+    if !KEY_TAKEN_WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(s3.key = %key.key, fix, "an object with other bytes is at a photo's key; it is never overwritten, so that photo is NOT backed up");
     }
-    Ok(())
+    let message = format!(
+        "the key {} holds other bytes ({} bytes, ETag {}); it is never overwritten, so this photo is not backed up: {fix}",
+        key.key,
+        present.size,
+        present.etag.as_deref().unwrap_or("none"),
+    );
+    fail(
+        ctx,
+        claim,
+        Failure::new(Status::FailedKeyTaken, message, Retry::UntilChanged),
+        started,
+    )
+    .await
+}
+
+/// Records a finished photo; a record the database refuses is a counted,
+/// visible failure (retried), never a silent loop.
+async fn complete(
+    ctx: &Context,
+    claim: &Claimed,
+    record: Record,
+    started: Instant,
+) -> Result<(), DbError> {
+    match ctx.queue.complete(claim, &record).await {
+        Ok(true) => {
+            ctx.metrics
+                .finished(record.outcome.as_str(), record.size, started.elapsed());
+            match record.outcome {
+                Outcome::Uploaded => {
+                    tracing::info!(s3.key = %record.key, file.size = record.size, "uploaded");
+                }
+                Outcome::AlreadyPresent => {
+                    tracing::info!(s3.key = %record.key, "this photo's bytes are at its key already; left as they are");
+                }
+                Outcome::Duplicate => {
+                    tracing::info!(
+                        duplicate_of = record.duplicate_of,
+                        "same bytes as a photo already uploaded; not uploaded again"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Ok(false) => {
+            tracing::warn!(s3.key = %record.key, "claim lost before the result was recorded; the next worker finds the object and records it");
+            Ok(())
+        }
+        Err(e) => {
+            let message = format!(
+                "the object {} is in the bucket, but recording it failed: {e}; it is retried, and then recorded",
+                record.key
+            );
+            fail(
+                ctx,
+                claim,
+                Failure::new(Status::FailedRecord, message, Retry::Backoff),
+                started,
+            )
+            .await
+        }
+    }
 }
 
 /// An S3 failure: during an outage the per-photo line is quiet, the
@@ -325,68 +412,52 @@ async fn s3_fail(
     ctx: &Context,
     claim: &Claimed,
     e: &S3Error,
-    started: std::time::Instant,
+    started: Instant,
 ) -> Result<(), DbError> {
     let message = ctx.redact.scrub(&e.to_string());
     let quiet = ctx.outage.failed(e, &message);
-    let delay = queue::backoff(
-        claim.attempts,
-        ctx.upload.retry_backoff_min,
-        ctx.upload.retry_backoff_max,
-    );
-    record_failure(ctx, claim, &e.status(), &message, delay, started, quiet).await
-}
-
-async fn fail_local(
-    ctx: &Context,
-    claim: &Claimed,
-    e: &FileError,
-    started: std::time::Instant,
-) -> Result<(), DbError> {
-    fail(ctx, claim, e.status(), &e.to_string(), started).await
+    record_failure(ctx, claim, e.failure(message), started, quiet).await
 }
 
 async fn fail(
     ctx: &Context,
     claim: &Claimed,
-    status: &str,
-    message: &str,
-    started: std::time::Instant,
+    mut failure: Failure,
+    started: Instant,
 ) -> Result<(), DbError> {
-    let delay = queue::backoff(
-        claim.attempts,
-        ctx.upload.retry_backoff_min,
-        ctx.upload.retry_backoff_max,
-    );
-    fail_after(ctx, claim, status, message, delay, started).await
-}
-
-async fn fail_after(
-    ctx: &Context,
-    claim: &Claimed,
-    status: &str,
-    message: &str,
-    delay: Duration,
-    started: std::time::Instant,
-) -> Result<(), DbError> {
-    let message = ctx.redact.scrub(message);
-    record_failure(ctx, claim, status, &message, delay, started, false).await
+    failure.message = ctx.redact.scrub(&failure.message);
+    record_failure(ctx, claim, failure, started, false).await
 }
 
 async fn record_failure(
     ctx: &Context,
     claim: &Claimed,
-    status: &str,
-    message: &str,
-    delay: Duration,
-    started: std::time::Instant,
+    failure: Failure,
+    started: Instant,
     quiet: bool,
 ) -> Result<(), DbError> {
-    ctx.metrics.failed(status, started.elapsed());
+    let status = failure.status.as_str();
+    ctx.metrics.failed(&status, started.elapsed());
+    let retry = failure.retry;
     if quiet {
-        tracing::debug!(status, error = %message, retry_in = ?delay, "upload failed");
+        tracing::debug!(status = %status, error = %failure.message, ?retry, "upload failed");
     } else {
-        tracing::warn!(status, error = %message, retry_in = ?delay, "upload failed");
+        tracing::warn!(status = %status, error = %failure.message, ?retry, "upload failed");
     }
-    ctx.queue.fail(claim, status, message, delay).await
+    ctx.queue.fail(claim, &failure, ctx.backoff()).await
+}
+
+/// A worker task that panicked: a failure of that photo alone.
+pub async fn panicked(ctx: &Context, claim: &Claimed, e: &tokio::task::JoinError) {
+    tracing::error!(image.id = claim.image_id, error = %e, "worker failed unexpectedly; the photo is retried");
+    let failure = Failure::new(
+        Status::FailedInternalError,
+        "internal error; see the daemon's log",
+        Retry::Backoff,
+    );
+    ctx.metrics
+        .failed(&failure.status.as_str(), Default::default());
+    if let Err(e) = ctx.queue.fail(claim, &failure, ctx.backoff()).await {
+        tracing::warn!(error = %e, "could not record the failure; the photo returns after the claim lease");
+    }
 }

@@ -290,21 +290,80 @@ async fn md5_duplicates_are_not_uploaded_and_null_md5_never_matches() {
     g.drop_database().await;
 }
 
+/// An object at the key is never overwritten. Holding the photo's bytes,
+/// it is `already_present`; holding other bytes, the photo is NOT backed
+/// up and says so (`failed_key_taken`, with the fix), and it is not
+/// retried until the settings change: then a `_unique` layout uploads it.
 #[tokio::test]
 async fn an_existing_object_is_never_overwritten() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
     drain(config(&g, &s3, "")).await;
+    let same = photo_bytes(2, 4000);
     s3.put(&upload_key("taken.jpg"), b"someone else's bytes")
         .await;
-    g.add_upload(1, "taken.jpg", &photo_bytes(1, 3000)).await;
+    s3.put(&upload_key("same.jpg"), &same).await;
+    let taken = g.add_upload(1, "taken.jpg", &photo_bytes(1, 3000)).await;
+    let present = g.add_upload(2, "same.jpg", &same).await;
     let s = drain(config(&g, &s3, "")).await;
-    assert_eq!((s.uploaded, s.already_present), (0, 1));
+    assert_eq!((s.uploaded, s.already_present, s.failed), (0, 1, 1));
     assert_eq!(
         s3.get(&upload_key("taken.jpg")).await.unwrap(),
         b"someone else's bytes"
     );
-    assert_eq!(g.uploaded().await[0].1, "already_present");
+    let up = g.uploaded().await;
+    assert_eq!(up.len(), 1);
+    assert_eq!((up[0].0, up[0].1.as_str()), (present, "already_present"));
+    assert_eq!(
+        g.queue_statuses().await,
+        vec![(taken, "failed_key_taken".to_string())]
+    );
+    let error: String = sqlx::query_scalar(&format!(
+        "SELECT last_error FROM {}",
+        g.table("s3upload_queue")
+    ))
+    .fetch_one(&g.pool)
+    .await
+    .unwrap();
+    assert!(error.contains("file_unique"), "{error}");
+
+    // Not retried while nothing changes, however long the backoff.
+    let again = drain(config(&g, &s3, "")).await;
+    assert_eq!((again.uploaded, again.failed), (0, 0));
+    // Renamed in Piwigo (which moves `lastmodified` on): tried again, and
+    // its new name is free.
+    g.exec(&format!(
+        "UPDATE {} SET file = 'renamed.jpg', lastmodified = NOW() + INTERVAL 2 SECOND WHERE id = {taken}",
+        g.table("images")
+    ))
+    .await;
+    assert_eq!(drain(config(&g, &s3, "")).await.uploaded, 1);
+    assert!(g.queue_statuses().await.is_empty());
+    g.exec(&format!(
+        "DELETE FROM {} WHERE image_id = {taken}",
+        g.table("s3upload_uploaded")
+    ))
+    .await;
+    g.exec(&format!(
+        "INSERT INTO {} (image_id, source) VALUES ({taken}, 'test')",
+        g.table("s3upload_queue")
+    ))
+    .await;
+    g.exec(&format!(
+        "UPDATE {} SET file = 'taken.jpg' WHERE id = {taken}",
+        g.table("images")
+    ))
+    .await;
+    assert_eq!(drain(config(&g, &s3, "")).await.failed, 1);
+
+    let unique = config(&g, &s3, "").s3;
+    let mut c = config(&g, &s3, "");
+    c.s3 = piwigo_s3upload::config::S3Config {
+        key_format: piwigo_s3upload::s3::keys::KeyFormat::FileUnique,
+        ..unique
+    };
+    assert_eq!(drain(c).await.uploaded, 1);
+    assert!(g.queue_statuses().await.is_empty());
     g.drop_database().await;
 }
 
@@ -465,5 +524,35 @@ async fn enqueue_works_across_id_chunks() {
     assert_eq!((r.selected, r.queued), (4, 4));
     assert_eq!(calls.len(), 3, "{calls:?}");
     assert_eq!(calls.last(), Some(&(250000, 250000)));
+    g.drop_database().await;
+}
+
+/// Thirty photos with identical bytes, queued together: one is sent, and
+/// the others become its duplicates as soon as it is recorded. The lease
+/// (which is also how long a waiting photo sleeps if nobody wakes it) is an
+/// hour here, so the run only ends in time if the first record wakes them.
+#[tokio::test]
+async fn identical_photos_settle_as_soon_as_the_original_is_recorded() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let hour = "claim_lease = \"1h\"";
+    let c = |g: &Gallery| {
+        piwigo_s3upload::config::Config::from_toml(
+            &config_text(g, &s3, SECRET_KEY, "").replace("claim_lease = \"10s\"", hour),
+            std::path::Path::new("t"),
+            None,
+        )
+        .unwrap()
+    };
+    drain(c(&g)).await;
+    let bytes = photo_bytes(77, 40_000);
+    for n in 0..30 {
+        g.add_upload(n, &format!("same{n:02}.jpg"), &bytes).await;
+    }
+    let s = tokio::time::timeout(std::time::Duration::from_secs(120), drain(c(&g)))
+        .await
+        .expect("waiting photos are woken by the first record, not by the lease");
+    assert_eq!((s.uploaded, s.duplicates), (1, 29), "{s:?}");
+    assert!(g.queue_statuses().await.is_empty());
     g.drop_database().await;
 }

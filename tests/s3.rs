@@ -2,9 +2,13 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
-use piwigo_s3upload::digest::Hasher;
+use piwigo_s3upload::digest::digest;
+use piwigo_s3upload::piwigo::FileError;
 use piwigo_s3upload::s3::Target;
+use piwigo_s3upload::s3::upload::PutError;
 
 async fn target(s3: &S3Server) -> (tempfile::TempDir, Target) {
     let dir = tempfile::tempdir().unwrap();
@@ -20,24 +24,62 @@ async fn target(s3: &S3Server) -> (tempfile::TempDir, Target) {
     (dir, Target::new(&c.s3, &c.upload).await)
 }
 
+const STALL: Duration = Duration::from_secs(30);
+
 /// S3 checks the bytes against Content-MD5: a file that changed after it
-/// was hashed is refused, for single and multipart uploads alike.
+/// was hashed is refused, for single and multipart uploads alike, and the
+/// failure is the file's, not S3's.
 #[tokio::test]
 async fn bytes_that_do_not_match_the_hash_are_refused() {
     let s3 = S3Server::start().await;
     let (dir, t) = target(&s3).await;
-    let hasher = Hasher::start().unwrap();
     for (name, len) in [("small.jpg", 100_000usize), ("large.mp4", 11 * 1024 * 1024)] {
         let path = dir.path().join(name);
         std::fs::write(&path, photo_bytes(1, len)).unwrap();
-        let digest = hasher
-            .digest(path.clone(), t.part_size_for(len as u64))
+        let digest = digest(path.clone(), t.part_size_for(len as u64), STALL)
             .await
             .unwrap();
         std::fs::write(&path, photo_bytes(2, len)).unwrap();
         let key = t.key_for(&format!("./galleries/a/{name}"), name).unwrap();
         let err = t.put(&key, &path, &digest).await.unwrap_err();
-        assert!(err.is_bad_digest(), "{name}: {err}");
+        assert!(
+            matches!(err, PutError::Local(FileError::Changed { .. })),
+            "{name}: {err}"
+        );
+        assert!(s3.get(&key.key).await.is_none(), "{name}: nothing stored");
+    }
+}
+
+/// A file that shrank or vanished after it was hashed fails as the file's
+/// problem (`failed_file_changed`, `failed_file_missing`), never as an S3
+/// failure with no answer.
+#[tokio::test]
+async fn a_file_that_shrank_or_vanished_is_a_local_failure() {
+    let s3 = S3Server::start().await;
+    let (dir, t) = target(&s3).await;
+    for (name, len) in [("small.jpg", 300_000usize), ("large.mp4", 11 * 1024 * 1024)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, photo_bytes(1, len)).unwrap();
+        let digest = digest(path.clone(), t.part_size_for(len as u64), STALL)
+            .await
+            .unwrap();
+        std::fs::write(&path, photo_bytes(1, len / 2)).unwrap();
+        let key = t.key_for(&format!("./galleries/a/{name}"), name).unwrap();
+        let err = t.put(&key, &path, &digest).await.unwrap_err();
+        let PutError::Local(local) = &err else {
+            panic!("{name}: {err}");
+        };
+        assert_eq!(
+            local.failure().status.as_str(),
+            "failed_file_changed",
+            "{name}: {err}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        let err = t.put(&key, &path, &digest).await.unwrap_err();
+        assert!(
+            matches!(err, PutError::Local(FileError::Missing(_))),
+            "{name}: {err}"
+        );
         assert!(s3.get(&key.key).await.is_none(), "{name}: nothing stored");
     }
 }

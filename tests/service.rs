@@ -97,8 +97,9 @@ async fn graceful_shutdown_lets_uploads_finish() {
     c.upload.max_bandwidth = Some(1024 * 1024);
     c.upload.shutdown_timeout = Duration::from_secs(30);
     let (shutdown, task) = start(c, None);
+    // Hashed, and its key reserved: the upload has started.
     wait_for("an upload in flight", Duration::from_secs(20), || async {
-        count(&g, "s3upload_queue", "WHERE claimed_until > NOW(3)").await > 0
+        count(&g, "s3upload_queue", "WHERE key_md5 IS NOT NULL").await > 0
     })
     .await;
     shutdown.graceful.cancel();

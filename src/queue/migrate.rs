@@ -28,7 +28,16 @@ const MIGRATIONS: &[Migration] = &[
         description: "heartbeat and requests for the companion plugin",
         sql: include_str!("../../migrations/0003_companion.sql"),
     },
+    Migration {
+        version: 4,
+        description: "reserve object keys; url fits any key",
+        sql: include_str!("../../migrations/0004_key_reservations.sql"),
+    },
 ];
+
+/// MySQL's "duplicate column name" and "duplicate key name": an `ALTER
+/// TABLE ... ADD` that ran before a crash, met again on the re-run.
+const ALREADY_ADDED: [u16; 2] = [1060, 1061];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -93,7 +102,7 @@ async fn apply(conn: &mut sqlx::MySqlConnection, t: &Tables) -> Result<usize, Mi
 
     let mut ran = 0;
     for m in MIGRATIONS {
-        let current = crate::digest::hex(&md5_many::md5(m.sql.as_bytes()));
+        let current = crate::digest::md5_hex(m.sql.as_bytes());
         if let Some((_, recorded)) = applied.iter().find(|(v, _)| *v == m.version) {
             if *recorded != current {
                 return Err(MigrateError::Modified {
@@ -108,9 +117,19 @@ async fn apply(conn: &mut sqlx::MySqlConnection, t: &Tables) -> Result<usize, Mi
         // MySQL commits each DDL statement on its own; every statement is
         // written to be idempotent so a crash half-way can simply re-run.
         for statement in statements(&sql) {
-            conn.execute(statement)
-                .await
-                .map_err(DbError::query("migrate: apply a migration"))?;
+            match conn.execute(statement).await {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e))
+                    if e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                        .is_some_and(|e| ALREADY_ADDED.contains(&e.number())) => {}
+                Err(e) => {
+                    return Err(DbError::Query {
+                        verb: "migrate: apply a migration",
+                        source: e,
+                    }
+                    .into());
+                }
+            }
         }
         sqlx::query(&format!(
             "INSERT INTO {} (version, description, checksum) VALUES (?, ?, ?)",
@@ -150,12 +169,15 @@ mod tests {
     #[test]
     fn splits_the_shipped_migrations() {
         let n: usize = MIGRATIONS.iter().map(|m| statements(m.sql).count()).sum();
-        assert_eq!(n, 8);
+        assert_eq!(n, 13);
         for m in MIGRATIONS {
             for s in statements(m.sql) {
                 // Safe to run again after a crash half-way.
                 assert!(
-                    s.contains("CREATE TABLE IF NOT EXISTS") || s.contains("INSERT IGNORE"),
+                    s.contains("CREATE TABLE IF NOT EXISTS")
+                        || s.contains("INSERT IGNORE")
+                        || s.contains(" ADD ")
+                        || s.contains(" MODIFY "),
                     "{s}"
                 );
             }

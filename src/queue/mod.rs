@@ -8,6 +8,7 @@
 pub mod enqueue;
 pub mod migrate;
 pub mod report;
+pub mod status;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,11 +16,18 @@ use std::time::Duration;
 use sqlx::{MySqlPool, Row};
 
 use crate::db::{DbError, Tables};
+use status::{Failure, Retry, Status};
 
-pub const PENDING: &str = "pending";
-/// A photo whose md5 another queued photo is uploading right now: it waits
-/// to become a duplicate of that one (or to upload itself if that fails).
-pub const WAITING_FOR_DUPLICATE: &str = "waiting_for_duplicate";
+/// `next_attempt_at` of a photo that waits for a change (of the photo or
+/// the settings, or `retry`) rather than for time to pass.
+const UNTIL_CHANGED: &str = "9999-12-31 00:00:00";
+
+/// The bounds of the exponential backoff between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub min: Duration,
+    pub max: Duration,
+}
 
 /// How a claim is taken: `SKIP LOCKED` lets daemons pass each other's
 /// locked rows (MariaDB 10.6+, MySQL 8.0+); older servers serialise on a
@@ -66,8 +74,10 @@ pub struct Claimed {
     pub id: u64,
     pub image_id: u32,
     pub attempts: u32,
-    pub status: String,
     pub token: String,
+    /// The key this photo was last about to be sent to (its md5), by any
+    /// daemon: an object there with its bytes is its own upload.
+    pub sent_key: Option<String>,
     /// Piwigo's row as it was at claim time; `None` when the photo has
     /// been deleted from Piwigo.
     pub image: Option<crate::piwigo::Image>,
@@ -116,11 +126,11 @@ pub struct Existing {
     pub etag: Option<String>,
 }
 
-/// Result of reserving an md5 for the photo about to be uploaded.
+/// Result of reserving an md5 or an object key for a photo.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Md5Claim {
+pub enum Reservation {
     Ours,
-    /// Another queued photo has these bytes and goes first.
+    /// Another queued photo holds it and goes first.
     HeldBy(u32),
 }
 
@@ -233,7 +243,7 @@ impl Queue {
         }
         // Piwigo's row comes along in the same read: one query less per photo.
         let rows = sqlx::query(&format!(
-            "SELECT q.id, q.image_id, q.attempts, q.status, i.id AS present, i.file, i.path \
+            "SELECT q.id, q.image_id, q.attempts, q.sent_key_md5, i.id AS present, i.file, i.path \
              FROM {q} q LEFT JOIN {images} i ON i.id = q.image_id \
              WHERE q.claimed_by = ? ORDER BY q.id",
             images = self.t.images
@@ -257,7 +267,7 @@ impl Queue {
                     id: r.try_get("id")?,
                     image_id,
                     attempts: r.try_get("attempts")?,
-                    status: r.try_get("status")?,
+                    sent_key: r.try_get("sent_key_md5")?,
                     token: token.clone(),
                     image,
                 })
@@ -286,7 +296,8 @@ impl Queue {
     /// Hands a row back untouched (shutdown): due again at once.
     pub async fn release(&self, c: &Claimed) -> Result<(), DbError> {
         sqlx::query(&format!(
-            "UPDATE {} SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",
+            "UPDATE {} SET claimed_by = NULL, claimed_until = NULL, key_md5 = NULL \
+             WHERE id = ? AND claimed_by = ?",
             self.t.queue
         ))
         .bind(c.id)
@@ -297,56 +308,146 @@ impl Queue {
         Ok(())
     }
 
-    /// Records a failure and schedules the next attempt after `backoff`.
-    pub async fn fail(
-        &self,
-        c: &Claimed,
-        status: &str,
-        error: &str,
-        backoff: Duration,
-    ) -> Result<(), DbError> {
-        let error: String = error.chars().take(1000).collect();
-        sqlx::query(&format!(
+    /// Records a failure and schedules the next attempt by its retry
+    /// policy: the one place a delay is computed. The key reservation goes
+    /// (photos waiting for the key look at once); a photo that waits for a
+    /// change also gives up its md5: photos with its bytes then upload
+    /// themselves, and one whose key holds other bytes never becomes the
+    /// original of a later copy of its bytes.
+    pub async fn fail(&self, c: &Claimed, f: &Failure, backoff: Backoff) -> Result<(), DbError> {
+        retrying(|| self.fail_once(c, f, backoff)).await
+    }
+
+    async fn fail_once(&self, c: &Claimed, f: &Failure, backoff: Backoff) -> Result<(), DbError> {
+        let error: String = f.message.chars().take(1000).collect();
+        let next = match f.retry {
+            Retry::UntilChanged => format!("'{UNTIL_CHANGED}'"),
+            Retry::Backoff => micros_from_now(self::backoff(c.attempts, backoff.min, backoff.max)),
+            Retry::Soon(d) => micros_from_now(d),
+        };
+        let drops_md5 = f.retry == Retry::UntilChanged;
+        let err = DbError::query;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(err("record failure: begin"))?;
+        let done = sqlx::query(&format!(
             "UPDATE {} SET status = ?, attempts = attempts + 1, last_error = ?, \
-             next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND, claimed_by = NULL, \
-             claimed_until = NULL, updated_at = NOW(3) WHERE id = ? AND claimed_by = ?",
+             next_attempt_at = {next}, claimed_by = NULL, claimed_until = NULL, \
+             key_md5 = NULL, md5 = IF(?, NULL, md5), updated_at = NOW(3) \
+             WHERE id = ? AND claimed_by = ?",
             self.t.queue
         ))
-        .bind(status)
+        .bind(f.status.as_str())
         .bind(error)
-        .bind(backoff.as_micros() as u64)
+        .bind(drops_md5)
         .bind(c.id)
         .bind(&c.token)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(DbError::query("record failure"))?;
+        .map_err(err("record failure"))?;
+        if done.rows_affected() == 1 {
+            let woken: &[Status] = if drops_md5 {
+                &Status::WAITING
+            } else {
+                &[Status::WaitingForKey]
+            };
+            self.wake_waiters(&mut tx, c.image_id, woken).await?;
+        }
+        tx.commit().await.map_err(err("record failure: commit"))?;
         Ok(())
     }
 
-    /// Puts the row aside for `delay` without counting an attempt;
-    /// `waiting_for` names the photo with the same bytes it waits on.
+    /// Makes the photos waiting on `holder` due now.
+    async fn wake_waiters(
+        &self,
+        tx: &mut sqlx::MySqlConnection,
+        holder: u32,
+        waiting: &[Status],
+    ) -> Result<(), DbError> {
+        let mut qb = sqlx::QueryBuilder::new(format!(
+            "UPDATE {} SET next_attempt_at = NOW(3) WHERE waiting_for = ",
+            self.t.queue
+        ));
+        qb.push_bind(holder);
+        qb.push(" AND status IN (");
+        let mut sep = qb.separated(", ");
+        for s in waiting {
+            sep.push_bind(s.as_str());
+        }
+        qb.push(")");
+        qb.build()
+            .execute(tx)
+            .await
+            .map_err(DbError::query("wake waiting photos"))?;
+        Ok(())
+    }
+
+    /// Puts the row aside, without counting an attempt, until `holder`
+    /// is done with `held` (the md5 or key md5 this photo could not
+    /// reserve), which wakes it; or after `fallback`, should the holder's
+    /// daemon die.
     pub async fn wait(
         &self,
         c: &Claimed,
-        status: &str,
-        delay: Duration,
-        waiting_for: Option<u32>,
+        status: Status,
+        holder: u32,
+        held: &str,
+        fallback: Duration,
+    ) -> Result<(), DbError> {
+        retrying(|| self.wait_once(c, status, holder, held, fallback)).await
+    }
+
+    async fn wait_once(
+        &self,
+        c: &Claimed,
+        status: Status,
+        holder: u32,
+        held: &str,
+        fallback: Duration,
     ) -> Result<(), DbError> {
         sqlx::query(&format!(
-            "UPDATE {} SET status = ?, waiting_for = ?, \
+            "UPDATE {} SET status = ?, waiting_for = ?, key_md5 = NULL, \
              next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND, \
              claimed_by = NULL, claimed_until = NULL, updated_at = NOW(3) \
              WHERE id = ? AND claimed_by = ?",
             self.t.queue
         ))
-        .bind(status)
-        .bind(waiting_for)
-        .bind(delay.as_micros() as u64)
+        .bind(status.as_str())
+        .bind(holder)
+        .bind(fallback.as_micros() as u64)
         .bind(c.id)
         .bind(&c.token)
         .execute(&self.pool)
         .await
         .map_err(DbError::query("postpone"))?;
+        // The holder may have finished (and woken its waiters) between the
+        // reservation that failed and the line above: look once more.
+        let column = if status == Status::WaitingForKey {
+            "key_md5"
+        } else {
+            "md5"
+        };
+        let still: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {} WHERE image_id = ? AND {column} = ?",
+            self.t.queue
+        ))
+        .bind(holder)
+        .bind(held)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(DbError::query("postpone: look at the holder"))?;
+        if still == 0 {
+            sqlx::query(&format!(
+                "UPDATE {} SET next_attempt_at = NOW(3) WHERE id = ? AND claimed_by IS NULL",
+                self.t.queue
+            ))
+            .bind(c.id)
+            .execute(&self.pool)
+            .await
+            .map_err(DbError::query("postpone: wake"))?;
+        }
         Ok(())
     }
 
@@ -367,6 +468,10 @@ impl Queue {
     /// Success: the queue row goes and the uploaded row comes in one
     /// transaction, only if the claim is still ours. Returns whether it was.
     pub async fn complete(&self, c: &Claimed, r: &Record) -> Result<bool, DbError> {
+        retrying(|| self.complete_once(c, r)).await
+    }
+
+    async fn complete_once(&self, c: &Claimed, r: &Record) -> Result<bool, DbError> {
         let err = DbError::query;
         let mut tx = self
             .pool
@@ -388,6 +493,9 @@ impl Queue {
                 .map_err(err("record success: rollback"))?;
             return Ok(false);
         }
+        // Photos with the same bytes or key settle now, not after a wait.
+        self.wake_waiters(&mut tx, c.image_id, &Status::WAITING)
+            .await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO {} (image_id, outcome, bucket, s3_key, size, md5, etag, url, duplicate_of) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -429,14 +537,19 @@ impl Queue {
         Ok(true)
     }
 
-    /// The earliest upload of these bytes, if any.
-    pub async fn uploaded_with_md5(&self, md5: &str) -> Result<Option<Existing>, DbError> {
+    /// The earliest upload of these bytes (same md5 and same size), if any.
+    pub async fn uploaded_with_md5(
+        &self,
+        md5: &str,
+        size: u64,
+    ) -> Result<Option<Existing>, DbError> {
         let row = sqlx::query(&format!(
             "SELECT image_id, bucket, s3_key, url, etag FROM {} \
-             WHERE md5 = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1",
+             WHERE md5 = ? AND size = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1",
             self.t.uploaded
         ))
         .bind(md5)
+        .bind(size)
         .fetch_optional(&self.pool)
         .await
         .map_err(DbError::query("look up md5"))?;
@@ -455,7 +568,11 @@ impl Queue {
 
     /// Reserves `md5` for this row; the unique index makes exactly one of
     /// several photos with the same bytes the one that uploads.
-    pub async fn reserve_md5(&self, c: &Claimed, md5: &str) -> Result<Md5Claim, DbError> {
+    pub async fn reserve_md5(&self, c: &Claimed, md5: &str) -> Result<Reservation, DbError> {
+        retrying(|| self.reserve_md5_once(c, md5)).await
+    }
+
+    async fn reserve_md5_once(&self, c: &Claimed, md5: &str) -> Result<Reservation, DbError> {
         let q = &self.t.queue;
         let result = sqlx::query(&format!(
             "UPDATE {q} SET md5 = ? WHERE id = ? AND claimed_by = ?"
@@ -466,7 +583,7 @@ impl Queue {
         .execute(&self.pool)
         .await;
         match result {
-            Ok(_) => Ok(Md5Claim::Ours),
+            Ok(_) => Ok(Reservation::Ours),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 let holder: Option<u32> =
                     sqlx::query_scalar(&format!("SELECT image_id FROM {q} WHERE md5 = ?"))
@@ -475,13 +592,65 @@ impl Queue {
                         .await
                         .map_err(DbError::query("look up md5 holder"))?;
                 match holder {
-                    Some(id) if id != c.image_id => Ok(Md5Claim::HeldBy(id)),
+                    Some(id) if id != c.image_id => Ok(Reservation::HeldBy(id)),
                     // The holder finished in between: try once more.
-                    _ => Box::pin(self.reserve_md5(c, md5)).await,
+                    _ => Box::pin(self.reserve_md5_once(c, md5)).await,
                 }
             }
             Err(e) => Err(DbError::Query {
                 verb: "reserve md5",
+                source: e,
+            }),
+        }
+    }
+
+    /// Reserves the object key (its md5, `key_md5`) for this row, across
+    /// every daemon sharing the queue: two photos are never sent to one
+    /// key at once. A key still held by a row nobody has claimed (its
+    /// daemon died) is taken over. Also notes that this row is about to
+    /// send to the key, which tells its own upload from another's later.
+    pub async fn reserve_key(&self, c: &Claimed, key_md5: &str) -> Result<Reservation, DbError> {
+        retrying(|| self.reserve_key_once(c, key_md5)).await
+    }
+
+    async fn reserve_key_once(&self, c: &Claimed, key_md5: &str) -> Result<Reservation, DbError> {
+        let q = &self.t.queue;
+        let err = DbError::query;
+        sqlx::query(&format!(
+            "UPDATE {q} SET key_md5 = NULL WHERE key_md5 = ? AND id <> ? \
+             AND (claimed_until IS NULL OR claimed_until < NOW(3))"
+        ))
+        .bind(key_md5)
+        .bind(c.id)
+        .execute(&self.pool)
+        .await
+        .map_err(err("reserve key: free a stale reservation"))?;
+        let result = sqlx::query(&format!(
+            "UPDATE {q} SET key_md5 = ?, sent_key_md5 = ? WHERE id = ? AND claimed_by = ?"
+        ))
+        .bind(key_md5)
+        .bind(key_md5)
+        .bind(c.id)
+        .bind(&c.token)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(Reservation::Ours),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let holder: Option<u32> =
+                    sqlx::query_scalar(&format!("SELECT image_id FROM {q} WHERE key_md5 = ?"))
+                        .bind(key_md5)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err("look up key holder"))?;
+                match holder {
+                    Some(id) if id != c.image_id => Ok(Reservation::HeldBy(id)),
+                    // The holder finished in between: try once more.
+                    _ => Box::pin(self.reserve_key_once(c, key_md5)).await,
+                }
+            }
+            Err(e) => Err(DbError::Query {
+                verb: "reserve key",
                 source: e,
             }),
         }
@@ -562,23 +731,69 @@ impl Queue {
         Ok(n.max(0) as u64)
     }
 
-    /// Whether a photo waits on another with the same bytes that is gone
-    /// from the queue (finished) or still due or being uploaded: then the
-    /// wait ends soon, and `--until-idle` keeps going until it has.
-    pub async fn has_pending_duplicate_waits(&self) -> Result<bool, DbError> {
+    /// Whether anything is left for `--until-idle`: a row due now (a claim
+    /// can pass over a row another transaction holds for an instant, so an
+    /// empty claim alone does not prove it), or a photo waiting on another
+    /// that is finished, due or being uploaded (its wait ends soon).
+    pub async fn has_work_left(&self) -> Result<bool, DbError> {
         let q = &self.t.queue;
         let n: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM {q} w LEFT JOIN {q} h ON h.image_id = w.waiting_for \
-             WHERE w.status = ? \
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {q} WHERE next_attempt_at <= NOW(3) LIMIT 1) d) \
+             + (SELECT COUNT(*) FROM (SELECT 1 FROM {q} w LEFT JOIN {q} h ON h.image_id = w.waiting_for \
+             WHERE w.status IN (?, ?) \
              AND (h.id IS NULL OR h.next_attempt_at <= NOW(3) OR h.claimed_until > NOW(3)) \
-             LIMIT 1) d"
+             LIMIT 1) d)"
         ))
-        .bind(WAITING_FOR_DUPLICATE)
+        .bind(Status::WaitingForDuplicate.as_str())
+        .bind(Status::WaitingForKey.as_str())
         .fetch_one(&self.pool)
         .await
-        .map_err(DbError::query("look for waiting duplicates"))?;
+        .map_err(DbError::query("look for work left"))?;
         Ok(n > 0)
     }
+}
+
+/// Runs `op` again when InnoDB picked it as the victim of a deadlock (or a
+/// lock wait timed out): rows of photos that share bytes or a key are
+/// written by several workers at once, and the loser only has to retry.
+async fn retrying<T, F, Fut>(mut op: F) -> Result<T, DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbError>>,
+{
+    const TRIES: u32 = 5;
+    let mut tried = 1;
+    loop {
+        match op().await {
+            Err(e) if e.is_lock_conflict() && tried < TRIES => {
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(tried))).await;
+                tried += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Photos that wait for a change and whose Piwigo row changed since their
+/// failure (renamed, replaced: `lastmodified` moves on every update) are
+/// due again. Returns how many.
+pub async fn retry_changed_photos(pool: &MySqlPool, t: &Tables) -> Result<u64, DbError> {
+    let done = sqlx::query(&format!(
+        "UPDATE {q} q JOIN {images} i ON i.id = q.image_id \
+         SET q.next_attempt_at = NOW(3), q.attempts = 0 \
+         WHERE q.next_attempt_at = '{UNTIL_CHANGED}' AND i.lastmodified > q.updated_at",
+        q = t.queue,
+        images = t.images
+    ))
+    .execute(pool)
+    .await
+    .map_err(DbError::query("retry photos changed in Piwigo"))?;
+    Ok(done.rows_affected())
+}
+
+/// SQL for a moment `d` from now.
+fn micros_from_now(d: Duration) -> String {
+    format!("NOW(3) + INTERVAL {} MICROSECOND", d.as_micros())
 }
 
 /// Exponential backoff from the number of attempts so far, capped, with a

@@ -4,6 +4,24 @@
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
+use crate::queue::status::{Failure, Retry, Status};
+
+/// S3's 400 codes that no retry can fix: the key, the object or an upload
+/// option is refused as such. They wait until the photo or the S3 settings
+/// change (or `retry`). Other 400s, such as `RequestTimeout`,
+/// `IncompleteBody` or `ExpiredToken`, pass and are retried.
+pub const PERMANENT_400: [&str; 9] = [
+    "KeyTooLongError",
+    "InvalidArgument",
+    "InvalidStorageClass",
+    "InvalidEncryptionAlgorithmError",
+    "InvalidBucketName",
+    "EntityTooLarge",
+    "MetadataTooLarge",
+    "InvalidObjectName",
+    "AccessControlListNotSupported",
+];
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("s3: {op} {target}: {}{}: {message} ({})", status_text(*.http_status), code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(), self.hint())]
 pub struct S3Error {
@@ -57,8 +75,31 @@ impl S3Error {
     }
 
     /// The queue status the plugin used for this failure.
-    pub fn status(&self) -> String {
-        format!("failed_code_{}", self.http_status)
+    pub fn status(&self) -> Status {
+        Status::FailedCode(self.http_status)
+    }
+
+    /// Whether retrying the same request could ever succeed. A 400 with
+    /// one of [`PERMANENT_400`] cannot: the request itself is wrong for
+    /// this photo or these settings. Everything else (no answer, 5xx,
+    /// throttling, and 403/404/301, which a corrected config or a created
+    /// bucket fixes) is retried with backoff.
+    pub fn is_permanent(&self) -> bool {
+        self.http_status == 400
+            && self
+                .code
+                .as_deref()
+                .is_some_and(|c| PERMANENT_400.contains(&c))
+    }
+
+    /// The queue's record of this failure, with its retry policy.
+    pub fn failure(&self, message: String) -> Failure {
+        let retry = if self.is_permanent() {
+            Retry::UntilChanged
+        } else {
+            Retry::Backoff
+        };
+        Failure::new(self.status(), message, retry)
     }
 
     /// The object exists already (a conditional PUT lost).
@@ -95,6 +136,12 @@ impl S3Error {
             }
             (404, _) => "no such bucket: check s3.bucket (and s3.endpoint)",
             (412, _) => "an object exists at this key already",
+            (400, Some("KeyTooLongError")) => {
+                "the key is too long: shorten s3.prefix or the photo's name; not retried until either changes"
+            }
+            (400, Some(c)) if PERMANENT_400.contains(&c) => {
+                "S3 refuses this request as such: check the upload options in [s3] (storage_class, acl, encryption); not retried until the settings or the photo change"
+            }
             (429 | 503, _) => "S3 asks to slow down; it is retried with backoff",
             (500..=599, _) => "S3 failed on its side; it is retried with backoff",
             _ => "see the S3 error code; it is retried with backoff",
@@ -118,12 +165,24 @@ mod tests {
 
     #[test]
     fn statuses_follow_the_plugin() {
-        assert_eq!(err(403, None).status(), "failed_code_403");
-        assert_eq!(err(0, None).status(), "failed_code_0");
+        assert_eq!(err(403, None).status().as_str(), "failed_code_403");
+        assert_eq!(err(0, None).status().as_str(), "failed_code_0");
         assert_eq!(
-            err(301, Some("PermanentRedirect")).status(),
+            err(301, Some("PermanentRedirect")).status().as_str(),
             "failed_code_301"
         );
+    }
+
+    #[test]
+    fn only_hopeless_400s_wait_for_a_change() {
+        let f = |status, code| err(status, code).failure(String::new()).retry;
+        assert_eq!(f(400, Some("KeyTooLongError")), Retry::UntilChanged);
+        assert_eq!(f(400, Some("InvalidStorageClass")), Retry::UntilChanged);
+        assert_eq!(f(400, Some("RequestTimeout")), Retry::Backoff);
+        assert_eq!(f(400, None), Retry::Backoff);
+        assert_eq!(f(403, Some("InvalidArgument")), Retry::Backoff);
+        assert_eq!(f(0, None), Retry::Backoff);
+        assert_eq!(f(503, Some("SlowDown")), Retry::Backoff);
     }
 
     #[test]

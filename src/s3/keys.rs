@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+use crate::queue::status::{Failure, Retry, Status};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyFormat {
@@ -35,12 +37,36 @@ impl KeyFormat {
     }
 }
 
+/// S3's limit on a key, in UTF-8 bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("images.path `{0}` has no file name")]
     NoFileName(String),
-    #[error("images.path `{0}` contains a control character")]
-    ControlCharacter(String),
+    #[error(
+        "images.{column} `{value}` contains a control character; rename the photo (or its file) in Piwigo without it"
+    )]
+    ControlCharacter { column: &'static str, value: String },
+    #[error(
+        "the key `{key}...` would be {bytes} bytes, over S3's limit of 1024: shorten s3.prefix or the photo's name, or choose a key_format without the album path"
+    )]
+    TooLong { key: String, bytes: usize },
+}
+
+impl KeyError {
+    /// None of these can succeed before the photo or the settings change.
+    pub fn failure(&self) -> Failure {
+        let status = match self {
+            Self::TooLong { .. } => Status::FailedKeyTooLong,
+            Self::NoFileName(_) | Self::ControlCharacter { .. } => Status::FailedBadFileName,
+        };
+        Failure::new(
+            status,
+            format!("cannot name the object: {self}"),
+            Retry::UntilChanged,
+        )
+    }
 }
 
 /// Where one photo goes and how it is labelled.
@@ -59,8 +85,13 @@ impl ObjectKey {
         path: &str,
         file: &str,
     ) -> Result<Self, KeyError> {
-        if path.chars().any(char::is_control) || file.chars().any(char::is_control) {
-            return Err(KeyError::ControlCharacter(path.escape_debug().to_string()));
+        for (column, value) in [("path", path), ("file", file)] {
+            if value.chars().any(char::is_control) {
+                return Err(KeyError::ControlCharacter {
+                    column,
+                    value: value.escape_debug().to_string(),
+                });
+            }
         }
         // `.` and `..` segments are dropped so that no key can climb out of
         // the prefix when a server or proxy normalises the URL path.
@@ -121,10 +152,14 @@ impl ObjectKey {
             .first_raw()
             .unwrap_or("application/octet-stream")
             .to_owned();
-        Ok(Self {
-            key: format!("{prefix}{rest}"),
-            content_type,
-        })
+        let key = format!("{prefix}{rest}");
+        if key.len() > MAX_KEY_BYTES {
+            return Err(KeyError::TooLong {
+                key: key.chars().take(60).collect(),
+                bytes: key.len(),
+            });
+        }
+        Ok(Self { key, content_type })
     }
 }
 
@@ -317,8 +352,27 @@ mod tests {
         ));
         assert!(matches!(
             ObjectKey::for_image("", KeyFormat::File, "./upload/a\0.jpg", "a.jpg"),
-            Err(KeyError::ControlCharacter(_))
+            Err(KeyError::ControlCharacter { column: "path", .. })
         ));
+        // The message names the column that holds the bad character.
+        let e = ObjectKey::for_image("", KeyFormat::File, UPLOAD, "a\nb.jpg").unwrap_err();
+        assert!(matches!(
+            e,
+            KeyError::ControlCharacter { column: "file", .. }
+        ));
+        assert!(e.to_string().starts_with("images.file `a\\nb.jpg`"), "{e}");
+    }
+
+    #[test]
+    fn keys_over_1024_bytes_are_refused_before_any_request() {
+        let name = format!("{}.jpg", "é".repeat(509));
+        let fits = ObjectKey::for_image("p/", KeyFormat::None, UPLOAD, &name).unwrap();
+        assert_eq!(fits.key.len(), 1024);
+        let long = format!("{}.jpg", "é".repeat(510));
+        let e = ObjectKey::for_image("p/", KeyFormat::None, UPLOAD, &long).unwrap_err();
+        assert!(matches!(e, KeyError::TooLong { bytes: 1026, .. }), "{e:?}");
+        assert_eq!(e.failure().status, Status::FailedKeyTooLong);
+        assert_eq!(e.failure().retry, Retry::UntilChanged);
     }
 
     #[test]

@@ -81,6 +81,12 @@ impl Target {
         ObjectKey::for_image(&self.prefix, self.key_format, path, file)
     }
 
+    /// What the queue reserves for `key`: bucket and key in a fixed
+    /// width (keys are too long for a unique index).
+    pub fn reservation_for(&self, key: &str) -> String {
+        crate::digest::md5_hex_of(&[&self.bucket, key])
+    }
+
     /// The link `status` shows for an object.
     pub fn url_for(&self, key: &str) -> String {
         format!(
@@ -106,8 +112,7 @@ impl Target {
 /// changes, earlier failures are retried at once. A digest, so the secret
 /// itself is never stored.
 pub fn settings_fingerprint(s3: &S3Config) -> String {
-    let mut h = md5_many::Md5State::new();
-    for part in [
+    crate::digest::md5_hex_of(&[
         s3.bucket.as_str(),
         s3.region.as_str(),
         s3.endpoint.as_deref().unwrap_or(""),
@@ -120,11 +125,13 @@ pub fn settings_fingerprint(s3: &S3Config) -> String {
         s3.session_token.as_ref().map(|s| s.expose()).unwrap_or(""),
         s3.prefix.as_str(),
         s3.key_format.as_str(),
-    ] {
-        h.update(part.as_bytes());
-        h.update(&[0u8]);
-    }
-    crate::digest::hex(&h.finalize())
+        // Upload options: S3 may refuse one for good (a 400 that waits
+        // for a change), and correcting it must retry those photos.
+        s3.storage_class.as_deref().unwrap_or(""),
+        s3.server_side_encryption.as_deref().unwrap_or(""),
+        s3.sse_kms_key_id.as_deref().unwrap_or(""),
+        s3.acl.as_deref().unwrap_or(""),
+    ])
 }
 
 async fn build_client(s3: &S3Config) -> Client {

@@ -13,6 +13,8 @@ use super::Target;
 use super::error::S3Error;
 use super::keys::ObjectKey;
 use crate::digest::FileDigest;
+use crate::piwigo::FileError;
+use md5::{Digest, Md5};
 
 /// Read size for streaming bodies: large enough to run at disk speed, small
 /// enough that 8 workers stay within a few MiB.
@@ -29,6 +31,33 @@ pub struct Present {
 #[derive(Debug, Clone)]
 pub struct Put {
     pub etag: Option<String>,
+}
+
+impl Present {
+    /// Whether the object holds the bytes of `digest`, judged by size and
+    /// ETag. `None` when the ETag cannot tell (encrypted with KMS, or
+    /// sent in parts of another size): then only the bytes can.
+    pub fn holds(&self, digest: &FileDigest) -> Option<bool> {
+        if self.size != digest.size {
+            return Some(false);
+        }
+        let etag = self.etag.as_deref()?.trim_matches('"');
+        if etag == digest.etag() || (!etag.contains('-') && etag == digest.md5_hex()) {
+            Some(true)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why a PUT failed: S3's answer, or the local file (which is never an S3
+/// failure and never opens an outage).
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error(transparent)]
+    Local(#[from] FileError),
 }
 
 impl Target {
@@ -69,19 +98,65 @@ impl Target {
         }
     }
 
+    /// The md5 of the object at `key`, read back: for the rare object
+    /// whose ETag cannot say whether it holds a photo's bytes.
+    pub async fn object_md5(&self, key: &str) -> Result<[u8; 16], S3Error> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("get object", key, e))?;
+        let mut body = out.body;
+        let mut h = Md5::new();
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => h.update(&chunk),
+                Ok(None) => return Ok(h.finalize().into()),
+                Err(e) => {
+                    return Err(S3Error {
+                        op: "get object",
+                        target: key.to_owned(),
+                        http_status: 0,
+                        code: None,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
     /// Uploads `path` to `key`. With `If-None-Match: *` the server refuses
-    /// to overwrite (412) where it supports conditional writes.
+    /// to overwrite (412) where it supports conditional writes. A failure
+    /// that comes from the file (it changed, vanished or cannot be read)
+    /// is a [`PutError::Local`], whatever the SDK wrapped it in.
     pub async fn put(
         &self,
         key: &ObjectKey,
         path: &Path,
         digest: &FileDigest,
-    ) -> Result<Put, S3Error> {
-        if digest.parts.is_empty() {
+    ) -> Result<Put, PutError> {
+        let result = if digest.parts.is_empty() {
             self.put_single(key, path, digest).await
         } else {
             self.put_multipart(key, path, digest).await
-        }
+        };
+        result.map_err(|e| match e {
+            PutError::S3(e) if e.is_bad_digest() => FileError::Changed {
+                path: path.to_owned(),
+                reason: "its bytes no longer match the md5 taken before sending".into(),
+            }
+            .into(),
+            // No answer: the body may have failed to read rather than the
+            // network; the file says which.
+            PutError::S3(e) if e.http_status == 0 => match local_cause(path, digest) {
+                Some(local) => local.into(),
+                None => e.into(),
+            },
+            other => other,
+        })
     }
 
     async fn put_single(
@@ -89,8 +164,8 @@ impl Target {
         key: &ObjectKey,
         path: &Path,
         digest: &FileDigest,
-    ) -> Result<Put, S3Error> {
-        let body = self.body(path, 0, digest.size, &key.key).await?;
+    ) -> Result<Put, PutError> {
+        let body = self.body(path, 0, digest.size, digest).await?;
         let out = self
             .client
             .put_object()
@@ -116,7 +191,7 @@ impl Target {
         key: &ObjectKey,
         path: &Path,
         digest: &FileDigest,
-    ) -> Result<Put, S3Error> {
+    ) -> Result<Put, PutError> {
         let created = self
             .client
             .create_multipart_upload()
@@ -136,7 +211,9 @@ impl Target {
             Err(SdkError::ServiceError(se)) if se.raw().status().is_success() => {
                 se.raw().body().bytes().and_then(upload_id_from_xml)
             }
-            Err(e) => return Err(S3Error::from_sdk("create multipart upload", &key.key, e)),
+            Err(e) => {
+                return Err(S3Error::from_sdk("create multipart upload", &key.key, e).into());
+            }
         }
         .ok_or_else(|| S3Error {
             op: "create multipart upload",
@@ -156,7 +233,7 @@ impl Target {
         // connections, while memory stays flat (bodies stream from disk).
         use futures_util::{StreamExt, TryStreamExt};
         type PartFuture<'a> = std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<CompletedPart, S3Error>> + Send + 'a>,
+            Box<dyn std::future::Future<Output = Result<CompletedPart, PutError>> + Send + 'a>,
         >;
         // Boxed as `dyn Send`: the compiler cannot prove a stream of
         // borrowing futures `Send` for every lifetime on its own.
@@ -202,7 +279,7 @@ impl Target {
         digest: &FileDigest,
         n: usize,
         part_md5: &[u8; 16],
-    ) -> Result<CompletedPart, S3Error> {
+    ) -> Result<CompletedPart, PutError> {
         let offset = n as u64 * digest.part_size;
         let length = digest.part_size.min(digest.size - offset);
         let number = n as i32 + 1;
@@ -215,7 +292,7 @@ impl Target {
             .part_number(number)
             .content_length(length as i64)
             .content_md5(base64::encode(part_md5))
-            .body(self.body(path, offset, length, &key.key).await?)
+            .body(self.body(path, offset, length, digest).await?)
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("upload part", &key.key, e))?;
@@ -232,8 +309,8 @@ impl Target {
         path: &Path,
         offset: u64,
         length: u64,
-        key: &str,
-    ) -> Result<ByteStream, S3Error> {
+        digest: &FileDigest,
+    ) -> Result<ByteStream, FileError> {
         if let Some(limiter) = &self.limiter {
             return Ok(super::throttle::body(
                 path.to_owned(),
@@ -249,13 +326,32 @@ impl Target {
             .buffer_size(CHUNK)
             .build()
             .await
-            .map_err(|e| S3Error {
-                op: "read file for",
-                target: key.to_owned(),
-                http_status: 0,
-                code: None,
-                message: e.to_string(),
+            .map_err(|e| {
+                local_cause(path, digest).unwrap_or_else(|| FileError::Unreadable {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })
             })
+    }
+}
+
+/// What the file says after a send failed without an answer: gone,
+/// unreadable, or another size than was hashed. `None` when it looks as it
+/// did, and the failure was the network's.
+fn local_cause(path: &Path, digest: &FileDigest) -> Option<FileError> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(FileError::Missing(path.to_owned()))
+        }
+        Err(e) => Some(FileError::Unreadable {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }),
+        Ok(m) if m.len() != digest.size => Some(FileError::Changed {
+            path: path.to_owned(),
+            reason: format!("{} bytes when hashed, {} now", digest.size, m.len()),
+        }),
+        Ok(_) => None,
     }
 }
 
