@@ -31,6 +31,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from link import DelayProxy, LinkError, LinkSpec, Namespace, check as check_link, describe
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 SCHEMA_FILE = BENCH.parent / "tests" / "common" / "piwigo_schema.sql"
@@ -449,25 +451,36 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, rclone: Path, datadir: Path, logfile: Path):
+    """rclone serve s3: on 127.0.0.1, or, with a link, inside the link's
+    network namespace and reached through the delaying proxy."""
+
+    def __init__(self, rclone: Path, datadir: Path, logfile: Path, link: "Namespace | None" = None):
         self.rclone, self.datadir, self.logfile = rclone, datadir, logfile
+        self.link = link
+        self.host = link.ns_ip if link else HOST
         self.port = 0
         self.proc: subprocess.Popen | None = None
+        self.proxy: DelayProxy | None = None
 
     @property
     def endpoint(self) -> str:
+        if self.proxy:
+            return f"http://{HOST}:{self.proxy.port}"
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> None:
         for _attempt in range(3):
-            self.port = free_port()
+            # The namespace is ours alone: any port is free there.
+            self.port = 9000 + _attempt if self.link else free_port()
             cmd = [
                 str(self.rclone), "serve", "s3", "--config", "/dev/null",
-                "--addr", f"{HOST}:{self.port}",
+                "--addr", f"{self.host}:{self.port}",
                 "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}",
                 "--force-path-style=true", "--etag-hash", "MD5",
                 str(self.datadir),
             ]
+            if self.link:
+                cmd = self.link.command(cmd)
             out = open(self.logfile, "ab")
             self.proc = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -480,7 +493,9 @@ class Server:
                 if self.proc.poll() is not None:
                     break
                 try:
-                    with socket.create_connection((HOST, self.port), timeout=0.5):
+                    with socket.create_connection((self.host, self.port), timeout=0.5):
+                        if self.link:
+                            self.start_proxy()
                         return
                 except OSError:
                     time.sleep(0.1)
@@ -489,7 +504,21 @@ class Server:
         tail = self.logfile.read_text(errors="replace")[-2000:]
         raise BenchError(f"rclone serve s3 did not start; its log ({self.logfile}):\n{tail}")
 
+    def start_proxy(self) -> None:
+        try:
+            self.proxy = DelayProxy((self.host, self.port), self.link.spec.rtt_ms)
+        except LinkError as e:
+            raise BenchError(str(e)) from None
+        _track(self.proxy.proc)
+
+    def proxy_cpu_seconds(self) -> float:
+        return self.proxy.cpu_seconds() if self.proxy else 0.0
+
     def stop(self) -> None:
+        if self.proxy:
+            _terminate(self.proxy.proc)
+            _track(untrack=self.proxy.proc)
+            self.proxy = None
         if self.proc:
             _terminate(self.proc)
             _track(untrack=self.proc)
@@ -555,6 +584,7 @@ class Run:
     maxrss_kib: int = 0
     server_cpu: float = float("nan")
     server_rss: float = float("nan")
+    proxy_cpu: float = float("nan")
     db_cpu: float = float("nan")
     busy_before: float = 0.0
     other_cpu: float = float("nan")
@@ -564,6 +594,8 @@ class Run:
     bytes: int = 0
     log: str = ""
     notes: list[str] = field(default_factory=list)
+    # Recorded with `perf record` (an extra run, not in the timing table).
+    perf_data: Path | None = None
 
     @property
     def cpu(self) -> float:
@@ -681,7 +713,7 @@ def build_command(ctx: Context, run: Run) -> tuple[list[str], dict, list]:
     src = str(ctx.gallery.upload_dir)
     tuned = run.variant == "tuned"
     if run.tool == "ours":
-        conf = str(ours_config(ctx, run.bucket, a.tuned_workers if tuned else a.workers))
+        conf = str(ours_config(ctx, run.bucket, our_workers(a, run.variant)))
         env = clean_env()
         b = str(t["ours"])
         setup = [
@@ -689,7 +721,10 @@ def build_command(ctx: Context, run: Run) -> tuple[list[str], dict, list]:
             ("init", [b, "--config", conf, "run", "--until-idle"]),
             ("enqueue", [b, "--config", conf, "enqueue", "--all"]),
         ]
-        return [b, "--config", conf, "run", "--until-idle"], env, setup
+        cmd = [b, "--config", conf, "run", "--until-idle"]
+        if run.perf_data:
+            cmd = ["perf", "record", "-F", str(PERF_HZ), "-o", str(run.perf_data), "--"] + cmd
+        return cmd, env, setup
     if run.tool == "s5cmd":
         cmd = [str(t["s5cmd"]), "--endpoint-url", ep]
         if tuned:
@@ -720,11 +755,18 @@ def build_command(ctx: Context, run: Run) -> tuple[list[str], dict, list]:
     raise BenchError(f"unknown tool {run.tool}")
 
 
+def our_workers(args: argparse.Namespace, variant: str) -> int:
+    """upload.workers for a variant: default, tuned, or `wN` of a sweep."""
+    if variant.startswith("w"):
+        return int(variant[1:])
+    return args.tuned_workers if variant == "tuned" else args.workers
+
+
 def settings_text(args: argparse.Namespace, tool: str, variant: str) -> str:
     tuned = variant == "tuned"
     if tool == "ours":
         extra = "".join(f", {kv}" for kv in args.ours_upload)
-        return f"workers = {args.tuned_workers if tuned else args.workers}{extra}"
+        return f"workers = {our_workers(args, variant)}{extra}"
     if tool == "s5cmd":
         return f"--numworkers {args.tuned_s5cmd_workers}" if tuned else "numworkers 256 (default)"
     if tool == "rclone":
@@ -819,18 +861,22 @@ def execute(ctx: Context, run: Run, index: int, total: int) -> None:
         run.busy_before = settle(a.settle, a.settle_budget)
         db_pids = database_pids()
         cpu0 = ctx.server.cpu_seconds()
+        proxy0 = ctx.server.proxy_cpu_seconds()
         db0 = sum(process_cpu(p) for p in db_pids)
         machine0 = machine_busy()
         rc, wall = run_logged(ctx, cmd, env, logfile, a.timeout, timed=True, timefile=timefile)
         machine1 = machine_busy()
         run.server_cpu = ctx.server.cpu_seconds() - cpu0
+        run.proxy_cpu = ctx.server.proxy_cpu_seconds() - proxy0
         run.db_cpu = sum(process_cpu(p) for p in db_pids) - db0 if db_pids else float("nan")
         run.server_rss = ctx.server.peak_rss_mib()
         run.wall = wall
         tv = parse_time_v(timefile)
         run.user, run.sys, run.maxrss_kib = tv.get("user", 0.0), tv.get("sys", 0.0), tv.get("maxrss", 0)
         db = run.db_cpu if run.db_cpu == run.db_cpu else 0.0
-        run.other_cpu = max(0.0, (machine1 - machine0) - run.cpu - run.server_cpu - db)
+        run.other_cpu = max(
+            0.0, (machine1 - machine0) - run.cpu - run.server_cpu - db - run.proxy_cpu
+        )
         run.ok = rc == 0
         if rc != 0:
             run.reason = tv.get("signal") or f"exit status {rc}"
@@ -869,6 +915,52 @@ def execute(ctx: Context, run: Run, index: int, total: int) -> None:
         log(f"{label}: {status}")
     for note in run.notes:
         log(f"{label}: {note}")
+
+
+# --------------------------------------------------------------------------
+# CPU profile of piwigo-s3upload: where its CPU time goes, hashing apart.
+
+PERF_HZ = 997
+# Symbols that compute md5: md-5 (RustCrypto, `md5_compress` with its asm
+# feature) and md5-many, whatever their mangling.
+HASHING = re.compile(r"md5", re.IGNORECASE)
+
+
+def perf_summary(run: Run) -> tuple[str, dict]:
+    head = ["", "## Where piwigo-s3upload's CPU goes", ""]
+    if not run.ok or not run.perf_data or not run.perf_data.exists():
+        return "\n".join(head + [f"The profiled run failed: {run.reason or 'no perf data'}", ""]), {}
+    r = subprocess.run(
+        ["perf", "report", "-i", str(run.perf_data), "--stdio", "--no-children",
+         "--sort", "dso,sym", "--percent-limit", "0", "-q"],
+        capture_output=True, text=True,
+    )
+    rows = []
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)", line)
+        if m:
+            rows.append((float(m.group(1)), m.group(2), m.group(3), m.group(4).strip()))
+    if not rows:
+        return "\n".join(head + [f"`perf report` gave nothing: {r.stderr.strip()[:300]}", ""]), {}
+    total = sum(p for p, *_ in rows) or 100.0
+    hashing = sum(p for p, _, _, sym in rows if HASHING.search(sym)) / total * 100
+    kernel = sum(p for p, _, kind, _ in rows if kind == "k") / total * 100
+    data = {"hashing_pct": hashing, "kernel_pct": kernel, "cpu_s": run.cpu,
+            "cpu_s_per_gb": run.cpu / (run.bytes / GB) if run.bytes else None,
+            "top": [{"pct": p / total * 100, "dso": d, "sym": s} for p, d, _, s in rows[:12]]}
+    lines = head + [
+        f"One more run of the default variant under `perf record -F {PERF_HZ}` (sampling on "
+        f"CPU time; not in the table above): {run.cpu:.1f} CPU s. **md5 hashing: "
+        f"{hashing:.1f} % of piwigo-s3upload's CPU samples**; the kernel (reading files, "
+        f"sockets): {kernel:.1f} %. The largest symbols:",
+        "",
+        "| % of samples | where | symbol |",
+        "|---:|---|---|",
+    ]
+    for p, dso, _, sym in rows[:12]:
+        lines.append(f"| {p / total * 100:.1f} | {dso} | `{sym[:90]}` |")
+    lines.append("")
+    return "\n".join(lines), data
 
 
 # --------------------------------------------------------------------------
@@ -931,14 +1023,28 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
         "one server process for all runs (its peak RSS column is the peak so far)"
         if shared else "a fresh server process for each run"
     )
+    spec = ctx.args.link
+    link_lines = []
+    if spec:
+        server_where = (
+            "inside a network namespace, behind a veth pair shaped by `tbf` and the delaying "
+            f"proxy (bench/delayproxy.py) on {HOST}"
+        )
+        link_lines = [
+            f"- **Link: {spec.name}** (every tool goes through the same proxy and veth). "
+            f"Measured before the runs: {describe(ctx.args.link_check)}",
+        ]
+    else:
+        server_where = f"on {HOST} (loopback)"
     lines = [
-        "# Upload benchmark",
+        f"# Upload benchmark{': ' + spec.name if spec else ''}",
         "",
         f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; size: "
         f"`{size_name}` — {g.describe()}",
         f"- Machine: {machine()}",
-        f"- Server: rclone serve s3 {versions['server']} on {HOST} (loopback), objects stored "
+        f"- Server: rclone serve s3 {versions['server']} {server_where}, objects stored "
         f"in {where}, `--etag-hash MD5`; {server_how}; an empty bucket per run",
+        *link_lines,
         f"- Tools: piwigo-s3upload {versions['ours']}; s5cmd {versions['s5cmd']}; "
         f"rclone {versions['rclone']}; {versions['aws']}",
         f"- Page cache: source files read once before the timed runs ({warm_s:.1f} s) and again "
@@ -948,15 +1054,28 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
         "during the run are shown separately",
         "",
         "| tool | variant | settings | wall s | MB/s | files/s | peak RSS MiB | CPU s | "
-        "CPU s per GB | server CPU s | server RSS MiB | MariaDB CPU s | other CPU s | result |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "CPU s per GB | server CPU s | server RSS MiB | MariaDB CPU s | "
+        + ("proxy CPU s | " if spec else "") + "other CPU s | result |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        + ("---:|" if spec else "") + "---|",
     ]
     groups: dict[tuple[str, str], list[Run]] = {}
     for r in runs:
         groups.setdefault((r.tool, r.variant), []).append(r)
     order = {"ours": 0, "s5cmd": 1, "rclone": 2, "aws": 3}
     chosen: dict[tuple[str, str], Run] = {}
-    for (tool, variant), group in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+    def rank(variant: str) -> tuple[int, int]:
+        return (2, int(variant[1:])) if variant.startswith("w") else (variant == "tuned", 0)
+
+    data: dict = {"rows": [], "link": spec.slug if spec else "loopback",
+                  "link_name": spec.name if spec else "loopback",
+                  "link_check": getattr(ctx.args, "link_check", None),
+                  "workload": (f"{ctx.args.workload}, " if ctx.args.workload else "")
+                  + f"{len(g.items)} files, {g.total_bytes / GB:.2f} GB", "files": len(g.items),
+                  "bytes": g.total_bytes}
+    for (tool, variant), group in sorted(
+        groups.items(), key=lambda kv: (order[kv[0][0]], rank(kv[0][1]))
+    ):
         failed = [r for r in group if not r.ok]
         timed = sorted((r for r in group if r.wall), key=lambda r: r.wall)
         # The fastest run: load from other programs only ever slows a run.
@@ -981,8 +1100,17 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
         lines.append(
             f"| {name} | {variant} | {shown.settings} | {wall} | {mbs} | {fps} | {rss} | {cpu} | "
             f"{per_gb} | {fmt(shown.server_cpu, 1)} | {fmt(shown.server_rss, 0)} | "
-            f"{fmt(shown.db_cpu, 1)} | {fmt(shown.other_cpu, 1)} | {result} |"
+            f"{fmt(shown.db_cpu, 1)} | " + (f"{fmt(shown.proxy_cpu, 1)} | " if spec else "")
+            + f"{fmt(shown.other_cpu, 1)} | {result} |"
         )
+        data["rows"].append({
+            "tool": tool, "variant": variant, "settings": shown.settings, "ok": not failed,
+            "wall": shown.wall, "walls": [r.wall for r in timed],
+            "mb_s": g.total_bytes / MB / shown.wall if not failed else None,
+            "files_s": len(g.items) / shown.wall if not failed else None,
+            "cpu_s": shown.cpu, "cpu_s_per_gb": shown.cpu / gb,
+            "rss_mib": shown.maxrss_kib / 1024, "reason": shown.reason,
+        })
     lines += [""]
     if ctx.args.repeat > 1:
         lines.append(
@@ -1006,7 +1134,9 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
         ]
 
     def best(tool: str, variant: str | None = None) -> Run | None:
-        ok = [r for (t, v), r in chosen.items() if t == tool and (variant is None or v == variant)]
+        """The faster of default and tuned (sweep runs aside), or one variant."""
+        ok = [r for (t, v), r in chosen.items()
+              if t == tool and (v == variant if variant else v in ("default", "tuned"))]
         return min(ok, key=lambda r: r.wall) if ok else None
 
     def mbs(r: Run | None) -> str:
@@ -1031,6 +1161,35 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
                 f"| {p} | {mbs(best(p))} | {mbs(ours_best)} | {ratio(ours_best, best(p))} | "
                 f"{ratio(best('ours', 'default'), best(p, 'default'))} |"
             )
+
+        def rate(r: Run) -> str:
+            return (f"{len(g.items) / r.wall:.1f} photos/s, {g.total_bytes / MB / r.wall:.0f} MB/s "
+                    f"({r.settings})")
+
+        lines += [
+            "",
+            "Against the best peer (above 1: piwigo-s3upload is faster; a missing peer run "
+            "counts as no peer):",
+            "",
+            "| comparison | piwigo-s3upload | best peer | ratio |",
+            "|---|---|---|---:|",
+        ]
+        data["vs_best_peer"] = {}
+        for label, variant in (("defaults", "default"), ("tuned", "tuned"), ("best of each", None)):
+            ours_r = best("ours", variant)
+            peer_runs = [r for r in (best(p, variant) for p in peers) if r]
+            if not ours_r or not peer_runs:
+                continue
+            top = min(peer_runs, key=lambda r: r.wall)
+            lines.append(f"| {label} | {rate(ours_r)} | {top.tool}: {rate(top)} | "
+                         f"{top.wall / ours_r.wall:.2f}× |")
+            data["vs_best_peer"][label] = {
+                "ours_mb_s": g.total_bytes / MB / ours_r.wall,
+                "ours_files_s": len(g.items) / ours_r.wall, "ours_settings": ours_r.settings,
+                "peer": top.tool, "peer_settings": top.settings,
+                "peer_mb_s": g.total_bytes / MB / top.wall,
+                "peer_files_s": len(g.items) / top.wall, "ratio": top.wall / ours_r.wall,
+            }
     if len(runs) > len(groups):
         lines += [
             "",
@@ -1055,10 +1214,17 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
         "each file, uploads it and records the upload there; the peers only copy files.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines), data
 
 
 # --------------------------------------------------------------------------
+
+
+def link_spec(text: str) -> LinkSpec:
+    try:
+        return LinkSpec.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -1102,6 +1268,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     r.add_argument("--ours-upload", action="append", default=[], metavar="KEY=VALUE",
                    help="one more [upload] line for piwigo-s3upload, in TOML, e.g. "
                         "'part_size = \"32MiB\"' (repeatable; both variants)")
+    r.add_argument("--ours-sweep", default="", metavar="N,N,...",
+                   help="also run piwigo-s3upload with these upload.workers (variants wN)")
+    r.add_argument("--link", type=link_spec, metavar="RTTms/RATEmbit",
+                   help="put the server behind a shaped link, e.g. 40ms/200mbit (needs root; "
+                        "default: plain loopback)")
+    r.add_argument("--workload", help="a name for the file mix, shown in reports")
+    r.add_argument("--perf", action="store_true",
+                   help="one more, untimed run of piwigo-s3upload under `perf record`, and a "
+                        "CPU profile in the report (needs perf: Debian linux-perf)")
     r.add_argument("--tuned-s5cmd-workers", type=int, default=16)
     r.add_argument("--tuned-rclone-transfers", type=int, default=16)
     r.add_argument("--tuned-aws-requests", type=int, default=32)
@@ -1125,6 +1300,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     o.add_argument("--binary", type=Path, default=DEFAULT_BINARY, help="piwigo-s3upload binary")
     o.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="venv holding rclone, s5cmd, aws")
     o.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown report")
+    o.add_argument("--json", type=Path, help="also write the figures as JSON (bench/suite.sh "
+                   "builds its summary from them)")
     o.add_argument("--pidfile", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -1150,6 +1327,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.variant_list = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not args.variant_list or set(args.variant_list) - {"default", "tuned"}:
         p.error("--variants: default, tuned or default,tuned")
+    try:
+        args.ours_sweep = [int(n) for n in args.ours_sweep.split(",") if n.strip()]
+    except ValueError:
+        p.error("--ours-sweep: comma-separated worker counts, e.g. 2,4,16")
+    if any(n < 1 for n in args.ours_sweep):
+        p.error("--ours-sweep: worker counts of at least 1")
+    # The default and tuned runs cover their own counts already.
+    args.ours_sweep = [n for n in dict.fromkeys(args.ours_sweep)
+                       if n not in (args.workers, args.tuned_workers)]
+    args.link_check = None
     if args.repeat is None:
         args.repeat = 1 if args.small else 3
     if args.settle_budget is None:
@@ -1189,6 +1376,8 @@ def main(argv: list[str]) -> int:
     global _pidfile
     _pidfile = args.pidfile
 
+    if args.perf and not shutil.which("perf"):
+        raise BenchError("--perf needs `perf` (Debian: apt-get install linux-perf)")
     time_bin = "/usr/bin/time"
     if not os.access(time_bin, os.X_OK):
         raise BenchError("/usr/bin/time is missing: install GNU time (Debian package `time`)")
@@ -1215,21 +1404,29 @@ def main(argv: list[str]) -> int:
 
     runs: list[Run] = []
     pairs = [(t, v) for t in args.tool_list for v in args.variant_list]
+    if "ours" in args.tool_list:
+        pairs[len(args.variant_list):len(args.variant_list)] = [
+            ("ours", f"w{n}") for n in args.ours_sweep
+        ]
     for rnd in range(args.repeat):
         # Each round starts one tool further on, so no tool always runs first.
         shift = (rnd * len(args.variant_list)) % len(pairs)
         for tool, variant in pairs[shift:] + pairs[:shift]:
-            bucket = tool + ("-tuned" if variant == "tuned" else "")
+            bucket = tool + ("" if variant == "default" else f"-{variant}")
             if args.repeat > 1:
                 bucket += f"-{rnd + 1}"
             runs.append(Run(tool, variant, settings_text(args, tool, variant), bucket))
-    datadir, in_memory = server_datadir(args, scratch, gallery, len(runs))
+    profiled = None
+    if args.perf and "ours" in args.tool_list:
+        profiled = Run("ours", "default", settings_text(args, "ours", "default"), "ours-perf",
+                       perf_data=logdir / "ours.perf.data")
+    datadir, in_memory = server_datadir(args, scratch, gallery, len(runs) + bool(profiled))
     if datadir.exists():
         shutil.rmtree(datadir)
     datadir.mkdir(parents=True)
     # Buckets exist before the server starts: it does not see directories
     # created behind its back for a while.
-    for r in runs:
+    for r in runs + ([profiled] if profiled else []):
         (datadir / r.bucket).mkdir()
 
     versions = {
@@ -1240,7 +1437,18 @@ def main(argv: list[str]) -> int:
         "ours": our_version(tools["ours"]) if "ours" in tools else "—",
     }
 
-    server = Server(tools["rclone"], datadir, logdir / "server.log")
+    link = None
+    if args.link:
+        try:
+            link = Namespace(args.link)
+            log(f"link: {args.link.name}; measuring it ...")
+            args.link_check = check_link(args.link, link)
+        except LinkError as e:
+            if link:
+                link.close()
+            raise BenchError(str(e)) from None
+        log(f"link: {describe(args.link_check)}")
+    server = Server(tools["rclone"], datadir, logdir / "server.log", link)
     (logdir / "server.log").write_bytes(b"")
     ctx = Context(args, gallery, server, db, tools, workdir, logdir, time_bin)
     where = "memory (tmpfs)" if in_memory else "disk"
@@ -1254,15 +1462,25 @@ def main(argv: list[str]) -> int:
         log(f"page cache: read all source files once in {warm_s:.1f} s")
         for i, run in enumerate(runs, 1):
             execute(ctx, run, i, len(runs))
+        if profiled:
+            execute(ctx, profiled, 1, 1)
     finally:
         server.stop()
         stop_all_children()
+        if link:
+            link.close()
         if not args.keep_buckets:
             shutil.rmtree(datadir, ignore_errors=True)
 
-    text = report(ctx, runs, versions, args.size_name, warm_s, where)
+    text, data = report(ctx, runs, versions, args.size_name, warm_s, where)
+    if profiled:
+        profile_text, data["profile"] = perf_summary(profiled)
+        text += profile_text
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
+    if args.json:
+        data["ours_version"] = versions["ours"]
+        args.json.write_text(json.dumps(data, indent=1))
     log("")
     log(text)
     log(f"report: {args.out}; logs: {logdir}")

@@ -163,6 +163,13 @@ pub struct S3Config {
     /// buckets refuse ACLs.
     #[serde(default)]
     pub acl: Option<String>,
+    /// The server refuses `If-None-Match: *` writes over an existing
+    /// object (AWS S3 does; rclone and Garage do not): then the HEAD before
+    /// each upload is skipped, one round trip less per photo. Off by
+    /// default: on a server that ignores the header, an object already at
+    /// the key would be overwritten.
+    #[serde(default)]
+    pub honours_if_none_match: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -224,6 +231,11 @@ pub struct UploadConfig {
     /// hung network mount, a FIFO) fails alone as `failed_file_stalled`.
     #[serde(default = "default_read_stall_timeout", deserialize_with = "duration")]
     pub read_stall_timeout: Duration,
+    /// When photos are in flight and none has settled (uploaded, recorded
+    /// or failed) for this long, `/healthz` fails and the systemd watchdog
+    /// is no longer fed. Raise it for very large files on slow uplinks.
+    #[serde(default = "default_no_progress_alarm", deserialize_with = "duration")]
+    pub no_progress_alarm: Duration,
 }
 
 impl Default for UploadConfig {
@@ -241,6 +253,7 @@ impl Default for UploadConfig {
             max_bandwidth: None,
             progress_interval: default_progress_interval(),
             read_stall_timeout: default_read_stall_timeout(),
+            no_progress_alarm: default_no_progress_alarm(),
         }
     }
 }
@@ -287,6 +300,9 @@ fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_no_progress_alarm() -> Duration {
+    Duration::from_secs(30 * 60)
+}
 fn default_read_stall_timeout() -> Duration {
     Duration::from_secs(60)
 }
@@ -576,6 +592,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "upload.read_stall_timeout",
                 "must be at least 1s",
+            ));
+        }
+        if up.no_progress_alarm < up.read_stall_timeout {
+            return Err(ConfigError::invalid(
+                "upload.no_progress_alarm",
+                "must be at least upload.read_stall_timeout",
             ));
         }
         if up.retry_backoff_min.is_zero() || up.retry_backoff_max < up.retry_backoff_min {

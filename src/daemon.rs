@@ -21,7 +21,7 @@ use crate::redact::Redactor;
 use crate::s3::outage::Outage;
 use crate::s3::{self, Target};
 use crate::shutdown::Shutdown;
-use crate::{companion, http, monitor, systemd, worker};
+use crate::{companion, formats, http, monitor, systemd, worker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -60,6 +60,9 @@ pub struct RunOptions {
     /// The file to re-read on reload; reloads are refused without one.
     pub config_path: Option<PathBuf>,
 }
+
+/// How often formats of recorded photos are looked for and sent.
+const FORMATS_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Backoff cap while the database refuses claims.
 const MAX_DB_BACKOFF: Duration = Duration::from_secs(30);
@@ -210,6 +213,7 @@ pub async fn run(
         config,
         config_path: opts.config_path.clone(),
         shutdown: shutdown.clone(),
+        stall_reported: false,
     };
     if opts.until_idle {
         let started = Instant::now();
@@ -219,8 +223,31 @@ pub async fn run(
     } else {
         d.start_monitor();
     }
+    let formats_task = (!opts.until_idle).then(|| {
+        let stop = shutdown.graceful.child_token();
+        let task = tokio::spawn(formats::run(
+            pool.clone(),
+            t.clone(),
+            d.ctx_tx.subscribe(),
+            FORMATS_INTERVAL,
+            stop.clone(),
+        ));
+        (task, stop)
+    });
     systemd::ready();
     d.dispatch(opts.until_idle).await;
+    if opts.until_idle
+        && !shutdown.graceful.is_cancelled()
+        && let Err(e) = formats::until_idle(&pool, &t, &d.ctx).await
+    {
+        tracing::warn!(error = %e, "formats: could not finish; they are sent at the next run");
+    }
+    if let Some((task, stop)) = formats_task {
+        stop.cancel();
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "formats task ended abnormally");
+        }
+    }
     if let Some((task, stop)) = d.monitor.take() {
         stop.cancel();
         if let Err(e) = task.await {
@@ -264,6 +291,8 @@ struct Dispatcher {
     config: Config,
     config_path: Option<PathBuf>,
     shutdown: Shutdown,
+    /// The stuck pipeline was logged; cleared once it moves again.
+    stall_reported: bool,
 }
 
 /// Something other than a free worker that wakes the main loop.
@@ -355,6 +384,7 @@ impl Dispatcher {
                             drop(permit);
                         });
                         running.insert(handle.id(), row);
+                        self.ctx.metrics.set_in_flight(running.len());
                     }
                     if !idle {
                         continue;
@@ -434,8 +464,24 @@ impl Dispatcher {
         }
     }
 
-    async fn housekeeping(&self, progress: &mut Progress) {
-        systemd::watchdog();
+    async fn housekeeping(&mut self, progress: &mut Progress) {
+        // A pipeline that holds photos and settles none is stuck: starve
+        // the watchdog so systemd restarts the daemon (photos come back
+        // after the claim lease), and say why once.
+        match self.ctx.metrics.stalled(self.ctx.upload.no_progress_alarm) {
+            None => {
+                systemd::watchdog();
+                self.stall_reported = false;
+            }
+            Some(stuck_for) if !self.stall_reported => {
+                self.stall_reported = true;
+                tracing::error!(
+                    stuck_for = ?stuck_for,
+                    "no photo has settled for upload.no_progress_alarm while photos are in flight; /healthz fails and the watchdog is no longer fed"
+                );
+            }
+            Some(_) => {}
+        }
         if progress.due(self.ctx.upload.progress_interval) {
             match self.ctx.queue.backlog().await {
                 Ok(left) => progress.log(&self.ctx.metrics, left),
@@ -584,6 +630,7 @@ async fn reap(
         Err(e) => (e.id(), Some(e)),
     };
     let claim = running.remove(&id);
+    ctx.metrics.set_in_flight(running.len());
     if let (Some(e), Some(claim)) = (panic, claim) {
         worker::panicked(ctx, &claim, &e).await;
     }

@@ -110,7 +110,9 @@ async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
         Some(interval) => age.is_some_and(|a| a < (interval * 3).as_secs_f64() + 10.0),
         None => true,
     };
-    let ok = db.is_ok() && s3.is_ok() && poll_ok;
+    let alarm = st.current.borrow().upload.no_progress_alarm;
+    let stalled = st.metrics.stalled(alarm).map(|d| d.as_secs());
+    let ok = db.is_ok() && s3.is_ok() && poll_ok && stalled.is_none();
     let redact = &st.current.borrow().redact.clone();
     let part = |r: &Result<(), String>| match r {
         Ok(()) => json!({"ok": true}),
@@ -121,6 +123,7 @@ async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
         "database": part(&db),
         "s3": part(&s3),
         "monitor": {"ok": poll_ok, "last_poll_age_seconds": age},
+        "pipeline": {"ok": stalled.is_none(), "no_progress_seconds": stalled},
     });
     let code = if ok {
         StatusCode::OK

@@ -21,6 +21,8 @@
 //!   record.
 //! - [`digest`]: the md5 of one file (and its parts) on the blocking pool,
 //!   failing that file alone when a read stalls.
+//! - [`formats`]: Piwigo's RAW/TIFF formats, queued once their photo is
+//!   recorded and sent next to it.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
 //! - [`verify`]: coverage, bucket and disk audits; the last result for
@@ -44,6 +46,7 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod digest;
+pub mod formats;
 pub mod http;
 pub mod metrics;
 pub mod monitor;

@@ -82,19 +82,24 @@ pub async fn missing_tables(pool: &MySqlPool, prefix: &str) -> Result<Vec<String
     let mut missing = Vec::new();
     for name in REQUIRED_TABLES {
         let full = format!("{prefix}{name}");
-        let found: Option<String> = sqlx::query_scalar(
-            "SELECT table_name FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_name = ?",
-        )
-        .bind(&full)
-        .fetch_optional(pool)
-        .await
-        .map_err(DbError::query("list tables"))?;
-        if found.is_none() {
+        if !table_exists(pool, &full).await? {
             missing.push(full);
         }
     }
     Ok(missing)
+}
+
+/// Whether the current database has a table of this (full) name.
+pub async fn table_exists(pool: &MySqlPool, name: &str) -> Result<bool, DbError> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT table_name FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("list tables"))?;
+    Ok(found.is_some())
 }
 
 /// A batch selection: every part given narrows it (they are ANDed).

@@ -38,6 +38,18 @@ async fn backed_up() -> (Gallery, S3Server, Vec<(PathBuf, Vec<u8>)>) {
     (g, s3, files)
 }
 
+/// The daemon's tables dropped, the gallery's files gone.
+async fn lose_files_and_tables(g: &Gallery) {
+    g.drop_daemon_tables().await;
+    std::fs::remove_dir_all(g.root().join("upload")).unwrap();
+    std::fs::remove_dir_all(g.root().join("galleries")).unwrap();
+}
+
+/// A file under the gallery root.
+fn read(g: &Gallery, rel: &str) -> Vec<u8> {
+    std::fs::read(g.root().join(rel)).unwrap()
+}
+
 fn all(mode: Mode) -> Options {
     Options {
         mode,
@@ -213,15 +225,7 @@ async fn from_the_bucket_alone_with_the_tables_dropped() {
     assert_eq!(drain(c.clone()).await.uploaded, 2);
     // An object from another tool, whose key says nothing of a path.
     s3.put("photos/upload/2013/03/31/beach.jpg", b"x").await;
-    for table in ["queue", "uploaded", "state", "counts", "migrations"] {
-        g.exec(&format!(
-            "DROP TABLE {}",
-            g.table(&format!("s3upload_{table}"))
-        ))
-        .await;
-    }
-    std::fs::remove_dir_all(g.root().join("upload")).unwrap();
-    std::fs::remove_dir_all(g.root().join("galleries")).unwrap();
+    lose_files_and_tables(&g).await;
 
     let opts = all(Mode::default());
     let s = restore::from_bucket::run(&c, &opts).await.unwrap();
@@ -229,16 +233,82 @@ async fn from_the_bucket_alone_with_the_tables_dropped() {
     assert_eq!(s.unplaceable, vec!["photos/upload/2013/03/31/beach.jpg"]);
     assert!(!s.ok());
     assert_eq!(
-        std::fs::read(
-            g.root()
-                .join("upload/2024/05/17/20240517120000-00000001.jpg")
-        )
-        .unwrap(),
+        read(&g, "upload/2024/05/17/20240517120000-00000001.jpg"),
         up
     );
-    assert_eq!(
-        std::fs::read(g.root().join("galleries/trips/rome/a.jpg")).unwrap(),
-        synced
-    );
+    assert_eq!(read(&g, "galleries/trips/rome/a.jpg"), synced);
     g.drop_database().await;
+}
+
+/// Objects carry their Piwigo path and md5: with the tables dropped, every
+/// file of the default layout comes back, checked.
+#[tokio::test]
+async fn from_the_bucket_by_object_metadata() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let c = config(&g, &s3, "");
+    drain(c.clone()).await;
+    let a = photo_bytes(1, 7 * 1024 * 1024);
+    let ida = g.add_upload(1, "a.jpg", &a).await;
+    let b = photo_bytes(2, 3000);
+    g.add_photo(
+        "./galleries/Été 2019/plage & mer.jpg",
+        "plage &amp; mer.jpg",
+        &b,
+        None,
+    )
+    .await;
+    assert_eq!(drain(c.clone()).await.uploaded, 2);
+    let target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+    let meta = target
+        .head_meta(BUCKET, &upload_key("a.jpg"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta.image_id, Some(ida));
+    assert_eq!(meta.md5.as_deref(), Some(md5_hex(&a).as_str()));
+    assert_eq!(meta.format.as_deref(), Some("original"));
+    lose_files_and_tables(&g).await;
+
+    let s = restore::from_bucket::run(&c, &all(Mode::default()))
+        .await
+        .unwrap();
+    assert!(s.ok(), "{}", s.to_text());
+    assert_eq!(s.restored, 2);
+    assert_eq!(read(&g, "upload/2024/05/17/20240517120000-00000001.jpg"), a);
+    assert_eq!(read(&g, "galleries/Été 2019/plage & mer.jpg"), b);
+    g.drop_database().await;
+}
+
+#[test]
+fn restore_says_what_is_missing_from_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[piwigo]\ndatabase_url = \"mysql://u:p@127.0.0.1:1/db\"\nroot = \"/tmp\"\n[s3]\nbucket = \"b\"\n",
+    )
+    .unwrap();
+    for (args, expected) in [
+        (
+            &["restore"][..],
+            "say what to restore: --ids, --album, --all or --missing",
+        ),
+        (
+            &["restore", "--from-bucket", "--album", "3"][..],
+            "--album needs the database",
+        ),
+        (&["restore", "--ids", "9-5"][..], "runs backwards"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_piwigo-s3upload"))
+            .env_remove("PIWIGO_S3UPLOAD_DATABASE_URL")
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
 }

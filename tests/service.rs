@@ -137,9 +137,12 @@ async fn graceful_stop_hands_back_photos_hashed_ahead() {
         || async { count(&g, "s3upload_queue", "WHERE claimed_by IS NOT NULL").await == 2 },
     )
     .await;
-    // Hashing 2 MiB takes milliseconds, sending it at the cap 2 s: by now
-    // one photo is uploading and the other waits for the slot.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // One photo is sending (its key is reserved only once it has the slot);
+    // the other is hashed, or being hashed, and waits for the slot.
+    wait_for("one upload in flight", Duration::from_secs(20), || async {
+        count(&g, "s3upload_queue", "WHERE key_md5 IS NOT NULL").await == 1
+    })
+    .await;
     shutdown.graceful.cancel();
     let summary = task.await.unwrap();
     assert_eq!(summary.uploaded, 1, "{summary:?}");
@@ -181,21 +184,25 @@ async fn reload_switches_to_a_corrected_key() {
     })
     .await;
 
-    // A file that does not parse: refused, nothing changes.
+    // A file that does not parse: refused, and the running configuration
+    // goes on: a photo added after it is still monitored, queued and tried
+    // with the old (wrong) key.
     std::fs::write(&path, "[s3\nbroken").unwrap();
     shutdown.reload.notify_one();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        count(&g, "s3upload_queue", "WHERE status = 'failed_code_403'").await,
-        1
-    );
+    g.add_upload(3, "during.jpg", &photo_bytes(5, 5000)).await;
+    wait_for(
+        "a photo tried with the running configuration",
+        Duration::from_secs(20),
+        || async { count(&g, "s3upload_queue", "WHERE status = 'failed_code_403'").await == 2 },
+    )
+    .await;
 
     std::fs::write(&path, bad_text.replace("NotTheSecret", SECRET_KEY)).unwrap();
     shutdown.reload.notify_one();
     wait_for(
-        "the upload after reload",
+        "the uploads after reload",
         Duration::from_secs(20),
-        || async { count(&g, "s3upload_uploaded", "").await == 1 },
+        || async { count(&g, "s3upload_uploaded", "").await == 2 },
     )
     .await;
     assert_eq!(s3.get(&upload_key("fixme.jpg")).await.unwrap(), bytes);
@@ -205,7 +212,7 @@ async fn reload_switches_to_a_corrected_key() {
     wait_for(
         "monitoring after reload",
         Duration::from_secs(20),
-        || async { count(&g, "s3upload_uploaded", "").await == 2 },
+        || async { count(&g, "s3upload_uploaded", "").await == 3 },
     )
     .await;
     shutdown.graceful.cancel();

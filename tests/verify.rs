@@ -99,6 +99,25 @@ async fn verify_finds_exactly_what_was_planted() {
     ))
     .await;
     s3.put("photos/stray.jpg", b"not from piwigo").await;
+    // Piwigo 13+'s formats table, with a RAW file attached to photo 6,
+    // which the daemon has not seen yet.
+    let raw = g
+        .root()
+        .join("upload/2024/05/17/pwg_format/20240517120000-00000006.cr2");
+    std::fs::create_dir_all(raw.parent().unwrap()).unwrap();
+    std::fs::write(&raw, photo_bytes(66, 5000)).unwrap();
+    g.exec(&format!(
+        "CREATE TABLE {} (format_id int unsigned NOT NULL auto_increment PRIMARY KEY, \
+         image_id mediumint unsigned NOT NULL, ext varchar(255) NOT NULL, filesize mediumint unsigned)",
+        g.table("image_format")
+    ))
+    .await;
+    g.exec(&format!(
+        "INSERT INTO {} (image_id, ext) VALUES ({}, 'cr2')",
+        g.table("image_format"),
+        ids[5]
+    ))
+    .await;
 
     let c = config(&g, &s3, "");
     let r = verify::run(&c, &g.pool, &tables(&g), all()).await.unwrap();
@@ -106,6 +125,9 @@ async fn verify_finds_exactly_what_was_planted() {
     assert!(!r.ok, "{text}");
     assert_eq!(r.coverage.not_backed_up, 1, "{text}");
     assert_eq!(r.coverage.not_backed_up_ids, never.to_string());
+    assert_eq!(r.coverage.formats.total, 1);
+    assert_eq!(r.coverage.formats.not_backed_up, 1);
+    assert!(text.contains("Formats: 1 attached"), "{text}");
     assert_eq!(r.coverage.by_album.len(), 1);
     assert_eq!(r.coverage.by_album[0].album, "Holidays & more");
     assert_eq!(r.coverage.by_album[0].sample_ids, vec![never]);
@@ -159,12 +181,17 @@ async fn verify_finds_exactly_what_was_planted() {
         ..Options::default()
     };
     let r = verify::run(&c, &g.pool, &tables(&g), opts).await.unwrap();
-    assert_eq!(r.enqueued, Some(1));
+    assert_eq!(r.enqueued, Some(2));
     assert_eq!(drain(c.clone()).await.uploaded, 1);
     let r = verify::run(&c, &g.pool, &tables(&g), Options::default())
         .await
         .unwrap();
     assert_eq!(r.coverage.not_backed_up, 0);
+    assert_eq!(r.coverage.formats.recorded, 1);
+    assert_eq!(
+        s3.get("photos/20240517120000-p6.cr2").await.unwrap(),
+        photo_bytes(66, 5000)
+    );
     g.drop_database().await;
 }
 

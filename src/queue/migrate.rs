@@ -33,6 +33,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "reserve object keys; url fits any key",
         sql: include_str!("../../migrations/0004_key_reservations.sql"),
     },
+    Migration {
+        version: 5,
+        description: "queue and record Piwigo's formats",
+        sql: include_str!("../../migrations/0005_formats.sql"),
+    },
 ];
 
 /// MySQL's "duplicate column name" and "duplicate key name": an `ALTER
@@ -169,7 +174,7 @@ mod tests {
     #[test]
     fn splits_the_shipped_migrations() {
         let n: usize = MIGRATIONS.iter().map(|m| statements(m.sql).count()).sum();
-        assert_eq!(n, 13);
+        assert_eq!(n, 14);
         for m in MIGRATIONS {
             for s in statements(m.sql) {
                 // Safe to run again after a crash half-way.

@@ -74,6 +74,9 @@ impl KeyError {
 pub struct ObjectKey {
     pub key: String,
     pub content_type: String,
+    /// `x-amz-meta-*`: what the object says about itself (see `meta`), so
+    /// it can be restored without the database.
+    pub metadata: std::collections::HashMap<String, String>,
 }
 
 impl ObjectKey {
@@ -159,7 +162,18 @@ impl ObjectKey {
                 bytes: key.len(),
             });
         }
-        Ok(Self { key, content_type })
+        Ok(Self {
+            key,
+            content_type,
+            metadata: Default::default(),
+        })
+    }
+
+    /// Labels the object with the photo it holds: its id, `images.path`,
+    /// md5 and format (`original` for the photo itself).
+    pub fn describing(mut self, image_id: u32, path: &str, md5: &str, format: &str) -> Self {
+        self.metadata = super::meta::for_upload(image_id, path, md5, format);
+        self
     }
 }
 

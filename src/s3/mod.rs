@@ -51,6 +51,8 @@ pub struct Target {
     encryption: Option<ServerSideEncryption>,
     kms_key_id: Option<String>,
     acl: Option<ObjectCannedAcl>,
+    /// Skip the HEAD: the PUT's `If-None-Match: *` is enough.
+    pub honours_if_none_match: bool,
 }
 
 impl Target {
@@ -74,6 +76,7 @@ impl Target {
                 .map(ServerSideEncryption::from),
             kms_key_id: s3.sse_kms_key_id.clone(),
             acl: s3.acl.as_deref().map(ObjectCannedAcl::from),
+            honours_if_none_match: s3.honours_if_none_match,
         }
     }
 
@@ -202,6 +205,7 @@ mod tests {
             server_side_encryption: None,
             sse_kms_key_id: None,
             acl: None,
+            honours_if_none_match: false,
         }
     }
 

@@ -244,6 +244,7 @@ mod tests {
             md5: MD5.into(),
             etag: etag.map(str::to_owned),
             path: None,
+            format: None,
         }
     }
 

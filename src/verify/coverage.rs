@@ -31,6 +31,18 @@ pub struct Coverage {
     pub not_backed_up_ids: String,
     /// A photo in several albums counts in each.
     pub by_album: Vec<AlbumGap>,
+    /// Piwigo's formats (RAW, TIFF... beside a photo), counted like the
+    /// photos; a format whose photo is queued counts as queued.
+    pub formats: FormatCoverage,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FormatCoverage {
+    pub total: u64,
+    pub recorded: u64,
+    pub queued: u64,
+    pub failing: u64,
+    pub not_backed_up: u64,
 }
 
 /// Counts the photos and lists the gaps, every id (as ranges) and by album.
@@ -62,6 +74,7 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
         ..Coverage::default()
     };
 
+    cov.formats = formats(pool, t).await?;
     let gap = gap_sql(t);
     let ids: Vec<u32> = sqlx::query_scalar(&format!(
         "SELECT i.id FROM {} i WHERE {gap} ORDER BY i.id",
@@ -112,6 +125,45 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
             .push(read().map_err(err("verify: group photos by album"))?);
     }
     Ok(cov)
+}
+
+/// Formats of this gallery's photos by state; all zero when Piwigo has
+/// no formats table (before 13).
+async fn formats(pool: &MySqlPool, t: &Tables) -> Result<FormatCoverage, DbError> {
+    let err = DbError::query;
+    let table = format!("{}image_format", t.prefix);
+    if !crate::piwigo::table_exists(pool, &table).await? {
+        return Ok(FormatCoverage::default());
+    }
+    let row = sqlx::query(&format!(
+        "SELECT COUNT(*) AS total, \
+         CAST(COALESCE(SUM(f.status IN ('uploaded', 'already_present')), 0) AS SIGNED) AS recorded, \
+         CAST(COALESCE(SUM(f.status LIKE 'failed%'), 0) AS SIGNED) AS failing, \
+         CAST(COALESCE(SUM(f.format_id IS NULL AND q.image_id IS NULL), 0) AS SIGNED) AS missing \
+         FROM {pf} pf JOIN {images} i ON i.id = pf.image_id \
+         LEFT JOIN {f} f ON f.format_id = pf.format_id \
+         LEFT JOIN {q} q ON q.image_id = pf.image_id WHERE {SKIPPED_PATHS_SQL}",
+        pf = t.image_format,
+        images = t.images,
+        f = t.formats,
+        q = t.queue,
+    ))
+    .fetch_one(pool)
+    .await
+    .map_err(err("verify: count formats"))?;
+    let n = |name: &str| -> Result<u64, DbError> {
+        let v: i64 = row.try_get(name).map_err(err("verify: count formats"))?;
+        Ok(v.max(0) as u64)
+    };
+    let (total, recorded, failing, missing) =
+        (n("total")?, n("recorded")?, n("failing")?, n("missing")?);
+    Ok(FormatCoverage {
+        total,
+        recorded,
+        queued: total.saturating_sub(recorded + missing),
+        failing,
+        not_backed_up: missing,
+    })
 }
 
 /// Photos of this gallery neither recorded nor queued, as a condition on

@@ -51,7 +51,7 @@ pub struct Report {
     pub bucket_name: String,
     pub prefix: String,
     pub coverage: coverage::Coverage,
-    /// With `--enqueue`: how many photos were queued.
+    /// With `--enqueue`: how many photos and formats were queued.
     pub enqueued: Option<u64>,
     pub bucket: bucket::BucketAudit,
     pub disk: Option<disk::DiskAudit>,
@@ -86,11 +86,14 @@ pub async fn run(
     opts: Options,
 ) -> Result<Report, VerifyError> {
     let coverage = coverage::check(pool, t).await?;
-    let enqueued = if opts.enqueue && coverage.not_backed_up > 0 {
-        Some(coverage::enqueue_gaps(pool, t).await?)
-    } else {
-        None
-    };
+    let enqueued =
+        if opts.enqueue && (coverage.not_backed_up > 0 || coverage.formats.not_backed_up > 0) {
+            // Formats of recorded photos are queued now; those of photos just
+            // queued follow their photo.
+            Some(coverage::enqueue_gaps(pool, t).await? + crate::formats::discover(pool, t).await?)
+        } else {
+            None
+        };
     let recs = records::load(pool, t, &records::Filter::default()).await?;
     let target = Target::new(&config.s3, &config.upload).await;
     let etag_is_md5 = !config
@@ -121,8 +124,11 @@ pub async fn run(
         bucket,
         disk,
     };
-    report.ok = report.coverage.not_backed_up == 0
-        && report.coverage.failing == 0
+    let c = &report.coverage;
+    report.ok = c.not_backed_up == 0
+        && c.failing == 0
+        && c.formats.not_backed_up == 0
+        && c.formats.failing == 0
         && report.bucket.problems.is_empty()
         && report.files_with_problems() == 0;
     Ok(report)
@@ -154,7 +160,7 @@ impl LastRun {
         Self {
             at: chrono::Utc::now().timestamp(),
             ok: report.ok,
-            not_backed_up: report.coverage.not_backed_up,
+            not_backed_up: report.coverage.not_backed_up + report.coverage.formats.not_backed_up,
             objects_missing: report.objects_missing(),
             objects_damaged: report.objects_damaged(),
             files_with_problems: report.files_with_problems(),

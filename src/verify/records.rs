@@ -15,9 +15,11 @@ pub struct Recorded {
     pub size: u64,
     pub md5: String,
     pub etag: Option<String>,
-    /// Piwigo's `images.path`; `None` when the photo was deleted from
-    /// Piwigo since.
+    /// Piwigo's `images.path` (for a format, its file in `pwg_format/`);
+    /// `None` when the photo was deleted from Piwigo since.
     pub path: Option<String>,
+    /// A format's extension; `None` for the photo itself.
+    pub format: Option<String>,
 }
 
 /// Which records to read.
@@ -28,19 +30,72 @@ pub struct Filter {
     pub album: Option<u32>,
 }
 
+/// The records of photos and of their formats, by photo id.
 pub async fn load(pool: &MySqlPool, t: &Tables, filter: &Filter) -> Result<Vec<Recorded>, DbError> {
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT u.image_id, u.outcome, u.bucket, u.s3_key, u.size, u.md5, u.etag, i.path \
+    let photos = format!(
+        "SELECT u.image_id, u.outcome, u.bucket, u.s3_key, u.size, u.md5, u.etag, i.path, \
+         CAST(NULL AS CHAR) AS ext \
          FROM {} u LEFT JOIN {} i ON i.id = u.image_id WHERE TRUE",
         t.uploaded, t.images
-    ));
+    );
+    let formats = format!(
+        "SELECT f.image_id, f.status AS outcome, COALESCE(f.bucket, '') AS bucket, \
+         COALESCE(f.s3_key, '') AS s3_key, CAST(COALESCE(f.size, 0) AS UNSIGNED) AS size, \
+         COALESCE(f.md5, '') AS md5, f.etag, i.path, f.ext \
+         FROM {} f LEFT JOIN {} i ON i.id = f.image_id \
+         WHERE f.status IN ('uploaded', 'already_present')",
+        t.formats, t.images
+    );
+    let mut out = Vec::new();
+    for (sql, column) in [(photos, "u.image_id"), (formats, "f.image_id")] {
+        let mut qb = QueryBuilder::new(sql);
+        push_filter(&mut qb, t, filter, column);
+        qb.push(format!(" ORDER BY {column}"));
+        let rows = qb
+            .build()
+            .fetch_all(pool)
+            .await
+            .map_err(DbError::query("read upload records"))?;
+        for r in rows {
+            out.push(read(&r).map_err(DbError::query("read upload records"))?);
+        }
+    }
+    out.sort_by_key(|r| r.image_id);
+    Ok(out)
+}
+
+fn read(r: &sqlx::mysql::MySqlRow) -> Result<Recorded, sqlx::Error> {
+    let format: Option<String> = r.try_get("ext")?;
+    let path = crate::piwigo::optional_text_column(r, "path")?;
+    Ok(Recorded {
+        image_id: r.try_get("image_id")?,
+        outcome: r.try_get("outcome")?,
+        bucket: r.try_get("bucket")?,
+        key: r.try_get("s3_key")?,
+        size: r.try_get("size")?,
+        md5: r.try_get("md5")?,
+        etag: r.try_get("etag")?,
+        path: match (&format, path) {
+            (Some(ext), Some(p)) => Some(crate::formats::rel_path(&p, ext)),
+            (_, p) => p,
+        },
+        format,
+    })
+}
+
+fn push_filter<'a>(
+    qb: &mut QueryBuilder<'a, sqlx::MySql>,
+    t: &Tables,
+    filter: &'a Filter,
+    column: &str,
+) {
     if !filter.ids.is_empty() {
         qb.push(" AND ");
-        crate::piwigo::push_id_ranges(&mut qb, "u.image_id", &filter.ids);
+        crate::piwigo::push_id_ranges(qb, column, &filter.ids);
     }
     if let Some(album) = filter.album {
         qb.push(format!(
-            " AND u.image_id IN (SELECT ic.image_id FROM {} ic JOIN {} c ON c.id = ic.category_id \
+            " AND {column} IN (SELECT ic.image_id FROM {} ic JOIN {} c ON c.id = ic.category_id \
              WHERE c.id = ",
             t.image_category, t.categories
         ));
@@ -49,27 +104,6 @@ pub async fn load(pool: &MySqlPool, t: &Tables, filter: &Filter) -> Result<Vec<R
         qb.push_bind(album);
         qb.push(", c.uppercats))");
     }
-    qb.push(" ORDER BY u.image_id");
-    let rows = qb
-        .build()
-        .fetch_all(pool)
-        .await
-        .map_err(DbError::query("read upload records"))?;
-    rows.into_iter()
-        .map(|r| -> Result<Recorded, sqlx::Error> {
-            Ok(Recorded {
-                image_id: r.try_get("image_id")?,
-                outcome: r.try_get("outcome")?,
-                bucket: r.try_get("bucket")?,
-                key: r.try_get("s3_key")?,
-                size: r.try_get("size")?,
-                md5: r.try_get("md5")?,
-                etag: r.try_get("etag")?,
-                path: crate::piwigo::optional_text_column(&r, "path")?,
-            })
-        })
-        .collect::<Result<_, _>>()
-        .map_err(DbError::query("read upload records"))
 }
 
 /// An ETag without its quotes, lower case.

@@ -16,7 +16,7 @@ pub fn to_text(r: &Report) -> String {
         c.photos, c.recorded, c.queued, c.failing, c.not_backed_up
     );
     if c.not_backed_up > 0 {
-        let _ = writeln!(out, "  neither uploaded nor queued, by album:");
+        let _ = writeln!(out, "  photos neither uploaded nor queued, by album:");
         for a in c.by_album.iter().take(SHOWN) {
             let ids: Vec<String> = a.sample_ids.iter().map(u32::to_string).collect();
             let more = if a.photos > a.sample_ids.len() as u64 {
@@ -48,6 +48,14 @@ pub fn to_text(r: &Report) -> String {
                 );
             }
         }
+    }
+    let f = &c.formats;
+    if f.total > 0 {
+        let _ = writeln!(
+            out,
+            "Formats: {} attached to photos (pwg_format/): {} recorded, {} queued ({} failing), {} not backed up",
+            f.total, f.recorded, f.queued, f.failing, f.not_backed_up
+        );
     }
     if c.failing > 0 {
         let _ = writeln!(

@@ -165,6 +165,23 @@ impl Gallery {
         .unwrap()
     }
 
+    /// Drops every table of the daemon's, as if the database were lost
+    /// (Piwigo's own tables stay).
+    pub async fn drop_daemon_tables(&self) {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name LIKE ?",
+        )
+        .bind(format!("{}s3upload%", self.prefix.replace('_', "\\_")))
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        assert!(!names.is_empty());
+        for name in names {
+            self.exec(&format!("DROP TABLE `{name}`")).await;
+        }
+    }
+
     pub async fn drop_database(self) {
         self.pool.close().await;
         if let Ok(admin) = MySqlPool::connect(&server_url()).await {
