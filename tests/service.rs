@@ -11,6 +11,7 @@ use piwigo_s3upload::config::Config;
 use piwigo_s3upload::daemon::{self, RunOptions};
 use piwigo_s3upload::metrics::Summary;
 use piwigo_s3upload::shutdown::Shutdown;
+use piwigo_s3upload::verify;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
@@ -255,9 +256,26 @@ async fn metrics_health_readiness_and_status_answer_correct_values() {
             && count(&g, "s3upload_queue", "WHERE status = 'failed_file_missing'").await == 1
     })
     .await;
+    // The last verify, as the command stores it (a photo fails: not ok).
+    let t = piwigo_s3upload::db::Tables::new(&g.prefix);
+    let report = verify::run(&config(&g, &s3, ""), &g.pool, &t, Default::default())
+        .await
+        .unwrap();
+    verify::LastRun::of(&report)
+        .store(&g.pool, &t)
+        .await
+        .unwrap();
 
     let (code, body) = http_get(port, "/metrics").await;
     assert_eq!(code, 200);
+    assert!(
+        body.contains("piwigo_s3upload_verify{what=\"ok\"} 0"),
+        "{body}"
+    );
+    assert!(
+        body.contains("piwigo_s3upload_verify{what=\"objects_missing\"} 0"),
+        "{body}"
+    );
     assert!(
         body.contains("piwigo_s3upload_uploads_total{outcome=\"uploaded\"} 3"),
         "{body}"
