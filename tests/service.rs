@@ -11,6 +11,7 @@ use piwigo_s3upload::config::Config;
 use piwigo_s3upload::daemon::{self, RunOptions};
 use piwigo_s3upload::metrics::Summary;
 use piwigo_s3upload::shutdown::Shutdown;
+use piwigo_s3upload::verify;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
@@ -24,18 +25,6 @@ fn start(config: Config, path: Option<PathBuf>) -> (Shutdown, JoinHandle<Summary
     let s = shutdown.clone();
     let task = tokio::spawn(async move { daemon::run(config, s, opts).await.expect("daemon") });
     (shutdown, task)
-}
-
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn count(g: &Gallery, table: &str, filter: &str) -> i64 {
@@ -249,7 +238,7 @@ async fn http_get_with(port: u16, path: &str, token: Option<&str>) -> (u16, Stri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_healthz_and_status_answer_correct_values() {
+async fn metrics_health_readiness_and_status_answer_correct_values() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
     drain(config(&g, &s3, "")).await;
@@ -267,9 +256,26 @@ async fn metrics_healthz_and_status_answer_correct_values() {
             && count(&g, "s3upload_queue", "WHERE status = 'failed_file_missing'").await == 1
     })
     .await;
+    // The last verify, as the command stores it (a photo fails: not ok).
+    let t = piwigo_s3upload::db::Tables::new(&g.prefix);
+    let report = verify::run(&config(&g, &s3, ""), &g.pool, &t, Default::default())
+        .await
+        .unwrap();
+    verify::LastRun::of(&report)
+        .store(&g.pool, &t)
+        .await
+        .unwrap();
 
     let (code, body) = http_get(port, "/metrics").await;
     assert_eq!(code, 200);
+    assert!(
+        body.contains("piwigo_s3upload_verify{what=\"ok\"} 0"),
+        "{body}"
+    );
+    assert!(
+        body.contains("piwigo_s3upload_verify{what=\"objects_missing\"} 0"),
+        "{body}"
+    );
     assert!(
         body.contains("piwigo_s3upload_uploads_total{outcome=\"uploaded\"} 3"),
         "{body}"
@@ -300,7 +306,7 @@ async fn metrics_healthz_and_status_answer_correct_values() {
     );
     assert!(!body.contains(SECRET_KEY));
 
-    let (code, body) = http_get(port, "/healthz").await;
+    let (code, body) = http_get(port, "/readyz").await;
     assert_eq!(code, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "ok");
@@ -332,7 +338,7 @@ async fn metrics_healthz_and_status_answer_correct_values() {
             .is_ok()
     })
     .await;
-    let (code, body) = http_get(port, "/healthz").await;
+    let (code, body) = http_get(port, "/readyz").await;
     assert_eq!(code, 503, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["s3"]["ok"], false);
@@ -340,6 +346,9 @@ async fn metrics_healthz_and_status_answer_correct_values() {
         health["s3"]["error"].as_str().unwrap().contains("404"),
         "{body}"
     );
+    // Liveness does not depend on the bucket: the process works.
+    let (code, body) = http_get(port, "/healthz").await;
+    assert_eq!(code, 200, "{body}");
     shutdown.graceful.cancel();
     task.await.unwrap();
     g.drop_database().await;
