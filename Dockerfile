@@ -59,5 +59,9 @@ COPY --from=builder /piwigo-s3upload /usr/local/bin/piwigo-s3upload
 COPY piwigo-plugin/s3upload_companion /usr/share/piwigo-s3upload/piwigo-plugin/s3upload_companion
 
 USER 10001
+# Liveness through the daemon's own listener ([http] listen must be set,
+# e.g. "127.0.0.1:9187"): no curl in the image.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
+    CMD ["/usr/local/bin/piwigo-s3upload", "health"]
 ENTRYPOINT ["/usr/local/bin/piwigo-s3upload"]
 CMD ["--config", "/etc/piwigo-s3upload.toml", "run"]

@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FAULT_SCALE="${FAULT_SCALE:-full}"
+# The development MariaDB instance of scripts/test.sh (kept running; stop
+# it with scripts/test.sh --stop).
 SETUP_ONLY=1 scripts/test.sh
 # shellcheck disable=SC1091
 . .tools/test-env

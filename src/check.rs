@@ -29,6 +29,14 @@ pub async fn run(config: &Config) -> Vec<Finding> {
         })
     };
 
+    for origin in &config.origins {
+        push(
+            true,
+            "setting",
+            format!("{} from {}", origin.setting, origin.from),
+        );
+    }
+
     match db::connect(config.database_url(), 2).await {
         Err(e) => push(false, "database", e.to_string()),
         Ok(pool) => {

@@ -1,5 +1,5 @@
 //! The command line: `run`, `enqueue`, `status`, `retry`, `check`, `verify`,
-//! `restore`, `import-s3upload`.
+//! `restore`, `import-s3upload`, `init`, `health`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +86,17 @@ pub enum Command {
     /// Check the config, the database, Piwigo's tables, the gallery root and
     /// the bucket, and say what to fix.
     Check,
+    /// Write a starter config (the file named by --config): asks for what
+    /// the flags do not give, checks it live as `check` does, writes it
+    /// with mode 0600 and prints the next two commands.
+    Init(crate::init::InitArgs),
+    /// Ask the running daemon's HTTP listener ([http] listen) whether it
+    /// is alive; exits 0 when it is (for a container HEALTHCHECK).
+    Health {
+        /// Ask whether it is ready instead: database and bucket reachable.
+        #[arg(long)]
+        ready: bool,
+    },
     /// Take over from the old S3Upload plugin (table <prefix>s3upload): its
     /// uploads become upload records, its pending and failed photos are
     /// queued, and monitoring starts where it stopped. Safe to run again.
@@ -235,6 +246,26 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 "{n} photos put back to pending; a running daemon picks them up at its next claim"
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Init(args) => {
+            crate::init::run(&cli.config, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Health { ready } => {
+            let Some(listen) = config.http.listen else {
+                return Err(usage(
+                    "health asks the daemon's HTTP listener: set [http] listen in the config, e.g. \"127.0.0.1:9187\"".into(),
+                ));
+            };
+            let path = if ready { "/readyz" } else { "/healthz" };
+            let (code, body) =
+                crate::health::probe(listen, path, std::time::Duration::from_secs(5)).await?;
+            println!("{body}");
+            Ok(if code == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            })
         }
         Command::ImportS3upload => {
             let (pool, t) = daemon::open_database(&config, 2).await?;

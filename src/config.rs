@@ -33,10 +33,14 @@ pub enum ConfigError {
         field: &'static str,
         message: String,
     },
+    #[error(transparent)]
+    PiwigoSettings(#[from] crate::database_inc::SettingsError),
+    #[error(transparent)]
+    SecretFile(#[from] crate::secret_file::SecretFileError),
 }
 
 impl ConfigError {
-    fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid {
             field,
             message: message.into(),
@@ -81,6 +85,9 @@ pub struct Config {
     /// warning); set while loading.
     #[serde(skip)]
     pub file_holds_secret: bool,
+    /// Where the database and credential settings came from, for `check`.
+    #[serde(skip)]
+    pub origins: Vec<crate::sources::Origin>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,11 +119,24 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PiwigoConfig {
-    /// `mysql://user:password@host:port/database`; optional in the file when
-    /// the environment variable provides it.
+    /// `mysql://user:password@host:port/database`; read from Piwigo's
+    /// `local/config/database.inc.php` when unset.
     #[serde(default)]
     pub database_url: Option<Secret>,
-    #[serde(default = "default_table_prefix")]
+    /// A file holding the database password, for a `database_url` written
+    /// without one (or Piwigo's settings file left unread).
+    #[serde(default)]
+    pub database_password_file: Option<PathBuf>,
+    /// Piwigo's `database.inc.php`, when it is not under `root` (or the
+    /// linuxserver path).
+    #[serde(default)]
+    pub database_settings: Option<PathBuf>,
+    /// As written in the file; `table_prefix` holds the value in force.
+    #[serde(default, rename = "table_prefix")]
+    pub table_prefix_in_file: Option<String>,
+    /// `$prefixeTable` from Piwigo's settings when the file sets none,
+    /// else "piwigo_"; set while loading.
+    #[serde(skip)]
     pub table_prefix: String,
     /// Piwigo's install directory: `images.path` is relative to it.
     pub root: PathBuf,
@@ -130,7 +150,12 @@ pub struct PiwigoConfig {
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     pub bucket: String,
-    #[serde(default = "default_region")]
+    /// As written in the file; `region` holds the value in force.
+    #[serde(default, rename = "region")]
+    pub region_in_file: Option<String>,
+    /// `AWS_REGION` when the file sets none, else "us-east-1"; set while
+    /// loading.
+    #[serde(skip)]
     pub region: String,
     #[serde(default)]
     pub endpoint: Option<String>,
@@ -140,6 +165,12 @@ pub struct S3Config {
     pub access_key_id: Option<Secret>,
     #[serde(default)]
     pub secret_access_key: Option<Secret>,
+    /// Files holding the keys instead of the two lines above: a path, or a
+    /// bare name looked up in $CREDENTIALS_DIRECTORY and /run/secrets.
+    #[serde(default)]
+    pub access_key_id_file: Option<PathBuf>,
+    #[serde(default)]
+    pub secret_access_key_file: Option<PathBuf>,
     #[serde(default)]
     pub session_token: Option<Secret>,
     /// The plugin's "bucket path"; normalised by `validate()`.
@@ -163,6 +194,13 @@ pub struct S3Config {
     /// buckets refuse ACLs.
     #[serde(default)]
     pub acl: Option<String>,
+    /// The server refuses `If-None-Match: *` writes over an existing
+    /// object (AWS S3 does; rclone and Garage do not): then the HEAD before
+    /// each upload is skipped, one round trip less per photo. Off by
+    /// default: on a server that ignores the header, an object already at
+    /// the key would be overwritten.
+    #[serde(default)]
+    pub honours_if_none_match: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -224,6 +262,11 @@ pub struct UploadConfig {
     /// hung network mount, a FIFO) fails alone as `failed_file_stalled`.
     #[serde(default = "default_read_stall_timeout", deserialize_with = "duration")]
     pub read_stall_timeout: Duration,
+    /// When photos are in flight and none has settled (uploaded, recorded
+    /// or failed) for this long, `/healthz` fails and the systemd watchdog
+    /// is no longer fed. Raise it for very large files on slow uplinks.
+    #[serde(default = "default_no_progress_alarm", deserialize_with = "duration")]
+    pub no_progress_alarm: Duration,
 }
 
 impl Default for UploadConfig {
@@ -241,6 +284,7 @@ impl Default for UploadConfig {
             max_bandwidth: None,
             progress_interval: default_progress_interval(),
             read_stall_timeout: default_read_stall_timeout(),
+            no_progress_alarm: default_no_progress_alarm(),
         }
     }
 }
@@ -251,12 +295,6 @@ const MAX_PREFIX_BYTES: usize = 768;
 
 fn yes() -> bool {
     true
-}
-fn default_table_prefix() -> String {
-    "piwigo_".into()
-}
-fn default_region() -> String {
-    "us-east-1".into()
 }
 fn default_poll_interval() -> Duration {
     Duration::from_secs(2)
@@ -287,6 +325,9 @@ fn default_shutdown_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_no_progress_alarm() -> Duration {
+    Duration::from_secs(30 * 60)
+}
 fn default_read_stall_timeout() -> Duration {
     Duration::from_secs(60)
 }
@@ -360,9 +401,10 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| parse_error(&e, text, path))?;
         config.file_holds_secret = !config.secrets().is_empty();
-        if let Some(url) = env_database_url.filter(|u| !u.is_empty()) {
-            config.piwigo.database_url = Some(Secret::new(url));
-        }
+        crate::sources::apply(
+            &mut config,
+            crate::sources::Environment::current(env_database_url),
+        )?;
         config.validate()?;
         Ok(config)
     }
@@ -578,6 +620,12 @@ impl Config {
                 "must be at least 1s",
             ));
         }
+        if up.no_progress_alarm < up.read_stall_timeout {
+            return Err(ConfigError::invalid(
+                "upload.no_progress_alarm",
+                "must be at least upload.read_stall_timeout",
+            ));
+        }
         if up.retry_backoff_min.is_zero() || up.retry_backoff_max < up.retry_backoff_min {
             return Err(ConfigError::invalid(
                 "upload.retry_backoff_max",
@@ -782,7 +830,7 @@ bucket = "photos"
     #[test]
     fn example_config_parses() {
         let text = include_str!("../config.example.toml");
-        let c = parse(text).unwrap();
+        let c = Config::from_toml(text, Path::new("t"), Some("mysql://u:p@h/db".into())).unwrap();
         assert_eq!(c.s3.prefix, "photos/");
     }
 

@@ -213,6 +213,7 @@ pub async fn run(
         config,
         config_path: opts.config_path.clone(),
         shutdown: shutdown.clone(),
+        stall_reported: false,
     };
     if opts.until_idle {
         let started = Instant::now();
@@ -290,6 +291,8 @@ struct Dispatcher {
     config: Config,
     config_path: Option<PathBuf>,
     shutdown: Shutdown,
+    /// The stuck pipeline was logged; cleared once it moves again.
+    stall_reported: bool,
 }
 
 /// Something other than a free worker that wakes the main loop.
@@ -381,6 +384,7 @@ impl Dispatcher {
                             drop(permit);
                         });
                         running.insert(handle.id(), row);
+                        self.ctx.metrics.set_in_flight(running.len());
                     }
                     if !idle {
                         continue;
@@ -460,8 +464,24 @@ impl Dispatcher {
         }
     }
 
-    async fn housekeeping(&self, progress: &mut Progress) {
-        systemd::watchdog();
+    async fn housekeeping(&mut self, progress: &mut Progress) {
+        // A pipeline that holds photos and settles none is stuck: starve
+        // the watchdog so systemd restarts the daemon (photos come back
+        // after the claim lease), and say why once.
+        match self.ctx.metrics.stalled(self.ctx.upload.no_progress_alarm) {
+            None => {
+                systemd::watchdog();
+                self.stall_reported = false;
+            }
+            Some(stuck_for) if !self.stall_reported => {
+                self.stall_reported = true;
+                tracing::error!(
+                    stuck_for = ?stuck_for,
+                    "no photo has settled for upload.no_progress_alarm while photos are in flight; /healthz fails and the watchdog is no longer fed"
+                );
+            }
+            Some(_) => {}
+        }
         if progress.due(self.ctx.upload.progress_interval) {
             match self.ctx.queue.backlog().await {
                 Ok(left) => progress.log(&self.ctx.metrics, left),
@@ -610,6 +630,7 @@ async fn reap(
         Err(e) => (e.id(), Some(e)),
     };
     let claim = running.remove(&id);
+    ctx.metrics.set_in_flight(running.len());
     if let (Some(e), Some(claim)) = (panic, claim) {
         worker::panicked(ctx, &claim, &e).await;
     }

@@ -1,7 +1,8 @@
-//! The optional HTTP listener: `/healthz` for load balancers and
-//! orchestrators, `/metrics` for Prometheus, `/status` as `status --json`
-//! and `/presign/{image_id}` for the Piwigo plugin (these two need the
-//! `http.token`).
+//! The optional HTTP listener: `/healthz` (liveness: the process
+//! answers) and `/readyz` (readiness: database and bucket reachable) for
+//! orchestrators and the `health` command, `/metrics` for Prometheus,
+//! `/status` as `status --json` and `/presign/{image_id}` for the Piwigo
+//! plugin (these two need the `http.token`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,9 @@ use crate::worker;
 /// How long a bucket check is reused: health probes come every few
 /// seconds and must not turn into a stream of S3 requests.
 const S3_CHECK_TTL: Duration = Duration::from_secs(15);
+
+/// Every readiness probe answers within this, reachable or not.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct HttpState {
     pub pool: MySqlPool,
@@ -77,6 +81,7 @@ pub async fn serve(
 ) {
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .route(
@@ -92,9 +97,26 @@ pub async fn serve(
     }
 }
 
+/// Liveness: the runtime answers and the pipeline moves. It never waits
+/// on the database or S3, so an outage there does not get the process
+/// restarted; a stuck pipeline does, as the systemd watchdog would.
 async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
+    let alarm = st.current.borrow().upload.no_progress_alarm;
+    let stalled = st.metrics.stalled(alarm).map(|d| d.as_secs());
+    let body = json!({
+        "status": if stalled.is_none() { "ok" } else { "fail" },
+        "pipeline": {"ok": stalled.is_none(), "no_progress_seconds": stalled},
+    });
+    let code = match stalled {
+        None => StatusCode::OK,
+        Some(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, Json(body)).into_response()
+}
+
+async fn readyz(State(st): State<Arc<HttpState>>) -> Response {
     let db = match tokio::time::timeout(
-        Duration::from_secs(3),
+        PROBE_TIMEOUT,
         sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&st.pool),
     )
     .await
@@ -110,7 +132,9 @@ async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
         Some(interval) => age.is_some_and(|a| a < (interval * 3).as_secs_f64() + 10.0),
         None => true,
     };
-    let ok = db.is_ok() && s3.is_ok() && poll_ok;
+    let alarm = st.current.borrow().upload.no_progress_alarm;
+    let stalled = st.metrics.stalled(alarm).map(|d| d.as_secs());
+    let ok = db.is_ok() && s3.is_ok() && poll_ok && stalled.is_none();
     let redact = &st.current.borrow().redact.clone();
     let part = |r: &Result<(), String>| match r {
         Ok(()) => json!({"ok": true}),
@@ -121,6 +145,7 @@ async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
         "database": part(&db),
         "s3": part(&s3),
         "monitor": {"ok": poll_ok, "last_poll_age_seconds": age},
+        "pipeline": {"ok": stalled.is_none(), "no_progress_seconds": stalled},
     });
     let code = if ok {
         StatusCode::OK
@@ -138,7 +163,10 @@ async fn s3_health(st: &HttpState) -> Result<(), String> {
         return result.clone();
     }
     let target = st.current.borrow().target.clone();
-    let result = target.check_bucket().await.map_err(|e| e.to_string());
+    let result = match tokio::time::timeout(PROBE_TIMEOUT, target.check_bucket()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())),
+    };
     *cached = Some((Instant::now(), result.clone()));
     result
 }

@@ -4,8 +4,10 @@
 //! How the modules fit together:
 //!
 //! - [`config`]: the TOML file, its defaults and `validate()`.
+//! - [`sources`]: settings the file leaves out, from the environment,
+//!   Piwigo's [`database_inc`] and [`secret_file`]s, with their origins.
 //! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`,
-//!   `verify`, `restore`, `import-s3upload`).
+//!   `verify`, `restore`, `import-s3upload`, `init`, `health`).
 //! - [`daemon`]: wiring: connect, migrate, monitor, dispatch workers,
 //!   shut down gracefully.
 //! - [`shutdown`]: signals turned into cancellation tokens.
@@ -25,18 +27,21 @@
 //!   recorded and sent next to it.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
+//! - [`init`]: the `init` command: a starter config, checked live.
 //! - [`verify`]: coverage, bucket and disk audits; the last result for
 //!   `/metrics`.
 //! - [`progress`]: progress bars and lines for long commands.
 //! - [`restore`]: files back from the bucket, checked, never over other
 //!   bytes; from records or from object metadata alone.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
-//! - [`http`]: `/healthz`, `/metrics`, `/status` and `/presign`.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`, `/status` and `/presign`.
+//! - [`health`]: the `health` command, a client of that listener.
 //! - [`token`]: the `http.token` that guards `/status` and `/presign`.
 //! - [`companion`]: the daemon's side of the Piwigo plugin: heartbeat,
 //!   requests from the Batch Manager and the status tab, presigned links,
 //!   import from the old S3Upload plugin.
 //! - [`systemd`]: readiness and watchdog notifications.
+//! - [`journald`]: priority prefixes on log lines sent to the journal.
 //! - [`redact`]: secret scrubbing.
 
 pub mod check;
@@ -44,10 +49,14 @@ pub mod cli;
 pub mod companion;
 pub mod config;
 pub mod daemon;
+pub mod database_inc;
 pub mod db;
 pub mod digest;
 pub mod formats;
+pub mod health;
 pub mod http;
+pub mod init;
+pub mod journald;
 pub mod metrics;
 pub mod monitor;
 pub mod piwigo;
@@ -56,7 +65,9 @@ pub mod queue;
 pub mod redact;
 pub mod restore;
 pub mod s3;
+pub mod secret_file;
 pub mod shutdown;
+pub mod sources;
 pub mod systemd;
 pub mod token;
 pub mod verify;

@@ -7,6 +7,9 @@ use piwigo_s3upload::config::Config;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    if let cli::Command::Init(args) = &cli.command {
+        return init(&cli.config, args.clone());
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -14,15 +17,9 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(cli::EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     if config.file_holds_secret && piwigo_s3upload::config::readable_by_others(&cli.config) {
         tracing::warn!(
@@ -42,6 +39,31 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `init` runs without a config: it writes one.
+fn init(path: &std::path::Path, args: piwigo_s3upload::init::InitArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match runtime.block_on(piwigo_s3upload::init::run(path, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(cli::EXIT_FAILURE)
+        })
 }
 
 /// Crates below us whose debug and trace output can show credentials
@@ -77,13 +99,19 @@ fn init_tracing(format: LogFormat) {
             filter = filter.add_directive(d);
         }
     }
+    use piwigo_s3upload::journald::{PriorityPrefix, stderr_is_journal};
     use std::io::IsTerminal;
+    let journal = stderr_is_journal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && !journal)
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+    let human = tracing_subscriber::fmt::format();
+    let json = tracing_subscriber::fmt::format().json().flatten_event(true);
+    match (format, journal) {
+        (LogFormat::Human, false) => builder.event_format(human).init(),
+        (LogFormat::Human, true) => builder.event_format(PriorityPrefix(human)).init(),
+        (LogFormat::Json, false) => builder.json().event_format(json).init(),
+        (LogFormat::Json, true) => builder.json().event_format(PriorityPrefix(json)).init(),
     }
 }

@@ -31,8 +31,20 @@ pub struct Metrics {
     last_poll_ms: AtomicU64,
     /// All failures, for the summary (the family cannot be iterated).
     failed_total: AtomicU64,
+    /// Photos claimed by this daemon and not settled yet.
+    in_flight: AtomicU64,
+    /// Unix time in milliseconds when a photo last settled (any outcome or
+    /// failure), or when work arrived after an idle spell.
+    last_progress_ms: AtomicU64,
     /// The last `verify`, as stored in the state table.
     verify: Family<Labels, Gauge>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// A snapshot of the counters, returned when the daemon stops.
@@ -109,6 +121,8 @@ impl Default for Metrics {
             queue_depth,
             last_poll_ms: AtomicU64::new(0),
             failed_total: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            last_progress_ms: AtomicU64::new(0),
         }
     }
 }
@@ -122,10 +136,35 @@ impl Metrics {
         self.upload_seconds.observe(took.as_secs_f64());
     }
 
+    /// Photos held by this daemon now; work arriving after an idle spell
+    /// starts the no-progress clock afresh.
+    pub fn set_in_flight(&self, n: usize) {
+        let before = self.in_flight.swap(n as u64, Ordering::Relaxed);
+        if before == 0 && n > 0 {
+            self.progressed();
+        }
+    }
+
+    fn progressed(&self) {
+        self.last_progress_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long photos have been in flight without any settling, when
+    /// that is `limit` or longer: the pipeline is stuck.
+    pub fn stalled(&self, limit: Duration) -> Option<Duration> {
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let since = self.last_progress_ms.load(Ordering::Relaxed);
+        let age = Duration::from_millis(now_ms().saturating_sub(since));
+        (age >= limit).then_some(age)
+    }
+
     pub fn failed(&self, status: &str, took: Duration) {
         self.failures.get_or_create(&label("status", status)).inc();
         self.failed_total.fetch_add(1, Ordering::Relaxed);
         self.upload_seconds.observe(took.as_secs_f64());
+        self.progressed();
     }
 
     pub fn deleted(&self) {
@@ -279,5 +318,31 @@ mod tests {
         assert!(m.last_poll_age().is_none());
         m.polled(Duration::from_millis(1));
         assert!(m.last_poll_age().unwrap() < 5.0);
+    }
+
+    #[test]
+    fn no_progress_is_reported_only_while_photos_are_in_flight() {
+        let m = Metrics::default();
+        assert_eq!(m.stalled(Duration::ZERO), None, "idle is not stuck");
+        m.set_in_flight(2);
+        assert!(m.stalled(Duration::ZERO).is_some());
+        assert_eq!(
+            m.stalled(Duration::from_secs(3600)),
+            None,
+            "work just arrived"
+        );
+        m.last_progress_ms.store(1, Ordering::Relaxed);
+        assert!(
+            m.stalled(Duration::from_secs(3600)).is_some(),
+            "nothing settled for ages"
+        );
+        m.failed("failed_file_stalled", Duration::ZERO);
+        assert_eq!(
+            m.stalled(Duration::from_secs(3600)),
+            None,
+            "a failure is progress"
+        );
+        m.set_in_flight(0);
+        assert_eq!(m.stalled(Duration::ZERO), None);
     }
 }

@@ -261,10 +261,15 @@ async fn upload(
     let Prepared { key, path, digest } = prepared;
     let target = &ctx.target;
     // HEAD first: not every S3-compatible server honours If-None-Match, and
-    // an existing object must never be overwritten.
-    let existing = match target.head(&key.key).await {
-        Ok(e) => e,
-        Err(e) => return s3_fail(ctx, claim, &e, started).await,
+    // an existing object must never be overwritten. Where the server does,
+    // its 412 answers the same question without a round trip of its own.
+    let existing = if target.honours_if_none_match {
+        None
+    } else {
+        match target.head(&key.key).await {
+            Ok(e) => e,
+            Err(e) => return s3_fail(ctx, claim, &e, started).await,
+        }
     };
     let (outcome, etag) = match existing {
         Some(present) => match found(ctx, &key, &present, &digest, ours).await {

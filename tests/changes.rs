@@ -87,9 +87,8 @@ async fn a_file_replaced_between_enqueue_and_upload_uploads_the_new_bytes() {
     g.drop_database().await;
 }
 
-/// A file still being written while it is sent: S3 refuses bytes that do
-/// not match the hash (failed_file_changed) and the retry sends the final
-/// file; whatever lands matches the recorded md5.
+/// A file still being written while it is sent: whatever lands matches the
+/// recorded md5 (a file that only grows is sent as far as it was hashed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_growing_while_read_never_leaves_a_mismatched_object() {
     let g = Gallery::new().await;
@@ -135,6 +134,67 @@ async fn a_file_growing_while_read_never_leaves_a_mismatched_object() {
         "stored bytes are a prefix state of the file"
     );
     g.drop_database().await;
+}
+
+/// A file rewritten in place (same size, other bytes) or cut short while
+/// it is sent: S3 refuses it (Content-MD5, or a body that ends early) and
+/// the photo is `failed_file_changed`, the file's failure and not S3's
+/// (`failed_code_0`); once due again, the file as it is now is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changed_while_sent_is_failed_file_changed_then_sent_again() {
+    for (n, shrink) in [(1u32, false), (2, true)] {
+        let g = Gallery::new().await;
+        let s3 = S3Server::start().await;
+        let off = "[monitor]\nenabled = false\n";
+        drain(config(&g, &s3, off)).await;
+        let name = format!("changing{n}.jpg");
+        let id = g.add_upload(n, &name, &photo_bytes(n, 1024 * 1024)).await;
+        enqueue_all(&g).await;
+        let path = g
+            .root()
+            .join(format!("upload/2024/05/17/20240517120000-{n:08x}.jpg"));
+        // 1 MiB at 256 KiB/s: four seconds in flight.
+        let mut c = config(&g, &s3, off);
+        c.upload.max_bandwidth = Some(256 * 1024);
+        let run = tokio::spawn(drain(c.clone()));
+        // Hashed, key reserved: the bytes are being sent.
+        let queue = g.table("s3upload_queue");
+        while g
+            .scalar_i64(&format!(
+                "SELECT COUNT(*) FROM {queue} WHERE key_md5 IS NOT NULL"
+            ))
+            .await
+            == 0
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if shrink {
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.set_len(300 * 1024).unwrap();
+        } else {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.seek(SeekFrom::Start(0)).unwrap();
+            f.write_all(&photo_bytes(90 + n, 1024 * 1024)).unwrap();
+        }
+        let first = run.await.unwrap();
+        assert_eq!((first.uploaded, first.failed), (0, 1), "shrink={shrink}");
+        assert_eq!(
+            g.queue_statuses().await,
+            vec![(id, "failed_file_changed".to_string())],
+            "shrink={shrink}"
+        );
+        assert!(s3.get(&upload_key(&name)).await.is_none());
+        g.exec(&format!("UPDATE {queue} SET next_attempt_at = NOW(3)"))
+            .await;
+        assert_eq!(drain(config(&g, &s3, off)).await.uploaded, 1);
+        assert_eq!(
+            s3.get(&upload_key(&name)).await.unwrap(),
+            std::fs::read(&path).unwrap()
+        );
+        assert_recorded_md5_matches_bucket(&g, &s3).await;
+        g.drop_database().await;
+    }
 }
 
 #[tokio::test]

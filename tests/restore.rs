@@ -312,3 +312,41 @@ fn restore_says_what_is_missing_from_the_command() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+/// `--album` picks the album's photos (sub-albums included); `--to`
+/// writes into another tree and leaves the gallery alone.
+#[tokio::test]
+async fn an_album_into_another_directory() {
+    let (g, s3, files) = backed_up().await;
+    let c = config(&g, &s3, "");
+    let t = Tables::new(&g.prefix);
+    g.exec(&format!(
+        "INSERT INTO {} (id, name, id_uppercat, uppercats) VALUES (4, 'Trips', NULL, '4'), \
+         (5, 'Rome', 4, '4,5')",
+        g.table("categories")
+    ))
+    .await;
+    g.exec(&format!(
+        "INSERT INTO {} (image_id, category_id) VALUES (2, 5), (3, 4)",
+        g.table("image_category")
+    ))
+    .await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut opts = all(Mode::default());
+    opts.filter.album = Some(4);
+    opts.to = Some(elsewhere.path().join("copy"));
+    let s = restore::from_records(&c, &g.pool, &t, &opts).await.unwrap();
+    assert!(s.ok(), "{}", s.to_text());
+    assert_eq!((s.selected, s.restored), (2, 2), "{}", s.to_text());
+    for (path, bytes) in [&files[1], &files[2]] {
+        let rel = path.strip_prefix(g.root()).unwrap();
+        let copy = elsewhere.path().join("copy").join(rel);
+        assert_eq!(&std::fs::read(&copy).unwrap(), bytes);
+    }
+    let copied = elsewhere
+        .path()
+        .join("copy")
+        .join(files[0].0.strip_prefix(g.root()).unwrap());
+    assert!(!copied.exists());
+    g.drop_database().await;
+}

@@ -7,7 +7,6 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use sqlx::Executor;
 
 const DB_PASSWORD: &str = "Db-SECRET-Pw-7731";
 const WRONG_SECRET: &str = "Wrong-SECRET-Value-4242";
@@ -17,22 +16,9 @@ async fn no_command_or_failure_path_shows_a_secret() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
     // A database user with a password of its own, for this database only.
-    let user = format!("u{}", &g.name[g.name.len() - 8..]);
-    for host in ["localhost", "127.0.0.1"] {
-        g.pool
-            .execute(
-                format!("CREATE USER '{user}'@'{host}' IDENTIFIED BY '{DB_PASSWORD}'").as_str(),
-            )
-            .await
-            .unwrap();
-        g.pool
-            .execute(format!("GRANT ALL ON `{}`.* TO '{user}'@'{host}'", g.name).as_str())
-            .await
-            .unwrap();
-    }
-    let server = server_url();
-    let host = server.rsplit('@').next().unwrap_or("127.0.0.1:3306");
-    let host = host.trim_start_matches("mysql://");
+    let user = g.create_user("u", DB_PASSWORD).await;
+    let host = db_host();
+    let host = host.as_str();
     let url = format!("mysql://{user}:{DB_PASSWORD}@{host}/{}", g.name);
 
     let dir = tempfile::tempdir().unwrap();
@@ -95,11 +81,6 @@ async fn no_command_or_failure_path_shows_a_secret() {
             );
         }
     }
-    for host in ["localhost", "127.0.0.1"] {
-        let _ = g
-            .pool
-            .execute(format!("DROP USER '{user}'@'{host}'").as_str())
-            .await;
-    }
+    g.drop_user(&user).await;
     g.drop_database().await;
 }

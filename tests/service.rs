@@ -11,6 +11,7 @@ use piwigo_s3upload::config::Config;
 use piwigo_s3upload::daemon::{self, RunOptions};
 use piwigo_s3upload::metrics::Summary;
 use piwigo_s3upload::shutdown::Shutdown;
+use piwigo_s3upload::verify;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
@@ -24,18 +25,6 @@ fn start(config: Config, path: Option<PathBuf>) -> (Shutdown, JoinHandle<Summary
     let s = shutdown.clone();
     let task = tokio::spawn(async move { daemon::run(config, s, opts).await.expect("daemon") });
     (shutdown, task)
-}
-
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn count(g: &Gallery, table: &str, filter: &str) -> i64 {
@@ -137,9 +126,12 @@ async fn graceful_stop_hands_back_photos_hashed_ahead() {
         || async { count(&g, "s3upload_queue", "WHERE claimed_by IS NOT NULL").await == 2 },
     )
     .await;
-    // Hashing 2 MiB takes milliseconds, sending it at the cap 2 s: by now
-    // one photo is uploading and the other waits for the slot.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // One photo is sending (its key is reserved only once it has the slot);
+    // the other is hashed, or being hashed, and waits for the slot.
+    wait_for("one upload in flight", Duration::from_secs(20), || async {
+        count(&g, "s3upload_queue", "WHERE key_md5 IS NOT NULL").await == 1
+    })
+    .await;
     shutdown.graceful.cancel();
     let summary = task.await.unwrap();
     assert_eq!(summary.uploaded, 1, "{summary:?}");
@@ -181,21 +173,25 @@ async fn reload_switches_to_a_corrected_key() {
     })
     .await;
 
-    // A file that does not parse: refused, nothing changes.
+    // A file that does not parse: refused, and the running configuration
+    // goes on: a photo added after it is still monitored, queued and tried
+    // with the old (wrong) key.
     std::fs::write(&path, "[s3\nbroken").unwrap();
     shutdown.reload.notify_one();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        count(&g, "s3upload_queue", "WHERE status = 'failed_code_403'").await,
-        1
-    );
+    g.add_upload(3, "during.jpg", &photo_bytes(5, 5000)).await;
+    wait_for(
+        "a photo tried with the running configuration",
+        Duration::from_secs(20),
+        || async { count(&g, "s3upload_queue", "WHERE status = 'failed_code_403'").await == 2 },
+    )
+    .await;
 
     std::fs::write(&path, bad_text.replace("NotTheSecret", SECRET_KEY)).unwrap();
     shutdown.reload.notify_one();
     wait_for(
-        "the upload after reload",
+        "the uploads after reload",
         Duration::from_secs(20),
-        || async { count(&g, "s3upload_uploaded", "").await == 1 },
+        || async { count(&g, "s3upload_uploaded", "").await == 2 },
     )
     .await;
     assert_eq!(s3.get(&upload_key("fixme.jpg")).await.unwrap(), bytes);
@@ -205,7 +201,7 @@ async fn reload_switches_to_a_corrected_key() {
     wait_for(
         "monitoring after reload",
         Duration::from_secs(20),
-        || async { count(&g, "s3upload_uploaded", "").await == 2 },
+        || async { count(&g, "s3upload_uploaded", "").await == 3 },
     )
     .await;
     shutdown.graceful.cancel();
@@ -242,7 +238,7 @@ async fn http_get_with(port: u16, path: &str, token: Option<&str>) -> (u16, Stri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_healthz_and_status_answer_correct_values() {
+async fn metrics_health_readiness_and_status_answer_correct_values() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
     drain(config(&g, &s3, "")).await;
@@ -260,9 +256,26 @@ async fn metrics_healthz_and_status_answer_correct_values() {
             && count(&g, "s3upload_queue", "WHERE status = 'failed_file_missing'").await == 1
     })
     .await;
+    // The last verify, as the command stores it (a photo fails: not ok).
+    let t = piwigo_s3upload::db::Tables::new(&g.prefix);
+    let report = verify::run(&config(&g, &s3, ""), &g.pool, &t, Default::default())
+        .await
+        .unwrap();
+    verify::LastRun::of(&report)
+        .store(&g.pool, &t)
+        .await
+        .unwrap();
 
     let (code, body) = http_get(port, "/metrics").await;
     assert_eq!(code, 200);
+    assert!(
+        body.contains("piwigo_s3upload_verify{what=\"ok\"} 0"),
+        "{body}"
+    );
+    assert!(
+        body.contains("piwigo_s3upload_verify{what=\"objects_missing\"} 0"),
+        "{body}"
+    );
     assert!(
         body.contains("piwigo_s3upload_uploads_total{outcome=\"uploaded\"} 3"),
         "{body}"
@@ -293,7 +306,7 @@ async fn metrics_healthz_and_status_answer_correct_values() {
     );
     assert!(!body.contains(SECRET_KEY));
 
-    let (code, body) = http_get(port, "/healthz").await;
+    let (code, body) = http_get(port, "/readyz").await;
     assert_eq!(code, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "ok");
@@ -325,7 +338,7 @@ async fn metrics_healthz_and_status_answer_correct_values() {
             .is_ok()
     })
     .await;
-    let (code, body) = http_get(port, "/healthz").await;
+    let (code, body) = http_get(port, "/readyz").await;
     assert_eq!(code, 503, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["s3"]["ok"], false);
@@ -333,6 +346,9 @@ async fn metrics_healthz_and_status_answer_correct_values() {
         health["s3"]["error"].as_str().unwrap().contains("404"),
         "{body}"
     );
+    // Liveness does not depend on the bucket: the process works.
+    let (code, body) = http_get(port, "/healthz").await;
+    assert_eq!(code, 200, "{body}");
     shutdown.graceful.cancel();
     task.await.unwrap();
     g.drop_database().await;

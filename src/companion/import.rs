@@ -5,8 +5,6 @@
 //! nothing added since is missed. Safe to run again: what is recorded
 //! stays, and queueing skips what is queued or uploaded.
 
-use std::fmt::Write as _;
-
 use sqlx::{MySqlPool, Row};
 
 use crate::db::{DbError, Tables};
@@ -51,40 +49,31 @@ pub struct ImportReport {
 
 impl ImportReport {
     pub fn to_text(&self, table: &str) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "old plugin table {table}: {} rows", self.rows);
-        let _ = writeln!(
-            out,
-            "  {} uploads imported as upload records, {} already recorded",
-            self.imported, self.already_recorded
-        );
+        let mut lines = vec![
+            format!("old plugin table {table}: {} rows", self.rows),
+            format!(
+                "  {} uploads imported as upload records, {} already recorded",
+                self.imported, self.already_recorded
+            ),
+        ];
         if !self.skipped.is_empty() {
-            let _ = writeln!(out, "  {} could not be imported:", self.skipped.len());
+            lines.push(format!("  {} could not be imported:", self.skipped.len()));
             for s in &self.skipped {
-                let _ = writeln!(out, "    photo {}: {}", s.image_id, s.reason);
+                lines.push(format!("    photo {}: {}", s.image_id, s.reason));
             }
         }
-        let _ = writeln!(
-            out,
+        lines.push(format!(
             "  {} photos queued of {} pending, failed or added since the old plugin stopped",
             self.queued, self.to_queue
-        );
-        match (
-            self.watermark_set,
-            self.old_watermark.max(self.newest_old_photo),
-        ) {
-            (Some(w), _) => {
-                let _ = writeln!(out, "  monitoring watermark set to photo {w}");
-            }
-            (None, Some(w)) => {
-                let _ = writeln!(
-                    out,
-                    "  monitoring watermark kept (this daemon ran before); photos after {w} were queued above"
-                );
-            }
+        ));
+        match (self.watermark_set, self.old_watermark.max(self.newest_old_photo)) {
+            (Some(w), _) => lines.push(format!("  monitoring watermark set to photo {w}")),
+            (None, Some(w)) => lines.push(format!(
+                "  monitoring watermark kept (this daemon ran before); photos after {w} were queued above"
+            )),
             (None, None) => {}
         }
-        out
+        lines.join("\n") + "\n"
     }
 }
 

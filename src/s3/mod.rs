@@ -51,6 +51,8 @@ pub struct Target {
     encryption: Option<ServerSideEncryption>,
     kms_key_id: Option<String>,
     acl: Option<ObjectCannedAcl>,
+    /// Skip the HEAD: the PUT's `If-None-Match: *` is enough.
+    pub honours_if_none_match: bool,
 }
 
 impl Target {
@@ -74,6 +76,7 @@ impl Target {
                 .map(ServerSideEncryption::from),
             kms_key_id: s3.sse_kms_key_id.clone(),
             acl: s3.acl.as_deref().map(ObjectCannedAcl::from),
+            honours_if_none_match: s3.honours_if_none_match,
         }
     }
 
@@ -134,20 +137,43 @@ pub fn settings_fingerprint(s3: &S3Config) -> String {
     ])
 }
 
+/// The one HTTPS client: rustls on ring, the TLS stack the database
+/// connection uses too. The SDK is built without a default client, so
+/// every S3 client must be given this one.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 async fn build_client(s3: &S3Config) -> Client {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(s3.region.clone()));
-    if let (Some(id), Some(secret)) = (&s3.access_key_id, &s3.secret_access_key) {
-        loader = loader.credentials_provider(Credentials::new(
-            id.expose(),
-            secret.expose(),
-            s3.session_token.as_ref().map(|t| t.expose().to_owned()),
-            None,
-            "piwigo-s3upload-config",
-        ));
-    }
-    let shared = loader.load().await;
-    let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+    let region = Region::new(s3.region.clone());
+    let http = https_client();
+    let builder = match (&s3.access_key_id, &s3.secret_access_key) {
+        // Configured keys need nothing from the AWS default chain: skipping
+        // it keeps `~/.aws` (often unreadable for a service user) unread.
+        (Some(id), Some(secret)) => aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(http)
+            .region(region)
+            .credentials_provider(Credentials::new(
+                id.expose(),
+                secret.expose(),
+                s3.session_token.as_ref().map(|t| t.expose().to_owned()),
+                None,
+                "piwigo-s3upload-config",
+            )),
+        _ => {
+            let shared = aws_config::defaults(BehaviorVersion::latest())
+                .http_client(http)
+                .region(region)
+                .load()
+                .await;
+            aws_sdk_s3::config::Builder::from(&shared)
+        }
+    };
+    let mut builder = builder
         .force_path_style(s3.force_path_style)
         // S3-compatible servers reject the SDK's default checksum trailers;
         // integrity comes from Content-MD5, which every server checks.
@@ -189,11 +215,14 @@ mod tests {
     fn s3(endpoint: Option<&str>, path_style: bool) -> S3Config {
         S3Config {
             bucket: "pics".into(),
+            region_in_file: None,
             region: "eu-west-3".into(),
             endpoint: endpoint.map(str::to_owned),
             force_path_style: path_style,
             access_key_id: None,
             secret_access_key: None,
+            access_key_id_file: None,
+            secret_access_key_file: None,
             session_token: None,
             prefix: "photos/".into(),
             key_format: keys::KeyFormat::File,
@@ -202,6 +231,7 @@ mod tests {
             server_side_encryption: None,
             sse_kms_key_id: None,
             acl: None,
+            honours_if_none_match: false,
         }
     }
 

@@ -312,6 +312,7 @@ impl S3Server {
     pub fn client(&self) -> aws_sdk_s3::Client {
         let conf = aws_sdk_s3::config::Builder::new()
             .behavior_version_latest()
+            .http_client(piwigo_s3upload::s3::https_client())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .force_path_style(true)
@@ -458,5 +459,63 @@ pub fn init_logs() {
             .with_env_filter(filter)
             .with_test_writer()
             .try_init();
+    }
+}
+
+/// Polls `check` every 100 ms until it holds; fails the test after `limit`.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The host and port of the test server (`host:port`), as Piwigo's
+/// `db_host` or a database URL holds them.
+pub fn db_host() -> String {
+    server_url()
+        .rsplit('@')
+        .next()
+        .unwrap_or("127.0.0.1:3306")
+        .trim_start_matches("mysql://")
+        .to_string()
+}
+
+impl Gallery {
+    /// A database user `<stem><8 chars of this database's name>` with
+    /// `password`, allowed this database only; returns its name.
+    pub async fn create_user(&self, stem: &str, password: &str) -> String {
+        let user = format!("{stem}{}", &self.name[self.name.len() - 8..]);
+        for host in ["localhost", "127.0.0.1"] {
+            self.pool
+                .execute(
+                    format!(
+                        "CREATE USER '{user}'@'{host}' IDENTIFIED BY '{}'",
+                        password.replace('\'', "''")
+                    )
+                    .as_str(),
+                )
+                .await
+                .unwrap();
+            self.pool
+                .execute(format!("GRANT ALL ON `{}`.* TO '{user}'@'{host}'", self.name).as_str())
+                .await
+                .unwrap();
+        }
+        user
+    }
+
+    pub async fn drop_user(&self, user: &str) {
+        for host in ["localhost", "127.0.0.1"] {
+            let _ = self
+                .pool
+                .execute(format!("DROP USER '{user}'@'{host}'").as_str())
+                .await;
+        }
     }
 }

@@ -7,6 +7,7 @@ import tempfile
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -54,6 +55,10 @@ class Browser:
         self.find("input[name=username]").send_keys(username)
         self.find("input[name=password]").send_keys(password)
         self.find("input[name=login]").click()
+        # The click only starts the form's POST: wait for Piwigo's redirect,
+        # or the next get() would cancel the login.
+        WebDriverWait(self.driver, 60).until(
+            lambda d: "identification.php" not in d.current_url)
 
     def cookies_for_requests(self):
         """The browser's cookies, to fetch a link it would follow."""

@@ -1,0 +1,344 @@
+//! `init`: a starter config from a few answers (or flags), checked live
+//! with the same checks as `check` before it is written.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::check;
+use crate::config::Config;
+use crate::database_inc::DatabaseSettings;
+
+/// The answers; each one a flag, asked for on a terminal when missing.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct InitArgs {
+    /// Piwigo's install directory (where local/config/database.inc.php is).
+    #[arg(long)]
+    pub piwigo_root: Option<PathBuf>,
+    /// mysql://user:password@host:3306/database, only when Piwigo's
+    /// database.inc.php cannot be read from the root.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// The bucket that receives the photos.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// The bucket's region [default: AWS_REGION, else us-east-1].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// An S3-compatible server's URL (MinIO, Garage, R2, B2...); none for
+    /// Amazon S3. Implies path-style requests.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Access key id; with neither key, the AWS default chain is used.
+    #[arg(long)]
+    pub access_key_id: Option<String>,
+    /// A file holding the secret access key (kept out of the config and of
+    /// the process list); or a bare name in $CREDENTIALS_DIRECTORY or
+    /// /run/secrets.
+    #[arg(long)]
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Folder in the bucket (the plugin's "bucket path").
+    #[arg(long, default_value = "photos/")]
+    pub prefix: String,
+    /// Never ask: fail when a required answer is missing.
+    #[arg(long)]
+    pub non_interactive: bool,
+    /// Replace an existing config file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("init: {0}")]
+    Usage(String),
+    #[error("init: cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "init: the checks failed (above); nothing was written. Fix the values and run init again"
+    )]
+    ChecksFailed,
+    #[error("init: {0}")]
+    Config(#[from] crate::config::ConfigError),
+}
+
+impl InitError {
+    /// Checks that failed are a run-time failure; everything else is usage.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::ChecksFailed | Self::Write { .. } => crate::cli::EXIT_FAILURE,
+            _ => crate::cli::EXIT_CONFIG,
+        }
+    }
+}
+
+struct Asker {
+    interactive: bool,
+}
+
+impl Asker {
+    fn ask(&self, flag: &str, question: &str, default: Option<&str>) -> Result<String, InitError> {
+        if !self.interactive {
+            return default
+                .map(str::to_owned)
+                .ok_or_else(|| InitError::Usage(format!("--{flag} is required")));
+        }
+        loop {
+            match default {
+                Some(d) => eprint!("{question} [{d}]: "),
+                None => eprint!("{question}: "),
+            }
+            let mut line = String::new();
+            let n = std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| InitError::Usage(format!("cannot read the answer: {e}")))?;
+            let answer = line.trim();
+            if n == 0 {
+                return Err(InitError::Usage(format!(
+                    "no answer for --{flag} (end of input)"
+                )));
+            }
+            match (answer.is_empty(), default) {
+                (false, _) => return Ok(answer.to_owned()),
+                (true, Some(d)) => return Ok(d.to_owned()),
+                (true, None) => eprintln!("an answer is needed"),
+            }
+        }
+    }
+
+    /// A secret typed on the terminal with echo off.
+    fn hidden(&self, question: &str) -> Result<String, InitError> {
+        let echo = |on: bool| {
+            std::process::Command::new("stty")
+                .arg(if on { "echo" } else { "-echo" })
+                .stdin(std::process::Stdio::inherit())
+                .status()
+        };
+        let _ = echo(false);
+        let answer = self.ask("secret-access-key-file", question, None);
+        let _ = echo(true);
+        eprintln!();
+        answer
+    }
+
+    fn optional(&self, question: &str) -> Result<Option<String>, InitError> {
+        if !self.interactive {
+            return Ok(None);
+        }
+        let answer = self.ask("", &format!("{question} (empty for none)"), Some(""))?;
+        Ok(Some(answer).filter(|a| !a.is_empty()))
+    }
+}
+
+/// Runs `init`, writing `path`. Returns when the file is written.
+pub async fn run(path: &Path, mut args: InitArgs) -> Result<(), InitError> {
+    let asker = Asker {
+        interactive: !args.non_interactive && std::io::stdin().is_terminal(),
+    };
+    if path.exists() && !args.force && !is_shipped_example(path) {
+        return Err(InitError::Usage(format!(
+            "{} exists; pass --force to replace it, or --config PATH to write another file",
+            path.display()
+        )));
+    }
+
+    let root = match args.piwigo_root.take() {
+        Some(r) => r,
+        None => PathBuf::from(asker.ask(
+            "piwigo-root",
+            "Piwigo's install directory",
+            Some("/var/www/html/piwigo"),
+        )?),
+    };
+    let settings = DatabaseSettings::find(&root);
+    let database_url = match (args.database_url.take(), &settings) {
+        (Some(url), _) => Some(url),
+        (None, Some(found)) => {
+            eprintln!(
+                "database: Piwigo's settings in {} will be read at each start",
+                found.display()
+            );
+            None
+        }
+        (None, None) => Some(asker.ask(
+            "database-url",
+            "Piwigo's database as mysql://user:password@host:3306/database",
+            None,
+        )?),
+    };
+    let bucket = match args.bucket.take() {
+        Some(b) => b,
+        None => asker.ask("bucket", "Bucket name", None)?,
+    };
+    let endpoint = match args.endpoint.take() {
+        Some(e) => Some(e),
+        None => asker.optional("S3-compatible server URL; none for Amazon S3")?,
+    };
+    let region = match args.region.take() {
+        Some(r) => Some(r),
+        None if asker.interactive => {
+            let default = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+            Some(asker.ask("region", "Bucket region", Some(&default))?)
+        }
+        None => None,
+    };
+    let access_key_id = match args.access_key_id.take() {
+        Some(k) => Some(k),
+        None if args.secret_access_key_file.is_none() => asker.optional(
+            "Access key id; none for the AWS default chain (environment, profile, instance role)",
+        )?,
+        None => None,
+    };
+    let mut secret = None;
+    let secret_file = match (args.secret_access_key_file.take(), &access_key_id) {
+        (Some(f), _) => Some(f),
+        (None, Some(_)) if asker.interactive => {
+            secret =
+                Some(asker.hidden("Secret access key (not shown; kept in the file, mode 0600)")?);
+            None
+        }
+        (None, Some(_)) => {
+            return Err(InitError::Usage(
+                "--secret-access-key-file is required with --access-key-id".into(),
+            ));
+        }
+        (None, None) => None,
+    };
+
+    let text = render(&Answers {
+        root: &root,
+        database_url: database_url.as_deref(),
+        bucket: &bucket,
+        region: region.as_deref(),
+        endpoint: endpoint.as_deref(),
+        access_key_id: access_key_id.as_deref(),
+        secret_access_key_file: secret_file.as_deref(),
+        secret_access_key: secret.as_deref(),
+        prefix: &args.prefix,
+    });
+    let config = Config::from_toml(&text, path, None)?;
+    let findings = check::run(&config).await;
+    eprint!("{}", check::render(&findings));
+    if !findings.iter().all(|f| f.ok) {
+        return Err(InitError::ChecksFailed);
+    }
+    write(path, &text)?;
+    let shown = path.display();
+    println!("wrote {shown}; every key is described in config.example.toml");
+    println!("next, queue the photos already in the gallery, then start the daemon:");
+    println!("  piwigo-s3upload --config {shown} enqueue --all");
+    println!("  piwigo-s3upload --config {shown} run");
+    Ok(())
+}
+
+/// The package ships the example as the conffile: replacing it needs no
+/// --force.
+fn is_shipped_example(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t == include_str!("../config.example.toml"))
+}
+
+/// Writes the file readable by its owner only; an existing file is
+/// rewritten in place so its owner, group and mode (the package's
+/// root:piwigo-s3upload 0640) stay.
+fn write(path: &Path, text: &str) -> Result<(), InitError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| InitError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    file.write_all(text.as_bytes()).map_err(err)?;
+    file.sync_all().map_err(err)
+}
+
+struct Answers<'a> {
+    root: &'a Path,
+    database_url: Option<&'a str>,
+    bucket: &'a str,
+    region: Option<&'a str>,
+    endpoint: Option<&'a str>,
+    access_key_id: Option<&'a str>,
+    secret_access_key_file: Option<&'a Path>,
+    secret_access_key: Option<&'a str>,
+    prefix: &'a str,
+}
+
+fn quoted(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+fn render(a: &Answers<'_>) -> String {
+    let mut t = String::from(
+        "# Written by `piwigo-s3upload init`; every key is described in\n# config.example.toml.\n\n[piwigo]\n",
+    );
+    t += &format!("root = {}\n", quoted(&a.root.to_string_lossy()));
+    match a.database_url {
+        Some(url) => t += &format!("database_url = {}\n", quoted(url)),
+        None => {
+            t += "# database_url and table_prefix: read from Piwigo's local/config/database.inc.php\n"
+        }
+    }
+    t += &format!("\n[s3]\nbucket = {}\n", quoted(a.bucket));
+    if let Some(r) = a.region {
+        t += &format!("region = {}\n", quoted(r));
+    }
+    if let Some(e) = a.endpoint {
+        t += &format!("endpoint = {}\nforce_path_style = true\n", quoted(e));
+    }
+    if let Some(k) = a.access_key_id {
+        t += &format!("access_key_id = {}\n", quoted(k));
+    }
+    if let Some(f) = a.secret_access_key_file {
+        t += &format!(
+            "secret_access_key_file = {}\n",
+            quoted(&f.to_string_lossy())
+        );
+    }
+    if let Some(s) = a.secret_access_key {
+        t += &format!("secret_access_key = {}\n", quoted(s));
+    }
+    t += &format!("prefix = {}\nkey_format = \"file\"\n", quoted(a.prefix));
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_config_parses_and_quotes_values() {
+        let text = render(&Answers {
+            root: Path::new("/srv/pi\"wigo"),
+            database_url: Some("mysql://u:p@h:3306/db"),
+            bucket: "b",
+            region: Some("eu-west-3"),
+            endpoint: Some("http://127.0.0.1:9000"),
+            access_key_id: Some("AKIA"),
+            secret_access_key_file: Some(Path::new("/etc/k")),
+            secret_access_key: None,
+            prefix: "photos/",
+        });
+        let c: Config = toml::from_str(&text).unwrap();
+        assert_eq!(c.piwigo.root, Path::new("/srv/pi\"wigo"));
+        assert_eq!(c.s3.region_in_file.as_deref(), Some("eu-west-3"));
+        assert!(c.s3.force_path_style);
+        assert_eq!(c.s3.secret_access_key_file, Some(PathBuf::from("/etc/k")));
+    }
+
+    #[test]
+    fn a_missing_answer_names_its_flag() {
+        let asker = Asker { interactive: false };
+        let e = asker.ask("bucket", "Bucket", None).unwrap_err();
+        assert!(e.to_string().contains("--bucket is required"), "{e}");
+        assert_eq!(e.exit_code(), crate::cli::EXIT_CONFIG);
+    }
+}

@@ -1,0 +1,104 @@
+//! `s3.honours_if_none_match`: off, every upload asks HEAD first; on, the
+//! PUT's `If-None-Match: *` is trusted and the HEAD is skipped. Requests
+//! are counted by a proxy between the daemon and the S3 server.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Forwards to `upstream` and counts request lines starting with `HEAD `.
+async fn counting_proxy(upstream: u16) -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let heads = Arc::new(AtomicUsize::new(0));
+    let counter = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    // Request lines start a read often enough; a HEAD has
+                    // no body, so it cannot hide inside one.
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if buf[..n].starts_with(b"HEAD ") {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = sw.shutdown().await;
+                };
+                let down = async move {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    let _ = cw.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    (port, heads)
+}
+
+async fn run(honoured: bool) -> (usize, Vec<(u32, String, String, String)>) {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let (port, heads) = counting_proxy(s3.port()).await;
+    let setting = if honoured {
+        "honours_if_none_match = true\n"
+    } else {
+        ""
+    };
+    let text = config_text(&g, &s3, SECRET_KEY, "")
+        .replace(&s3.endpoint, &format!("http://127.0.0.1:{port}"))
+        .replace(
+            "key_format = \"file\"\n",
+            &format!("key_format = \"file\"\n{setting}"),
+        );
+    let load = || {
+        piwigo_s3upload::config::Config::from_toml(&text, std::path::Path::new("t"), None).unwrap()
+    };
+    drain(load()).await;
+    for n in 0..5 {
+        g.add_upload(n, &format!("c{n}.jpg"), &photo_bytes(n, 20_000))
+            .await;
+    }
+    let before = heads.load(Ordering::Relaxed);
+    let s = drain(load()).await;
+    assert_eq!(s.uploaded, 5, "{s:?}");
+    for n in 0..5 {
+        let key = upload_key(&format!("c{n}.jpg"));
+        assert_eq!(s3.get(&key).await.unwrap(), photo_bytes(n, 20_000));
+    }
+    let uploaded = g.uploaded().await;
+    g.drop_database().await;
+    (heads.load(Ordering::Relaxed) - before, uploaded)
+}
+
+#[tokio::test]
+async fn by_default_every_upload_asks_head_first() {
+    let (heads, uploaded) = run(false).await;
+    assert_eq!(heads, 5);
+    assert!(uploaded.iter().all(|u| u.1 == "uploaded"));
+}
+
+#[tokio::test]
+async fn a_server_that_honours_if_none_match_is_spared_the_head() {
+    let (heads, uploaded) = run(true).await;
+    assert_eq!(heads, 0);
+    assert!(uploaded.iter().all(|u| u.1 == "uploaded"));
+}
