@@ -115,7 +115,7 @@ class Piwigo:
                 [php_binary(), "-d", "upload_max_filesize=200M", "-d", "post_max_size=200M",
                  "-d", "display_errors=stderr", "-S", f"127.0.0.1:{self.port}", "-t", str(self.root)],
                 cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT)
+                stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_port(self.port, self.proc, what="php -S", log=self.log)
 
     def install(self):
@@ -132,7 +132,7 @@ class Piwigo:
                                f"{tail(self.log)}\n{r.text[-2000:]}")
 
     def close(self):
-        stop(self.proc)
+        stop(self.proc, group=True)
         if self.db is not None:
             self.db.close()
         if self.db_name:

@@ -1,6 +1,8 @@
 """Small process and network helpers shared by the harness modules."""
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -35,16 +37,31 @@ def tail(log, lines=30):
     return "\n--- " + str(log) + " ---\n" + "\n".join(text)
 
 
-def stop(proc, timeout=10.0):
-    """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
-    if proc is None or proc.poll() is not None:
-        return None if proc is None else proc.returncode
-    proc.terminate()
+def stop(proc, timeout=10.0, group=False):
+    """SIGTERM, then SIGKILL after `timeout`; returns the exit code. With
+    `group`, the whole process group goes (the process must have been
+    started with start_new_session=True): `php -S` leaves its workers
+    running when only the parent is stopped."""
+    if proc is None:
+        return None
+    def signal_it(sig):
+        try:
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+    if proc.poll() is None or group:
+        signal_it(signal.SIGTERM)
     try:
-        return proc.wait(timeout)
+        code = proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
+        signal_it(signal.SIGKILL)
+        code = proc.wait()
+    if group:
+        signal_it(signal.SIGKILL)
+    return code
 
 
 def php_binary():
