@@ -132,3 +132,56 @@ async fn same_key_pairs_split_across_two_daemons() {
     check(&g, &s3, &pairs).await;
     g.drop_database().await;
 }
+
+/// A key still reserved by a row whose daemon died (its claim expired) is
+/// taken over: the other photo is sent, not held up behind a dead claim.
+#[tokio::test]
+async fn a_key_held_by_a_dead_claim_is_taken_over() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let c = || {
+        piwigo_s3upload::config::Config::from_toml(
+            &config_text(&g, &s3, SECRET_KEY, "")
+                .replace("key_format = \"file\"", "key_format = \"none\""),
+            std::path::Path::new("t"),
+            None,
+        )
+        .unwrap()
+    };
+    drain(c()).await;
+    let dead = g
+        .add_photo(
+            "./upload/a/20240517120000-0000000a.jpg",
+            "IMG.JPG",
+            &photo_bytes(1, 900),
+            None,
+        )
+        .await;
+    let alive_bytes = photo_bytes(2, 900);
+    let alive = g
+        .add_photo(
+            "./upload/b/20240517120000-0000000b.jpg",
+            "IMG.JPG",
+            &alive_bytes,
+            None,
+        )
+        .await;
+    // The dead daemon's row: the key reserved, the claim long expired, not
+    // due again for a while.
+    let reservation = md5_hex(format!("{BUCKET}\0photos/IMG.JPG\0").as_bytes());
+    let queue = g.table("s3upload_queue");
+    g.exec(&format!(
+        "INSERT INTO {queue} (image_id, source, key_md5, claimed_by, claimed_until, next_attempt_at) \
+         VALUES ({dead}, 'test', '{reservation}', 'dead-host:1:0', NOW(3) - INTERVAL 1 HOUR, NOW(3) + INTERVAL 1 HOUR)"
+    ))
+    .await;
+    g.exec(&format!(
+        "INSERT INTO {queue} (image_id, source) VALUES ({alive}, 'test')"
+    ))
+    .await;
+    let s = drain(c()).await;
+    assert_eq!(s.uploaded, 1, "{s:?}");
+    assert_eq!(s3.get("photos/IMG.JPG").await.unwrap(), alive_bytes);
+    assert_eq!(g.uploaded().await[0].0, alive);
+    g.drop_database().await;
+}

@@ -546,11 +546,12 @@ impl Queue {
     ) -> Result<Option<Existing>, DbError> {
         let row = sqlx::query(&format!(
             "SELECT image_id, bucket, s3_key, url, etag FROM {} \
-             WHERE md5 = ? AND size = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1",
+             WHERE md5 = ? AND size = ? AND outcome <> ? ORDER BY id LIMIT 1",
             self.t.uploaded
         ))
         .bind(md5)
         .bind(size)
+        .bind(Outcome::Duplicate.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(DbError::query("look up md5"))?;
@@ -617,15 +618,6 @@ impl Queue {
     async fn reserve_key_once(&self, c: &Claimed, key_md5: &str) -> Result<Reservation, DbError> {
         let q = &self.t.queue;
         let err = DbError::query;
-        sqlx::query(&format!(
-            "UPDATE {q} SET key_md5 = NULL WHERE key_md5 = ? AND id <> ? \
-             AND (claimed_until IS NULL OR claimed_until < NOW(3))"
-        ))
-        .bind(key_md5)
-        .bind(c.id)
-        .execute(&self.pool)
-        .await
-        .map_err(err("reserve key: free a stale reservation"))?;
         let result = sqlx::query(&format!(
             "UPDATE {q} SET key_md5 = ?, sent_key_md5 = ? WHERE id = ? AND claimed_by = ?"
         ))
@@ -638,16 +630,31 @@ impl Queue {
         match result {
             Ok(_) => Ok(Reservation::Ours),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let holder: Option<u32> =
-                    sqlx::query_scalar(&format!("SELECT image_id FROM {q} WHERE key_md5 = ?"))
-                        .bind(key_md5)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(err("look up key holder"))?;
+                let holder: Option<(u32, i64)> = sqlx::query_as(&format!(
+                    "SELECT image_id, CAST(claimed_until > NOW(3) AS SIGNED) FROM {q} \
+                     WHERE key_md5 = ?"
+                ))
+                .bind(key_md5)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(err("look up key holder"))?;
                 match holder {
-                    Some(id) if id != c.image_id => Ok(Reservation::HeldBy(id)),
+                    Some((id, 1)) => Ok(Reservation::HeldBy(id)),
+                    // Held by a row nobody works on (its daemon died):
+                    // take the key over.
+                    Some(_) => {
+                        sqlx::query(&format!(
+                            "UPDATE {q} SET key_md5 = NULL WHERE key_md5 = ? \
+                             AND (claimed_until IS NULL OR claimed_until < NOW(3))"
+                        ))
+                        .bind(key_md5)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(err("reserve key: free a stale reservation"))?;
+                        Box::pin(self.reserve_key_once(c, key_md5)).await
+                    }
                     // The holder finished in between: try once more.
-                    _ => Box::pin(self.reserve_key_once(c, key_md5)).await,
+                    None => Box::pin(self.reserve_key_once(c, key_md5)).await,
                 }
             }
             Err(e) => Err(DbError::Query {
@@ -660,9 +667,10 @@ impl Queue {
     /// Makes every failed or waiting row due now; returns how many.
     pub async fn retry_now(&self, ids: Option<&[(u32, u32)]>) -> Result<u64, DbError> {
         let mut qb = sqlx::QueryBuilder::new(format!(
-            "UPDATE {} SET status = 'pending', attempts = 0, next_attempt_at = NOW(3), \
-             updated_at = NOW(3) WHERE status <> 'pending'",
-            self.t.queue
+            "UPDATE {q} SET status = '{pending}', attempts = 0, next_attempt_at = NOW(3), \
+             updated_at = NOW(3) WHERE status <> '{pending}'",
+            q = self.t.queue,
+            pending = Status::Pending,
         ));
         if let Some(ranges) = ids {
             qb.push(" AND ");
