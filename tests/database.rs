@@ -119,8 +119,10 @@ impl User {
 
     fn url(&self, g: &Gallery) -> String {
         format!(
-            "mysql://{}:Pw-Limited-1@127.0.0.1:3306/{}",
-            self.name, g.name
+            "mysql://{}:Pw-Limited-1@{}/{}",
+            self.name,
+            db_host(),
+            g.name
         )
     }
 
