@@ -332,29 +332,8 @@ impl GalleryRoot {
     /// Resolves `images.path` to a regular file inside an allowed directory,
     /// following symlinks only as far as they stay inside.
     pub fn resolve(&self, rel: &str) -> Result<PathBuf, FileError> {
-        let outside = || FileError::OutsideRoot {
-            path: rel.escape_debug().to_string(),
-            root: self.root.clone(),
-        };
-        if rel.contains('\0') || rel.is_empty() {
-            return Err(outside());
-        }
-        let rel_path = Path::new(rel);
-        if rel_path.is_absolute() || rel_path.has_root() {
-            return Err(outside());
-        }
-        // Lexical check first: `..` may only lead into an extra root.
-        let mut lexical = self.root.clone();
-        for c in rel_path.components() {
-            match c {
-                Component::Normal(p) => lexical.push(p),
-                Component::ParentDir => {
-                    lexical.pop();
-                }
-                Component::CurDir => {}
-                Component::RootDir | Component::Prefix(_) => return Err(outside()),
-            }
-        }
+        let outside = || self.outside(rel);
+        let lexical = self.lexical(rel)?;
         if !self.is_allowed(&lexical) {
             return Err(outside());
         }
@@ -392,25 +371,8 @@ impl GalleryRoot {
     /// directory must itself be inside, so a symlinked folder cannot lead
     /// a write outside.
     pub fn destination(&self, rel: &str) -> Result<PathBuf, FileError> {
-        let outside = || FileError::OutsideRoot {
-            path: rel.escape_debug().to_string(),
-            root: self.root.clone(),
-        };
-        let rel_path = Path::new(rel);
-        if rel.contains('\0') || rel.is_empty() || rel_path.has_root() {
-            return Err(outside());
-        }
-        let mut lexical = self.root.clone();
-        for c in rel_path.components() {
-            match c {
-                Component::Normal(p) => lexical.push(p),
-                Component::ParentDir => {
-                    lexical.pop();
-                }
-                Component::CurDir => {}
-                Component::RootDir | Component::Prefix(_) => return Err(outside()),
-            }
-        }
+        let outside = || self.outside(rel);
+        let lexical = self.lexical(rel)?;
         if !self.is_allowed(&lexical) || self.allowed.contains(&lexical) {
             return Err(outside());
         }
@@ -425,6 +387,35 @@ impl GalleryRoot {
             existing = dir.parent();
         }
         Ok(lexical)
+    }
+
+    /// `rel` joined to the root without touching the disk: `..` is applied
+    /// as written, so the result can be checked before anything is opened
+    /// (it may only lead into an extra root).
+    fn lexical(&self, rel: &str) -> Result<PathBuf, FileError> {
+        let rel_path = Path::new(rel);
+        if rel.contains('\0') || rel.is_empty() || rel_path.has_root() {
+            return Err(self.outside(rel));
+        }
+        let mut lexical = self.root.clone();
+        for c in rel_path.components() {
+            match c {
+                Component::Normal(p) => lexical.push(p),
+                Component::ParentDir => {
+                    lexical.pop();
+                }
+                Component::CurDir => {}
+                Component::RootDir | Component::Prefix(_) => return Err(self.outside(rel)),
+            }
+        }
+        Ok(lexical)
+    }
+
+    fn outside(&self, rel: &str) -> FileError {
+        FileError::OutsideRoot {
+            path: rel.escape_debug().to_string(),
+            root: self.root.clone(),
+        }
     }
 
     fn is_allowed(&self, path: &Path) -> bool {
