@@ -70,6 +70,20 @@ pub async fn tag_id(pool: &MySqlPool, t: &Tables, name: &str) -> Result<Option<u
         .map_err(DbError::query("look up tag"))
 }
 
+/// ` AND <column> IN (photos of the album or of any album below it)`:
+/// `uppercats` lists every ancestor, so one query covers the whole tree.
+pub fn push_in_album(qb: &mut QueryBuilder<'_, sqlx::MySql>, t: &Tables, column: &str, album: u32) {
+    qb.push(format!(
+        " AND {column} IN (SELECT ic.image_id FROM {} ic JOIN {} c ON c.id = ic.category_id \
+         WHERE c.id = ",
+        t.image_category, t.categories
+    ));
+    qb.push_bind(album);
+    qb.push(" OR FIND_IN_SET(");
+    qb.push_bind(album);
+    qb.push(", c.uppercats))");
+}
+
 /// Text as PHP's `htmlspecialchars` stores it in Piwigo's tables.
 pub fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -165,15 +179,7 @@ impl Selection {
             push_id_ranges(qb, "i.id", &self.ids);
         }
         if let Some(album) = self.album {
-            qb.push(format!(
-                " AND i.id IN (SELECT ic.image_id FROM {} ic JOIN {} c ON c.id = ic.category_id \
-                 WHERE c.id = ",
-                t.image_category, t.categories
-            ));
-            qb.push_bind(album);
-            qb.push(" OR FIND_IN_SET(");
-            qb.push_bind(album);
-            qb.push(", c.uppercats))");
+            push_in_album(qb, t, "i.id", album);
         }
         if let Some(tag) = self.tag {
             qb.push(format!(

@@ -121,7 +121,7 @@ async fn download(target: &Target, job: &Job, dest: &Path, temp: &Path) -> Outco
         Ok(out) => out.body,
         Err(e) => {
             let e = S3Error::from_sdk("get object", &job.key, e);
-            return if e.http_status == 404 && e.code.as_deref() != Some("NoSuchBucket") {
+            return if e.is_missing_object() {
                 Outcome::NoObject
             } else {
                 Outcome::Failed(e.to_string())

@@ -42,6 +42,12 @@ fn status_text(status: u16) -> String {
 }
 
 impl S3Error {
+    /// A 404 for the object itself: the key is free. A missing bucket is a
+    /// 404 too, but a configuration error, never "no object".
+    pub fn is_missing_object(&self) -> bool {
+        self.http_status == 404 && self.code.as_deref() != Some("NoSuchBucket")
+    }
+
     pub fn from_sdk<E>(op: &'static str, target: &str, err: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,

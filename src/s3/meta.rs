@@ -88,7 +88,7 @@ impl Target {
             ))),
             Err(e) => {
                 let err = S3Error::from_sdk("head object", key, e);
-                if err.http_status == 404 && err.code.as_deref() != Some("NoSuchBucket") {
+                if err.is_missing_object() {
                     Ok(None)
                 } else {
                     Err(err)

@@ -94,15 +94,7 @@ fn push_filter<'a>(
         crate::piwigo::push_id_ranges(qb, column, &filter.ids);
     }
     if let Some(album) = filter.album {
-        qb.push(format!(
-            " AND {column} IN (SELECT ic.image_id FROM {} ic JOIN {} c ON c.id = ic.category_id \
-             WHERE c.id = ",
-            t.image_category, t.categories
-        ));
-        qb.push_bind(album);
-        qb.push(" OR FIND_IN_SET(");
-        qb.push_bind(album);
-        qb.push(", c.uppercats))");
+        crate::piwigo::push_in_album(qb, t, column, album);
     }
 }
 
