@@ -25,7 +25,8 @@ use crate::config::{HttpConfig, Secret};
 use crate::db::Tables;
 use crate::metrics::Metrics;
 use crate::queue::report;
-use crate::worker;
+use crate::redact::Redactor;
+use crate::s3::Target;
 
 /// Connections served at once. A slot is taken before `accept`, so clients
 /// beyond it wait in the kernel's backlog holding none of the daemon's
@@ -44,14 +45,23 @@ const S3_CHECK_TTL: Duration = Duration::from_secs(15);
 /// Every readiness probe answers within this, reachable or not.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// What the listener needs of the running configuration; the daemon
+/// sends a new one on every reload.
+#[derive(Clone)]
+pub struct Feed {
+    /// For the bucket check and presigned links.
+    pub target: Target,
+    pub redact: Redactor,
+    pub no_progress_alarm: Duration,
+    /// Poll interval when monitoring runs, for the staleness check.
+    pub poll_interval: Option<Duration>,
+}
+
 pub struct HttpState {
     pub pool: MySqlPool,
     pub tables: Tables,
     pub metrics: Arc<Metrics>,
-    /// The running configuration's worker context (changes on reload).
-    pub current: watch::Receiver<Arc<worker::Context>>,
-    /// Poll interval when monitoring runs, for the staleness check.
-    pub poll_interval: watch::Receiver<Option<Duration>>,
+    pub feed: watch::Receiver<Feed>,
     /// Guards `/status` and `/presign`; those are off when unset.
     pub token: Option<Secret>,
     pub presign_expiry: Duration,
@@ -63,15 +73,13 @@ impl HttpState {
         pool: MySqlPool,
         tables: Tables,
         metrics: Arc<Metrics>,
-        current: watch::Receiver<Arc<worker::Context>>,
-        poll_interval: watch::Receiver<Option<Duration>>,
+        feed: watch::Receiver<Feed>,
     ) -> Self {
         Self {
             pool,
             tables,
             metrics,
-            current,
-            poll_interval,
+            feed,
             token: None,
             presign_expiry: HttpConfig::default().presign_expiry,
             s3_check: Mutex::new(None),
@@ -152,7 +160,7 @@ pub async fn serve(
 /// on the database or S3, so an outage there does not get the process
 /// restarted; a stuck pipeline does, as the systemd watchdog would.
 async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
-    let alarm = st.current.borrow().upload.no_progress_alarm;
+    let alarm = st.feed.borrow().no_progress_alarm;
     let stalled = st.metrics.stalled(alarm).map(|d| d.as_secs());
     let body = json!({
         "status": if stalled.is_none() { "ok" } else { "fail" },
@@ -178,15 +186,18 @@ async fn readyz(State(st): State<Arc<HttpState>>) -> Response {
     };
     let s3 = s3_health(&st).await;
     let age = st.metrics.last_poll_age();
-    let poll_ok = match *st.poll_interval.borrow() {
+    let feed = st.feed.borrow().clone();
+    let poll_ok = match feed.poll_interval {
         // Three missed polls, plus slack for a slow database.
         Some(interval) => age.is_some_and(|a| a < (interval * 3).as_secs_f64() + 10.0),
         None => true,
     };
-    let alarm = st.current.borrow().upload.no_progress_alarm;
-    let stalled = st.metrics.stalled(alarm).map(|d| d.as_secs());
+    let stalled = st
+        .metrics
+        .stalled(feed.no_progress_alarm)
+        .map(|d| d.as_secs());
     let ok = db.is_ok() && s3.is_ok() && poll_ok && stalled.is_none();
-    let redact = &st.current.borrow().redact.clone();
+    let redact = &feed.redact;
     let part = |r: &Result<(), String>| match r {
         Ok(()) => json!({"ok": true}),
         Err(e) => json!({"ok": false, "error": redact.scrub(e)}),
@@ -213,7 +224,7 @@ async fn s3_health(st: &HttpState) -> Result<(), String> {
     {
         return result.clone();
     }
-    let target = st.current.borrow().target.clone();
+    let target = st.feed.borrow().target.clone();
     let result = match tokio::time::timeout(PROBE_TIMEOUT, target.check_bucket()).await {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => Err(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())),

@@ -8,8 +8,11 @@
 //!   Piwigo's [`database_inc`] and [`secret_file`]s, with their origins.
 //! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`,
 //!   `verify`, `restore`, `import-s3upload`, `init`, `health`, `repair`).
-//! - [`daemon`]: wiring: connect, migrate, monitor, dispatch workers,
-//!   shut down gracefully.
+//! - [`daemon`]: wiring: connect, migrate, start the background tasks and
+//!   stop them; `daemon::pipeline` is the event loop (one event a turn:
+//!   stop, reload, tick, a claim's answer, a photo finished, photos due);
+//!   `daemon::settings` owns the running configuration and swaps it on
+//!   reload; the HTTP listener gets only a small `http::Feed` of it.
 //! - [`shutdown`]: signals turned into cancellation tokens.
 //! - [`db`]: the connection pool and the prefixed table names.
 //! - [`piwigo`]: read-only queries on Piwigo's tables; safe resolution of
@@ -20,8 +23,8 @@
 //!   report; `queue::status` holds the one `Status` enum and the `Failure`
 //!   type every module builds.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
-//! - [`worker`]: one photo: hash, de-duplicate, reserve the key, upload,
-//!   record.
+//! - [`worker`]: one photo's life: hash, de-duplicate, reserve the key,
+//!   upload, record.
 //! - [`sweep`]: aborting multipart uploads a killed daemon left behind.
 //! - [`digest`]: the md5 of one file (and its parts) on the blocking pool,
 //!   failing that file alone when a read stalls.

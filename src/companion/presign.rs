@@ -61,8 +61,9 @@ pub async fn presign(
         Ok(c) => c,
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let target = st.current.borrow().target.clone();
-    match target
+    let feed = st.feed.borrow().clone();
+    match feed
+        .target
         .client
         .get_object()
         .bucket(&bucket)
@@ -76,8 +77,7 @@ pub async fn presign(
         }))
         .into_response(),
         Err(e) => {
-            let redact = st.current.borrow().redact.clone();
-            let message = redact.scrub(&format!("s3: presign {key}: {e}"));
+            let message = feed.redact.scrub(&format!("s3: presign {key}: {e}"));
             tracing::warn!(image.id = image_id, error = %message, "presign failed");
             refuse(StatusCode::BAD_GATEWAY, message)
         }

@@ -1,0 +1,196 @@
+//! Wiring: connect, migrate, start the background tasks (HTTP listener,
+//! monitor, plugin requests, multipart sweep, formats), run the pipeline's
+//! event loop until a stop (or, with `until_idle`, until nothing is left
+//! to do), then stop the tasks in reverse order.
+
+mod housekeeping;
+mod pipeline;
+mod settings;
+mod task;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::MySqlPool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::{self, DbError, Tables};
+use crate::metrics::Summary;
+use crate::piwigo;
+use crate::queue::{self, Queue, migrate::MigrateError};
+use crate::shutdown::Shutdown;
+use crate::{companion, formats, http, monitor, sweep, systemd};
+use settings::Settings;
+use task::Task;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error(
+        "piwigo: tables {} are missing in the database; check piwigo.database_url (database name) and piwigo.table_prefix",
+        .0.join(", ")
+    )]
+    MissingTables(Vec<String>),
+    #[error("database: the daemon's tables are damaged: {0}")]
+    Schema(String),
+    #[error(
+        "piwigo: root {path} is not usable: {source} (set piwigo.root to Piwigo's install directory)"
+    )]
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("http: cannot listen on {addr}: {source} (change http.listen or free the port)")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Poll once, upload everything due, then return.
+    pub until_idle: bool,
+    /// The file to re-read on reload; reloads are refused without one.
+    pub config_path: Option<PathBuf>,
+}
+
+/// How often formats of recorded photos are looked for and sent.
+const FORMATS_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Database connections: workers hold one only for short queries, never
+/// during an upload, so a small pool serves many workers.
+const POOL_SIZE: u32 = 24;
+
+/// Connects and checks Piwigo's tables and our own (migrating them).
+pub async fn open_database(
+    config: &Config,
+    connections: u32,
+) -> Result<(MySqlPool, Tables), DaemonError> {
+    let pool = db::connect(config.database_url(), connections).await?;
+    let t = Tables::new(&config.piwigo.table_prefix);
+    let missing = piwigo::missing_tables(&pool, &t.prefix).await?;
+    if !missing.is_empty() {
+        return Err(DaemonError::MissingTables(missing));
+    }
+    queue::migrate::run(&pool, &t).await?;
+    let damage = queue::migrate::check(&pool, &t).await?;
+    if !damage.is_empty() {
+        return Err(DaemonError::Schema(queue::schema::describe(&damage)));
+    }
+    Ok((pool, t))
+}
+
+pub async fn run(
+    config: Config,
+    shutdown: Shutdown,
+    opts: RunOptions,
+) -> Result<Summary, DaemonError> {
+    let (pool, t) = open_database(&config, POOL_SIZE).await?;
+    let strategy = Queue::detect_strategy(&pool).await?;
+    let queue = Queue::new(pool.clone(), t.clone(), strategy);
+    let wake = Arc::new(Notify::new());
+    let listen = config.http.listen.filter(|_| !opts.until_idle);
+    let http_access = config.http.clone();
+    let mut settings = Settings::new(
+        config,
+        opts.config_path.clone(),
+        (pool.clone(), t.clone()),
+        queue,
+        wake.clone(),
+        shutdown.graceful.clone(),
+    )
+    .await?;
+    let metrics = settings.ctx().metrics.clone();
+    // Started first and stopped last: the listener answers while the
+    // rest starts and stops.
+    let mut tasks = Vec::new();
+    if let Some(addr) = listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Listen { addr, source })?;
+        tracing::info!(http.listen = %addr, "serving /healthz, /metrics and /status");
+        let state = http::HttpState::new(pool.clone(), t.clone(), metrics.clone(), settings.feed())
+            .with_access(&http_access);
+        let stop = CancellationToken::new();
+        tasks.push(Task::spawn(
+            "http",
+            stop.clone(),
+            http::serve(listener, Arc::new(state), stop),
+        ));
+    }
+    tracing::info!(
+        workers = settings.config().upload.workers,
+        s3.bucket = %settings.config().s3.bucket,
+        monitor.enabled = settings.config().monitor.enabled,
+        "piwigo-s3upload started"
+    );
+    if opts.until_idle {
+        sweep::report(&sweep::once(settings.ctx()).await);
+        let started = Instant::now();
+        monitor::poll_once(&pool, &t, &settings.config().monitor).await?;
+        metrics.polled(started.elapsed());
+        companion::once(&pool, &t, settings.ctx(), true).await?;
+    } else {
+        let stop = CancellationToken::new();
+        tasks.push(Task::spawn(
+            "plugin requests",
+            stop.clone(),
+            companion::run(
+                pool.clone(),
+                t.clone(),
+                settings.contexts(),
+                settings.config().monitor.poll_interval,
+                wake.clone(),
+                stop,
+            ),
+        ));
+        let stop = shutdown.graceful.child_token();
+        tasks.push(Task::spawn(
+            "multipart sweep",
+            stop.clone(),
+            sweep::run(settings.contexts(), stop),
+        ));
+        let stop = shutdown.graceful.child_token();
+        tasks.push(Task::spawn(
+            "formats",
+            stop.clone(),
+            formats::run(
+                pool.clone(),
+                t.clone(),
+                settings.contexts(),
+                FORMATS_INTERVAL,
+                stop,
+            ),
+        ));
+        settings.start_monitor();
+    }
+    systemd::ready();
+    pipeline::run(&mut settings, &wake, shutdown.clone(), opts.until_idle).await;
+    if opts.until_idle
+        && !shutdown.graceful.is_cancelled()
+        && let Err(e) = formats::until_idle(&pool, &t, settings.ctx()).await
+    {
+        tracing::warn!(error = %e, "formats: could not finish; they are sent at the next run");
+    }
+    settings.stop().await;
+    while let Some(task) = tasks.pop() {
+        task.stop().await;
+    }
+    let summary = metrics.summary();
+    tracing::info!(
+        uploaded = summary.uploaded,
+        already_present = summary.already_present,
+        duplicates = summary.duplicates,
+        failed = summary.failed,
+        "stopped"
+    );
+    pool.close().await;
+    Ok(summary)
+}

@@ -1,0 +1,266 @@
+//! The running configuration and what is built from it: the workers'
+//! context, the HTTP listener's feed and the monitor. One owner, so a
+//! reload (SIGHUP) swaps them all together or, when the new file is
+//! refused, none of them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sqlx::MySqlPool;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::DaemonError;
+use super::task::Task;
+use crate::config::Config;
+use crate::db::{DbError, Tables};
+use crate::metrics::Metrics;
+use crate::piwigo::GalleryRoot;
+use crate::queue::Queue;
+use crate::redact::Redactor;
+use crate::s3::outage::Outage;
+use crate::s3::{self, Target};
+use crate::{http, monitor, systemd, worker};
+
+/// Photos claimed and hashed ahead of the uploads, as a multiple of
+/// `upload.workers`: the next photos are hashed while the current ones
+/// upload, so no upload slot waits for a hash.
+const PIPELINE_DEPTH: usize = 2;
+
+/// What outlives a reload: the counters, the outage state and the upload
+/// slots.
+#[derive(Clone)]
+pub(super) struct Shared {
+    pub metrics: Arc<Metrics>,
+    pub outage: Arc<Outage>,
+    pub uploads: Arc<Semaphore>,
+}
+
+pub(super) struct Settings {
+    path: Option<PathBuf>,
+    config: Config,
+    ctx: Arc<worker::Context>,
+    contexts: watch::Sender<Arc<worker::Context>>,
+    feed: watch::Sender<http::Feed>,
+    monitor: Option<Task>,
+    pool: MySqlPool,
+    t: Tables,
+    /// Tells the pipeline that photos are due (the monitor queued some, a
+    /// reload made failed ones due).
+    wake: Arc<Notify>,
+    graceful: CancellationToken,
+}
+
+impl Settings {
+    pub(super) async fn new(
+        config: Config,
+        path: Option<PathBuf>,
+        (pool, t): (MySqlPool, Tables),
+        queue: Queue,
+        wake: Arc<Notify>,
+        graceful: CancellationToken,
+    ) -> Result<Self, DaemonError> {
+        let shared = Shared {
+            metrics: Arc::default(),
+            outage: Arc::default(),
+            uploads: Arc::new(Semaphore::new(config.upload.workers)),
+        };
+        let ctx = context(&config, queue, shared).await?;
+        retry_if_changed(&ctx.queue, &config).await?;
+        let (contexts, _) = watch::channel(ctx.clone());
+        let (feed, _) = watch::channel(feed_of(&config, &ctx));
+        Ok(Self {
+            path,
+            config,
+            ctx,
+            contexts,
+            feed,
+            monitor: None,
+            pool,
+            t,
+            wake,
+            graceful,
+        })
+    }
+
+    pub(super) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The context new photos are started with.
+    pub(super) fn ctx(&self) -> &Arc<worker::Context> {
+        &self.ctx
+    }
+
+    /// Follows the context across reloads, for tasks that outlive one.
+    pub(super) fn contexts(&self) -> watch::Receiver<Arc<worker::Context>> {
+        self.contexts.subscribe()
+    }
+
+    pub(super) fn feed(&self) -> watch::Receiver<http::Feed> {
+        self.feed.subscribe()
+    }
+
+    /// Photos the pipeline may hold at once: uploading, and hashed ahead.
+    pub(super) fn capacity(&self) -> usize {
+        self.config.upload.workers * PIPELINE_DEPTH
+    }
+
+    pub(super) fn start_monitor(&mut self) {
+        let stop = self.graceful.child_token();
+        self.monitor = Some(Task::spawn(
+            "monitor",
+            stop.clone(),
+            monitor::run(
+                self.pool.clone(),
+                self.t.clone(),
+                self.config.monitor.clone(),
+                self.wake.clone(),
+                self.ctx.metrics.clone(),
+                stop,
+            ),
+        ));
+    }
+
+    pub(super) async fn stop(&mut self) {
+        if let Some(monitor) = self.monitor.take() {
+            monitor.stop().await;
+        }
+    }
+
+    /// Re-reads the config file: a bad file is refused and the running
+    /// configuration stays.
+    pub(super) async fn reload(&mut self) {
+        let Some(path) = self.path.clone() else {
+            tracing::warn!("reload requested, but the daemon was not started from a file");
+            return;
+        };
+        systemd::reloading();
+        let applied = match Config::load(&path) {
+            Err(e) => Err(e.to_string()),
+            Ok(new) => self.apply(new).await.map_err(|e| e.to_string()),
+        };
+        match applied {
+            Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
+            Err(e) => tracing::error!(
+                error = %e,
+                "configuration reload refused; the running configuration stays"
+            ),
+        }
+        systemd::reloaded();
+    }
+
+    async fn apply(&mut self, new: Config) -> Result<(), DaemonError> {
+        warn_restart_only(&self.config, &new);
+        let ctx = context(&new, self.ctx.queue.clone(), shared_of(&self.ctx)).await?;
+        retry_if_changed(&ctx.queue, &new).await?;
+        let (from, to) = (self.config.upload.workers, new.upload.workers);
+        if from != to {
+            resize(&ctx.uploads, from, to);
+            tracing::info!(from, to, "worker count changed");
+        }
+        let monitor_changed = new.monitor != self.config.monitor;
+        self.feed.send_replace(feed_of(&new, &ctx));
+        self.contexts.send_replace(ctx.clone());
+        self.ctx = ctx;
+        self.config = new;
+        if monitor_changed && let Some(monitor) = self.monitor.take() {
+            monitor.stop().await;
+            self.start_monitor();
+        }
+        // Retried rows are due now: do not wait for the next poll.
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+fn shared_of(ctx: &worker::Context) -> Shared {
+    Shared {
+        metrics: ctx.metrics.clone(),
+        outage: ctx.outage.clone(),
+        uploads: ctx.uploads.clone(),
+    }
+}
+
+/// Settings a running daemon cannot take over: say so rather than
+/// pretend.
+fn warn_restart_only(running: &Config, new: &Config) {
+    if new.database_url() != running.database_url()
+        || new.piwigo.table_prefix != running.piwigo.table_prefix
+    {
+        tracing::warn!(
+            "piwigo.database_url and piwigo.table_prefix take effect at the next restart"
+        );
+    }
+    if new.http.listen != running.http.listen {
+        let listening = running
+            .http
+            .listen
+            .map_or_else(|| "off".to_owned(), |a| a.to_string());
+        tracing::warn!(
+            http.listen.running = %listening,
+            "http.listen changed: the listener stays as it is until the next restart (systemctl restart piwigo-s3upload)"
+        );
+    }
+}
+
+fn feed_of(config: &Config, ctx: &worker::Context) -> http::Feed {
+    let monitor = &config.monitor;
+    let polling = monitor.enabled || monitor.tag.is_some();
+    http::Feed {
+        target: ctx.target.clone(),
+        redact: ctx.redact.clone(),
+        no_progress_alarm: config.upload.no_progress_alarm,
+        poll_interval: polling.then_some(monitor.poll_interval),
+    }
+}
+
+async fn context(
+    config: &Config,
+    queue: Queue,
+    shared: Shared,
+) -> Result<Arc<worker::Context>, DaemonError> {
+    let root =
+        GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).map_err(|source| {
+            DaemonError::Root {
+                path: config.piwigo.root.clone(),
+                source,
+            }
+        })?;
+    Ok(Arc::new(worker::Context {
+        queue,
+        target: Target::new(&config.s3, &config.upload).await,
+        root,
+        upload: config.upload.clone(),
+        redact: Redactor::new(config.secrets()),
+        metrics: shared.metrics,
+        outage: shared.outage,
+        uploads: shared.uploads,
+    }))
+}
+
+async fn retry_if_changed(queue: &Queue, config: &Config) -> Result<(), DbError> {
+    let retried = queue
+        .retry_if_settings_changed(&s3::settings_fingerprint(&config.s3))
+        .await?;
+    if retried > 0 {
+        tracing::info!(retried, "S3 settings changed: retrying failed uploads now");
+    }
+    Ok(())
+}
+
+/// Grows at once; shrinks as the photos holding slots finish.
+fn resize(sem: &Arc<Semaphore>, from: usize, to: usize) {
+    if to > from {
+        sem.add_permits(to - from);
+    } else if let Ok(n) = u32::try_from(from - to)
+        && n > 0
+    {
+        let sem = sem.clone();
+        tokio::spawn(async move {
+            if let Ok(p) = sem.acquire_many_owned(n).await {
+                p.forget();
+            }
+        });
+    }
+}

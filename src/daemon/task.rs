@@ -1,0 +1,35 @@
+//! A background task the daemon starts and, at the end, stops: its own
+//! stop token, awaited so nothing it holds outlives the daemon.
+
+use std::future::Future;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub(super) struct Task {
+    name: &'static str,
+    handle: JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl Task {
+    /// Spawns `work`, which must end soon after `stop` is cancelled.
+    pub(super) fn spawn(
+        name: &'static str,
+        stop: CancellationToken,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        Self {
+            name,
+            handle: tokio::spawn(work),
+            stop,
+        }
+    }
+
+    pub(super) async fn stop(self) {
+        self.stop.cancel();
+        if let Err(e) = self.handle.await {
+            tracing::error!(task = self.name, error = %e, "background task ended abnormally");
+        }
+    }
+}
