@@ -147,8 +147,9 @@ async fn graceful_stop_hands_back_photos_hashed_ahead() {
 }
 
 /// SIGHUP's path: a corrected key in the file is picked up without a
-/// restart and the failed photos succeed at once; a broken file is refused
-/// and the running configuration keeps working.
+/// restart and the failed photos succeed at once; a broken file, or one that
+/// cannot be applied, is refused whole and the running configuration keeps
+/// working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_switches_to_a_corrected_key() {
     let g = Gallery::new().await;
@@ -186,12 +187,31 @@ async fn reload_switches_to_a_corrected_key() {
     )
     .await;
 
+    // A file that parses but cannot be applied (the gallery root is gone):
+    // refused as a whole, so the corrected key in it is not taken either.
+    let root = g.root().display().to_string();
+    let unusable = bad_text.replace("NotTheSecret", SECRET_KEY).replace(
+        &format!("root = \"{root}\""),
+        "root = \"/nonexistent/piwigo\"",
+    );
+    assert_ne!(unusable, bad_text.replace("NotTheSecret", SECRET_KEY));
+    std::fs::write(&path, unusable).unwrap();
+    shutdown.reload.notify_one();
+    g.add_upload(4, "refused.jpg", &photo_bytes(6, 5000)).await;
+    wait_for(
+        "a photo tried with the running configuration after a refused reload",
+        Duration::from_secs(20),
+        || async { count(&g, "s3upload_queue", "WHERE status = 'failed_code_403'").await == 3 },
+    )
+    .await;
+    assert_eq!(count(&g, "s3upload_uploaded", "").await, 0);
+
     std::fs::write(&path, bad_text.replace("NotTheSecret", SECRET_KEY)).unwrap();
     shutdown.reload.notify_one();
     wait_for(
         "the uploads after reload",
         Duration::from_secs(20),
-        || async { count(&g, "s3upload_uploaded", "").await == 2 },
+        || async { count(&g, "s3upload_uploaded", "").await == 3 },
     )
     .await;
     assert_eq!(s3.get(&upload_key("fixme.jpg")).await.unwrap(), bytes);
@@ -201,7 +221,7 @@ async fn reload_switches_to_a_corrected_key() {
     wait_for(
         "monitoring after reload",
         Duration::from_secs(20),
-        || async { count(&g, "s3upload_uploaded", "").await == 3 },
+        || async { count(&g, "s3upload_uploaded", "").await == 4 },
     )
     .await;
     shutdown.graceful.cancel();
