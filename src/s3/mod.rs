@@ -272,4 +272,34 @@ mod tests {
         assert!(!after.contains("topsecret"));
         assert_eq!(after.len(), 32);
     }
+
+    /// The fingerprint is stored with every failure: a change in how it is
+    /// computed would retry every failed photo on upgrade.
+    #[test]
+    fn fingerprint_is_stable_across_releases() {
+        let parse = |extra: &str| {
+            let text = format!(
+                "[piwigo]\ndatabase_url = \"mysql://u:p@db:3306/piwigo\"\nroot = \"/srv/piwigo\"\n\
+                 [s3]\nbucket = \"pics\"\nregion = \"eu-west-3\"\nendpoint = \"http://127.0.0.1:9000\"\n\
+                 force_path_style = true\naccess_key_id = \"AKIAEXAMPLE\"\n\
+                 secret_access_key = \"example-secret\"\nprefix = \"photos\"\n\
+                 key_format = \"path_and_file\"\n{extra}"
+            );
+            crate::config::Config::from_toml(&text, std::path::Path::new("t.toml"), None)
+                .unwrap()
+                .s3
+        };
+        assert_eq!(
+            settings_fingerprint(&parse("")),
+            "d45369becc4655fd272c0658a053b1db"
+        );
+        let all = parse(
+            "storage_class = \"STANDARD_IA\"\nserver_side_encryption = \"aws:kms\"\n\
+             sse_kms_key_id = \"key-1\"\nacl = \"bucket-owner-full-control\"\n",
+        );
+        assert_eq!(
+            settings_fingerprint(&all),
+            "3bb89d92fd7d56fb2e016c4d14773eb1"
+        );
+    }
 }
