@@ -90,19 +90,20 @@ pub struct Config {
     pub origins: Vec<crate::sources::Origin>,
 }
 
+/// Nothing here is required: a field left out of the file takes its value
+/// from `Default`, the one place the defaults are written (so for
+/// `monitor` and `upload`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Where `/healthz`, `/metrics` and `/status` are served; off when unset.
-    #[serde(default)]
     pub listen: Option<std::net::SocketAddr>,
     /// Shared with the Piwigo plugin: `/status` and `/presign` answer only
     /// requests that carry it (`Authorization: Bearer ...`), because they
     /// show keys, paths and errors, and sign links to private objects.
-    #[serde(default)]
     pub token: Option<Secret>,
     /// How long a presigned download link stays valid.
-    #[serde(default = "default_presign_expiry", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub presign_expiry: Duration,
 }
 
@@ -111,7 +112,7 @@ impl Default for HttpConfig {
         Self {
             listen: None,
             token: None,
-            presign_expiry: default_presign_expiry(),
+            presign_expiry: Duration::from_secs(300),
         }
     }
 }
@@ -204,13 +205,11 @@ pub struct S3Config {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MonitorConfig {
-    #[serde(default = "yes")]
     pub enabled: bool,
-    #[serde(default = "default_poll_interval", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub poll_interval: Duration,
-    #[serde(default)]
     pub tag: Option<String>,
 }
 
@@ -218,73 +217,70 @@ impl Default for MonitorConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            poll_interval: default_poll_interval(),
+            poll_interval: Duration::from_secs(2),
             tag: None,
         }
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct UploadConfig {
-    #[serde(default = "default_workers")]
     pub workers: usize,
-    #[serde(default = "yes")]
     pub prevent_duplicates_by_md5: bool,
     /// Files larger than this go up in parts.
-    #[serde(default = "default_multipart_threshold", deserialize_with = "size")]
+    #[serde(deserialize_with = "size")]
     pub multipart_threshold: u64,
-    #[serde(default = "default_part_size", deserialize_with = "size")]
+    #[serde(deserialize_with = "size")]
     pub part_size: u64,
     /// Parts of one large file sent at once.
-    #[serde(default = "default_part_concurrency")]
     pub part_concurrency: usize,
     /// How long a claimed photo stays with its worker without a heartbeat;
     /// after a crash, its photos come back to the queue after this long.
-    #[serde(default = "default_claim_lease", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub claim_lease: Duration,
-    #[serde(default = "default_retry_min", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub retry_backoff_min: Duration,
-    #[serde(default = "default_retry_max", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub retry_backoff_max: Duration,
     /// On SIGINT/SIGTERM, how long uploads in flight may take to finish
     /// before they are stopped and handed back to the queue.
-    #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
     /// Total upload rate across all workers, in bytes per second; no cap
     /// when unset.
-    #[serde(default, deserialize_with = "rate")]
+    #[serde(deserialize_with = "rate")]
     pub max_bandwidth: Option<u64>,
     /// How often progress is logged while a backlog drains.
-    #[serde(default = "default_progress_interval", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub progress_interval: Duration,
     /// A photo whose `open()` or `read()` returns nothing for this long (a
     /// hung network mount, a FIFO) fails alone as `failed_file_stalled`.
-    #[serde(default = "default_read_stall_timeout", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub read_stall_timeout: Duration,
     /// When photos are in flight and none has settled (uploaded, recorded
     /// or failed) for this long, `/healthz` fails and the systemd watchdog
     /// is no longer fed. Raise it for very large files on slow uplinks.
-    #[serde(default = "default_no_progress_alarm", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub no_progress_alarm: Duration,
 }
 
 impl Default for UploadConfig {
     fn default() -> Self {
         Self {
-            workers: default_workers(),
+            workers: 8,
             prevent_duplicates_by_md5: true,
-            multipart_threshold: default_multipart_threshold(),
-            part_size: default_part_size(),
-            part_concurrency: default_part_concurrency(),
-            claim_lease: default_claim_lease(),
-            retry_backoff_min: default_retry_min(),
-            retry_backoff_max: default_retry_max(),
-            shutdown_timeout: default_shutdown_timeout(),
+            multipart_threshold: 64 * 1024 * 1024,
+            part_size: 16 * 1024 * 1024,
+            part_concurrency: 4,
+            claim_lease: Duration::from_secs(60),
+            retry_backoff_min: Duration::from_secs(10),
+            retry_backoff_max: Duration::from_secs(3600),
+            shutdown_timeout: Duration::from_secs(30),
             max_bandwidth: None,
-            progress_interval: default_progress_interval(),
-            read_stall_timeout: default_read_stall_timeout(),
-            no_progress_alarm: default_no_progress_alarm(),
+            progress_interval: Duration::from_secs(30),
+            read_stall_timeout: Duration::from_secs(60),
+            no_progress_alarm: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -292,52 +288,6 @@ impl Default for UploadConfig {
 /// The longest `s3.prefix`: what is left of S3's 1024-byte keys must hold
 /// the longest file name a filesystem allows (255) and some album path.
 const MAX_PREFIX_BYTES: usize = 768;
-
-fn yes() -> bool {
-    true
-}
-fn default_poll_interval() -> Duration {
-    Duration::from_secs(2)
-}
-fn default_workers() -> usize {
-    8
-}
-fn default_multipart_threshold() -> u64 {
-    64 * 1024 * 1024
-}
-fn default_part_size() -> u64 {
-    16 * 1024 * 1024
-}
-fn default_part_concurrency() -> usize {
-    4
-}
-fn default_claim_lease() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_retry_min() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_retry_max() -> Duration {
-    Duration::from_secs(3600)
-}
-
-fn default_shutdown_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-
-fn default_no_progress_alarm() -> Duration {
-    Duration::from_secs(30 * 60)
-}
-fn default_read_stall_timeout() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_progress_interval() -> Duration {
-    Duration::from_secs(30)
-}
-
-fn default_presign_expiry() -> Duration {
-    Duration::from_secs(300)
-}
 
 /// The shortest `http.token` accepted: long enough not to be guessed.
 const MIN_TOKEN_LEN: usize = 16;
@@ -852,6 +802,22 @@ bucket = "photos"
         assert_eq!(c.monitor.poll_interval, Duration::from_secs(2));
         assert_eq!(c.upload.workers, 8);
         assert!(c.upload.prevent_duplicates_by_md5);
+        assert_eq!(c.http.presign_expiry, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_section_given_in_part_keeps_the_other_defaults() {
+        let c = parse(&format!(
+            "{MINIMAL}[monitor]\ntag = \"backup\"\n[upload]\nworkers = 2\n[http]\nlisten = \"127.0.0.1:9187\"\n"
+        ))
+        .unwrap();
+        assert!(c.monitor.enabled);
+        assert_eq!(c.monitor.poll_interval, Duration::from_secs(2));
+        assert_eq!(c.upload.workers, 2);
+        assert_eq!(c.upload.part_size, 16 * 1024 * 1024);
+        assert_eq!(c.upload.no_progress_alarm, Duration::from_secs(30 * 60));
+        assert_eq!(c.upload.max_bandwidth, None);
+        assert_eq!(c.http.presign_expiry, Duration::from_secs(300));
     }
 
     #[test]
