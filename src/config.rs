@@ -183,18 +183,16 @@ pub struct S3Config {
     /// derived from endpoint, bucket and region when unset.
     #[serde(default)]
     pub public_url: Option<String>,
-    /// e.g. STANDARD_IA, GLACIER_IR; the bucket's default when unset.
+    /// The bucket's default when unset.
     #[serde(default)]
-    pub storage_class: Option<String>,
-    /// "AES256" (SSE-S3) or "aws:kms" (SSE-KMS, with `sse_kms_key_id`).
+    pub storage_class: Option<StorageClass>,
     #[serde(default)]
-    pub server_side_encryption: Option<String>,
+    pub server_side_encryption: Option<ServerSideEncryption>,
     #[serde(default)]
     pub sse_kms_key_id: Option<String>,
-    /// A canned ACL such as "public-read"; off by default because new AWS
-    /// buckets refuse ACLs.
+    /// Off by default because new AWS buckets refuse ACLs.
     #[serde(default)]
-    pub acl: Option<String>,
+    pub acl: Option<CannedAcl>,
     /// The server refuses `If-None-Match: *` writes over an existing
     /// object (AWS S3 does; rclone and Garage do not): then the HEAD before
     /// each upload is skipped, one round trip less per photo. Off by
@@ -202,6 +200,94 @@ pub struct S3Config {
     /// the key would be overwritten.
     #[serde(default)]
     pub honours_if_none_match: bool,
+}
+
+/// `s3.storage_class`, spelt as S3 spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StorageClass {
+    Standard,
+    ReducedRedundancy,
+    StandardIa,
+    OnezoneIa,
+    IntelligentTiering,
+    Glacier,
+    DeepArchive,
+    GlacierIr,
+    ExpressOnezone,
+}
+
+impl StorageClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "STANDARD",
+            Self::ReducedRedundancy => "REDUCED_REDUNDANCY",
+            Self::StandardIa => "STANDARD_IA",
+            Self::OnezoneIa => "ONEZONE_IA",
+            Self::IntelligentTiering => "INTELLIGENT_TIERING",
+            Self::Glacier => "GLACIER",
+            Self::DeepArchive => "DEEP_ARCHIVE",
+            Self::GlacierIr => "GLACIER_IR",
+            Self::ExpressOnezone => "EXPRESS_ONEZONE",
+        }
+    }
+}
+
+/// `s3.server_side_encryption`, spelt as S3 spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ServerSideEncryption {
+    /// SSE-S3
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// SSE-KMS, with `sse_kms_key_id` or the account's default key
+    #[serde(rename = "aws:kms")]
+    AwsKms,
+    /// SSE-KMS with a second, independent layer
+    #[serde(rename = "aws:kms:dsse")]
+    AwsKmsDsse,
+}
+
+impl ServerSideEncryption {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aes256 => "AES256",
+            Self::AwsKms => "aws:kms",
+            Self::AwsKmsDsse => "aws:kms:dsse",
+        }
+    }
+
+    /// Under a KMS key, `sse_kms_key_id` applies and an object's ETag is
+    /// no longer the md5 of its bytes.
+    pub fn uses_kms(self) -> bool {
+        matches!(self, Self::AwsKms | Self::AwsKmsDsse)
+    }
+}
+
+/// `s3.acl`: a canned ACL, spelt as S3 spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CannedAcl {
+    Private,
+    PublicRead,
+    PublicReadWrite,
+    AuthenticatedRead,
+    AwsExecRead,
+    BucketOwnerRead,
+    BucketOwnerFullControl,
+}
+
+impl CannedAcl {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::PublicRead => "public-read",
+            Self::PublicReadWrite => "public-read-write",
+            Self::AuthenticatedRead => "authenticated-read",
+            Self::AwsExecRead => "aws-exec-read",
+            Self::BucketOwnerRead => "bucket-owner-read",
+            Self::BucketOwnerFullControl => "bucket-owner-full-control",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -516,22 +602,10 @@ impl Config {
                 format!("`{base}` is not a URL"),
             ));
         }
-        check_choice(
-            "s3.storage_class",
-            s3.storage_class.as_deref(),
-            STORAGE_CLASSES,
-        )?;
-        check_choice(
-            "s3.server_side_encryption",
-            s3.server_side_encryption.as_deref(),
-            &["AES256", "aws:kms", "aws:kms:dsse"],
-        )?;
-        check_choice("s3.acl", s3.acl.as_deref(), CANNED_ACLS)?;
         if s3.sse_kms_key_id.is_some()
             && !s3
                 .server_side_encryption
-                .as_deref()
-                .is_some_and(|e| e.starts_with("aws:kms"))
+                .is_some_and(ServerSideEncryption::uses_kms)
         {
             return Err(ConfigError::invalid(
                 "s3.sse_kms_key_id",
@@ -692,41 +766,6 @@ fn parse_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
         path: path.to_owned(),
         line,
         message,
-    }
-}
-
-const STORAGE_CLASSES: &[&str] = &[
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "GLACIER_IR",
-    "EXPRESS_ONEZONE",
-];
-const CANNED_ACLS: &[&str] = &[
-    "private",
-    "public-read",
-    "public-read-write",
-    "authenticated-read",
-    "aws-exec-read",
-    "bucket-owner-read",
-    "bucket-owner-full-control",
-];
-
-fn check_choice(
-    field: &'static str,
-    value: Option<&str>,
-    allowed: &[&str],
-) -> Result<(), ConfigError> {
-    match value {
-        Some(v) if !allowed.contains(&v) => Err(ConfigError::invalid(
-            field,
-            format!("`{v}` is not one of {}", allowed.join(", ")),
-        )),
-        _ => Ok(()),
     }
 }
 
@@ -943,12 +982,16 @@ bucket = "photos"
         let c = parse(&format!("{MINIMAL}storage_class = \"STANDARD_IA\"\nserver_side_encryption = \"aws:kms\"\nsse_kms_key_id = \"k1\"\n[upload]\nmax_bandwidth = \"20MiB/s\"\n[http]\nlisten = \"127.0.0.1:9187\"\n")).unwrap();
         assert_eq!(c.upload.max_bandwidth, Some(20 * 1024 * 1024));
         assert_eq!(c.http.listen.unwrap().port(), 9187);
-        let err = parse(&format!("{MINIMAL}storage_class = \"CHEAP\"\n")).unwrap_err();
-        assert!(err.to_string().contains("s3.storage_class"), "{err}");
-        let err = parse(&format!("{MINIMAL}acl = \"everyone\"\n")).unwrap_err();
-        assert!(err.to_string().contains("s3.acl"), "{err}");
         let err = parse(&format!("{MINIMAL}sse_kms_key_id = \"k\"\n")).unwrap_err();
         assert!(err.to_string().contains("s3.sse_kms_key_id"), "{err}");
+        let err = parse(&format!(
+            "{MINIMAL}server_side_encryption = \"AES256\"\nsse_kms_key_id = \"k\"\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("s3.sse_kms_key_id"), "{err}");
+        let dsse =
+            format!("{MINIMAL}server_side_encryption = \"aws:kms:dsse\"\nsse_kms_key_id = \"k\"\n");
+        assert!(parse(&dsse).is_ok());
         let err = parse(&format!("{MINIMAL}[upload]\nmax_bandwidth = \"fast\"\n")).unwrap_err();
         assert!(err.to_string().contains("not a rate"), "{err}");
         let err = parse(&format!("{MINIMAL}[http]\nlisten = \"nowhere\"\n")).unwrap_err();
@@ -956,6 +999,75 @@ bucket = "photos"
             err.to_string().contains("listen") || err.to_string().contains("socket"),
             "{err}"
         );
+    }
+
+    /// A wrong value names the key and its line and lists what is
+    /// accepted; each accepted value reads back as the variant whose
+    /// `as_str()` is that same text, which S3 and the stored fingerprint
+    /// see.
+    #[test]
+    fn fixed_choice_options_list_and_keep_their_values() {
+        let cases: [(&str, &[&str]); 3] = [
+            (
+                "storage_class",
+                &[
+                    "STANDARD",
+                    "REDUCED_REDUNDANCY",
+                    "STANDARD_IA",
+                    "ONEZONE_IA",
+                    "INTELLIGENT_TIERING",
+                    "GLACIER",
+                    "DEEP_ARCHIVE",
+                    "GLACIER_IR",
+                    "EXPRESS_ONEZONE",
+                ],
+            ),
+            (
+                "server_side_encryption",
+                &["AES256", "aws:kms", "aws:kms:dsse"],
+            ),
+            (
+                "acl",
+                &[
+                    "private",
+                    "public-read",
+                    "public-read-write",
+                    "authenticated-read",
+                    "aws-exec-read",
+                    "bucket-owner-read",
+                    "bucket-owner-full-control",
+                ],
+            ),
+        ];
+        for (key, accepted) in cases {
+            let err = parse(&format!("{MINIMAL}{key} = \"nonsense\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("line 7: {key}: unknown variant `nonsense`")),
+                "{err}"
+            );
+            let listed: Vec<&str> = err
+                .split_once("expected one of ")
+                .map(|(_, list)| list.split(", ").map(|v| v.trim_matches('`')).collect())
+                .unwrap_or_default();
+            assert_eq!(listed, accepted, "{err}");
+            for value in accepted {
+                let s3 = parse(&format!("{MINIMAL}{key} = \"{value}\"\n"))
+                    .unwrap()
+                    .s3;
+                let read = match key {
+                    "storage_class" => s3.storage_class.map(StorageClass::as_str),
+                    "server_side_encryption" => {
+                        s3.server_side_encryption.map(ServerSideEncryption::as_str)
+                    }
+                    _ => s3.acl.map(CannedAcl::as_str),
+                };
+                assert_eq!(read, Some(*value));
+            }
+        }
+        let err = parse(&format!("{MINIMAL}storage_class = \"standard_ia\"\n"));
+        assert!(err.is_err(), "values are case-sensitive, as S3 reads them");
     }
 
     #[test]
