@@ -90,19 +90,20 @@ pub struct Config {
     pub origins: Vec<crate::sources::Origin>,
 }
 
+/// Nothing here is required: a field left out of the file takes its value
+/// from `Default`, the one place the defaults are written (so for
+/// `monitor` and `upload`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Where `/healthz`, `/metrics` and `/status` are served; off when unset.
-    #[serde(default)]
     pub listen: Option<std::net::SocketAddr>,
     /// Shared with the Piwigo plugin: `/status` and `/presign` answer only
     /// requests that carry it (`Authorization: Bearer ...`), because they
     /// show keys, paths and errors, and sign links to private objects.
-    #[serde(default)]
     pub token: Option<Secret>,
     /// How long a presigned download link stays valid.
-    #[serde(default = "default_presign_expiry", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub presign_expiry: Duration,
 }
 
@@ -111,7 +112,7 @@ impl Default for HttpConfig {
         Self {
             listen: None,
             token: None,
-            presign_expiry: default_presign_expiry(),
+            presign_expiry: Duration::from_secs(300),
         }
     }
 }
@@ -182,18 +183,16 @@ pub struct S3Config {
     /// derived from endpoint, bucket and region when unset.
     #[serde(default)]
     pub public_url: Option<String>,
-    /// e.g. STANDARD_IA, GLACIER_IR; the bucket's default when unset.
+    /// The bucket's default when unset.
     #[serde(default)]
-    pub storage_class: Option<String>,
-    /// "AES256" (SSE-S3) or "aws:kms" (SSE-KMS, with `sse_kms_key_id`).
+    pub storage_class: Option<StorageClass>,
     #[serde(default)]
-    pub server_side_encryption: Option<String>,
+    pub server_side_encryption: Option<ServerSideEncryption>,
     #[serde(default)]
     pub sse_kms_key_id: Option<String>,
-    /// A canned ACL such as "public-read"; off by default because new AWS
-    /// buckets refuse ACLs.
+    /// Off by default because new AWS buckets refuse ACLs.
     #[serde(default)]
-    pub acl: Option<String>,
+    pub acl: Option<CannedAcl>,
     /// The server refuses `If-None-Match: *` writes over an existing
     /// object (AWS S3 does; rclone and Garage do not): then the HEAD before
     /// each upload is skipped, one round trip less per photo. Off by
@@ -203,14 +202,100 @@ pub struct S3Config {
     pub honours_if_none_match: bool,
 }
 
+/// `s3.storage_class`, spelt as S3 spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StorageClass {
+    Standard,
+    ReducedRedundancy,
+    StandardIa,
+    OnezoneIa,
+    IntelligentTiering,
+    Glacier,
+    DeepArchive,
+    GlacierIr,
+    ExpressOnezone,
+}
+
+impl StorageClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "STANDARD",
+            Self::ReducedRedundancy => "REDUCED_REDUNDANCY",
+            Self::StandardIa => "STANDARD_IA",
+            Self::OnezoneIa => "ONEZONE_IA",
+            Self::IntelligentTiering => "INTELLIGENT_TIERING",
+            Self::Glacier => "GLACIER",
+            Self::DeepArchive => "DEEP_ARCHIVE",
+            Self::GlacierIr => "GLACIER_IR",
+            Self::ExpressOnezone => "EXPRESS_ONEZONE",
+        }
+    }
+}
+
+/// `s3.server_side_encryption`, spelt as S3 spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ServerSideEncryption {
+    /// SSE-S3
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// SSE-KMS, with `sse_kms_key_id` or the account's default key
+    #[serde(rename = "aws:kms")]
+    AwsKms,
+    /// SSE-KMS with a second, independent layer
+    #[serde(rename = "aws:kms:dsse")]
+    AwsKmsDsse,
+}
+
+impl ServerSideEncryption {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aes256 => "AES256",
+            Self::AwsKms => "aws:kms",
+            Self::AwsKmsDsse => "aws:kms:dsse",
+        }
+    }
+
+    /// Under a KMS key, `sse_kms_key_id` applies and an object's ETag is
+    /// no longer the md5 of its bytes.
+    pub fn uses_kms(self) -> bool {
+        matches!(self, Self::AwsKms | Self::AwsKmsDsse)
+    }
+}
+
+/// `s3.acl`: a canned ACL, spelt as S3 spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CannedAcl {
+    Private,
+    PublicRead,
+    PublicReadWrite,
+    AuthenticatedRead,
+    AwsExecRead,
+    BucketOwnerRead,
+    BucketOwnerFullControl,
+}
+
+impl CannedAcl {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::PublicRead => "public-read",
+            Self::PublicReadWrite => "public-read-write",
+            Self::AuthenticatedRead => "authenticated-read",
+            Self::AwsExecRead => "aws-exec-read",
+            Self::BucketOwnerRead => "bucket-owner-read",
+            Self::BucketOwnerFullControl => "bucket-owner-full-control",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MonitorConfig {
-    #[serde(default = "yes")]
     pub enabled: bool,
-    #[serde(default = "default_poll_interval", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub poll_interval: Duration,
-    #[serde(default)]
     pub tag: Option<String>,
 }
 
@@ -218,73 +303,70 @@ impl Default for MonitorConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            poll_interval: default_poll_interval(),
+            poll_interval: Duration::from_secs(2),
             tag: None,
         }
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct UploadConfig {
-    #[serde(default = "default_workers")]
     pub workers: usize,
-    #[serde(default = "yes")]
     pub prevent_duplicates_by_md5: bool,
     /// Files larger than this go up in parts.
-    #[serde(default = "default_multipart_threshold", deserialize_with = "size")]
+    #[serde(deserialize_with = "size")]
     pub multipart_threshold: u64,
-    #[serde(default = "default_part_size", deserialize_with = "size")]
+    #[serde(deserialize_with = "size")]
     pub part_size: u64,
     /// Parts of one large file sent at once.
-    #[serde(default = "default_part_concurrency")]
     pub part_concurrency: usize,
     /// How long a claimed photo stays with its worker without a heartbeat;
     /// after a crash, its photos come back to the queue after this long.
-    #[serde(default = "default_claim_lease", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub claim_lease: Duration,
-    #[serde(default = "default_retry_min", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub retry_backoff_min: Duration,
-    #[serde(default = "default_retry_max", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub retry_backoff_max: Duration,
     /// On SIGINT/SIGTERM, how long uploads in flight may take to finish
     /// before they are stopped and handed back to the queue.
-    #[serde(default = "default_shutdown_timeout", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
     /// Total upload rate across all workers, in bytes per second; no cap
     /// when unset.
-    #[serde(default, deserialize_with = "rate")]
+    #[serde(deserialize_with = "rate")]
     pub max_bandwidth: Option<u64>,
     /// How often progress is logged while a backlog drains.
-    #[serde(default = "default_progress_interval", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub progress_interval: Duration,
     /// A photo whose `open()` or `read()` returns nothing for this long (a
     /// hung network mount, a FIFO) fails alone as `failed_file_stalled`.
-    #[serde(default = "default_read_stall_timeout", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub read_stall_timeout: Duration,
     /// When photos are in flight and none has settled (uploaded, recorded
     /// or failed) for this long, `/healthz` fails and the systemd watchdog
     /// is no longer fed. Raise it for very large files on slow uplinks.
-    #[serde(default = "default_no_progress_alarm", deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub no_progress_alarm: Duration,
 }
 
 impl Default for UploadConfig {
     fn default() -> Self {
         Self {
-            workers: default_workers(),
+            workers: 8,
             prevent_duplicates_by_md5: true,
-            multipart_threshold: default_multipart_threshold(),
-            part_size: default_part_size(),
-            part_concurrency: default_part_concurrency(),
-            claim_lease: default_claim_lease(),
-            retry_backoff_min: default_retry_min(),
-            retry_backoff_max: default_retry_max(),
-            shutdown_timeout: default_shutdown_timeout(),
+            multipart_threshold: 64 * 1024 * 1024,
+            part_size: 16 * 1024 * 1024,
+            part_concurrency: 4,
+            claim_lease: Duration::from_secs(60),
+            retry_backoff_min: Duration::from_secs(10),
+            retry_backoff_max: Duration::from_secs(3600),
+            shutdown_timeout: Duration::from_secs(30),
             max_bandwidth: None,
-            progress_interval: default_progress_interval(),
-            read_stall_timeout: default_read_stall_timeout(),
-            no_progress_alarm: default_no_progress_alarm(),
+            progress_interval: Duration::from_secs(30),
+            read_stall_timeout: Duration::from_secs(60),
+            no_progress_alarm: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -292,52 +374,6 @@ impl Default for UploadConfig {
 /// The longest `s3.prefix`: what is left of S3's 1024-byte keys must hold
 /// the longest file name a filesystem allows (255) and some album path.
 const MAX_PREFIX_BYTES: usize = 768;
-
-fn yes() -> bool {
-    true
-}
-fn default_poll_interval() -> Duration {
-    Duration::from_secs(2)
-}
-fn default_workers() -> usize {
-    8
-}
-fn default_multipart_threshold() -> u64 {
-    64 * 1024 * 1024
-}
-fn default_part_size() -> u64 {
-    16 * 1024 * 1024
-}
-fn default_part_concurrency() -> usize {
-    4
-}
-fn default_claim_lease() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_retry_min() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_retry_max() -> Duration {
-    Duration::from_secs(3600)
-}
-
-fn default_shutdown_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-
-fn default_no_progress_alarm() -> Duration {
-    Duration::from_secs(30 * 60)
-}
-fn default_read_stall_timeout() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_progress_interval() -> Duration {
-    Duration::from_secs(30)
-}
-
-fn default_presign_expiry() -> Duration {
-    Duration::from_secs(300)
-}
 
 /// The shortest `http.token` accepted: long enough not to be guessed.
 const MIN_TOKEN_LEN: usize = 16;
@@ -566,22 +602,10 @@ impl Config {
                 format!("`{base}` is not a URL"),
             ));
         }
-        check_choice(
-            "s3.storage_class",
-            s3.storage_class.as_deref(),
-            STORAGE_CLASSES,
-        )?;
-        check_choice(
-            "s3.server_side_encryption",
-            s3.server_side_encryption.as_deref(),
-            &["AES256", "aws:kms", "aws:kms:dsse"],
-        )?;
-        check_choice("s3.acl", s3.acl.as_deref(), CANNED_ACLS)?;
         if s3.sse_kms_key_id.is_some()
             && !s3
                 .server_side_encryption
-                .as_deref()
-                .is_some_and(|e| e.starts_with("aws:kms"))
+                .is_some_and(ServerSideEncryption::uses_kms)
         {
             return Err(ConfigError::invalid(
                 "s3.sse_kms_key_id",
@@ -745,41 +769,6 @@ fn parse_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
     }
 }
 
-const STORAGE_CLASSES: &[&str] = &[
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "GLACIER_IR",
-    "EXPRESS_ONEZONE",
-];
-const CANNED_ACLS: &[&str] = &[
-    "private",
-    "public-read",
-    "public-read-write",
-    "authenticated-read",
-    "aws-exec-read",
-    "bucket-owner-read",
-    "bucket-owner-full-control",
-];
-
-fn check_choice(
-    field: &'static str,
-    value: Option<&str>,
-    allowed: &[&str],
-) -> Result<(), ConfigError> {
-    match value {
-        Some(v) if !allowed.contains(&v) => Err(ConfigError::invalid(
-            field,
-            format!("`{v}` is not one of {}", allowed.join(", ")),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Whether users other than the owner and group can read the file: worth
 /// a warning when it holds a secret.
 pub fn readable_by_others(path: &Path) -> bool {
@@ -852,6 +841,22 @@ bucket = "photos"
         assert_eq!(c.monitor.poll_interval, Duration::from_secs(2));
         assert_eq!(c.upload.workers, 8);
         assert!(c.upload.prevent_duplicates_by_md5);
+        assert_eq!(c.http.presign_expiry, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_section_given_in_part_keeps_the_other_defaults() {
+        let c = parse(&format!(
+            "{MINIMAL}[monitor]\ntag = \"backup\"\n[upload]\nworkers = 2\n[http]\nlisten = \"127.0.0.1:9187\"\n"
+        ))
+        .unwrap();
+        assert!(c.monitor.enabled);
+        assert_eq!(c.monitor.poll_interval, Duration::from_secs(2));
+        assert_eq!(c.upload.workers, 2);
+        assert_eq!(c.upload.part_size, 16 * 1024 * 1024);
+        assert_eq!(c.upload.no_progress_alarm, Duration::from_secs(30 * 60));
+        assert_eq!(c.upload.max_bandwidth, None);
+        assert_eq!(c.http.presign_expiry, Duration::from_secs(300));
     }
 
     #[test]
@@ -977,12 +982,16 @@ bucket = "photos"
         let c = parse(&format!("{MINIMAL}storage_class = \"STANDARD_IA\"\nserver_side_encryption = \"aws:kms\"\nsse_kms_key_id = \"k1\"\n[upload]\nmax_bandwidth = \"20MiB/s\"\n[http]\nlisten = \"127.0.0.1:9187\"\n")).unwrap();
         assert_eq!(c.upload.max_bandwidth, Some(20 * 1024 * 1024));
         assert_eq!(c.http.listen.unwrap().port(), 9187);
-        let err = parse(&format!("{MINIMAL}storage_class = \"CHEAP\"\n")).unwrap_err();
-        assert!(err.to_string().contains("s3.storage_class"), "{err}");
-        let err = parse(&format!("{MINIMAL}acl = \"everyone\"\n")).unwrap_err();
-        assert!(err.to_string().contains("s3.acl"), "{err}");
         let err = parse(&format!("{MINIMAL}sse_kms_key_id = \"k\"\n")).unwrap_err();
         assert!(err.to_string().contains("s3.sse_kms_key_id"), "{err}");
+        let err = parse(&format!(
+            "{MINIMAL}server_side_encryption = \"AES256\"\nsse_kms_key_id = \"k\"\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("s3.sse_kms_key_id"), "{err}");
+        let dsse =
+            format!("{MINIMAL}server_side_encryption = \"aws:kms:dsse\"\nsse_kms_key_id = \"k\"\n");
+        assert!(parse(&dsse).is_ok());
         let err = parse(&format!("{MINIMAL}[upload]\nmax_bandwidth = \"fast\"\n")).unwrap_err();
         assert!(err.to_string().contains("not a rate"), "{err}");
         let err = parse(&format!("{MINIMAL}[http]\nlisten = \"nowhere\"\n")).unwrap_err();
@@ -990,6 +999,75 @@ bucket = "photos"
             err.to_string().contains("listen") || err.to_string().contains("socket"),
             "{err}"
         );
+    }
+
+    /// A wrong value names the key and its line and lists what is
+    /// accepted; each accepted value reads back as the variant whose
+    /// `as_str()` is that same text, which S3 and the stored fingerprint
+    /// see.
+    #[test]
+    fn fixed_choice_options_list_and_keep_their_values() {
+        let cases: [(&str, &[&str]); 3] = [
+            (
+                "storage_class",
+                &[
+                    "STANDARD",
+                    "REDUCED_REDUNDANCY",
+                    "STANDARD_IA",
+                    "ONEZONE_IA",
+                    "INTELLIGENT_TIERING",
+                    "GLACIER",
+                    "DEEP_ARCHIVE",
+                    "GLACIER_IR",
+                    "EXPRESS_ONEZONE",
+                ],
+            ),
+            (
+                "server_side_encryption",
+                &["AES256", "aws:kms", "aws:kms:dsse"],
+            ),
+            (
+                "acl",
+                &[
+                    "private",
+                    "public-read",
+                    "public-read-write",
+                    "authenticated-read",
+                    "aws-exec-read",
+                    "bucket-owner-read",
+                    "bucket-owner-full-control",
+                ],
+            ),
+        ];
+        for (key, accepted) in cases {
+            let err = parse(&format!("{MINIMAL}{key} = \"nonsense\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("line 7: {key}: unknown variant `nonsense`")),
+                "{err}"
+            );
+            let listed: Vec<&str> = err
+                .split_once("expected one of ")
+                .map(|(_, list)| list.split(", ").map(|v| v.trim_matches('`')).collect())
+                .unwrap_or_default();
+            assert_eq!(listed, accepted, "{err}");
+            for value in accepted {
+                let s3 = parse(&format!("{MINIMAL}{key} = \"{value}\"\n"))
+                    .unwrap()
+                    .s3;
+                let read = match key {
+                    "storage_class" => s3.storage_class.map(StorageClass::as_str),
+                    "server_side_encryption" => {
+                        s3.server_side_encryption.map(ServerSideEncryption::as_str)
+                    }
+                    _ => s3.acl.map(CannedAcl::as_str),
+                };
+                assert_eq!(read, Some(*value));
+            }
+        }
+        let err = parse(&format!("{MINIMAL}storage_class = \"standard_ia\"\n"));
+        assert!(err.is_err(), "values are case-sensitive, as S3 reads them");
     }
 
     #[test]

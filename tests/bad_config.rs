@@ -52,14 +52,18 @@ const CASES: &[(&str, &str, &str)] = &[
     ("s3", "prefix = 7", "prefix"),
     ("s3", "key_format = \"by_date\"", "key_format"),
     ("s3", "public_url = \"not a url\"", "s3.public_url"),
-    ("s3", "storage_class = \"CHEAP\"", "s3.storage_class"),
+    (
+        "s3",
+        "storage_class = \"CHEAP\"",
+        "storage_class: unknown variant",
+    ),
     (
         "s3",
         "server_side_encryption = \"rot13\"",
-        "s3.server_side_encryption",
+        "server_side_encryption: unknown variant",
     ),
     ("s3", "sse_kms_key_id = \"k\"", "s3.sse_kms_key_id"),
-    ("s3", "acl = \"everyone\"", "s3.acl"),
+    ("s3", "acl = \"everyone\"", "acl: unknown variant"),
     ("s3", "colour = \"blue\"", "colour"),
     ("monitor", "enabled = \"maybe\"", "enabled"),
     (

@@ -6,7 +6,7 @@
 use futures_util::StreamExt;
 
 use super::{Options, RestoreError, Summary, fetch::Job};
-use crate::config::Config;
+use crate::config::{Config, ServerSideEncryption};
 use crate::s3::keys::KeyFormat;
 use crate::s3::{S3Error, Target};
 use crate::verify::records::bare_etag;
@@ -27,8 +27,7 @@ pub async fn run(config: &Config, opts: &Options) -> Result<Summary, RestoreErro
     let etag_is_md5 = !config
         .s3
         .server_side_encryption
-        .as_deref()
-        .is_some_and(|s| s.starts_with("aws:kms"));
+        .is_some_and(ServerSideEncryption::uses_kms);
     // HEADs read each object's metadata, a few at a time.
     let mut heads = futures_util::stream::iter(listed.into_iter().map(|obj| {
         let target = &target;

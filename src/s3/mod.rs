@@ -21,7 +21,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::types::{ObjectCannedAcl, ServerSideEncryption, StorageClass};
 
-use crate::config::{S3Config, UploadConfig};
+use crate::config::{self, S3Config, UploadConfig};
 pub use error::S3Error;
 use keys::{KeyError, ObjectKey};
 
@@ -70,13 +70,10 @@ impl Target {
             limiter: upload
                 .max_bandwidth
                 .map(|rate| Arc::new(throttle::Limiter::new(rate))),
-            storage_class: s3.storage_class.as_deref().map(StorageClass::from),
-            encryption: s3
-                .server_side_encryption
-                .as_deref()
-                .map(ServerSideEncryption::from),
+            storage_class: s3.storage_class.map(StorageClass::from),
+            encryption: s3.server_side_encryption.map(ServerSideEncryption::from),
             kms_key_id: s3.sse_kms_key_id.clone(),
-            acl: s3.acl.as_deref().map(ObjectCannedAcl::from),
+            acl: s3.acl.map(ObjectCannedAcl::from),
             honours_if_none_match: s3.honours_if_none_match,
         }
     }
@@ -131,11 +128,55 @@ pub fn settings_fingerprint(s3: &S3Config) -> String {
         s3.key_format.as_str(),
         // Upload options: S3 may refuse one for good (a 400 that waits
         // for a change), and correcting it must retry those photos.
-        s3.storage_class.as_deref().unwrap_or(""),
-        s3.server_side_encryption.as_deref().unwrap_or(""),
+        s3.storage_class.map_or("", config::StorageClass::as_str),
+        s3.server_side_encryption
+            .map_or("", config::ServerSideEncryption::as_str),
         s3.sse_kms_key_id.as_deref().unwrap_or(""),
-        s3.acl.as_deref().unwrap_or(""),
+        s3.acl.map_or("", config::CannedAcl::as_str),
     ])
+}
+
+impl From<config::StorageClass> for StorageClass {
+    fn from(class: config::StorageClass) -> Self {
+        use config::StorageClass as C;
+        match class {
+            C::Standard => Self::Standard,
+            C::ReducedRedundancy => Self::ReducedRedundancy,
+            C::StandardIa => Self::StandardIa,
+            C::OnezoneIa => Self::OnezoneIa,
+            C::IntelligentTiering => Self::IntelligentTiering,
+            C::Glacier => Self::Glacier,
+            C::DeepArchive => Self::DeepArchive,
+            C::GlacierIr => Self::GlacierIr,
+            C::ExpressOnezone => Self::ExpressOnezone,
+        }
+    }
+}
+
+impl From<config::ServerSideEncryption> for ServerSideEncryption {
+    fn from(encryption: config::ServerSideEncryption) -> Self {
+        use config::ServerSideEncryption as E;
+        match encryption {
+            E::Aes256 => Self::Aes256,
+            E::AwsKms => Self::AwsKms,
+            E::AwsKmsDsse => Self::AwsKmsDsse,
+        }
+    }
+}
+
+impl From<config::CannedAcl> for ObjectCannedAcl {
+    fn from(acl: config::CannedAcl) -> Self {
+        use config::CannedAcl as A;
+        match acl {
+            A::Private => Self::Private,
+            A::PublicRead => Self::PublicRead,
+            A::PublicReadWrite => Self::PublicReadWrite,
+            A::AuthenticatedRead => Self::AuthenticatedRead,
+            A::AwsExecRead => Self::AwsExecRead,
+            A::BucketOwnerRead => Self::BucketOwnerRead,
+            A::BucketOwnerFullControl => Self::BucketOwnerFullControl,
+        }
+    }
 }
 
 /// The one HTTPS client: rustls on ring, the TLS stack the database
@@ -271,5 +312,79 @@ mod tests {
         assert_ne!(before, after);
         assert!(!after.contains("topsecret"));
         assert_eq!(after.len(), 32);
+    }
+
+    /// Every value serde accepts for `T`, read from the list its error
+    /// for a wrong value gives.
+    fn every<T: serde::de::DeserializeOwned>() -> Vec<(String, T)> {
+        use serde::de::{IntoDeserializer, value::Error};
+        let read = |text: &str| T::deserialize(IntoDeserializer::<Error>::into_deserializer(text));
+        let err = read("?").err().map(|e| e.to_string()).unwrap_or_default();
+        let (_, list) = err.split_once("expected one of ").unwrap_or_default();
+        list.split(", ")
+            .map(|v| v.trim_matches('`').to_owned())
+            .map(|v| {
+                let value = read(&v).unwrap();
+                (v, value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn upload_options_reach_s3_as_written() {
+        let classes = every::<config::StorageClass>();
+        assert_eq!(classes.len(), 9);
+        for (text, class) in classes {
+            assert_eq!(
+                (class.as_str(), StorageClass::from(class).as_str()),
+                (&*text, &*text)
+            );
+        }
+        let encryptions = every::<config::ServerSideEncryption>();
+        assert_eq!(encryptions.len(), 3);
+        for (text, sse) in encryptions {
+            assert_eq!(
+                (sse.as_str(), ServerSideEncryption::from(sse).as_str()),
+                (&*text, &*text)
+            );
+        }
+        let acls = every::<config::CannedAcl>();
+        assert_eq!(acls.len(), 7);
+        for (text, acl) in acls {
+            assert_eq!(
+                (acl.as_str(), ObjectCannedAcl::from(acl).as_str()),
+                (&*text, &*text)
+            );
+        }
+    }
+
+    /// The fingerprint is stored with every failure: a change in how it is
+    /// computed would retry every failed photo on upgrade.
+    #[test]
+    fn fingerprint_is_stable_across_releases() {
+        let parse = |extra: &str| {
+            let text = format!(
+                "[piwigo]\ndatabase_url = \"mysql://u:p@db:3306/piwigo\"\nroot = \"/srv/piwigo\"\n\
+                 [s3]\nbucket = \"pics\"\nregion = \"eu-west-3\"\nendpoint = \"http://127.0.0.1:9000\"\n\
+                 force_path_style = true\naccess_key_id = \"AKIAEXAMPLE\"\n\
+                 secret_access_key = \"example-secret\"\nprefix = \"photos\"\n\
+                 key_format = \"path_and_file\"\n{extra}"
+            );
+            crate::config::Config::from_toml(&text, std::path::Path::new("t.toml"), None)
+                .unwrap()
+                .s3
+        };
+        assert_eq!(
+            settings_fingerprint(&parse("")),
+            "d45369becc4655fd272c0658a053b1db"
+        );
+        let all = parse(
+            "storage_class = \"STANDARD_IA\"\nserver_side_encryption = \"aws:kms\"\n\
+             sse_kms_key_id = \"key-1\"\nacl = \"bucket-owner-full-control\"\n",
+        );
+        assert_eq!(
+            settings_fingerprint(&all),
+            "3bb89d92fd7d56fb2e016c4d14773eb1"
+        );
     }
 }

@@ -11,7 +11,7 @@ mod render;
 use serde::Serialize;
 use sqlx::MySqlPool;
 
-use crate::config::Config;
+use crate::config::{Config, ServerSideEncryption};
 use crate::db::{DbError, Tables};
 use crate::piwigo::GalleryRoot;
 use crate::s3::{S3Error, Target};
@@ -99,8 +99,7 @@ pub async fn run(
     let etag_is_md5 = !config
         .s3
         .server_side_encryption
-        .as_deref()
-        .is_some_and(|s| s.starts_with("aws:kms"));
+        .is_some_and(ServerSideEncryption::uses_kms);
     let bucket =
         bucket::audit(&target, &config.s3.prefix, &recs, etag_is_md5, opts.orphans).await?;
     let disk = if opts.disk {
