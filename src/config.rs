@@ -751,15 +751,33 @@ fn parse_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
                         && k.chars()
                             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 });
-            (line_no, key)
+            // The section the line is in, so the key reads as it is
+            // documented (`s3.acl`, not `acl`).
+            let section = text
+                .lines()
+                .take(line_no - 1)
+                .map(str::trim)
+                .filter(|l| l.starts_with('[') && l.ends_with(']'))
+                .last()
+                .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+            (line_no, key.map(|k| (section, k)))
         }
         None => (0, None),
     };
     let message = match &key {
-        Some(k) if SECRET_KEYS.contains(&k.as_str()) => {
-            format!("{k}: not a valid value (it must be a quoted string)")
+        Some((section, k))
+            if SECRET_KEYS.contains(&k.as_str()) || !e.message().contains(k.as_str()) =>
+        {
+            let field = match section {
+                Some(section) => format!("{section}.{k}"),
+                None => k.clone(),
+            };
+            if SECRET_KEYS.contains(&k.as_str()) {
+                format!("{field}: not a valid value (it must be a quoted string)")
+            } else {
+                format!("{field}: {}", e.message())
+            }
         }
-        Some(k) if !e.message().contains(k.as_str()) => format!("{k}: {}", e.message()),
         _ => e.message().to_owned(),
     };
     ConfigError::Parse {
@@ -1044,7 +1062,7 @@ bucket = "photos"
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.contains(&format!("line 7: {key}: unknown variant `nonsense`")),
+                err.contains(&format!("line 7: s3.{key}: unknown variant `nonsense`")),
                 "{err}"
             );
             let listed: Vec<&str> = err

@@ -55,15 +55,15 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "s3",
         "storage_class = \"CHEAP\"",
-        "storage_class: unknown variant",
+        "s3.storage_class: unknown variant",
     ),
     (
         "s3",
         "server_side_encryption = \"rot13\"",
-        "server_side_encryption: unknown variant",
+        "s3.server_side_encryption: unknown variant",
     ),
     ("s3", "sse_kms_key_id = \"k\"", "s3.sse_kms_key_id"),
-    ("s3", "acl = \"everyone\"", "acl: unknown variant"),
+    ("s3", "acl = \"everyone\"", "s3.acl: unknown variant"),
     ("s3", "colour = \"blue\"", "colour"),
     ("monitor", "enabled = \"maybe\"", "enabled"),
     (
