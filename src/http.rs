@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -106,10 +106,7 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
-        .route(
-            "/presign/{image_id}",
-            get(crate::companion::presign::presign),
-        )
+        .route("/presign/{image_id}", get(presign))
         .with_state(state);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
@@ -251,6 +248,26 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         st.metrics.encode(),
     )
         .into_response()
+}
+
+async fn presign(
+    State(st): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    Path(image_id): Path<String>,
+) -> Response {
+    if let Some(answer) = crate::token::refusal(&headers, st.token.as_ref()) {
+        return answer;
+    }
+    let feed = st.feed.borrow().clone();
+    crate::companion::presign::answer(
+        &st.pool,
+        &st.tables,
+        &feed.target,
+        &feed.redact,
+        st.presign_expiry,
+        &image_id,
+    )
+    .await
 }
 
 async fn status(State(st): State<Arc<HttpState>>, headers: HeaderMap) -> Response {

@@ -3,30 +3,33 @@
 //! The plugin checks Piwigo's permissions first; the daemon signs only
 //! objects it recorded, so the token cannot sign arbitrary keys.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use sqlx::MySqlPool;
 
-use crate::http::HttpState;
-use crate::token;
+use crate::db::Tables;
+use crate::redact::Redactor;
+use crate::s3::Target;
 
 fn refuse(code: StatusCode, message: String) -> Response {
     (code, Json(json!({"error": message}))).into_response()
 }
 
-pub async fn presign(
-    State(st): State<Arc<HttpState>>,
-    headers: HeaderMap,
-    Path(image_id): Path<String>,
+/// The answer to `/presign/{image_id}` once the token was checked: a link
+/// to the object recorded for the photo, signed with `target`'s keys.
+pub async fn answer(
+    pool: &MySqlPool,
+    t: &Tables,
+    target: &Target,
+    redact: &Redactor,
+    expiry: Duration,
+    image_id: &str,
 ) -> Response {
-    if let Some(answer) = token::refusal(&headers, st.token.as_ref()) {
-        return answer;
-    }
     let Ok(image_id) = image_id.parse::<u32>() else {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -35,10 +38,10 @@ pub async fn presign(
     };
     let row: Result<Option<(String, String)>, sqlx::Error> = sqlx::query_as(&format!(
         "SELECT bucket, s3_key FROM {} WHERE image_id = ?",
-        st.tables.uploaded
+        t.uploaded
     ))
     .bind(image_id)
-    .fetch_optional(&st.pool)
+    .fetch_optional(pool)
     .await;
     let (bucket, key) = match row {
         Ok(Some(row)) => row,
@@ -56,14 +59,11 @@ pub async fn presign(
             );
         }
     };
-    let expiry = st.presign_expiry;
     let config = match PresigningConfig::expires_in(expiry) {
         Ok(c) => c,
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let feed = st.feed.borrow().clone();
-    match feed
-        .target
+    match target
         .client
         .get_object()
         .bucket(&bucket)
@@ -77,7 +77,7 @@ pub async fn presign(
         }))
         .into_response(),
         Err(e) => {
-            let message = feed.redact.scrub(&format!("s3: presign {key}: {e}"));
+            let message = redact.scrub(&format!("s3: presign {key}: {e}"));
             tracing::warn!(image.id = image_id, error = %message, "presign failed");
             refuse(StatusCode::BAD_GATEWAY, message)
         }
