@@ -236,7 +236,7 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         Err(e) => tracing::warn!(error = %e, "http: could not count the queue for /metrics"),
     }
     match crate::verify::LastRun::load(&st.pool, &st.tables).await {
-        Ok(Some(last)) => st.metrics.set_verify(&last),
+        Ok(Some(last)) => st.metrics.set_verify(last.figures()),
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "http: could not read the last verify for /metrics"),
     }

@@ -203,17 +203,9 @@ impl Metrics {
         }
     }
 
-    /// Shows the last verify's result.
-    pub fn set_verify(&self, last: &crate::verify::LastRun) {
-        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        for (what, value) in [
-            ("finished_at", last.at),
-            ("ok", i64::from(last.ok)),
-            ("not_backed_up", n(last.not_backed_up)),
-            ("objects_missing", n(last.objects_missing)),
-            ("objects_damaged", n(last.objects_damaged)),
-            ("files_with_problems", n(last.files_with_problems)),
-        ] {
+    /// Shows the last verify's result, one gauge per figure.
+    pub fn set_verify<'a>(&self, figures: impl IntoIterator<Item = (&'a str, i64)>) {
+        for (what, value) in figures {
             self.verify.get_or_create(&label("what", what)).set(value);
         }
     }
@@ -294,13 +286,12 @@ mod tests {
     #[test]
     fn the_last_verify_shows() {
         let m = Metrics::default();
-        m.set_verify(&crate::verify::LastRun {
-            at: 1_700_000_000,
-            ok: false,
-            not_backed_up: 3,
-            objects_missing: 2,
-            ..Default::default()
-        });
+        m.set_verify([
+            ("finished_at", 1_700_000_000),
+            ("ok", 0),
+            ("not_backed_up", 3),
+            ("objects_missing", 2),
+        ]);
         let text = m.encode();
         for line in [
             "piwigo_s3upload_verify{what=\"finished_at\"} 1700000000",

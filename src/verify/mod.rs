@@ -155,6 +155,19 @@ const STATE_NAMES: [&str; 6] = [
 ];
 
 impl LastRun {
+    /// The figures `/metrics` shows, by name.
+    pub fn figures(&self) -> [(&'static str, i64); 6] {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        [
+            ("finished_at", self.at),
+            ("ok", i64::from(self.ok)),
+            ("not_backed_up", n(self.not_backed_up)),
+            ("objects_missing", n(self.objects_missing)),
+            ("objects_damaged", n(self.objects_damaged)),
+            ("files_with_problems", n(self.files_with_problems)),
+        ]
+    }
+
     pub fn of(report: &Report) -> Self {
         Self {
             at: chrono::Utc::now().timestamp(),
