@@ -11,6 +11,8 @@ import time
 
 import pytest
 import requests
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from harness import photos
@@ -140,10 +142,17 @@ def apply_batch_action(browser, piwigo):
     links[0].click()
     Select(browser.find("select[name=selectAction]")).select_by_value(BATCH_ACTION)
     browser.find("#applyAction").click()
-    # The plugin waits a few seconds for the daemon's counts.
-    WebDriverWait(browser.driver, 30).until(
-        lambda d: "selected photos" in d.page_source or "is waiting for the daemon" in d.page_source)
-    return browser.find("body").text
+    # The plugin waits a few seconds for the daemon's counts. The page is
+    # replaced while the form is submitted: the text is read in the wait,
+    # and a page that went stale mid-read is read again.
+    def message(driver):
+        text = driver.find_element(By.TAG_NAME, "body").text
+        answered = "selected photos" in text or "is waiting for the daemon" in text
+        return text if answered else False
+
+    return WebDriverWait(
+        browser.driver, 30, ignored_exceptions=[StaleElementReferenceException]
+    ).until(message)
 
 
 def test_photo_page_link_downloads_the_original_from_a_private_bucket(env, browser):
