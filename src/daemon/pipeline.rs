@@ -102,7 +102,12 @@ pub(super) async fn run(
                     break;
                 }
             }
-            Event::Finished(done) => p.finished(settings.ctx(), done).await,
+            Event::Finished(done) => {
+                p.finished(settings.ctx(), done).await;
+                // Its slot is free, and photos waiting for its md5 or its
+                // key may be due now.
+                p.wait = p.wait.take().filter(|w| w.backoff);
+            }
             Event::Woken => p.wait = p.wait.take().filter(|w| w.backoff),
             Event::WaitOver => p.wait = None,
         }
