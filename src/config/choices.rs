@@ -1,0 +1,93 @@
+//! Options with a fixed set of values, read as enums: a wrong value is
+//! refused when the file is read, with the accepted ones listed, and `s3`
+//! maps each to the SDK's type without parsing text again.
+
+use serde::Deserialize;
+
+/// `s3.storage_class`, spelt as S3 spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StorageClass {
+    Standard,
+    ReducedRedundancy,
+    StandardIa,
+    OnezoneIa,
+    IntelligentTiering,
+    Glacier,
+    DeepArchive,
+    GlacierIr,
+    ExpressOnezone,
+}
+
+impl StorageClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "STANDARD",
+            Self::ReducedRedundancy => "REDUCED_REDUNDANCY",
+            Self::StandardIa => "STANDARD_IA",
+            Self::OnezoneIa => "ONEZONE_IA",
+            Self::IntelligentTiering => "INTELLIGENT_TIERING",
+            Self::Glacier => "GLACIER",
+            Self::DeepArchive => "DEEP_ARCHIVE",
+            Self::GlacierIr => "GLACIER_IR",
+            Self::ExpressOnezone => "EXPRESS_ONEZONE",
+        }
+    }
+}
+
+/// `s3.server_side_encryption`, spelt as S3 spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ServerSideEncryption {
+    /// SSE-S3
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// SSE-KMS, with `sse_kms_key_id` or the account's default key
+    #[serde(rename = "aws:kms")]
+    AwsKms,
+    /// SSE-KMS with a second, independent layer
+    #[serde(rename = "aws:kms:dsse")]
+    AwsKmsDsse,
+}
+
+impl ServerSideEncryption {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aes256 => "AES256",
+            Self::AwsKms => "aws:kms",
+            Self::AwsKmsDsse => "aws:kms:dsse",
+        }
+    }
+
+    /// Under a KMS key, `sse_kms_key_id` applies and an object's ETag is
+    /// no longer the md5 of its bytes.
+    pub fn uses_kms(self) -> bool {
+        matches!(self, Self::AwsKms | Self::AwsKmsDsse)
+    }
+}
+
+/// `s3.acl`: a canned ACL, spelt as S3 spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CannedAcl {
+    Private,
+    PublicRead,
+    PublicReadWrite,
+    AuthenticatedRead,
+    AwsExecRead,
+    BucketOwnerRead,
+    BucketOwnerFullControl,
+}
+
+impl CannedAcl {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::PublicRead => "public-read",
+            Self::PublicReadWrite => "public-read-write",
+            Self::AuthenticatedRead => "authenticated-read",
+            Self::AwsExecRead => "aws-exec-read",
+            Self::BucketOwnerRead => "bucket-owner-read",
+            Self::BucketOwnerFullControl => "bucket-owner-full-control",
+        }
+    }
+}
