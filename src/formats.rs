@@ -237,8 +237,9 @@ async fn send(pool: &MySqlPool, t: &Tables, ctx: &Context, due: &Due) -> Result<
     };
     let rel = rel_path(photo_path, &due.ext);
     let local = |e: FileError| Done::Failed(e.failure());
-    let path = match ctx.root.resolve(&rel) {
-        Ok(p) => p,
+    let stall = ctx.upload.read_stall_timeout;
+    let (path, size) = match ctx.root.locate(&rel, stall).await {
+        Ok(located) => located,
         Err(FileError::Missing(p)) => {
             // Deleted from Piwigo with its row: nothing to send.
             let still: Option<u32> = sqlx::query_scalar(&format!(
@@ -266,10 +267,8 @@ async fn send(pool: &MySqlPool, t: &Tables, ctx: &Context, due: &Due) -> Result<
             )));
         }
     };
-    let part_size = std::fs::metadata(&path)
-        .ok()
-        .and_then(|m| ctx.target.part_size_for(m.len()));
-    let digest = match digest(path.clone(), part_size, ctx.upload.read_stall_timeout).await {
+    let part_size = ctx.target.part_size_for(size);
+    let digest = match digest(path.clone(), part_size, stall).await {
         Ok(d) => d,
         Err(e) => return Ok(local(FileError::from_hash(&path, e))),
     };

@@ -338,6 +338,34 @@ impl GalleryRoot {
     /// Resolves `images.path` to a regular file inside an allowed directory,
     /// following symlinks only as far as they stay inside.
     pub fn resolve(&self, rel: &str) -> Result<PathBuf, FileError> {
+        self.resolve_with_size(rel).map(|(path, _)| path)
+    }
+
+    /// [`resolve`](Self::resolve) and the file's size, on the blocking
+    /// pool: on a hung network mount `stat()` hangs as `open()` does, and
+    /// must hold up this photo alone. No answer within `limit` is
+    /// [`FileError::Stalled`]; the thread is left to the kernel.
+    pub async fn locate(&self, rel: &str, limit: Duration) -> Result<(PathBuf, u64), FileError> {
+        let root = self.clone();
+        let owned = rel.to_owned();
+        let task = tokio::task::spawn_blocking(move || root.resolve_with_size(&owned));
+        match tokio::time::timeout(limit, task).await {
+            Ok(Ok(located)) => located,
+            Ok(Err(e)) => Err(FileError::Unreadable {
+                path: self.root.join(rel),
+                reason: format!("resolving the path failed unexpectedly: {e}"),
+            }),
+            Err(_) => Err(FileError::Stalled {
+                path: self.root.join(rel),
+                reason: format!(
+                    "the filesystem did not answer stat() within {}s",
+                    limit.as_secs()
+                ),
+            }),
+        }
+    }
+
+    fn resolve_with_size(&self, rel: &str) -> Result<(PathBuf, u64), FileError> {
         let outside = || self.outside(rel);
         let lexical = self.lexical(rel)?;
         if !self.is_allowed(&lexical) {
@@ -369,7 +397,7 @@ impl GalleryRoot {
                 reason: "not a regular file".into(),
             });
         }
-        Ok(real)
+        Ok((real, meta.len()))
     }
 
     /// Where a file for `rel` may be written: the same confinement as
@@ -442,6 +470,26 @@ mod tests {
         std::fs::write(dir.path().join("outside/secret.txt"), b"x").unwrap();
         let g = GalleryRoot::new(&root, &[]).unwrap();
         (dir, g)
+    }
+
+    #[tokio::test]
+    async fn locate_gives_path_and_size_off_the_runtime_with_resolves_rules() {
+        let (_dir, g) = gallery();
+        let limit = Duration::from_secs(10);
+        let (path, size) = g.locate("./upload/2024/01/02/a.jpg", limit).await.unwrap();
+        assert_eq!((path, size), (g.root().join("upload/2024/01/02/a.jpg"), 4));
+        assert!(matches!(
+            g.locate("upload/gone.jpg", limit).await,
+            Err(FileError::Missing(_))
+        ));
+        assert!(matches!(
+            g.locate("../outside/secret.txt", limit).await,
+            Err(FileError::OutsideRoot { .. })
+        ));
+        assert!(matches!(
+            g.locate("upload/2024", limit).await,
+            Err(FileError::Unreadable { .. })
+        ));
     }
 
     #[test]

@@ -162,18 +162,16 @@ async fn prepare(
         }
         return Ok(None);
     };
-    let path = match ctx.root.resolve(&image.path) {
-        Ok(p) => p,
+    let stall = ctx.upload.read_stall_timeout;
+    let (path, size) = match ctx.root.locate(&image.path, stall).await {
+        Ok(located) => located,
         Err(e) => return fail(ctx, claim, e.failure(), started).await.map(|()| None),
     };
     let key = match ctx.target.key_for(&image.path, &image.file) {
         Ok(k) => k,
         Err(e) => return fail(ctx, claim, e.failure(), started).await.map(|()| None),
     };
-    let part_size = std::fs::metadata(&path)
-        .ok()
-        .and_then(|m| ctx.target.part_size_for(m.len()));
-    let stall = ctx.upload.read_stall_timeout;
+    let part_size = ctx.target.part_size_for(size);
     let digest = match digest::digest(path.clone(), part_size, stall).await {
         Ok(d) => d,
         Err(e) => {

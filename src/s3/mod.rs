@@ -54,6 +54,9 @@ pub struct Target {
     acl: Option<ObjectCannedAcl>,
     /// Skip the HEAD: the PUT's `If-None-Match: *` is enough.
     pub honours_if_none_match: bool,
+    /// How long a look at the file after a failed send may take (a hung
+    /// network mount answers no `stat()` either).
+    read_stall: Duration,
 }
 
 impl Target {
@@ -75,6 +78,7 @@ impl Target {
             kms_key_id: s3.sse_kms_key_id.clone(),
             acl: s3.acl.map(ObjectCannedAcl::from),
             honours_if_none_match: s3.honours_if_none_match,
+            read_stall: upload.read_stall_timeout,
         }
     }
 

@@ -143,20 +143,22 @@ impl Target {
         } else {
             self.put_multipart(key, path, digest).await
         };
-        result.map_err(|e| match e {
-            PutError::S3(e) if e.is_bad_digest() => FileError::Changed {
+        match result {
+            Err(PutError::S3(e)) if e.is_bad_digest() => Err(FileError::Changed {
                 path: path.to_owned(),
                 reason: "its bytes no longer match the md5 taken before sending".into(),
             }
-            .into(),
+            .into()),
             // No answer: the body may have failed to read rather than the
             // network; the file says which.
-            PutError::S3(e) if e.http_status == 0 => match local_cause(path, digest) {
-                Some(local) => local.into(),
-                None => e.into(),
-            },
+            Err(PutError::S3(e)) if e.http_status == 0 => {
+                Err(match self.local_cause(path, digest).await {
+                    Some(local) => local.into(),
+                    None => e.into(),
+                })
+            }
             other => other,
-        })
+        }
     }
 
     async fn put_single(
@@ -321,27 +323,57 @@ impl Target {
                 limiter.clone(),
             ));
         }
-        ByteStream::read_from()
+        let built = ByteStream::read_from()
             .path(path)
             .offset(offset)
             .length(Length::Exact(length))
             .buffer_size(CHUNK)
             .build()
-            .await
-            .map_err(|e| {
-                local_cause(path, digest).unwrap_or_else(|| FileError::Unreadable {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                })
-            })
+            .await;
+        match built {
+            Ok(body) => Ok(body),
+            Err(e) => {
+                Err(self
+                    .local_cause(path, digest)
+                    .await
+                    .unwrap_or_else(|| FileError::Unreadable {
+                        path: path.to_owned(),
+                        reason: e.to_string(),
+                    }))
+            }
+        }
+    }
+
+    /// What the file says after a send failed without an answer: gone,
+    /// unreadable, stalled, or another size than was hashed. `None` when
+    /// it looks as it did, and the failure was the network's. Asked on the
+    /// blocking pool: a hung mount must not hold up a runtime thread.
+    async fn local_cause(&self, path: &Path, digest: &FileDigest) -> Option<FileError> {
+        let owned = path.to_owned();
+        let stat = tokio::task::spawn_blocking(move || std::fs::metadata(owned));
+        match tokio::time::timeout(self.read_stall, stat).await {
+            Ok(Ok(meta)) => file_cause(path, digest, meta),
+            Ok(Err(e)) => Some(FileError::Unreadable {
+                path: path.to_owned(),
+                reason: format!("looking at the file failed unexpectedly: {e}"),
+            }),
+            Err(_) => Some(FileError::Stalled {
+                path: path.to_owned(),
+                reason: format!(
+                    "the filesystem did not answer stat() within {}s",
+                    self.read_stall.as_secs()
+                ),
+            }),
+        }
     }
 }
 
-/// What the file says after a send failed without an answer: gone,
-/// unreadable, or another size than was hashed. `None` when it looks as it
-/// did, and the failure was the network's.
-fn local_cause(path: &Path, digest: &FileDigest) -> Option<FileError> {
-    match std::fs::metadata(path) {
+fn file_cause(
+    path: &Path,
+    digest: &FileDigest,
+    meta: std::io::Result<std::fs::Metadata>,
+) -> Option<FileError> {
+    match meta {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Some(FileError::Missing(path.to_owned()))
         }
