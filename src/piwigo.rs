@@ -279,6 +279,28 @@ pub enum FileError {
     Changed { path: PathBuf, reason: String },
 }
 
+/// Runs a filesystem call about `path` on the blocking pool: on a hung
+/// network mount `stat()` hangs as `open()` does, and must hold up one
+/// photo alone. No answer within `limit` is [`FileError::Stalled`]; the
+/// thread is left to the kernel.
+pub async fn off_runtime<T: Send + 'static>(
+    path: &Path,
+    limit: Duration,
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, FileError> {
+    match tokio::time::timeout(limit, tokio::task::spawn_blocking(call)).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(e)) => Err(FileError::Unreadable {
+            path: path.to_owned(),
+            reason: format!("the filesystem call failed unexpectedly: {e}"),
+        }),
+        Err(_) => Err(FileError::Stalled {
+            path: path.to_owned(),
+            reason: format!("the filesystem did not answer within {}s", limit.as_secs()),
+        }),
+    }
+}
+
 /// A file that changed under us is retried after this pause: the writer
 /// (a replace in Piwigo, a copy still running) is usually done by then.
 pub const CHANGED_WAIT: Duration = Duration::from_secs(5);
@@ -341,28 +363,15 @@ impl GalleryRoot {
         self.resolve_with_size(rel).map(|(path, _)| path)
     }
 
-    /// [`resolve`](Self::resolve) and the file's size, on the blocking
-    /// pool: on a hung network mount `stat()` hangs as `open()` does, and
-    /// must hold up this photo alone. No answer within `limit` is
-    /// [`FileError::Stalled`]; the thread is left to the kernel.
+    /// [`resolve`](Self::resolve) and the file's size, asked
+    /// [`off_runtime`].
     pub async fn locate(&self, rel: &str, limit: Duration) -> Result<(PathBuf, u64), FileError> {
         let root = self.clone();
         let owned = rel.to_owned();
-        let task = tokio::task::spawn_blocking(move || root.resolve_with_size(&owned));
-        match tokio::time::timeout(limit, task).await {
-            Ok(Ok(located)) => located,
-            Ok(Err(e)) => Err(FileError::Unreadable {
-                path: self.root.join(rel),
-                reason: format!("resolving the path failed unexpectedly: {e}"),
-            }),
-            Err(_) => Err(FileError::Stalled {
-                path: self.root.join(rel),
-                reason: format!(
-                    "the filesystem did not answer stat() within {}s",
-                    limit.as_secs()
-                ),
-            }),
-        }
+        off_runtime(&self.root.join(rel), limit, move || {
+            root.resolve_with_size(&owned)
+        })
+        .await?
     }
 
     fn resolve_with_size(&self, rel: &str) -> Result<(PathBuf, u64), FileError> {

@@ -13,7 +13,7 @@ use super::Target;
 use super::error::S3Error;
 use super::keys::ObjectKey;
 use crate::digest::FileDigest;
-use crate::piwigo::FileError;
+use crate::piwigo::{FileError, off_runtime};
 use md5::{Digest, Md5};
 
 /// Read size for streaming bodies: large enough to run at disk speed, small
@@ -346,24 +346,13 @@ impl Target {
 
     /// What the file says after a send failed without an answer: gone,
     /// unreadable, stalled, or another size than was hashed. `None` when
-    /// it looks as it did, and the failure was the network's. Asked on the
-    /// blocking pool: a hung mount must not hold up a runtime thread.
+    /// it looks as it did, and the failure was the network's. Asked
+    /// [`off_runtime`]: a hung mount must not hold up a runtime thread.
     async fn local_cause(&self, path: &Path, digest: &FileDigest) -> Option<FileError> {
         let owned = path.to_owned();
-        let stat = tokio::task::spawn_blocking(move || std::fs::metadata(owned));
-        match tokio::time::timeout(self.read_stall, stat).await {
-            Ok(Ok(meta)) => file_cause(path, digest, meta),
-            Ok(Err(e)) => Some(FileError::Unreadable {
-                path: path.to_owned(),
-                reason: format!("looking at the file failed unexpectedly: {e}"),
-            }),
-            Err(_) => Some(FileError::Stalled {
-                path: path.to_owned(),
-                reason: format!(
-                    "the filesystem did not answer stat() within {}s",
-                    self.read_stall.as_secs()
-                ),
-            }),
+        match off_runtime(path, self.read_stall, move || std::fs::metadata(owned)).await {
+            Ok(meta) => file_cause(path, digest, meta),
+            Err(e) => Some(e),
         }
     }
 }
