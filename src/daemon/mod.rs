@@ -132,11 +132,11 @@ pub async fn run(
         "piwigo-s3upload started"
     );
     if opts.until_idle {
-        sweep::report(&sweep::once(settings.ctx()).await);
+        sweep::report(&sweep::once(&settings.ctx()).await);
         let started = Instant::now();
         monitor::poll_once(&pool, &t, &settings.config().monitor).await?;
         metrics.polled(started.elapsed());
-        companion::once(&pool, &t, settings.ctx(), true).await?;
+        companion::once(&pool, &t, &settings.ctx(), true).await?;
     } else {
         let stop = CancellationToken::new();
         tasks.push(Task::spawn(
@@ -175,7 +175,7 @@ pub async fn run(
     pipeline::run(&mut settings, &wake, shutdown.clone(), opts.until_idle).await;
     if opts.until_idle
         && !shutdown.graceful.is_cancelled()
-        && let Err(e) = formats::until_idle(&pool, &t, settings.ctx()).await
+        && let Err(e) = formats::until_idle(&pool, &t, &settings.ctx()).await
     {
         tracing::warn!(error = %e, "formats: could not finish; they are sent at the next run");
     }

@@ -95,7 +95,7 @@ pub(super) async fn run(
         match event {
             Event::Stop => break,
             Event::Reload => settings.reload().await,
-            Event::Tick => housekeeping.tick(settings.ctx()).await,
+            Event::Tick => housekeeping.tick(&settings.ctx()).await,
             Event::Claimed(result) => {
                 p.claim = None;
                 if p.claimed(settings, result).await {
@@ -103,17 +103,17 @@ pub(super) async fn run(
                 }
             }
             Event::Finished(done) => {
-                p.finished(settings.ctx(), done).await;
+                p.finished(&settings.ctx(), done).await;
                 // Its slot is free, and photos waiting for its md5 or its
                 // key may be due now.
-                p.wait = p.wait.take().filter(|w| w.backoff);
+                p.end_idle_wait();
             }
-            Event::Woken => p.wait = p.wait.take().filter(|w| w.backoff),
+            Event::Woken => p.end_idle_wait(),
             Event::WaitOver => p.wait = None,
         }
     }
-    p.hand_back_claim_in_flight(settings.ctx()).await;
-    p.drain(settings.ctx()).await;
+    p.hand_back_claim_in_flight(&settings.ctx()).await;
+    p.drain(&settings.ctx()).await;
 }
 
 /// Ready at `at`; never when there is nothing to wait for.
@@ -125,6 +125,12 @@ async fn until(at: Option<Instant>) {
 }
 
 impl Pipeline {
+    /// Photos may be due: an empty queue is asked again at once. A
+    /// database backoff runs its course.
+    fn end_idle_wait(&mut self) {
+        self.wait = self.wait.take().filter(|w| w.backoff);
+    }
+
     /// Claims as many photos as there is room for, unless a claim is
     /// under way or a wait is not over.
     fn start_claim(&mut self, settings: &Settings) {
@@ -132,8 +138,9 @@ impl Pipeline {
         if self.claim.is_some() || self.wait.is_some() || room == 0 {
             return;
         }
-        let queue = settings.ctx().queue.clone();
-        let lease = settings.ctx().upload.claim_lease;
+        let ctx = settings.ctx();
+        let queue = ctx.queue.clone();
+        let lease = ctx.upload.claim_lease;
         self.claim = Some(Box::pin(async move { queue.claim(room, lease).await }));
     }
 
@@ -156,8 +163,9 @@ impl Pipeline {
         }
         self.db_delay = DB_BACKOFF_MIN;
         if !rows.is_empty() {
+            let ctx = settings.ctx();
             for row in rows {
-                self.start(settings.ctx(), row);
+                self.start(&ctx, row);
             }
             return false;
         }

@@ -29,7 +29,6 @@ const PIPELINE_DEPTH: usize = 2;
 
 /// What outlives a reload: the counters, the outage state and the upload
 /// slots.
-#[derive(Clone)]
 pub(super) struct Shared {
     pub metrics: Arc<Metrics>,
     pub outage: Arc<Outage>,
@@ -39,7 +38,7 @@ pub(super) struct Shared {
 pub(super) struct Settings {
     path: Option<PathBuf>,
     config: Config,
-    ctx: Arc<worker::Context>,
+    /// The current workers' context; tasks that outlive a reload follow it.
     contexts: watch::Sender<Arc<worker::Context>>,
     feed: watch::Sender<http::Feed>,
     monitor: Option<Task>,
@@ -72,7 +71,6 @@ impl Settings {
         Ok(Self {
             path,
             config,
-            ctx,
             contexts,
             feed,
             monitor: None,
@@ -88,8 +86,8 @@ impl Settings {
     }
 
     /// The context new photos are started with.
-    pub(super) fn ctx(&self) -> &Arc<worker::Context> {
-        &self.ctx
+    pub(super) fn ctx(&self) -> Arc<worker::Context> {
+        self.contexts.borrow().clone()
     }
 
     /// Follows the context across reloads, for tasks that outlive one.
@@ -116,7 +114,7 @@ impl Settings {
                 self.t.clone(),
                 self.config.monitor.clone(),
                 self.wake.clone(),
-                self.ctx.metrics.clone(),
+                self.ctx().metrics.clone(),
                 stop,
             ),
         ));
@@ -152,7 +150,8 @@ impl Settings {
 
     async fn apply(&mut self, new: Config) -> Result<(), DaemonError> {
         warn_restart_only(&self.config, &new);
-        let ctx = context(&new, self.ctx.queue.clone(), shared_of(&self.ctx)).await?;
+        let running = self.ctx();
+        let ctx = context(&new, running.queue.clone(), shared_of(&running)).await?;
         retry_if_changed(&ctx.queue, &new).await?;
         let (from, to) = (self.config.upload.workers, new.upload.workers);
         if from != to {
@@ -161,8 +160,7 @@ impl Settings {
         }
         let monitor_changed = new.monitor != self.config.monitor;
         self.feed.send_replace(feed_of(&new, &ctx));
-        self.contexts.send_replace(ctx.clone());
-        self.ctx = ctx;
+        self.contexts.send_replace(ctx);
         self.config = new;
         if monitor_changed && let Some(monitor) = self.monitor.take() {
             monitor.stop().await;
