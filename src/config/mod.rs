@@ -453,23 +453,20 @@ fn parse_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
                 .filter(|l| l.starts_with('[') && l.ends_with(']'))
                 .last()
                 .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-            (line_no, key.map(|k| (section, k)))
+            let field = |k: &String| match &section {
+                Some(section) => format!("{section}.{k}"),
+                None => k.clone(),
+            };
+            (line_no, key.map(|k| (field(&k), k)))
         }
         None => (0, None),
     };
     let message = match &key {
-        Some((section, k))
-            if SECRET_KEYS.contains(&k.as_str()) || !e.message().contains(k.as_str()) =>
-        {
-            let field = match section {
-                Some(section) => format!("{section}.{k}"),
-                None => k.clone(),
-            };
-            if SECRET_KEYS.contains(&k.as_str()) {
-                format!("{field}: not a valid value (it must be a quoted string)")
-            } else {
-                format!("{field}: {}", e.message())
-            }
+        Some((field, k)) if SECRET_KEYS.contains(&k.as_str()) => {
+            format!("{field}: not a valid value (it must be a quoted string)")
+        }
+        Some((field, k)) if !e.message().contains(k.as_str()) => {
+            format!("{field}: {}", e.message())
         }
         _ => e.message().to_owned(),
     };
