@@ -15,6 +15,17 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_piwigo-s3upload"))
 }
 
+/// `check` with this config file: its exit code and everything it printed.
+fn check(config: &std::path::Path) -> (Option<i32>, String) {
+    let out = bin()
+        .arg("--config")
+        .arg(config)
+        .arg("check")
+        .output()
+        .unwrap();
+    (out.status.code(), text(&out))
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -133,14 +144,8 @@ async fn secret_file_errors_are_clear_and_exit_2() {
     ];
     for (text_in, expected) in &cases {
         std::fs::write(&config, text_in).unwrap();
-        let out = bin()
-            .arg("--config")
-            .arg(&config)
-            .arg("check")
-            .output()
-            .unwrap();
-        let msg = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{msg}");
+        let (code, msg) = check(&config);
+        assert_eq!(code, Some(2), "{msg}");
         assert!(msg.contains("s3.secret_access_key_file"), "{msg}");
         assert!(msg.contains(expected), "{expected}: {msg}");
     }
@@ -192,14 +197,8 @@ async fn a_broken_database_inc_php_names_file_and_line_and_exits_2() {
         ),
     )
     .unwrap();
-    let out = bin()
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .output()
-        .unwrap();
-    let msg = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{msg}");
+    let (code, msg) = check(&config);
+    assert_eq!(code, Some(2), "{msg}");
     assert!(msg.contains("database.inc.php line 4"), "{msg}");
     assert!(msg.contains("$conf['db_password']"), "{msg}");
 }
