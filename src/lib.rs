@@ -21,15 +21,15 @@
 //!   our tables, claims with leases, md5 and key reservations, success and
 //!   failure (backoff is computed there, once), enqueueing, the status
 //!   report; `queue::status` holds the one `Status` enum and the `Failure`
-//!   type every module builds.
+//!   type every module builds; `queue::item` says what a row stands for (a
+//!   photo or one of its formats) and is the one place the kinds differ;
+//!   `queue::formats` queues formats and records them.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
-//! - [`worker`]: one photo's life: hash, de-duplicate, reserve the key,
-//!   upload, record.
+//! - [`worker`]: one item's life (a photo or a format): hash,
+//!   de-duplicate, reserve the key, upload, record.
 //! - [`sweep`]: aborting multipart uploads a killed daemon left behind.
 //! - [`digest`]: the md5 of one file (and its parts) on the blocking pool,
 //!   failing that file alone when a read stalls.
-//! - [`formats`]: Piwigo's RAW/TIFF formats, queued once their photo is
-//!   recorded and sent next to it.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
 //! - [`init`]: the `init` command: a starter config, checked live.
@@ -57,7 +57,6 @@ pub mod daemon;
 pub mod database_inc;
 pub mod db;
 pub mod digest;
-pub mod formats;
 pub mod health;
 pub mod http;
 pub mod init;

@@ -146,6 +146,33 @@ pub async fn table_exists(pool: &MySqlPool, name: &str) -> Result<bool, DbError>
     Ok(found.is_some())
 }
 
+/// Whether this Piwigo has formats (`<prefix>image_format`, Piwigo 13+).
+pub async fn has_formats(pool: &MySqlPool, t: &Tables) -> Result<bool, DbError> {
+    table_exists(pool, &format!("{}image_format", t.prefix)).await
+}
+
+/// Whether a format is still attached to its photo: a format deleted in
+/// Piwigo loses its file first, then its row.
+pub async fn format_exists(pool: &MySqlPool, t: &Tables, format_id: u32) -> Result<bool, DbError> {
+    let found: Option<u32> = sqlx::query_scalar(&format!(
+        "SELECT format_id FROM {} WHERE format_id = ?",
+        t.image_format
+    ))
+    .bind(format_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("look up format"))?;
+    Ok(found.is_some())
+}
+
+/// Where Piwigo keeps the format `ext` of the photo at `photo_path`:
+/// `<dir>/pwg_format/<basename>.<ext>`.
+pub fn format_path(photo_path: &str, ext: &str) -> String {
+    let (dir, name) = photo_path.rsplit_once('/').unwrap_or((".", photo_path));
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    format!("{dir}/pwg_format/{stem}.{ext}")
+}
+
 /// A batch selection: every part given narrows it (they are ANDed).
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -469,6 +496,18 @@ impl GalleryRoot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_live_in_pwg_format() {
+        assert_eq!(
+            format_path("./upload/2024/01/02/20240102-abcd1234.jpg", "cr2"),
+            "./upload/2024/01/02/pwg_format/20240102-abcd1234.cr2"
+        );
+        assert_eq!(
+            format_path("./galleries/a/b.c.jpg", "tif"),
+            "./galleries/a/pwg_format/b.c.tif"
+        );
+    }
 
     fn gallery() -> (tempfile::TempDir, GalleryRoot) {
         let dir = tempfile::tempdir().unwrap();

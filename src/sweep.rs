@@ -35,7 +35,7 @@ pub async fn once(ctx: &worker::Context) -> Result<Swept, SweepError> {
         .live_claims()
         .await?
         .iter()
-        .filter_map(|image| ctx.target.key_for(&image.path, &image.file).ok())
+        .filter_map(|(image, item)| ctx.target.key_for_item(item, image).ok())
         .map(|k| k.key)
         .collect();
     let min_age = ctx.target.stale_after(ctx.upload.claim_lease);

@@ -1,6 +1,7 @@
-//! One claimed photo, start to finish: read the Piwigo row, resolve the
-//! file, hash it, de-duplicate, reserve its key, upload without
-//! overwriting, record.
+//! One claimed item (a photo or one of its formats), start to finish:
+//! read the Piwigo row, resolve the file, hash it, de-duplicate (photos),
+//! reserve its key, upload without overwriting, record. The kinds differ
+//! only where `queue::item::Item` says so.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::db::DbError;
 use crate::digest::{self, FileDigest};
 use crate::metrics::Metrics;
 use crate::piwigo::{FileError, GalleryRoot};
+use crate::queue::item::Item;
 use crate::queue::status::{Failure, Retry, Status};
 use crate::queue::{Backoff, Claimed, Outcome, Queue, Record, Reservation};
 use crate::redact::Redactor;
@@ -63,7 +65,13 @@ pub async fn run(
     stop: CancellationToken,
     cancel: CancellationToken,
 ) {
-    let span = tracing::info_span!("upload", image.id = claim.image_id, queue.id = claim.id);
+    let span = tracing::info_span!(
+        "upload",
+        image.id = claim.image_id,
+        queue.id = claim.id,
+        item.kind = claim.item.kind(),
+        item.label = claim.item.label()
+    );
     async move {
         let started = Instant::now();
         let hashed = leased(&ctx, &claim, &cancel, prepare(&ctx, &claim, started)).await;
@@ -155,7 +163,9 @@ async fn prepare(
     let q = &ctx.queue;
     let Some(image) = claim.image.clone() else {
         if q.forget(claim).await? {
-            ctx.metrics.deleted();
+            if counted(claim) {
+                ctx.metrics.deleted();
+            }
             tracing::warn!(
                 "photo was deleted from Piwigo before it was uploaded; removed from the queue"
             );
@@ -163,11 +173,12 @@ async fn prepare(
         return Ok(None);
     };
     let stall = ctx.upload.read_stall_timeout;
-    let (path, size) = match ctx.root.locate(&image.path, stall).await {
+    let rel = claim.item.source_path(&image.path);
+    let (path, size) = match ctx.root.locate(&rel, stall).await {
         Ok(located) => located,
         Err(e) => return fail(ctx, claim, e.failure(), started).await.map(|()| None),
     };
-    let key = match ctx.target.key_for(&image.path, &image.file) {
+    let key = match ctx.target.key_for_item(&claim.item, &image) {
         Ok(k) => k,
         Err(e) => return fail(ctx, claim, e.failure(), started).await.map(|()| None),
     };
@@ -188,7 +199,7 @@ async fn prepare(
         };
         return fail(ctx, claim, e.failure(), started).await.map(|()| None);
     }
-    let key = key.describing(claim.image_id, &image.path, &digest.md5_hex(), "original");
+    let key = key.describing(claim.image_id, &rel, &digest.md5_hex(), claim.item.label());
     tracing::debug!(s3.key = %key.key, file.size = digest.size, file.md5 = %digest.md5_hex(), "hashed");
     Ok(Some(Prepared { key, path, digest }))
 }
@@ -203,7 +214,7 @@ async fn finish(
     let q = &ctx.queue;
     let lease = ctx.upload.claim_lease;
     let md5 = prepared.digest.md5_hex();
-    if ctx.upload.prevent_duplicates_by_md5 {
+    if ctx.upload.prevent_duplicates_by_md5 && claim.item.dedupes_by_md5() {
         // Reserve first, then look for a finished copy: a photo finishes by
         // releasing its reservation and recording its upload in one
         // transaction, so in this order no finished copy can be missed.
@@ -348,10 +359,11 @@ async fn key_taken(
         tracing::warn!(s3.key = %key.key, fix, "an object with other bytes is at a photo's key; it is never overwritten, so that photo is NOT backed up");
     }
     let message = format!(
-        "the key {} holds other bytes ({} bytes, ETag {}); it is never overwritten, so this photo is not backed up: {fix}",
+        "the key {} holds other bytes ({} bytes, ETag {}); it is never overwritten, so this {} is not backed up: {fix}",
         key.key,
         present.size,
         present.etag.as_deref().unwrap_or("none"),
+        claim.item.kind(),
     );
     fail(
         ctx,
@@ -372,8 +384,10 @@ async fn complete(
 ) -> Result<(), DbError> {
     match ctx.queue.complete(claim, &record).await {
         Ok(true) => {
-            ctx.metrics
-                .finished(record.outcome.as_str(), record.size, started.elapsed());
+            if counted(claim) {
+                ctx.metrics
+                    .finished(record.outcome.as_str(), record.size, started.elapsed());
+            }
             match record.outcome {
                 Outcome::Uploaded => {
                     tracing::info!(s3.key = %record.key, file.size = record.size, "uploaded");
@@ -441,7 +455,9 @@ async fn record_failure(
     quiet: bool,
 ) -> Result<(), DbError> {
     let status = failure.status.as_str();
-    ctx.metrics.failed(&status, started.elapsed());
+    if counted(claim) {
+        ctx.metrics.failed(&status, started.elapsed());
+    }
     let retry = failure.retry;
     if quiet {
         tracing::debug!(status = %status, error = %failure.message, ?retry, "upload failed");
@@ -449,6 +465,12 @@ async fn record_failure(
         tracing::warn!(status = %status, error = %failure.message, ?retry, "upload failed");
     }
     ctx.queue.fail(claim, &failure, ctx.backoff()).await
+}
+
+/// The counters and the run's summary are of photos: a photo's formats
+/// are logged and recorded, not counted as photos.
+fn counted(claim: &Claimed) -> bool {
+    claim.item == Item::Photo
 }
 
 /// A worker task that panicked: a failure of that photo alone.
@@ -459,8 +481,10 @@ pub async fn panicked(ctx: &Context, claim: &Claimed, e: &tokio::task::JoinError
         "internal error; see the daemon's log",
         Retry::Backoff,
     );
-    ctx.metrics
-        .failed(&failure.status.as_str(), Default::default());
+    if counted(claim) {
+        ctx.metrics
+            .failed(&failure.status.as_str(), Default::default());
+    }
     if let Err(e) = ctx.queue.fail(claim, &failure, ctx.backoff()).await {
         tracing::warn!(error = %e, "could not record the failure; the photo returns after the claim lease");
     }

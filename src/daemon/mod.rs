@@ -3,6 +3,7 @@
 //! event loop until a stop (or, with `until_idle`, until nothing is left
 //! to do), then stop the tasks in reverse order.
 
+mod formats;
 mod housekeeping;
 mod pipeline;
 mod settings;
@@ -10,7 +11,7 @@ mod task;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sqlx::MySqlPool;
 use tokio::sync::Notify;
@@ -22,7 +23,7 @@ use crate::metrics::Summary;
 use crate::piwigo;
 use crate::queue::{self, Queue, migrate::MigrateError};
 use crate::shutdown::Shutdown;
-use crate::{companion, formats, http, monitor, sweep, systemd};
+use crate::{companion, http, monitor, sweep, systemd};
 use settings::Settings;
 use task::Task;
 
@@ -61,9 +62,6 @@ pub struct RunOptions {
     pub config_path: Option<PathBuf>,
 }
 
-/// How often formats of recorded photos are looked for and sent.
-const FORMATS_INTERVAL: Duration = Duration::from_secs(30);
-
 /// Database connections: workers hold one only for short queries, never
 /// during an upload, so a small pool serves many workers.
 const POOL_SIZE: u32 = 24;
@@ -94,7 +92,8 @@ pub async fn run(
 ) -> Result<Summary, DaemonError> {
     let (pool, t) = open_database(&config, POOL_SIZE).await?;
     let strategy = Queue::detect_strategy(&pool).await?;
-    let queue = Queue::new(pool.clone(), t.clone(), strategy);
+    let queue = Queue::new(pool.clone(), t.clone(), strategy)
+        .with_formats(piwigo::has_formats(&pool, &t).await?);
     let wake = Arc::new(Notify::new());
     let listen = config.http.listen.filter(|_| !opts.until_idle);
     let http_access = config.http.clone();
@@ -137,6 +136,7 @@ pub async fn run(
         monitor::poll_once(&pool, &t, &settings.config().monitor).await?;
         metrics.polled(started.elapsed());
         companion::once(&pool, &t, &settings.ctx(), true).await?;
+        queue::formats::discover(&pool, &t).await?;
     } else {
         let stop = CancellationToken::new();
         tasks.push(Task::spawn(
@@ -161,24 +161,12 @@ pub async fn run(
         tasks.push(Task::spawn(
             "formats",
             stop.clone(),
-            formats::run(
-                pool.clone(),
-                t.clone(),
-                settings.contexts(),
-                FORMATS_INTERVAL,
-                stop,
-            ),
+            formats::run(pool.clone(), t.clone(), wake.clone(), stop),
         ));
         settings.start_monitor();
     }
     systemd::ready();
     pipeline::run(&mut settings, &wake, shutdown.clone(), opts.until_idle).await;
-    if opts.until_idle
-        && !shutdown.graceful.is_cancelled()
-        && let Err(e) = formats::until_idle(&pool, &t, &settings.ctx()).await
-    {
-        tracing::warn!(error = %e, "formats: could not finish; they are sent at the next run");
-    }
     settings.stop().await;
     while let Some(task) = tasks.pop() {
         task.stop().await;

@@ -227,7 +227,8 @@ async fn chunk(
         "SELECT COUNT(*), \
          CAST(COALESCE(SUM(u.image_id IS NOT NULL), 0) AS UNSIGNED), \
          CAST(COALESCE(SUM(u.image_id IS NULL AND q.image_id IS NOT NULL), 0) AS UNSIGNED) \
-         FROM {} i LEFT JOIN {} u ON u.image_id = i.id LEFT JOIN {} q ON q.image_id = i.id",
+         FROM {} i LEFT JOIN {} u ON u.image_id = i.id \
+         LEFT JOIN {} q ON q.image_id = i.id AND q.kind = 'photo'",
         t.images, t.uploaded, t.queue
     ));
     sel.push_where(&mut qb, t);

@@ -6,6 +6,8 @@
 //! row checks the token, so a worker that lost its claim changes nothing.
 
 pub mod enqueue;
+pub mod formats;
+pub mod item;
 pub mod migrate;
 pub mod report;
 pub mod schema;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use sqlx::{MySqlPool, Row};
 
 use crate::db::{DbError, Tables};
+use item::Item;
 use status::{Failure, Retry, Status};
 
 /// `next_attempt_at` of a photo that waits for a change (of the photo or
@@ -67,6 +70,9 @@ pub struct Queue {
     owner: String,
     seq: std::sync::Arc<AtomicU64>,
     strategy: ClaimStrategy,
+    /// Whether this Piwigo has formats: a photo recorded then queues its
+    /// formats in the same transaction.
+    formats: bool,
 }
 
 /// A row a worker holds.
@@ -76,11 +82,13 @@ pub struct Claimed {
     pub image_id: u32,
     pub attempts: u32,
     pub token: String,
+    /// The photo itself or one of its formats.
+    pub item: Item,
     /// The key this photo was last about to be sent to (its md5), by any
     /// daemon: an object there with its bytes is its own upload.
     pub sent_key: Option<String>,
-    /// Piwigo's row as it was at claim time; `None` when the photo has
-    /// been deleted from Piwigo.
+    /// The photo's Piwigo row as it was at claim time; `None` when the
+    /// photo, or the format this row stands for, has been deleted.
     pub image: Option<crate::piwigo::Image>,
 }
 
@@ -155,7 +163,15 @@ impl Queue {
             owner,
             seq: Default::default(),
             strategy,
+            formats: false,
         }
+    }
+
+    /// Queues a photo's formats as the photo is recorded (see
+    /// [`crate::piwigo::has_formats`]).
+    pub fn with_formats(mut self, formats: bool) -> Self {
+        self.formats = formats;
+        self
     }
 
     /// This daemon's name in claims, heartbeats and requests.
@@ -195,7 +211,11 @@ impl Queue {
         }
         let token = self.next_token();
         let q = &self.t.queue;
-        let due = "next_attempt_at <= NOW(3) AND (claimed_until IS NULL OR claimed_until < NOW(3))";
+        let due = format!(
+            "next_attempt_at <= NOW(3) AND (claimed_until IS NULL OR claimed_until < NOW(3)) \
+             AND {}",
+            item::known_kinds_sql()
+        );
         let lease_us = lease.as_micros() as u64;
         let err = DbError::query;
         match self.strategy {
@@ -242,9 +262,20 @@ impl Queue {
                 .map_err(err("claim: mark rows"))?;
             }
         }
-        // Piwigo's row comes along in the same read: one query less per photo.
+        // Piwigo's rows come along in the same read: one query less per
+        // item. A format deleted in Piwigo is gone like a deleted photo.
+        let format_present = if self.formats {
+            format!(
+                "(SELECT pf.format_id FROM {} pf WHERE q.kind = 'format' \
+                 AND pf.format_id = q.kind_id)",
+                self.t.image_format
+            )
+        } else {
+            "q.kind_id".into()
+        };
         let rows = sqlx::query(&format!(
-            "SELECT q.id, q.image_id, q.attempts, q.sent_key_md5, i.id AS present, i.file, i.path \
+            "SELECT q.id, q.image_id, q.kind, q.kind_id, q.ext, q.attempts, q.sent_key_md5, \
+             i.id AS present, {format_present} AS format_present, i.file, i.path \
              FROM {q} q LEFT JOIN {images} i ON i.id = q.image_id \
              WHERE q.claimed_by = ? ORDER BY q.id",
             images = self.t.images
@@ -256,17 +287,23 @@ impl Queue {
         rows.into_iter()
             .map(|r| {
                 let image_id: u32 = r.try_get("image_id")?;
+                let kind: String = r.try_get("kind")?;
+                let item = Item::from_columns(&kind, r.try_get("kind_id")?, r.try_get("ext")?)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown kind {kind:?}").into()))?;
                 let present: Option<u32> = r.try_get("present")?;
-                let image = match present {
-                    Some(_) => Some(crate::piwigo::Image {
+                let format_present: Option<u32> = r.try_get("format_present")?;
+                let gone = present.is_none() || item != Item::Photo && format_present.is_none();
+                let image = match gone {
+                    false => Some(crate::piwigo::Image {
                         file: crate::piwigo::text_column(&r, "file")?,
                         path: crate::piwigo::text_column(&r, "path")?,
                     }),
-                    None => None,
+                    true => None,
                 };
                 Ok(Claimed {
                     id: r.try_get("id")?,
                     image_id,
+                    item,
                     attempts: r.try_get("attempts")?,
                     sent_key: r.try_get("sent_key_md5")?,
                     token: token.clone(),
@@ -497,6 +534,29 @@ impl Queue {
         // Photos with the same bytes or key settle now, not after a wait.
         self.wake_waiters(&mut tx, c.image_id, &Status::WAITING)
             .await?;
+        match &c.item {
+            Item::Photo => {
+                self.record_photo(&mut tx, c, r).await?;
+                if self.formats {
+                    formats::queue_of_photo(&mut tx, &self.t, c.image_id).await?;
+                }
+            }
+            Item::Format { format_id, ext } => {
+                formats::record(&mut tx, &self.t, c.image_id, *format_id, ext, r).await?;
+            }
+        }
+        tx.commit().await.map_err(err("record success: commit"))?;
+        Ok(true)
+    }
+
+    /// The photo's record and its count.
+    async fn record_photo(
+        &self,
+        tx: &mut sqlx::MySqlConnection,
+        c: &Claimed,
+        r: &Record,
+    ) -> Result<(), DbError> {
+        let err = DbError::query;
         let inserted = sqlx::query(&format!(
             "INSERT INTO {} (image_id, outcome, bucket, s3_key, size, md5, etag, url, duplicate_of) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -534,8 +594,7 @@ impl Queue {
                 });
             }
         }
-        tx.commit().await.map_err(err("record success: commit"))?;
-        Ok(true)
+        Ok(())
     }
 
     /// The earliest upload of these bytes (same md5 and same size), if any.
@@ -747,11 +806,13 @@ impl Queue {
     pub async fn has_work_left(&self) -> Result<bool, DbError> {
         let q = &self.t.queue;
         let n: i64 = sqlx::query_scalar(&format!(
-            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {q} WHERE next_attempt_at <= NOW(3) LIMIT 1) d) \
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {q} WHERE next_attempt_at <= NOW(3) \
+             AND {known} LIMIT 1) d) \
              + (SELECT COUNT(*) FROM (SELECT 1 FROM {q} w LEFT JOIN {q} h ON h.image_id = w.waiting_for \
              WHERE w.status IN (?, ?) \
              AND (h.id IS NULL OR h.next_attempt_at <= NOW(3) OR h.claimed_until > NOW(3)) \
-             LIMIT 1) d)"
+             LIMIT 1) d)",
+            known = item::known_kinds_sql()
         ))
         .bind(Status::WaitingForDuplicate.as_str())
         .bind(Status::WaitingForKey.as_str())
@@ -820,13 +881,13 @@ pub fn backoff(attempts: u32, min: Duration, max: Duration) -> Duration {
 }
 
 impl Queue {
-    /// Piwigo's rows of the photos claimed right now, by any daemon: their
-    /// multipart uploads are alive however old they are.
-    pub async fn live_claims(&self) -> Result<Vec<crate::piwigo::Image>, DbError> {
+    /// The items claimed right now, by any daemon, with their photo's
+    /// row: their multipart uploads are alive however old they are.
+    pub async fn live_claims(&self) -> Result<Vec<(crate::piwigo::Image, Item)>, DbError> {
         let err = DbError::query("list live claims");
         sqlx::query(&format!(
-            "SELECT i.file, i.path FROM {} q JOIN {} i ON i.id = q.image_id \
-             WHERE q.claimed_until > NOW(3)",
+            "SELECT i.file, i.path, q.kind, q.kind_id, q.ext FROM {} q \
+             JOIN {} i ON i.id = q.image_id WHERE q.claimed_until > NOW(3)",
             self.t.queue, self.t.images
         ))
         .fetch_all(&self.pool)
@@ -834,10 +895,16 @@ impl Queue {
         .map_err(err)?
         .iter()
         .map(|r| {
-            Ok(crate::piwigo::Image {
+            let image = crate::piwigo::Image {
                 file: crate::piwigo::text_column(r, "file")?,
                 path: crate::piwigo::text_column(r, "path")?,
-            })
+            };
+            // Another kind's upload (a newer daemon's) cannot be named
+            // here: no sweep then, rather than one that aborts it.
+            let kind: String = r.try_get("kind")?;
+            let item = Item::from_columns(&kind, r.try_get("kind_id")?, r.try_get("ext")?)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown kind {kind:?}").into()))?;
+            Ok((image, item))
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(DbError::query("list live claims"))

@@ -41,13 +41,13 @@ fn time_text(t: chrono::NaiveDateTime) -> String {
 }
 
 /// Photos per status: queue statuses (`uploading` for live claims) and
-/// recorded outcomes.
+/// recorded outcomes. Formats are counted by `verify`.
 pub async fn counts(pool: &MySqlPool, t: &Tables) -> Result<BTreeMap<String, u64>, DbError> {
     let err = DbError::query;
     let mut counts = BTreeMap::new();
     let queue = format!(
         "SELECT IF(claimed_until > NOW(3), 'uploading', status) AS s, COUNT(*) AS n \
-         FROM {} GROUP BY s",
+         FROM {} WHERE kind = 'photo' GROUP BY s",
         t.queue
     );
     let uploaded = format!(
@@ -74,7 +74,7 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
     let pending = sqlx::query(&format!(
         "SELECT q.image_id, IF(q.claimed_until > NOW(3), 'uploading', q.status) AS status, \
          q.attempts, q.updated_at, i.path, q.last_error \
-         FROM {} q LEFT JOIN {} i ON i.id = q.image_id \
+         FROM {} q LEFT JOIN {} i ON i.id = q.image_id WHERE q.kind = 'photo' \
          ORDER BY q.updated_at DESC, q.id DESC LIMIT ?",
         t.queue, t.images
     ))

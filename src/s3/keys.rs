@@ -169,6 +169,31 @@ impl ObjectKey {
         })
     }
 
+    /// A format of the photo at `photo`: the photo's key with the format's
+    /// extension, so it lies next to the photo whatever the layout.
+    pub fn for_format(photo: &ObjectKey, ext: &str) -> Result<Self, KeyError> {
+        let (dir, name) = match photo.key.rsplit_once('/') {
+            Some((dir, name)) => (format!("{dir}/"), name),
+            None => (String::new(), photo.key.as_str()),
+        };
+        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        let key = format!("{dir}{stem}.{ext}");
+        if key.len() > MAX_KEY_BYTES {
+            return Err(KeyError::TooLong {
+                key: key.chars().take(60).collect(),
+                bytes: key.len(),
+            });
+        }
+        Ok(Self {
+            key,
+            content_type: mime_guess::from_ext(ext)
+                .first_raw()
+                .unwrap_or("application/octet-stream")
+                .to_owned(),
+            metadata: Default::default(),
+        })
+    }
+
     /// Labels the object with the photo it holds: its id, `images.path`,
     /// md5 and format (`original` for the photo itself).
     pub fn describing(mut self, image_id: u32, path: &str, md5: &str, format: &str) -> Self {
@@ -235,6 +260,29 @@ mod tests {
 
     fn key(format: KeyFormat, path: &str, file: &str) -> String {
         ObjectKey::for_image("", format, path, file).unwrap().key
+    }
+
+    #[test]
+    fn a_format_takes_the_photo_key_with_its_extension() {
+        let photo = ObjectKey::for_image(
+            "photos/",
+            KeyFormat::File,
+            "./upload/2024/01/02/20240102010203-abcd1234.jpg",
+            "beach.jpg",
+        )
+        .unwrap();
+        let raw = ObjectKey::for_format(&photo, "cr2").unwrap();
+        assert_eq!(raw.key, "photos/20240102010203-beach.cr2");
+        let bare = ObjectKey {
+            key: "x".into(),
+            ..photo.clone()
+        };
+        assert_eq!(ObjectKey::for_format(&bare, "tif").unwrap().key, "x.tif");
+        let long = "e".repeat(MAX_KEY_BYTES);
+        assert!(matches!(
+            ObjectKey::for_format(&photo, &long),
+            Err(KeyError::TooLong { .. })
+        ));
     }
 
     #[test]

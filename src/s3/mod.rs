@@ -22,6 +22,7 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::types::{ObjectCannedAcl, ServerSideEncryption, StorageClass};
 
 use crate::config::{self, S3Config, UploadConfig};
+use crate::queue::item::Item;
 pub use error::S3Error;
 use keys::{KeyError, ObjectKey};
 
@@ -84,6 +85,19 @@ impl Target {
 
     pub fn key_for(&self, path: &str, file: &str) -> Result<ObjectKey, KeyError> {
         ObjectKey::for_image(&self.prefix, self.key_format, path, file)
+    }
+
+    /// The key of a queued item: the photo's own, or a format's next to it.
+    pub fn key_for_item(
+        &self,
+        item: &Item,
+        image: &crate::piwigo::Image,
+    ) -> Result<ObjectKey, KeyError> {
+        let photo = self.key_for(&image.path, &image.file)?;
+        match item {
+            Item::Photo => Ok(photo),
+            Item::Format { ext, .. } => ObjectKey::for_format(&photo, ext),
+        }
     }
 
     /// What the queue reserves for `key`: bucket and key in a fixed

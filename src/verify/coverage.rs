@@ -54,7 +54,7 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
          CAST(COALESCE(SUM(u.image_id IS NULL AND q.image_id IS NOT NULL), 0) AS SIGNED) AS queued, \
          CAST(COALESCE(SUM(u.image_id IS NULL AND q.status LIKE 'failed%'), 0) AS SIGNED) AS failing \
          FROM {images} i LEFT JOIN {u} u ON u.image_id = i.id \
-         LEFT JOIN {q} q ON q.image_id = i.id WHERE {SKIPPED_PATHS_SQL}",
+         LEFT JOIN {q} q ON q.image_id = i.id AND q.kind = 'photo' WHERE {SKIPPED_PATHS_SQL}",
         images = t.images,
         u = t.uploaded,
         q = t.queue,
@@ -127,8 +127,10 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
     Ok(cov)
 }
 
-/// Formats of this gallery's photos by state; all zero when Piwigo has
-/// no formats table (before 13).
+/// Formats of this gallery's photos by state: recorded in the formats
+/// table, queued or failing as items of the queue, or neither (and their
+/// photo not queued either, which would queue them); all zero when Piwigo
+/// has no formats table (before 13).
 async fn formats(pool: &MySqlPool, t: &Tables) -> Result<FormatCoverage, DbError> {
     let err = DbError::query;
     let table = format!("{}image_format", t.prefix);
@@ -137,12 +139,14 @@ async fn formats(pool: &MySqlPool, t: &Tables) -> Result<FormatCoverage, DbError
     }
     let row = sqlx::query(&format!(
         "SELECT COUNT(*) AS total, \
-         CAST(COALESCE(SUM(f.status IN ('uploaded', 'already_present')), 0) AS SIGNED) AS recorded, \
-         CAST(COALESCE(SUM(f.status LIKE 'failed%'), 0) AS SIGNED) AS failing, \
-         CAST(COALESCE(SUM(f.format_id IS NULL AND q.image_id IS NULL), 0) AS SIGNED) AS missing \
+         CAST(COALESCE(SUM(f.format_id IS NOT NULL), 0) AS SIGNED) AS recorded, \
+         CAST(COALESCE(SUM(f.format_id IS NULL AND qf.status LIKE 'failed%'), 0) AS SIGNED) AS failing, \
+         CAST(COALESCE(SUM(f.format_id IS NULL AND qf.id IS NULL AND q.id IS NULL), 0) AS SIGNED) AS missing \
          FROM {pf} pf JOIN {images} i ON i.id = pf.image_id \
          LEFT JOIN {f} f ON f.format_id = pf.format_id \
-         LEFT JOIN {q} q ON q.image_id = pf.image_id WHERE {SKIPPED_PATHS_SQL}",
+         LEFT JOIN {q} qf ON qf.image_id = pf.image_id AND qf.kind = 'format' \
+         AND qf.kind_id = pf.format_id \
+         LEFT JOIN {q} q ON q.image_id = pf.image_id AND q.kind = 'photo' WHERE {SKIPPED_PATHS_SQL}",
         pf = t.image_format,
         images = t.images,
         f = t.formats,
@@ -172,7 +176,7 @@ fn gap_sql(t: &Tables) -> String {
     format!(
         "{SKIPPED_PATHS_SQL} \
          AND NOT EXISTS (SELECT 1 FROM {u} u WHERE u.image_id = i.id) \
-         AND NOT EXISTS (SELECT 1 FROM {q} q WHERE q.image_id = i.id)",
+         AND NOT EXISTS (SELECT 1 FROM {q} q WHERE q.image_id = i.id AND q.kind = 'photo')",
         u = t.uploaded,
         q = t.queue
     )

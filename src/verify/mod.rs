@@ -90,7 +90,10 @@ pub async fn run(
         if opts.enqueue && (coverage.not_backed_up > 0 || coverage.formats.not_backed_up > 0) {
             // Formats of recorded photos are queued now; those of photos just
             // queued follow their photo.
-            Some(coverage::enqueue_gaps(pool, t).await? + crate::formats::discover(pool, t).await?)
+            Some(
+                coverage::enqueue_gaps(pool, t).await?
+                    + crate::queue::formats::discover(pool, t).await?,
+            )
         } else {
             None
         };

@@ -76,7 +76,7 @@ fn read(r: &sqlx::mysql::MySqlRow) -> Result<Recorded, sqlx::Error> {
         md5: r.try_get("md5")?,
         etag: r.try_get("etag")?,
         path: match (&format, path) {
-            (Some(ext), Some(p)) => Some(crate::formats::rel_path(&p, ext)),
+            (Some(ext), Some(p)) => Some(crate::piwigo::format_path(&p, ext)),
             (_, p) => p,
         },
         format,
