@@ -65,6 +65,8 @@ struct Harness {
     proxy: HttpFaultProxy,
     dir: tempfile::TempDir,
     photos: HashMap<u32, Photo>,
+    /// Formats by their photo's id.
+    formats: HashMap<u32, Photo>,
     next: u32,
 }
 
@@ -79,6 +81,7 @@ impl Harness {
             proxy,
             dir: tempfile::tempdir().unwrap(),
             photos: HashMap::new(),
+            formats: HashMap::new(),
             next: 0,
         }
     }
@@ -114,6 +117,33 @@ impl Harness {
                 id,
                 Photo {
                     key: upload_key(&name),
+                    md5: md5_hex(&bytes),
+                },
+            );
+        }
+    }
+
+    /// Gives every photo added so far a RAW: every fifth above the
+    /// multipart threshold, so kills land between a format's parts too.
+    async fn add_formats(&mut self) {
+        self.g.create_formats_table().await;
+        let ids: Vec<u32> = self.photos.keys().copied().collect();
+        for id in ids {
+            let n = self.next + id;
+            let len = if id % 5 == 0 {
+                6 * 1024 * 1024 + 77
+            } else {
+                30_000 + (id as usize * 131) % 20_000
+            };
+            let bytes = photo_bytes(n, len);
+            // `add` named photo i `p{i:05}.jpg` and its file after i.
+            let key = self.photos[&id].key.replace(".jpg", ".cr2");
+            let i: u32 = key[upload_key("p").len()..][..5].parse().unwrap();
+            self.g.add_format(id, i, "cr2", &bytes).await;
+            self.formats.insert(
+                id,
+                Photo {
+                    key,
                     md5: md5_hex(&bytes),
                 },
             );
@@ -190,8 +220,38 @@ impl Harness {
                 .unwrap_or_else(|| panic!("photo {id}: {key} missing"));
             assert_eq!(md5_hex(&body), p.md5, "photo {id}: bytes in the bucket");
         }
+        let formats: Vec<(u32, String, String)> = sqlx::query_as(&format!(
+            "SELECT image_id, s3_key, md5 FROM {}",
+            self.g.table("s3upload_formats")
+        ))
+        .fetch_all(&self.g.pool)
+        .await
+        .unwrap_or_default();
+        assert_eq!(
+            formats.len(),
+            self.formats.len(),
+            "every format recorded once"
+        );
+        for (id, key, md5) in &formats {
+            let f = &self.formats[id];
+            assert_eq!((key, md5), (&f.key, &f.md5), "format of photo {id}");
+            let body = self
+                .s3
+                .get(key)
+                .await
+                .unwrap_or_else(|| panic!("format of photo {id}: {key} missing"));
+            assert_eq!(
+                md5_hex(&body),
+                f.md5,
+                "format of photo {id}: bytes in the bucket"
+            );
+        }
         let keys = self.s3.keys().await;
-        assert_eq!(keys.len(), self.photos.len(), "no stray objects");
+        assert_eq!(
+            keys.len(),
+            self.photos.len() + self.formats.len(),
+            "no stray objects"
+        );
         // Writes the daemon was told succeeded: a stalled answer the SDK
         // retried may reach the server twice with the same bytes, but never
         // counts as two acknowledged writes.
@@ -238,6 +298,43 @@ async fn killed_at_random_moments_loses_and_duplicates_nothing() {
         child.wait().unwrap();
     }
     eprintln!("kills survived: {kills}, photos: {}", h.photos.len());
+    h.finish(&config).await;
+    h.verify().await;
+    h.done().await;
+}
+
+/// SIGKILL while formats upload (every photo has a RAW, some sent in
+/// parts): every format ends in the bucket once, byte-identical, recorded
+/// once, as photos do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: scripts/faults.sh"]
+async fn killed_while_formats_upload_loses_and_duplicates_nothing() {
+    let mut h = Harness::new().await;
+    let url = h.g.url.clone();
+    let config = h.config("formats.toml", &url, "");
+    let log = h.log("formats");
+    h.run_to_end(&config, &["run", "--until-idle"], &log);
+    h.add(scale(40, 150)).await;
+    h.add_formats().await;
+    h.run_to_end(&config, &["enqueue", "--all"], &log);
+    let mut rng = Rng::new();
+    let kills = scale(8, 25);
+    for _ in 0..kills {
+        let mut child = h.spawn(&config, &["run"], &log);
+        tokio::time::sleep(Duration::from_millis(300 + rng.below(1500))).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let sent =
+        h.g.scalar_i64(&format!(
+            "SELECT COUNT(*) FROM {}",
+            h.g.table("s3upload_formats")
+        ))
+        .await;
+    eprintln!(
+        "kills survived: {kills}, formats: {}, recorded before the last run: {sent}",
+        h.formats.len()
+    );
     h.finish(&config).await;
     h.verify().await;
     h.done().await;

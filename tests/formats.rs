@@ -4,40 +4,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
 use piwigo_s3upload::db::Tables;
 use piwigo_s3upload::restore::{self, Mode, Options};
 use piwigo_s3upload::verify::{self, bucket::Problem};
-
-/// Piwigo 13+'s table, as its installer makes it.
-async fn formats_table(g: &Gallery) {
-    g.exec(&format!(
-        "CREATE TABLE {} (format_id int(11) unsigned NOT NULL auto_increment, \
-         image_id mediumint(8) unsigned NOT NULL DEFAULT '0', ext varchar(255) NOT NULL, \
-         filesize mediumint(9) unsigned DEFAULT NULL, PRIMARY KEY (format_id)) ENGINE=MyISAM",
-        g.table("image_format")
-    ))
-    .await;
-}
-
-/// Adds a format the way Piwigo does: file in place first, then the row.
-async fn add_format(g: &Gallery, image_id: u32, n: u32, ext: &str, bytes: &[u8]) -> PathBuf {
-    let path = g.root().join(format!(
-        "upload/2024/05/17/pwg_format/20240517120000-{n:08x}.{ext}"
-    ));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, bytes).unwrap();
-    g.exec(&format!(
-        "INSERT INTO {} (image_id, ext, filesize) VALUES ({image_id}, '{ext}', {})",
-        g.table("image_format"),
-        bytes.len() / 1024
-    ))
-    .await;
-    path
-}
 
 /// Each format's status by extension: recorded ones from the formats
 /// table, the others from the queue, where they are items like photos.
@@ -72,16 +44,16 @@ async fn due_now(g: &Gallery) {
 async fn formats_are_sent_verified_and_restored_like_photos() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
-    formats_table(&g).await;
+    g.create_formats_table().await;
     let c = config(&g, &s3, "");
     drain(c.clone()).await;
     let photo = photo_bytes(1, 4000);
     let id = g.add_upload(1, "beach.jpg", &photo).await;
     // A RAW with the photo, and a TIFF above the multipart threshold.
     let raw = photo_bytes(2, 9000);
-    let raw_path = add_format(&g, id, 1, "cr2", &raw).await;
+    let raw_path = g.add_format(id, 1, "cr2", &raw).await;
     let tif = photo_bytes(3, 7 * 1024 * 1024);
-    let tif_path = add_format(&g, id, 1, "tif", &tif).await;
+    let tif_path = g.add_format(id, 1, "tif", &tif).await;
     assert_eq!(drain(c.clone()).await.uploaded, 1);
     assert_eq!(
         s3.get("photos/20240517120000-beach.cr2").await.unwrap(),
@@ -97,7 +69,7 @@ async fn formats_are_sent_verified_and_restored_like_photos() {
     s3.put("photos/20240517120000-beach.psd", b"someone else's")
         .await;
     let psd = photo_bytes(4, 3000);
-    add_format(&g, id, 1, "psd", &psd).await;
+    g.add_format(id, 1, "psd", &psd).await;
     drain(c.clone()).await;
     assert_eq!(
         s3.get("photos/20240517120000-beach.psd").await.unwrap(),
@@ -186,7 +158,7 @@ async fn formats_are_sent_verified_and_restored_like_photos() {
 async fn a_slow_format_keeps_its_claim_and_is_sent_once() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
-    formats_table(&g).await;
+    g.create_formats_table().await;
     let mut c = config(&g, &s3, "");
     drain(c.clone()).await;
     c.upload.claim_lease = Duration::from_secs(2);
@@ -194,7 +166,7 @@ async fn a_slow_format_keeps_its_claim_and_is_sent_once() {
     c.upload.max_bandwidth = Some(1024 * 1024);
     let id = g.add_upload(1, "beach.jpg", &photo_bytes(1, 4000)).await;
     let tif = photo_bytes(3, 5 * 1024 * 1024);
-    add_format(&g, id, 1, "tif", &tif).await;
+    g.add_format(id, 1, "tif", &tif).await;
     let run = tokio::spawn(drain(c.clone()));
 
     let queue = g.table("s3upload_queue");
@@ -249,18 +221,18 @@ async fn a_slow_format_keeps_its_claim_and_is_sent_once() {
 async fn a_failing_format_among_others_fails_alone() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
-    formats_table(&g).await;
+    g.create_formats_table().await;
     let c = config(&g, &s3, "");
     drain(c.clone()).await;
     let one = g.add_upload(1, "one.jpg", &photo_bytes(1, 4000)).await;
     let two = g.add_upload(2, "two.jpg", &photo_bytes(2, 4000)).await;
     let raw = photo_bytes(3, 9000);
-    add_format(&g, one, 1, "cr2", &raw).await;
+    g.add_format(one, 1, "cr2", &raw).await;
     let tif = photo_bytes(4, 8000);
-    let tif_path = add_format(&g, one, 1, "tif", &tif).await;
+    let tif_path = g.add_format(one, 1, "tif", &tif).await;
     std::fs::remove_file(&tif_path).unwrap();
-    add_format(&g, one, 1, "psd", &photo_bytes(5, 7000)).await;
-    add_format(&g, two, 2, "cr2", &photo_bytes(6, 6000)).await;
+    g.add_format(one, 1, "psd", &photo_bytes(5, 7000)).await;
+    g.add_format(two, 2, "cr2", &photo_bytes(6, 6000)).await;
     drain(c.clone()).await;
     assert_eq!(
         format_statuses(&g).await,
@@ -296,13 +268,13 @@ async fn a_failing_format_among_others_fails_alone() {
 async fn a_format_on_a_key_held_by_other_bytes_is_never_overwritten() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
-    formats_table(&g).await;
+    g.create_formats_table().await;
     let c = config(&g, &s3, "");
     drain(c.clone()).await;
     let id = g.add_upload(1, "beach.jpg", &photo_bytes(1, 4000)).await;
     let tif = photo_bytes(2, 8000);
-    add_format(&g, id, 1, "cr2", &photo_bytes(3, 9000)).await;
-    add_format(&g, id, 1, "tif", &tif).await;
+    g.add_format(id, 1, "cr2", &photo_bytes(3, 9000)).await;
+    g.add_format(id, 1, "tif", &tif).await;
     s3.put("photos/20240517120000-beach.cr2", b"someone else's")
         .await;
     s3.put("photos/20240517120000-beach.tif", &tif).await;
@@ -335,11 +307,11 @@ async fn a_format_on_a_key_held_by_other_bytes_is_never_overwritten() {
 async fn an_upgrade_keeps_every_format_record() {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
-    formats_table(&g).await;
+    g.create_formats_table().await;
     let id = g.add_upload(1, "beach.jpg", &photo_bytes(1, 4000)).await;
-    add_format(&g, id, 1, "cr2", &photo_bytes(2, 9000)).await;
-    add_format(&g, id, 1, "tif", &photo_bytes(3, 8000)).await;
-    add_format(&g, id, 1, "psd", &photo_bytes(4, 7000)).await;
+    g.add_format(id, 1, "cr2", &photo_bytes(2, 9000)).await;
+    g.add_format(id, 1, "tif", &photo_bytes(3, 8000)).await;
+    g.add_format(id, 1, "psd", &photo_bytes(4, 7000)).await;
     let released = [
         include_str!("../migrations/0001_create_tables.sql"),
         include_str!("../migrations/0002_outcome_counts.sql"),

@@ -135,6 +135,34 @@ impl Gallery {
         self.add_photo(&path, file, bytes, Some(&md5)).await
     }
 
+    /// Piwigo 13+'s formats table, as its installer makes it.
+    pub async fn create_formats_table(&self) {
+        self.exec(&format!(
+            "CREATE TABLE {} (format_id int(11) unsigned NOT NULL auto_increment, \
+             image_id mediumint(8) unsigned NOT NULL DEFAULT '0', ext varchar(255) NOT NULL, \
+             filesize mediumint(9) unsigned DEFAULT NULL, PRIMARY KEY (format_id)) ENGINE=MyISAM",
+            self.table("image_format")
+        ))
+        .await;
+    }
+
+    /// Adds a format to the photo `add_upload(n, ...)` made, the way
+    /// Piwigo does: file in place first, then the row.
+    pub async fn add_format(&self, image_id: u32, n: u32, ext: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.root().join(format!(
+            "upload/2024/05/17/pwg_format/20240517120000-{n:08x}.{ext}"
+        ));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        self.exec(&format!(
+            "INSERT INTO {} (image_id, ext, filesize) VALUES ({image_id}, '{ext}', {})",
+            self.table("image_format"),
+            bytes.len() / 1024
+        ))
+        .await;
+        path
+    }
+
     pub async fn exec(&self, sql: &str) {
         self.pool.execute(sql).await.unwrap();
     }
