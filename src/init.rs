@@ -68,8 +68,8 @@ impl InitError {
     /// Checks that failed are a run-time failure; everything else is usage.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::ChecksFailed | Self::Write { .. } => crate::cli::EXIT_FAILURE,
-            _ => crate::cli::EXIT_CONFIG,
+            Self::ChecksFailed | Self::Write { .. } => crate::exit::FAILURE,
+            _ => crate::exit::CONFIG,
         }
     }
 }
@@ -339,6 +339,6 @@ mod tests {
         let asker = Asker { interactive: false };
         let e = asker.ask("bucket", "Bucket", None).unwrap_err();
         assert!(e.to_string().contains("--bucket is required"), "{e}");
-        assert_eq!(e.exit_code(), crate::cli::EXIT_CONFIG);
+        assert_eq!(e.exit_code(), crate::exit::CONFIG);
     }
 }

@@ -6,8 +6,12 @@
 //! - [`config`]: the TOML file, its defaults and `validate()`.
 //! - [`sources`]: settings the file leaves out, from the environment,
 //!   Piwigo's [`database_inc`] and [`secret_file`]s, with their origins.
-//! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`,
-//!   `verify`, `restore`, `import-s3upload`, `init`, `health`, `repair`).
+//! - [`cli`]: the command line's arguments, and nothing else.
+//! - [`commands`]: one module per command (`run`, `enqueue`, `status`,
+//!   `retry`, `check`, `verify`, `restore`, `import-s3upload`, `init`,
+//!   `health`, `repair`); `commands::execute` loads the config and opens
+//!   the database for them.
+//! - [`exit`]: the exit codes and the usage error, defined once.
 //! - [`daemon`]: wiring: connect, migrate, start the background tasks and
 //!   stop them; `daemon::pipeline` is the event loop (one event a turn:
 //!   stop, reload, tick, a claim's answer, a photo finished, photos due);
@@ -51,12 +55,14 @@
 
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod companion;
 pub mod config;
 pub mod daemon;
 pub mod database_inc;
 pub mod db;
 pub mod digest;
+pub mod exit;
 pub mod health;
 pub mod http;
 pub mod init;

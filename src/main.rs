@@ -1,44 +1,16 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use piwigo_s3upload::cli::{self, Cli, LogFormat, UsageError};
-use piwigo_s3upload::config::Config;
+use piwigo_s3upload::cli::{Cli, LogFormat};
+use piwigo_s3upload::{commands, exit};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     raise_open_files_limit();
-    if let cli::Command::Init(args) = &cli.command {
-        return init(&cli.config, args.clone());
-    }
-    let config = match Config::load(&cli.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(cli::EXIT_CONFIG);
-        }
-    };
-    let runtime = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    if config.file_holds_secret && piwigo_s3upload::config::readable_by_others(&cli.config) {
-        tracing::warn!(
-            config = %cli.config.display(),
-            "the config file holds a secret and is readable by every user: chmod 640 it (owner root, group of the daemon's user)"
-        );
-    }
-    let redact = piwigo_s3upload::redact::Redactor::new(config.secrets());
-    match runtime.block_on(cli::execute(cli, config)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {}", redact.scrub(&format!("{e:#}")));
-            if e.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(cli::EXIT_CONFIG)
-            } else {
-                ExitCode::from(cli::EXIT_FAILURE)
-            }
-        }
+    match runtime() {
+        Ok(runtime) => runtime.block_on(commands::execute(cli)),
+        Err(code) => code,
     }
 }
 
@@ -59,28 +31,13 @@ fn raise_open_files_limit() {
     }
 }
 
-/// `init` runs without a config: it writes one.
-fn init(path: &std::path::Path, args: piwigo_s3upload::init::InitArgs) -> ExitCode {
-    let runtime = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    match runtime.block_on(piwigo_s3upload::init::run(path, args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
-        }
-    }
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| {
             eprintln!("error: cannot start the async runtime: {e}");
-            ExitCode::from(cli::EXIT_FAILURE)
+            ExitCode::from(exit::FAILURE)
         })
 }
 

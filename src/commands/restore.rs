@@ -1,0 +1,60 @@
+//! `restore`: files back from the bucket to where Piwigo expects them.
+
+use std::process::ExitCode;
+
+use crate::cli::RestoreArgs;
+use crate::config::Config;
+use crate::exit::usage;
+use crate::piwigo;
+use crate::restore;
+
+pub(super) async fn run(config: &Config, args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let RestoreArgs {
+        ids,
+        album,
+        all,
+        missing,
+        to,
+        overwrite,
+        dry_run,
+        from_bucket,
+        json,
+    } = args;
+    if ids.is_none() && album.is_none() && !all && !missing {
+        return Err(usage(
+            "say what to restore: --ids, --album, --all or --missing".into(),
+        ));
+    }
+    let mut opts = restore::Options {
+        to,
+        mode: restore::Mode {
+            overwrite,
+            dry_run,
+            missing_only: missing,
+        },
+        jobs: config.upload.workers,
+        ..restore::Options::default()
+    };
+    opts.filter.album = album;
+    if let Some(ids) = ids {
+        opts.filter.ids = piwigo::parse_id_list(&ids).map_err(usage)?;
+    }
+    let summary = if from_bucket {
+        if album.is_some() {
+            return Err(usage(
+                "--album needs the database; with --from-bucket use --ids, --all or --missing"
+                    .into(),
+            ));
+        }
+        restore::from_bucket::run(config, &opts).await?
+    } else {
+        let (pool, t) = super::open_database(config).await?;
+        restore::from_records(config, &pool, &t, &opts).await?
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", summary.to_text());
+    }
+    Ok(super::exit_code(summary.ok()))
+}

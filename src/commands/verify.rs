@@ -1,0 +1,24 @@
+//! `verify`: is every photo backed up and intact?
+
+use std::process::ExitCode;
+
+use crate::cli::VerifyArgs;
+use crate::config::Config;
+use crate::verify;
+
+pub(super) async fn run(config: &Config, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let (pool, t) = super::open_database(config).await?;
+    let opts = verify::Options {
+        disk: args.disk,
+        orphans: args.orphans,
+        enqueue: args.enqueue,
+    };
+    let report = verify::run(config, &pool, &t, opts).await?;
+    verify::LastRun::of(&report).store(&pool, &t).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", verify::to_text(&report));
+    }
+    Ok(super::exit_code(report.ok))
+}
