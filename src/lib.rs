@@ -24,10 +24,12 @@
 //! - [`queue`]: all of our own SQL: migrations and the check and repair of
 //!   our tables, claims with leases, md5 and key reservations, success and
 //!   failure (backoff is computed there, once), enqueueing, the status
-//!   report; `queue::status` holds the one `Status` enum and the `Failure`
-//!   type every module builds; `queue::item` says what a row stands for (a
+//!   report; `queue::item` says what a row stands for (a
 //!   photo or one of its formats) and is the one place the kinds differ;
 //!   `queue::formats` queues formats and records them.
+//! - [`status`]: the one `Status` and `Outcome` enums (the strings the
+//!   database, `status`, `/metrics`, `verify` and the plugin show) and the
+//!   `Failure` type every module builds.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
 //! - [`worker`]: one item's life (a photo or a format): hash,
 //!   de-duplicate, reserve the key, upload, record.
@@ -78,6 +80,7 @@ pub mod s3;
 pub mod secret_file;
 pub mod shutdown;
 pub mod sources;
+pub mod status;
 pub mod sweep;
 pub mod systemd;
 pub mod token;

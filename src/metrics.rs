@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::status::Outcome;
+
 type Labels = Vec<(String, String)>;
 
 fn label(name: &str, value: &str) -> Labels {
@@ -128,9 +130,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn finished(&self, outcome: &str, bytes: u64, took: Duration) {
-        self.uploads.get_or_create(&label("outcome", outcome)).inc();
-        if outcome == "uploaded" {
+    pub fn finished(&self, outcome: Outcome, bytes: u64, took: Duration) {
+        self.uploads
+            .get_or_create(&label("outcome", outcome.as_str()))
+            .inc();
+        if outcome == Outcome::Uploaded {
             self.bytes.inc_by(bytes);
         }
         self.upload_seconds.observe(took.as_secs_f64());
@@ -211,11 +215,15 @@ impl Metrics {
     }
 
     pub fn summary(&self) -> Summary {
-        let outcome = |o: &str| self.uploads.get_or_create(&label("outcome", o)).get();
+        let outcome = |o: Outcome| {
+            self.uploads
+                .get_or_create(&label("outcome", o.as_str()))
+                .get()
+        };
         Summary {
-            uploaded: outcome("uploaded"),
-            already_present: outcome("already_present"),
-            duplicates: outcome("duplicate"),
+            uploaded: outcome(Outcome::Uploaded),
+            already_present: outcome(Outcome::AlreadyPresent),
+            duplicates: outcome(Outcome::Duplicate),
             failed: self.failed_total.load(Ordering::Relaxed),
             deleted: self.deleted.get(),
             bytes: self.bytes.get(),
@@ -238,9 +246,9 @@ mod tests {
     #[test]
     fn counts_show_in_summary_and_text() {
         let m = Metrics::default();
-        m.finished("uploaded", 100, Duration::from_millis(20));
-        m.finished("uploaded", 50, Duration::from_millis(20));
-        m.finished("duplicate", 50, Duration::from_millis(1));
+        m.finished(Outcome::Uploaded, 100, Duration::from_millis(20));
+        m.finished(Outcome::Uploaded, 50, Duration::from_millis(20));
+        m.finished(Outcome::Duplicate, 50, Duration::from_millis(1));
         m.failed("failed_code_403", Duration::from_millis(5));
         m.failed("failed_code_0", Duration::from_millis(5));
         m.failed("failed_code_0", Duration::from_millis(5));

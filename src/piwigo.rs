@@ -10,7 +10,7 @@ use sqlx::{MySqlPool, QueryBuilder, Row};
 
 use crate::db::{DbError, Tables};
 use crate::digest::HashError;
-use crate::queue::status::{Failure, Retry, Status};
+use crate::status::{Failure, Retry, Status};
 
 /// The columns of `<prefix>images` the daemon uses.
 #[derive(Debug, Clone)]

@@ -18,13 +18,13 @@ use crate::digest::{self, FileDigest};
 use crate::metrics::Metrics;
 use crate::piwigo::{FileError, GalleryRoot};
 use crate::queue::item::Item;
-use crate::queue::status::{Failure, Retry, Status};
 use crate::queue::{Backoff, Claimed, Outcome, Queue, Record, Reservation};
 use crate::redact::Redactor;
 use crate::s3::keys::ObjectKey;
 use crate::s3::outage::Outage;
 use crate::s3::upload::{Present, PutError};
 use crate::s3::{S3Error, Target};
+use crate::status::{Failure, Retry, Status};
 
 /// Everything a worker needs, shared by all of them.
 #[derive(Debug, Clone)]
@@ -386,7 +386,7 @@ async fn complete(
         Ok(true) => {
             if counted(claim) {
                 ctx.metrics
-                    .finished(record.outcome.as_str(), record.size, started.elapsed());
+                    .finished(record.outcome, record.size, started.elapsed());
             }
             match record.outcome {
                 Outcome::Uploaded => {

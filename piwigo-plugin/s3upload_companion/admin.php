@@ -101,8 +101,9 @@ $requests = array();
 if ($ready)
 {
   $query = '
-SELECT IF(claimed_until > NOW(3), \'uploading\', status) AS s, COUNT(*) AS n
+SELECT IF(claimed_until > NOW(3), \'' . S3C_STATUS_UPLOADING . '\', status) AS s, COUNT(*) AS n
   FROM ' . s3c_table('queue') . '
+  WHERE kind = \'photo\'
   GROUP BY s
 ;';
   $counts = query2array($query, 's', 'n');
@@ -118,10 +119,11 @@ SELECT IF(claimed_until > NOW(3), \'uploading\', status) AS s, COUNT(*) AS n
   ksort($counts);
 
   $query = '
-SELECT q.image_id, IF(q.claimed_until > NOW(3), \'uploading\', q.status) AS status,
+SELECT q.image_id, IF(q.claimed_until > NOW(3), \'' . S3C_STATUS_UPLOADING . '\', q.status) AS status,
     q.attempts, q.updated_at, q.last_error, i.file, i.path
   FROM ' . s3c_table('queue') . ' AS q
     LEFT JOIN ' . IMAGES_TABLE . ' AS i ON i.id = q.image_id
+  WHERE q.kind = \'photo\'
   ORDER BY q.updated_at DESC, q.id DESC
   LIMIT 10
 ;';
@@ -158,7 +160,7 @@ SELECT *
 $failed = 0;
 foreach ($counts as $status => $n)
 {
-  if (strpos($status, 'failed') === 0)
+  if (strpos($status, S3C_STATUS_FAILED_PREFIX) === 0)
   {
     $failed += $n;
   }

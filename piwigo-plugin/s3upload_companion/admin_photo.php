@@ -41,9 +41,9 @@ $uploaded = null;
 if ($ready)
 {
   $queued = pwg_db_fetch_assoc(pwg_query('
-SELECT IF(claimed_until > NOW(3), \'uploading\', status) AS status, attempts, last_error, updated_at, next_attempt_at
+SELECT IF(claimed_until > NOW(3), \'' . S3C_STATUS_UPLOADING . '\', status) AS status, attempts, last_error, updated_at, next_attempt_at
   FROM ' . s3c_table('queue') . '
-  WHERE image_id = ' . $image_id . '
+  WHERE image_id = ' . $image_id . ' AND kind = \'photo\'
 ;'));
   $uploaded = s3c_uploaded($image_id);
   if ($uploaded)

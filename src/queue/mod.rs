@@ -11,7 +11,6 @@ pub mod item;
 pub mod migrate;
 pub mod report;
 pub mod schema;
-pub mod status;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,6 +19,10 @@ use sqlx::{MySqlPool, Row};
 
 use crate::db::{DbError, Tables};
 use item::Item;
+// Where every module has found them; the enums live below the queue, so
+// that metrics, piwigo and s3 name them without importing the queue.
+pub use crate::status;
+pub use crate::status::Outcome;
 use status::{Failure, Retry, Status};
 
 /// `next_attempt_at` of a photo that waits for a change (of the photo or
@@ -90,27 +93,6 @@ pub struct Claimed {
     /// The photo's Piwigo row as it was at claim time; `None` when the
     /// photo, or the format this row stands for, has been deleted.
     pub image: Option<crate::piwigo::Image>,
-}
-
-/// What a finished photo left in the bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Our PUT created the object.
-    Uploaded,
-    /// An object was already at the key: never overwritten.
-    AlreadyPresent,
-    /// Same bytes as another photo already uploaded: nothing sent.
-    Duplicate,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Uploaded => "uploaded",
-            Self::AlreadyPresent => "already_present",
-            Self::Duplicate => "duplicate",
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -774,8 +756,9 @@ impl Queue {
             if old.is_some() {
                 retried = sqlx::query(&format!(
                     "UPDATE {} SET next_attempt_at = NOW(3), attempts = 0 \
-                     WHERE status LIKE 'failed%'",
-                    self.t.queue
+                     WHERE status LIKE '{}'",
+                    self.t.queue,
+                    Status::failed_like()
                 ))
                 .execute(&mut *tx)
                 .await

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::{MySqlPool, Row};
 
 use crate::db::{DbError, Tables};
+use crate::status::Status;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingRow {
@@ -46,8 +47,8 @@ pub async fn counts(pool: &MySqlPool, t: &Tables) -> Result<BTreeMap<String, u64
     let err = DbError::query;
     let mut counts = BTreeMap::new();
     let queue = format!(
-        "SELECT IF(claimed_until > NOW(3), 'uploading', status) AS s, COUNT(*) AS n \
-         FROM {} WHERE kind = 'photo' GROUP BY s",
+        "SELECT {} AS s, COUNT(*) AS n FROM {} WHERE kind = 'photo' GROUP BY s",
+        Status::shown_sql(""),
         t.queue
     );
     let uploaded = format!(
@@ -72,11 +73,12 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
     let err = DbError::query;
     let counts = counts(pool, t).await?;
     let pending = sqlx::query(&format!(
-        "SELECT q.image_id, IF(q.claimed_until > NOW(3), 'uploading', q.status) AS status, \
-         q.attempts, q.updated_at, i.path, q.last_error \
+        "SELECT q.image_id, {} AS status, q.attempts, q.updated_at, i.path, q.last_error \
          FROM {} q LEFT JOIN {} i ON i.id = q.image_id WHERE q.kind = 'photo' \
          ORDER BY q.updated_at DESC, q.id DESC LIMIT ?",
-        t.queue, t.images
+        Status::shown_sql("q."),
+        t.queue,
+        t.images
     ))
     .bind(limit)
     .fetch_all(pool)

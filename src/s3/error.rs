@@ -4,7 +4,7 @@
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use crate::queue::status::{Failure, Retry, Status};
+use crate::status::{Failure, Retry, Status};
 
 /// S3's 400 codes that no retry can fix: the key, the object or an upload
 /// option is refused as such. They wait until the photo or the S3 settings

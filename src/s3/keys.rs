@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::queue::status::{Failure, Retry, Status};
+use crate::status::{Failure, Retry, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]

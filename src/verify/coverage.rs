@@ -6,6 +6,7 @@ use sqlx::{MySqlPool, Row};
 
 use crate::db::{DbError, Tables};
 use crate::piwigo::SKIPPED_PATHS_SQL;
+use crate::status::Status;
 
 /// Photos neither recorded nor queued in one album (`id` 0: in no album,
 /// e.g. still in Piwigo's lounge).
@@ -52,12 +53,13 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
         "SELECT COUNT(*) AS photos, \
          CAST(COALESCE(SUM(u.image_id IS NOT NULL), 0) AS SIGNED) AS recorded, \
          CAST(COALESCE(SUM(u.image_id IS NULL AND q.image_id IS NOT NULL), 0) AS SIGNED) AS queued, \
-         CAST(COALESCE(SUM(u.image_id IS NULL AND q.status LIKE 'failed%'), 0) AS SIGNED) AS failing \
+         CAST(COALESCE(SUM(u.image_id IS NULL AND q.status LIKE '{failed}'), 0) AS SIGNED) AS failing \
          FROM {images} i LEFT JOIN {u} u ON u.image_id = i.id \
          LEFT JOIN {q} q ON q.image_id = i.id AND q.kind = 'photo' WHERE {SKIPPED_PATHS_SQL}",
         images = t.images,
         u = t.uploaded,
         q = t.queue,
+        failed = Status::failed_like(),
     ))
     .fetch_one(pool)
     .await
@@ -140,7 +142,7 @@ async fn formats(pool: &MySqlPool, t: &Tables) -> Result<FormatCoverage, DbError
     let row = sqlx::query(&format!(
         "SELECT COUNT(*) AS total, \
          CAST(COALESCE(SUM(f.format_id IS NOT NULL), 0) AS SIGNED) AS recorded, \
-         CAST(COALESCE(SUM(f.format_id IS NULL AND qf.status LIKE 'failed%'), 0) AS SIGNED) AS failing, \
+         CAST(COALESCE(SUM(f.format_id IS NULL AND qf.status LIKE '{failed}'), 0) AS SIGNED) AS failing, \
          CAST(COALESCE(SUM(f.format_id IS NULL AND qf.id IS NULL AND q.id IS NULL), 0) AS SIGNED) AS missing \
          FROM {pf} pf JOIN {images} i ON i.id = pf.image_id \
          LEFT JOIN {f} f ON f.format_id = pf.format_id \
@@ -151,6 +153,7 @@ async fn formats(pool: &MySqlPool, t: &Tables) -> Result<FormatCoverage, DbError
         images = t.images,
         f = t.formats,
         q = t.queue,
+        failed = Status::failed_like(),
     ))
     .fetch_one(pool)
     .await
