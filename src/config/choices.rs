@@ -91,3 +91,38 @@ impl CannedAcl {
         }
     }
 }
+
+/// `s3.key_format`: the plugin's key layouts (see `s3::keys`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyFormat {
+    /// `beach.jpg`
+    None,
+    /// `20130331013511-beach.jpg`
+    #[default]
+    File,
+    /// `20130331013511-5d467604-beach.jpg`
+    FileUnique,
+    /// `upload/2013/03/31/beach.jpg`
+    Path,
+    /// `upload/2013/03/31/20130331013511-beach.jpg`
+    PathAndFile,
+    /// `upload/2013/03/31/20130331013511-5d467604-beach.jpg`
+    PathAndFileUnique,
+}
+
+impl KeyFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::File => "file",
+            Self::FileUnique => "file_unique",
+            Self::Path => "path",
+            Self::PathAndFile => "path_and_file",
+            Self::PathAndFileUnique => "path_and_file_unique",
+        }
+    }
+}
+
+/// S3's limit on a key, in UTF-8 bytes.
+pub const MAX_KEY_BYTES: usize = 1024;

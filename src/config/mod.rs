@@ -10,12 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::s3::keys::KeyFormat;
-
-mod choices;
+pub mod choices;
 mod validate;
 
-pub use choices::{CannedAcl, ServerSideEncryption, StorageClass};
+pub use choices::{CannedAcl, KeyFormat, ServerSideEncryption, StorageClass};
 
 /// The environment variable that overrides `piwigo.database_url`, so the
 /// database password can live outside the file (systemd credentials,

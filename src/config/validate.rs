@@ -167,7 +167,7 @@ impl Config {
         }
         s3.prefix = normalize_prefix(&s3.prefix);
         // Keys are at most 1024 bytes; a file name alone may take 255.
-        let room = crate::s3::keys::MAX_KEY_BYTES - MAX_PREFIX_BYTES;
+        let room = super::choices::MAX_KEY_BYTES - MAX_PREFIX_BYTES;
         if s3.prefix.len() > MAX_PREFIX_BYTES {
             return Err(ConfigError::invalid(
                 "s3.prefix",

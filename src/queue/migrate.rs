@@ -4,7 +4,7 @@
 
 use sqlx::{Executor, MySqlConnection, MySqlPool};
 
-use super::schema::{self, Damage, TableDef};
+use super::schema::{self, Damage, TableDef, statements};
 use crate::db::{self, DbError, Tables};
 
 struct Migration {
@@ -282,17 +282,6 @@ async fn apply(conn: &mut MySqlConnection, t: &Tables) -> Result<usize, MigrateE
         ran += 1;
     }
     Ok(ran)
-}
-
-/// Splits a migration file into statements: our files end every statement
-/// with `;` at the end of a line and use no `;` elsewhere.
-pub(super) fn statements(sql: &str) -> impl Iterator<Item = &str> {
-    sql.split(";\n")
-        .map(|s| s.trim().trim_end_matches(';').trim())
-        .filter(|s| {
-            s.lines()
-                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
-        })
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub fn describe(damage: &[Damage]) -> String {
 pub fn expected<'a>(migrations: impl IntoIterator<Item = &'a str>) -> Vec<TableDef> {
     let mut tables: Vec<TableDef> = Vec::new();
     for sql in migrations {
-        for statement in super::migrate::statements(sql) {
+        for statement in statements(sql) {
             apply_statement(&mut tables, statement);
         }
     }
@@ -273,6 +273,17 @@ pub async fn damage(
         }
     }
     Ok(found)
+}
+
+/// Splits a migration file into statements: our files end every statement
+/// with `;` at the end of a line and use no `;` elsewhere.
+pub(super) fn statements(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(";\n")
+        .map(|s| s.trim().trim_end_matches(';').trim())
+        .filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+        })
 }
 
 #[cfg(test)]
