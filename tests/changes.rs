@@ -118,13 +118,14 @@ async fn a_file_growing_while_read_never_leaves_a_mismatched_object() {
     c.upload.retry_backoff_min = Duration::from_millis(200);
     let first = drain(c.clone()).await;
     writer.await.unwrap();
-    let mut rounds = 0;
-    while !g.queue_statuses().await.is_empty() && rounds < 20 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        drain(c.clone()).await;
-        rounds += 1;
-    }
-    assert!(g.queue_statuses().await.is_empty(), "first run: {first:?}");
+    let what = format!("the queue to empty (first run: {first:?})");
+    wait_for(&what, Duration::from_secs(60), || async {
+        g.queue_statuses().await.is_empty() || {
+            drain(c.clone()).await;
+            false
+        }
+    })
+    .await;
     assert_recorded_md5_matches_bucket(&g, &s3).await;
     let final_bytes = std::fs::read(&path).unwrap();
     let stored = s3.get(&upload_key("growing.jpg")).await.unwrap();
@@ -159,15 +160,11 @@ async fn a_file_changed_while_sent_is_failed_file_changed_then_sent_again() {
         let run = tokio::spawn(drain(c.clone()));
         // Hashed, key reserved: the bytes are being sent.
         let queue = g.table("s3upload_queue");
-        while g
-            .scalar_i64(&format!(
-                "SELECT COUNT(*) FROM {queue} WHERE key_md5 IS NOT NULL"
-            ))
-            .await
-            == 0
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let sending = format!("SELECT COUNT(*) FROM {queue} WHERE key_md5 IS NOT NULL");
+        wait_for("the bytes to be sent", Duration::from_secs(30), || async {
+            g.scalar_i64(&sending).await > 0
+        })
+        .await;
         if shrink {
             let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
             f.set_len(300 * 1024).unwrap();
