@@ -119,11 +119,12 @@ impl ObjectKey {
                 KeyFormat::PathAndFileUnique => format!("{dir}{}", stamped(true)),
             }
         };
-        let content_type = mime_guess::from_path(disk_name)
-            .first_raw()
-            .unwrap_or("application/octet-stream")
-            .to_owned();
-        let key = format!("{prefix}{rest}");
+        Self::within_limit(format!("{prefix}{rest}"), mime_guess::from_path(disk_name))
+    }
+
+    /// `key` with the content type `guess` names, unless the key is over
+    /// S3's limit.
+    fn within_limit(key: String, guess: mime_guess::MimeGuess) -> Result<Self, KeyError> {
         if key.len() > MAX_KEY_BYTES {
             return Err(KeyError::TooLong {
                 key: key.chars().take(60).collect(),
@@ -132,7 +133,10 @@ impl ObjectKey {
         }
         Ok(Self {
             key,
-            content_type,
+            content_type: guess
+                .first_raw()
+                .unwrap_or("application/octet-stream")
+                .to_owned(),
             metadata: Default::default(),
         })
     }
@@ -145,21 +149,7 @@ impl ObjectKey {
             None => (String::new(), photo.key.as_str()),
         };
         let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
-        let key = format!("{dir}{stem}.{ext}");
-        if key.len() > MAX_KEY_BYTES {
-            return Err(KeyError::TooLong {
-                key: key.chars().take(60).collect(),
-                bytes: key.len(),
-            });
-        }
-        Ok(Self {
-            key,
-            content_type: mime_guess::from_ext(ext)
-                .first_raw()
-                .unwrap_or("application/octet-stream")
-                .to_owned(),
-            metadata: Default::default(),
-        })
+        Self::within_limit(format!("{dir}{stem}.{ext}"), mime_guess::from_ext(ext))
     }
 
     /// Labels the object with the photo it holds: its id, `images.path`,
