@@ -94,6 +94,9 @@ pub enum Command {
     /// the flags do not give, checks it live as `check` does, writes it
     /// with mode 0600 and prints the next two commands.
     Init(crate::init::InitArgs),
+    /// Print the CREATE USER and GRANT statements for the daemon's own
+    /// database user: least privilege for this version and table prefix.
+    Grants(crate::grants::command::GrantsArgs),
     /// Ask the running daemon's HTTP listener ([http] listen) whether it
     /// is alive; exits 0 when it is (for a container HEALTHCHECK).
     Health {
@@ -263,6 +266,10 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             crate::init::run(&cli.config, args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Grants(args) => crate::grants::command::run(&cli.config, args)
+            .await
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
         Command::Health { ready } => {
             let Some(listen) = config.http.listen else {
                 return Err(usage(
@@ -391,6 +398,7 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
 async fn repair(config: &Config) -> anyhow::Result<ExitCode> {
     let pool = crate::db::connect(config.database_url(), 2).await?;
     let t = crate::db::Tables::new(&config.piwigo.table_prefix);
+    crate::grants::require(&pool, &t).await?;
     let repaired = queue::migrate::repair(&pool, &t).await?;
     pool.close().await;
     if repaired.found.is_empty() {

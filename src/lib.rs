@@ -32,6 +32,9 @@
 //!   recorded and sent next to it.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
+//! - [`grants`]: the database privileges the daemon needs, derived from
+//!   the migrations plus one list of what features read; the `grants`
+//!   command, and the refusal to migrate without them.
 //! - [`init`]: the `init` command: a starter config, checked live.
 //! - [`verify`]: coverage, bucket and disk audits; the last result for
 //!   `/metrics`.
@@ -58,6 +61,7 @@ pub mod database_inc;
 pub mod db;
 pub mod digest;
 pub mod formats;
+pub mod grants;
 pub mod health;
 pub mod http;
 pub mod init;

@@ -3,6 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use piwigo_s3upload::cli::{self, Cli, LogFormat, UsageError};
 use piwigo_s3upload::config::Config;
+use piwigo_s3upload::daemon::DaemonError;
+use piwigo_s3upload::grants::GrantsError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -10,6 +12,9 @@ fn main() -> ExitCode {
     raise_open_files_limit();
     if let cli::Command::Init(args) = &cli.command {
         return init(&cli.config, args.clone());
+    }
+    if let cli::Command::Grants(args) = &cli.command {
+        return grants(&cli.config, args.clone());
     }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
@@ -33,11 +38,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", redact.scrub(&format!("{e:#}")));
-            if e.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(cli::EXIT_CONFIG)
-            } else {
-                ExitCode::from(cli::EXIT_FAILURE)
-            }
+            ExitCode::from(exit_code(&e))
         }
     }
 }
@@ -55,6 +56,36 @@ fn raise_open_files_limit() {
         };
         if let Err(e) = setrlimit(Resource::Nofile, raised) {
             tracing::debug!(error = %e, "cannot raise the open files limit");
+        }
+    }
+}
+
+/// 2 for a usage mistake or what only the admin can fix (a missing
+/// database privilege), 1 for a failure at run time.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<UsageError>().is_some() {
+        cli::EXIT_CONFIG
+    } else if let Some(d) = e.downcast_ref::<DaemonError>() {
+        d.exit_code()
+    } else if let Some(g) = e.downcast_ref::<GrantsError>() {
+        g.exit_code()
+    } else {
+        cli::EXIT_FAILURE
+    }
+}
+
+/// `grants` runs before there is a config (it prints what to run before
+/// `init`), and reads one when it is there.
+fn grants(path: &std::path::Path, args: piwigo_s3upload::grants::command::GrantsArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match runtime.block_on(piwigo_s3upload::grants::command::run(path, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

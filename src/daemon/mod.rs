@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::{self, DbError, Tables};
+use crate::grants::{self, GrantsError};
 use crate::metrics::Summary;
 use crate::piwigo;
 use crate::queue::{self, Queue, migrate::MigrateError};
@@ -32,6 +33,8 @@ pub enum DaemonError {
     Db(#[from] DbError),
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Grants(#[from] GrantsError),
     #[error(
         "piwigo: tables {} are missing in the database; check piwigo.database_url (database name) and piwigo.table_prefix",
         .0.join(", ")
@@ -51,6 +54,17 @@ pub enum DaemonError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+}
+
+impl DaemonError {
+    /// 2 for what only the admin can fix (systemd does not restart the
+    /// daemon on it), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Grants(e) => e.exit_code(),
+            _ => crate::cli::EXIT_FAILURE,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -75,6 +89,9 @@ pub async fn open_database(
 ) -> Result<(MySqlPool, Tables), DaemonError> {
     let pool = db::connect(config.database_url(), connections).await?;
     let t = Tables::new(&config.piwigo.table_prefix);
+    // Before anything reads or changes a table: a missing privilege is
+    // named with its GRANT, not met half-way through a migration.
+    grants::require(&pool, &t).await?;
     let missing = piwigo::missing_tables(&pool, &t.prefix).await?;
     if !missing.is_empty() {
         return Err(DaemonError::MissingTables(missing));
