@@ -94,6 +94,13 @@ pub enum Object {
     Table(String),
 }
 
+impl Object {
+    /// One of the daemon's own tables, which the migrations create.
+    fn is_own(&self) -> bool {
+        matches!(self, Self::Table(name) if name.starts_with("s3upload_"))
+    }
+}
+
 /// Where a feature's need applies, in [`NEEDS`].
 #[derive(Debug, Clone, Copy)]
 enum On {
@@ -269,9 +276,17 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// The statement that adds exactly this privilege.
+    /// The statement that adds exactly this privilege. The server refuses a
+    /// GRANT on a table that does not exist yet (one a pending migration
+    /// creates) unless it includes CREATE: on the daemon's own tables,
+    /// where CREATE is needed anyway, the statement names it too, which
+    /// changes nothing when it is already held.
     pub fn statement(&self, database: &str, prefix: &str, account: &str) -> String {
-        render::grant(database, prefix, &self.object, &[self.privilege], account)
+        let mut privileges = vec![self.privilege];
+        if self.object.is_own() && self.privilege != Privilege::Create {
+            privileges.push(Privilege::Create);
+        }
+        render::grant(database, prefix, &self.object, &privileges, account)
     }
 }
 
