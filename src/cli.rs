@@ -92,7 +92,9 @@ pub enum Command {
     Repair,
     /// Write a starter config (the file named by --config): asks for what
     /// the flags do not give, checks it live as `check` does, writes it
-    /// with mode 0600 and prints the next two commands.
+    /// readable by the daemon's user only (0640 with the package's group
+    /// piwigo-s3upload when it exists, else 0600) and prints the next two
+    /// commands. An existing file is replaced only with --force.
     Init(crate::init::InitArgs),
     /// Print the CREATE USER and GRANT statements for the daemon's own
     /// database user: least privilege for this version and table prefix.

@@ -51,7 +51,10 @@
 //! - [`systemd`]: readiness and watchdog notifications.
 //! - [`journald`]: priority prefixes on log lines sent to the journal.
 //! - [`redact`]: secret scrubbing.
+//! - [`accounts`]: system users and groups, for the config's owner and
+//!   the permission errors that name them.
 
+pub mod accounts;
 pub mod check;
 pub mod cli;
 pub mod companion;
