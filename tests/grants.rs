@@ -87,6 +87,11 @@ async fn a_user_made_from_the_printed_grants_runs_the_daemon() {
     let (out, msg) = run_with(&text, &["grants", "--missing"]);
     assert!(out.status.success(), "{msg}");
     assert!(msg.contains("holds every privilege"), "{msg}");
+    let (out, msg) = run_with(&text, &["status"]);
+    assert!(out.status.success(), "{msg}");
+    eprintln!("{msg}");
+    assert!(msg.contains("Daemon: stopped ("), "{msg}");
+    assert!(msg.contains("image  outcome"), "{msg}");
     g.drop_user(&format!("g{}", &g.name[g.name.len() - 8..]))
         .await;
     g.drop_database().await;

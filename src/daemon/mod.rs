@@ -196,6 +196,13 @@ pub async fn run(
     {
         tracing::warn!(error = %e, "formats: could not finish; they are sent at the next run");
     }
+    // A run until idle beat once and has no companion task to record its
+    // stop: `status` and the plugin would say "running" for a minute.
+    if opts.until_idle
+        && let Err(e) = companion::heartbeat::stopped(&pool, &t, settings.ctx().queue.owner()).await
+    {
+        tracing::debug!(error = %e, "could not record the stop in the heartbeat");
+    }
     settings.stop().await;
     while let Some(task) = tasks.pop() {
         task.stop().await;
