@@ -171,7 +171,7 @@ pub async fn run(path: &Path, mut args: InitArgs) -> Result<(), InitError> {
         (Some(url), None) => Some(url),
         (None, Some(found)) => {
             eprintln!(
-                "database: Piwigo's settings in {} will be read at each start",
+                "database: Piwigo's settings in {} will be read at each start; Piwigo's own user may write to Piwigo's tables: for a user of the daemon's own with least privilege, see `piwigo-s3upload grants --help` and init's --database-url",
                 found.display()
             );
             None

@@ -30,12 +30,17 @@ pub(super) fn quote(text: &str) -> String {
 impl Held {
     pub async fn read(pool: &MySqlPool) -> Result<Self, DbError> {
         let err = DbError::query;
-        let (user, role, database): (String, Option<String>, Option<String>) = sqlx::query_as(
-            "SELECT CAST(CURRENT_USER() AS CHAR), CAST(CURRENT_ROLE() AS CHAR), CAST(DATABASE() AS CHAR)",
-        )
-        .fetch_one(pool)
-        .await
-        .map_err(err("grants: who am I"))?;
+        let (user, database): (String, Option<String>) =
+            sqlx::query_as("SELECT CAST(CURRENT_USER() AS CHAR), CAST(DATABASE() AS CHAR)")
+                .fetch_one(pool)
+                .await
+                .map_err(err("grants: who am I"))?;
+        // Servers without roles (MySQL 5.7, MariaDB before 10.0.5) have no
+        // CURRENT_ROLE(): no role then.
+        let role: Option<String> = sqlx::query_scalar("SELECT CAST(CURRENT_ROLE() AS CHAR)")
+            .fetch_one(pool)
+            .await
+            .unwrap_or(None);
         // CURRENT_USER() is user@host; the user part may itself hold an @.
         let (name, host) = user.rsplit_once('@').unwrap_or((&user, "%"));
         let account = format!("{}@{}", quote(name), quote(host));
