@@ -7,7 +7,8 @@
 //! - [`sources`]: settings the file leaves out, from the environment,
 //!   Piwigo's [`database_inc`] and [`secret_file`]s, with their origins.
 //! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`,
-//!   `verify`, `restore`, `import-s3upload`, `init`, `health`, `repair`).
+//!   `verify`, `restore`, `import-s3upload`, `init`, `grants`, `health`,
+//!   `repair`).
 //! - [`daemon`]: wiring: connect, migrate, start the background tasks and
 //!   stop them; `daemon::pipeline` is the event loop (one event a turn:
 //!   stop, reload, tick, a claim's answer, a photo finished, photos due);
