@@ -48,6 +48,16 @@ pub async fn run(config: &Config) -> Vec<Finding> {
                 format!("connected to {}", db::describe_url(config.database_url())),
             );
             let t = Tables::new(&config.piwigo.table_prefix);
+            match crate::grants::require(&pool, &t).await {
+                Ok(n) => push(
+                    true,
+                    "privileges",
+                    format!(
+                        "the database user holds the {n} privileges this version needs (`piwigo-s3upload grants` lists them)"
+                    ),
+                ),
+                Err(e) => push(false, "privileges", e.to_string()),
+            }
             match piwigo::missing_tables(&pool, &t.prefix).await {
                 Ok(missing) if missing.is_empty() => push(
                     true,

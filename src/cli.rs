@@ -1,6 +1,6 @@
 //! The command line's arguments: `run`, `enqueue`, `status`, `retry`,
-//! `check`, `verify`, `restore`, `import-s3upload`, `init`, `health`,
-//! `repair`. What each command does is in `commands/`.
+//! `check`, `verify`, `restore`, `import-s3upload`, `init`, `grants`,
+//! `health`, `repair`. What each command does is in `commands/`.
 
 use std::path::PathBuf;
 
@@ -38,8 +38,13 @@ pub enum LogFormat {
 pub enum Command {
     /// Write a starter config (the file named by --config): asks for what
     /// the flags do not give, checks it live as `check` does, writes it
-    /// with mode 0600 and prints the next two commands.
+    /// readable by the daemon's user only (0640 with the package's group
+    /// piwigo-s3upload when it exists, else 0600) and prints the next two
+    /// commands. An existing file is replaced only with --force.
     Init(crate::init::InitArgs),
+    /// Print the CREATE USER and GRANT statements for the daemon's own
+    /// database user: least privilege for this version and table prefix.
+    Grants(crate::grants::command::GrantsArgs),
     /// Every other command: they read the config first.
     #[command(flatten)]
     Configured(Configured),

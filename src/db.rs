@@ -105,13 +105,13 @@ pub fn cause(e: &sqlx::Error) -> String {
                     "access denied: {msg} (check the user and password in piwigo.database_url)"
                 ),
                 Some(DB_ACCESS_DENIED) => format!(
-                    "access denied: {msg} (GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON the Piwigo database TO the daemon's user)"
+                    "access denied: {msg} (run `piwigo-s3upload check`: it names each missing privilege with the GRANT that adds it)"
                 ),
                 Some(UNKNOWN_DATABASE) => format!(
                     "no such database: {msg} (check the database name in piwigo.database_url; it is $conf['db_base'] in Piwigo's local/config/database.inc.php)"
                 ),
                 Some(TABLE_COMMAND_DENIED | COLUMN_COMMAND_DENIED) => format!(
-                    "command denied: {msg} (GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON the Piwigo database TO the daemon's user)"
+                    "command denied: {msg} (run `piwigo-s3upload check`: it names each missing privilege with the GRANT that adds it)"
                 ),
                 Some(NO_SUCH_TABLE) => format!(
                     "table doesn't exist: {msg} (run `piwigo-s3upload check`: it says which table is missing and how to repair it)"

@@ -4,9 +4,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::check;
 use crate::config::Config;
 use crate::database_inc::DatabaseSettings;
+use crate::{accounts, check};
 
 /// The answers; each one a flag, asked for on a terminal when missing.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -14,10 +14,15 @@ pub struct InitArgs {
     /// Piwigo's install directory (where local/config/database.inc.php is).
     #[arg(long)]
     pub piwigo_root: Option<PathBuf>,
-    /// mysql://user:password@host:3306/database, only when Piwigo's
-    /// database.inc.php cannot be read from the root.
+    /// mysql://user@host:3306/database: the daemon's own database user (see
+    /// `grants`) instead of Piwigo's from database.inc.php. The table
+    /// prefix still comes from database.inc.php when it can be read.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// A file holding the password of --database-url's user (kept out of
+    /// the config), e.g. the one given to `grants --password-file`.
+    #[arg(long)]
+    pub database_password_file: Option<PathBuf>,
     /// The bucket that receives the photos.
     #[arg(long)]
     pub bucket: Option<String>,
@@ -138,7 +143,7 @@ pub async fn run(path: &Path, mut args: InitArgs) -> Result<(), InitError> {
     let asker = Asker {
         interactive: !args.non_interactive && std::io::stdin().is_terminal(),
     };
-    if path.exists() && !args.force && !is_shipped_example(path) {
+    if path.exists() && !args.force {
         return Err(InitError::Usage(format!(
             "{} exists; pass --force to replace it, or --config PATH to write another file",
             path.display()
@@ -154,11 +159,19 @@ pub async fn run(path: &Path, mut args: InitArgs) -> Result<(), InitError> {
         )?),
     };
     let settings = DatabaseSettings::find(&root);
+    // With a database user of its own, only the prefix is read from
+    // Piwigo's settings, and written down: the daemon's user may not be
+    // allowed to read that file at each start.
+    let mut table_prefix = None;
     let database_url = match (args.database_url.take(), &settings) {
-        (Some(url), _) => Some(url),
+        (Some(url), Some(found)) => {
+            table_prefix = DatabaseSettings::read(found).ok().map(|s| s.prefix.text);
+            Some(url)
+        }
+        (Some(url), None) => Some(url),
         (None, Some(found)) => {
             eprintln!(
-                "database: Piwigo's settings in {} will be read at each start",
+                "database: Piwigo's settings in {} will be read at each start; Piwigo's own user may write to Piwigo's tables: for a user of the daemon's own with least privilege, see `piwigo-s3upload grants --help` and init's --database-url",
                 found.display()
             );
             None
@@ -211,6 +224,8 @@ pub async fn run(path: &Path, mut args: InitArgs) -> Result<(), InitError> {
     let text = render(&Answers {
         root: &root,
         database_url: database_url.as_deref(),
+        database_password_file: args.database_password_file.as_deref(),
+        table_prefix: table_prefix.as_deref(),
         bucket: &bucket,
         region: region.as_deref(),
         endpoint: endpoint.as_deref(),
@@ -225,26 +240,22 @@ pub async fn run(path: &Path, mut args: InitArgs) -> Result<(), InitError> {
     if !findings.iter().all(|f| f.ok) {
         return Err(InitError::ChecksFailed);
     }
-    write(path, &text)?;
+    let access = write(path, &text)?;
+    join_gallery_group(&root);
     let shown = path.display();
-    println!("wrote {shown}; every key is described in config.example.toml");
+    println!("wrote {shown} ({access}); every key is described in config.example.toml");
     println!("next, queue the photos already in the gallery, then start the daemon:");
     println!("  piwigo-s3upload --config {shown} enqueue --all");
     println!("  piwigo-s3upload --config {shown} run");
     Ok(())
 }
 
-/// The package ships the example as the conffile: replacing it needs no
-/// --force.
-fn is_shipped_example(path: &Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|t| t == include_str!("../config.example.toml"))
-}
-
-/// Writes the file readable by its owner only; an existing file is
-/// rewritten in place so its owner, group and mode (the package's
-/// root:piwigo-s3upload 0640) stay.
-fn write(path: &Path, text: &str) -> Result<(), InitError> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Writes the file so the daemon's user can read it and nobody else:
+/// 0640 with the package's group when that group exists (the service runs
+/// as its user), else 0600 owned by whoever runs `init`, who is then the
+/// user the daemon runs as. Returns the mode and owner, to say so.
+fn write(path: &Path, text: &str) -> Result<String, InitError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let err = |source| InitError::Write {
         path: path.to_owned(),
         source,
@@ -256,13 +267,69 @@ fn write(path: &Path, text: &str) -> Result<(), InitError> {
         .mode(0o600)
         .open(path)
         .map_err(err)?;
+    let group = accounts::group_id(accounts::DAEMON_USER);
+    let mode = match group {
+        Some(gid) => {
+            std::os::unix::fs::fchown(&file, None, Some(gid)).map_err(err)?;
+            0o640
+        }
+        None => 0o600,
+    };
+    // An existing file keeps its mode through truncate: set it either way.
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(err)?;
     file.write_all(text.as_bytes()).map_err(err)?;
-    file.sync_all().map_err(err)
+    file.sync_all().map_err(err)?;
+    Ok(accounts::describe_file(path).unwrap_or_default()
+        + &match group {
+            Some(_) => format!(": readable by the service's user {}", accounts::DAEMON_USER),
+            None => format!(
+                ": run the daemon as {}, the only user that can read it",
+                accounts::current_user()
+            ),
+        })
+}
+
+/// When the package's user exists and the gallery belongs to another group
+/// (the web server's, www-data on Debian), adds the user to that group so
+/// the service can read the photos, and says so. Only root can; others are
+/// told the command.
+fn join_gallery_group(root: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let user = accounts::DAEMON_USER;
+    let Ok(meta) = std::fs::metadata(root) else {
+        return;
+    };
+    let gid = meta.gid();
+    if !accounts::user_exists(user) || gid == 0 || accounts::in_group(user, gid) {
+        return;
+    }
+    let group = accounts::group_name(gid);
+    let shown = root.display();
+    if !rustix::process::geteuid().is_root() {
+        println!(
+            "{shown} belongs to group {group}: as root, `adduser {user} {group}` lets the service read the photos"
+        );
+        return;
+    }
+    match std::process::Command::new("usermod")
+        .args(["-a", "-G", &group, user])
+        .status()
+    {
+        Ok(s) if s.success() => println!(
+            "added user {user} to group {group}, which owns {shown}, so the service can read the photos"
+        ),
+        Ok(_) | Err(_) => println!(
+            "{shown} belongs to group {group}, and adding user {user} to it failed: run `adduser {user} {group}`"
+        ),
+    }
 }
 
 struct Answers<'a> {
     root: &'a Path,
     database_url: Option<&'a str>,
+    database_password_file: Option<&'a Path>,
+    table_prefix: Option<&'a str>,
     bucket: &'a str,
     region: Option<&'a str>,
     endpoint: Option<&'a str>,
@@ -282,7 +349,18 @@ fn render(a: &Answers<'_>) -> String {
     );
     t += &format!("root = {}\n", quoted(&a.root.to_string_lossy()));
     match a.database_url {
-        Some(url) => t += &format!("database_url = {}\n", quoted(url)),
+        Some(url) => {
+            t += &format!("database_url = {}\n", quoted(url));
+            if let Some(f) = a.database_password_file {
+                t += &format!(
+                    "database_password_file = {}\n",
+                    quoted(&f.to_string_lossy())
+                );
+            }
+            if let Some(p) = a.table_prefix {
+                t += &format!("table_prefix = {}\n", quoted(p));
+            }
+        }
         None => {
             t += "# database_url and table_prefix: read from Piwigo's local/config/database.inc.php\n"
         }
@@ -319,6 +397,8 @@ mod tests {
         let text = render(&Answers {
             root: Path::new("/srv/pi\"wigo"),
             database_url: Some("mysql://u:p@h:3306/db"),
+            database_password_file: None,
+            table_prefix: Some("pwg_"),
             bucket: "b",
             region: Some("eu-west-3"),
             endpoint: Some("http://127.0.0.1:9000"),

@@ -9,7 +9,7 @@
 //! - [`cli`]: the command line's arguments, and nothing else.
 //! - [`commands`]: one module per command (`run`, `enqueue`, `status`,
 //!   `retry`, `check`, `verify`, `restore`, `import-s3upload`, `init`,
-//!   `health`, `repair`); `commands::execute` loads the config and opens
+//!   `grants`, `health`, `repair`); `commands::execute` loads the config and opens
 //!   the database for them.
 //! - [`exit`]: the exit codes and the usage error, defined once.
 //! - [`daemon`]: wiring: connect, migrate, start the background tasks and
@@ -38,6 +38,9 @@
 //!   failing that file alone when a read stalls.
 //! - [`s3`]: the client, object keys, streaming uploads, error mapping.
 //! - [`check`]: the `check` command's findings.
+//! - [`grants`]: the database privileges the daemon needs, derived from
+//!   the migrations plus one list of what features read; the `grants`
+//!   command, and the refusal to migrate without them.
 //! - [`init`]: the `init` command: a starter config, checked live.
 //! - [`verify`]: coverage, bucket and disk audits; the last result for
 //!   `/metrics`.
@@ -54,7 +57,10 @@
 //! - [`systemd`]: readiness and watchdog notifications.
 //! - [`journald`]: priority prefixes on log lines sent to the journal.
 //! - [`redact`]: secret scrubbing.
+//! - [`accounts`]: system users and groups, for the config's owner and
+//!   the permission errors that name them.
 
+pub mod accounts;
 pub mod check;
 pub mod cli;
 pub mod commands;
@@ -65,6 +71,7 @@ pub mod database_inc;
 pub mod db;
 pub mod digest;
 pub mod exit;
+pub mod grants;
 pub mod health;
 pub mod http;
 pub mod init;

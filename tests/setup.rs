@@ -364,3 +364,35 @@ async fn static_keys_leave_the_aws_profile_unread() {
     assert!(!msg.contains("failed to read"), "{msg}");
     g.drop_database().await;
 }
+
+/// A config the daemon's user cannot read is not "the wrong file": the
+/// error names the file, its mode and owner, the user asking, and the
+/// commands that let it read. Needs root (to run as another user).
+#[test]
+fn an_unreadable_config_names_mode_owner_and_the_daemons_user() {
+    use std::os::unix::fs::PermissionsExt;
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run the binary as nobody");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("piwigo-s3upload.toml");
+    std::fs::write(&config, "[piwigo]\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_piwigo-s3upload"))
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .output()
+        .unwrap();
+    let msg = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    assert!(msg.contains(&config.display().to_string()), "{msg}");
+    assert!(msg.contains("mode 0600, owner root:root"), "{msg}");
+    assert!(msg.contains("the daemon runs as user nobody"), "{msg}");
+    assert!(msg.contains("chmod 0640"), "{msg}");
+    assert!(!msg.contains("--config PATH"), "{msg}");
+}

@@ -32,10 +32,8 @@ install -d "$root/usr/lib/systemd/system"
 sed "s#/usr/local/bin/$name#/usr/bin/$name#g" "packaging/$name.service" \
   > "$root/usr/lib/systemd/system/$name.service"
 chmod 0644 "$root/usr/lib/systemd/system/$name.service"
-# The config: a conffile, 0640 root:piwigo-s3upload once installed (the
-# group is made on install, so postinst sets owner and mode through
-# dpkg-statoverride, which dpkg then keeps on upgrades).
-install -D -m 0644 config.example.toml "$root/etc/$name.toml"
+# No config in /etc: `init` writes it (0640 root:piwigo-s3upload) and
+# never replaces a file without --force; the example is in the docs.
 install -D -m 0644 packaging/deb/$name.1 "$root/usr/share/man/man1/$name.1"
 gzip -9n "$root/usr/share/man/man1/$name.1"
 doc="$root/usr/share/doc/$name"
@@ -79,13 +77,12 @@ Description: copies every full-size photo of a Piwigo gallery to S3
  for new photos, uploads each exactly once with an end-to-end md5 check,
  and records the result in its own tables.
 END
-printf '/etc/%s.toml\n' "$name" > "$root/DEBIAN/conffiles"
 for script in postinst prerm postrm; do
   install -m 0755 "packaging/deb/$script" "$root/DEBIAN/$script"
 done
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) \
   > "$root/DEBIAN/md5sums"
-chmod 0644 "$root/DEBIAN/md5sums" "$root/DEBIAN/control" "$root/DEBIAN/conffiles"
+chmod 0644 "$root/DEBIAN/md5sums" "$root/DEBIAN/control"
 
 mkdir -p "$out"
 dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null

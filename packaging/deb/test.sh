@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Debian package, for real: builds it (from the debug binary unless
 # PROFILE=release), runs lintian, installs it with dpkg -i, checks the
-# binary, the system user, the conffile and its mode, removes it (the
-# edited conffile stays) and purges it (the conffile goes). Needs root.
+# binary, the system user, the unit, the plugin, that no config is
+# shipped in /etc (init writes it), removes and purges it. Needs root.
 # One run at a time per machine: dpkg has one database.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,18 +38,17 @@ dpkg -i "$deb" >/dev/null
 "/usr/bin/$name" --version >/dev/null || fail "the binary does not run"
 getent passwd "$name" >/dev/null || fail "no system user $name"
 [ "$(getent passwd "$name" | cut -d: -f7)" = /usr/sbin/nologin ] || fail "the user has a login shell"
-[ "$(stat -c '%U:%G %a' "$conf")" = "root:$name 640" ] \
-  || fail "$conf is $(stat -c '%U:%G %a' "$conf"), not root:$name 640"
-dpkg-query -W -f='${Conffiles}\n' "$name" | grep -q " $conf " || fail "$conf is not a conffile"
+[ ! -e "$conf" ] || fail "the package ships $conf; init writes it and refuses to replace a file"
+[ -f "/usr/share/doc/$name/config.example.toml" ] || fail "no example config in the docs"
+[ -f "/usr/share/$name/piwigo-plugin/s3upload_companion/main.inc.php" ] || fail "no companion plugin"
 [ -f "/usr/lib/systemd/system/$name.service" ] || fail "no systemd unit"
 grep -q "^ExecStart=/usr/bin/$name " "/usr/lib/systemd/system/$name.service" \
   || fail "the unit does not start /usr/bin/$name"
-echo "deb test: installed; user, conffile (root:$name 0640) and unit in place"
+"/usr/bin/$name" grants --database piwigo --prefix piwigo_ | grep -q "^GRANT SELECT, LOCK TABLES, SHOW VIEW ON \`piwigo\`\.\* TO 'piwigo-s3upload'@'localhost';$" \
+  || fail "grants does not print the read-only database grant"
+echo "deb test: installed; user, unit, plugin, no /etc config; grants prints"
 
-echo "# edited by the admin" >> "$conf"
 dpkg -r "$name" >/dev/null
 [ ! -e "/usr/bin/$name" ] || fail "the binary is still there after dpkg -r"
-grep -q "edited by the admin" "$conf" || fail "dpkg -r lost the edited conffile"
 dpkg --purge "$name" >/dev/null
-[ ! -e "$conf" ] || fail "dpkg --purge left $conf"
-echo "deb test: removed (conffile kept), purged (conffile gone)"
+echo "deb test: removed, purged"

@@ -5,6 +5,7 @@
 
 mod check;
 mod enqueue;
+mod grants;
 mod health;
 mod import;
 mod init;
@@ -29,6 +30,7 @@ use crate::exit::{self, UsageError};
 pub async fn execute(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Init(args) => init::run(&cli.config, args).await,
+        Command::Grants(args) => grants::run(&cli.config, args).await,
         Command::Configured(command) => configured(&cli.config, command).await,
     }
 }
@@ -64,12 +66,23 @@ async fn configured(path: &Path, command: Configured) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", redact.scrub(&format!("{e:#}")));
-            if e.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(exit::CONFIG)
-            } else {
-                ExitCode::from(exit::FAILURE)
-            }
+            ExitCode::from(error_code(&e))
         }
+    }
+}
+
+/// 2 for a usage mistake or what only the admin can fix (a missing
+/// database privilege: systemd must not restart into it), 1 for a failure
+/// at run time.
+fn error_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<UsageError>().is_some() {
+        exit::CONFIG
+    } else if let Some(d) = e.downcast_ref::<crate::daemon::DaemonError>() {
+        d.exit_code()
+    } else if let Some(g) = e.downcast_ref::<crate::grants::GrantsError>() {
+        g.exit_code()
+    } else {
+        exit::FAILURE
     }
 }
 

@@ -22,10 +22,12 @@ pub const DATABASE_URL_ENV: &str = "PIWIGO_S3UPLOAD_DATABASE_URL";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config: cannot read {path}: {source} (pass the right file with --config PATH)")]
+    #[error("config: cannot read {path}: {source} ({fix})")]
     Read {
         path: PathBuf,
         source: std::io::Error,
+        /// What to do, which depends on why it could not be read.
+        fix: String,
     },
     #[error("config: {path} line {line}: {message}")]
     Parse {
@@ -356,6 +358,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = read_capped(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
+            fix: read_fix(path, &source),
             source,
         })?;
         let env_url = std::env::var(DATABASE_URL_ENV).ok();
@@ -473,6 +476,23 @@ fn parse_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
         line,
         message,
     }
+}
+
+/// The way out of a config that cannot be read. A file that exists but is
+/// not readable is not the wrong file: say whose it is, who asks, and how
+/// the daemon's user gets to read it.
+fn read_fix(path: &Path, e: &std::io::Error) -> String {
+    use crate::accounts::{self, DAEMON_USER};
+    if e.kind() != std::io::ErrorKind::PermissionDenied {
+        return "pass the right file with --config PATH".into();
+    }
+    let file = accounts::describe_file(path)
+        .unwrap_or_else(|| "its directory cannot be looked into".into());
+    let user = accounts::current_user();
+    format!(
+        "{file}; the daemon runs as user {user}: as root, `chgrp {DAEMON_USER} {p} && chmod 0640 {p}` (the package's group), or `chown {user} {p} && chmod 0600 {p}`",
+        p = path.display()
+    )
 }
 
 /// Whether users other than the owner and group can read the file: worth

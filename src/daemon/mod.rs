@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::{self, DbError, Tables};
+use crate::grants::{self, GrantsError};
 use crate::metrics::Summary;
 use crate::piwigo;
 use crate::queue::{self, Queue, migrate::MigrateError};
@@ -33,6 +34,8 @@ pub enum DaemonError {
     Db(#[from] DbError),
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Grants(#[from] GrantsError),
     #[error(
         "piwigo: tables {} are missing in the database; check piwigo.database_url (database name) and piwigo.table_prefix",
         .0.join(", ")
@@ -54,6 +57,17 @@ pub enum DaemonError {
     },
 }
 
+impl DaemonError {
+    /// 2 for what only the admin can fix (systemd does not restart the
+    /// daemon on it), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Grants(e) => e.exit_code(),
+            _ => crate::exit::FAILURE,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Poll once, upload everything due, then return.
@@ -73,6 +87,9 @@ pub async fn open_database(
 ) -> Result<(MySqlPool, Tables), DaemonError> {
     let pool = db::connect(config.database_url(), connections).await?;
     let t = Tables::new(&config.piwigo.table_prefix);
+    // Before anything reads or changes a table: a missing privilege is
+    // named with its GRANT, not met half-way through a migration.
+    grants::require(&pool, &t).await?;
     let missing = piwigo::missing_tables(&pool, &t.prefix).await?;
     if !missing.is_empty() {
         return Err(DaemonError::MissingTables(missing));
@@ -167,6 +184,13 @@ pub async fn run(
     }
     systemd::ready();
     pipeline::run(&mut settings, &wake, shutdown.clone(), opts.until_idle).await;
+    // A run until idle beat once and has no companion task to record its
+    // stop: `status` and the plugin would say "running" for a minute.
+    if opts.until_idle
+        && let Err(e) = companion::heartbeat::stopped(&pool, &t, settings.ctx().queue.owner()).await
+    {
+        tracing::debug!(error = %e, "could not record the stop in the heartbeat");
+    }
     settings.stop().await;
     while let Some(task) = tasks.pop() {
         task.stop().await;

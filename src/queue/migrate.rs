@@ -7,13 +7,17 @@ use sqlx::{Executor, MySqlConnection, MySqlPool};
 use super::schema::{self, Damage, TableDef, statements};
 use crate::db::{self, DbError, Tables};
 
-struct Migration {
-    version: u32,
-    description: &'static str,
-    sql: &'static str,
+/// One numbered migration, as shipped in `migrations/`.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: u32,
+    pub description: &'static str,
+    /// The SQL with `{prefix}` standing for Piwigo's table prefix.
+    pub sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[
+/// Every migration of this version, in order.
+pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         description: "create queue, uploaded and state tables",
@@ -64,7 +68,30 @@ pub enum MigrateError {
 
 /// Runs every migration not yet applied. Returns how many ran.
 pub async fn run(pool: &MySqlPool, t: &Tables) -> Result<usize, MigrateError> {
-    locked(pool, t, async |conn| apply(conn, t).await).await
+    locked(pool, t, async |conn| apply(conn, t, MIGRATIONS).await).await
+}
+
+/// Runs the migrations up to `version` only: the database as an earlier
+/// release left it, for upgrade tests.
+pub async fn run_through(
+    pool: &MySqlPool,
+    t: &Tables,
+    version: u32,
+) -> Result<usize, MigrateError> {
+    let through = MIGRATIONS.partition_point(|m| m.version <= version);
+    locked(pool, t, async |conn| {
+        apply(conn, t, &MIGRATIONS[..through]).await
+    })
+    .await
+}
+
+/// The migrations this version ships that the database has not applied.
+pub async fn pending(pool: &MySqlPool, t: &Tables) -> Result<Vec<&'static Migration>, DbError> {
+    let applied = applied_versions(pool, t).await?;
+    Ok(MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect())
 }
 
 /// Runs `f` holding the migration lock, so daemons starting together (or a
@@ -207,7 +234,7 @@ pub async fn repair(pool: &MySqlPool, t: &Tables) -> Result<Repaired, MigrateErr
             }
             tracing::info!(migration.version = m.version, "repair: migration re-run");
         }
-        apply(conn, t).await?;
+        apply(conn, t, MIGRATIONS).await?;
         add_missing_columns(conn, pool, t, &expected).await
     })
     .await?;
@@ -215,7 +242,11 @@ pub async fn repair(pool: &MySqlPool, t: &Tables) -> Result<Repaired, MigrateErr
     Ok(Repaired { found, left })
 }
 
-async fn apply(conn: &mut MySqlConnection, t: &Tables) -> Result<usize, MigrateError> {
+async fn apply(
+    conn: &mut MySqlConnection,
+    t: &Tables,
+    migrations: &[Migration],
+) -> Result<usize, MigrateError> {
     let create = format!(
         "CREATE TABLE IF NOT EXISTS {} (
             version INT UNSIGNED NOT NULL PRIMARY KEY,
@@ -235,7 +266,7 @@ async fn apply(conn: &mut MySqlConnection, t: &Tables) -> Result<usize, MigrateE
             .map_err(DbError::query("migrate: list applied migrations"))?;
 
     let mut ran = 0;
-    for m in MIGRATIONS {
+    for m in migrations {
         let current = crate::digest::md5_hex(m.sql.as_bytes());
         if let Some((_, recorded)) = applied.iter().find(|(v, _)| *v == m.version) {
             if *recorded != current {

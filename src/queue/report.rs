@@ -30,8 +30,36 @@ pub struct UploadedRow {
     pub uploaded_at: String,
 }
 
+/// A daemon as its heartbeat shows it, as the plugin's status tab does.
+#[derive(Debug, Clone, Serialize)]
+pub struct DaemonRow {
+    pub daemon: String,
+    pub host: String,
+    pub version: String,
+    pub last_seen: String,
+    /// `running`, `stopped` or `not seen for N min`.
+    pub state: String,
+}
+
+/// A heartbeat this recent means running: the daemon beats every 10 s, and
+/// the plugin uses the same limit.
+const ALIVE_SECONDS: i64 = 60;
+
+/// What a heartbeat says: the same words as the plugin's status tab.
+fn daemon_state(stopped: bool, age_seconds: i64) -> String {
+    if stopped {
+        "stopped".into()
+    } else if age_seconds <= ALIVE_SECONDS {
+        "running".into()
+    } else {
+        format!("not seen for {} min", ((age_seconds + 30) / 60).max(1))
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Daemons that reported in during the last week, latest first.
+    pub daemons: Vec<DaemonRow>,
     pub counts: BTreeMap<String, u64>,
     pub pending: Vec<PendingRow>,
     pub uploaded: Vec<UploadedRow>,
@@ -122,7 +150,33 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
     .collect::<Result<Vec<_>, _>>()
     .map_err(err("status: recent uploads"))?;
 
+    let daemons = sqlx::query(&format!(
+        "SELECT daemon, host, version, last_seen, stopped_at IS NOT NULL AS stopped, \
+         CAST(TIMESTAMPDIFF(SECOND, last_seen, NOW(3)) AS SIGNED) AS age \
+         FROM {} ORDER BY last_seen DESC LIMIT ?",
+        t.heartbeat
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(err("status: daemons"))?
+    .into_iter()
+    .map(|r| -> Result<DaemonRow, sqlx::Error> {
+        let stopped: i64 = r.try_get("stopped")?;
+        let age: i64 = r.try_get("age")?;
+        Ok(DaemonRow {
+            daemon: r.try_get("daemon")?,
+            host: r.try_get("host")?,
+            version: r.try_get("version")?,
+            last_seen: time_text(r.try_get("last_seen")?),
+            state: daemon_state(stopped != 0, age),
+        })
+    })
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(err("status: daemons"))?;
+
     Ok(Report {
+        daemons,
         counts,
         pending,
         uploaded,
@@ -156,6 +210,22 @@ impl Report {
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
+        match self.daemons.first() {
+            None => {
+                let _ = writeln!(out, "Daemon: none has run on this database yet");
+            }
+            Some(d) => {
+                let _ = writeln!(
+                    out,
+                    "Daemon: {} ({} on {}, version {}, last seen {})",
+                    d.state, d.daemon, d.host, d.version, d.last_seen
+                );
+                let others = self.daemons.iter().skip(1).filter(|d| d.state == "running");
+                for d in others {
+                    let _ = writeln!(out, "        also running: {} on {}", d.daemon, d.host);
+                }
+            }
+        }
         let counts: Vec<String> = self
             .counts
             .iter()
@@ -200,6 +270,11 @@ impl Report {
         if self.uploaded.is_empty() {
             let _ = writeln!(out, "  (none)");
         } else {
+            let _ = writeln!(
+                out,
+                "  {:>8}  {:<16} {:<24}  url",
+                "image", "outcome", "uploaded"
+            );
             for u in &self.uploaded {
                 let _ = writeln!(
                     out,
@@ -220,6 +295,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_heartbeat_reads_as_the_plugin_reads_it() {
+        assert_eq!(daemon_state(false, 5), "running");
+        assert_eq!(daemon_state(false, 60), "running");
+        assert_eq!(daemon_state(false, 61), "not seen for 1 min");
+        assert_eq!(daemon_state(false, 12 * 60 + 10), "not seen for 12 min");
+        assert_eq!(daemon_state(true, 5), "stopped");
+    }
+
+    #[test]
     fn control_characters_are_escaped_for_the_terminal() {
         assert_eq!(printable("./upload/été 1.jpg"), "./upload/été 1.jpg");
         assert_eq!(printable("a\nb\tc"), "a\\nb\\tc");
@@ -231,6 +315,7 @@ mod tests {
     #[test]
     fn a_hostile_path_stays_on_its_line() {
         let report = Report {
+            daemons: vec![],
             counts: BTreeMap::new(),
             pending: vec![PendingRow {
                 image_id: 7,

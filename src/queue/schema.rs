@@ -277,7 +277,7 @@ pub async fn damage(
 
 /// Splits a migration file into statements: our files end every statement
 /// with `;` at the end of a line and use no `;` elsewhere.
-pub(super) fn statements(sql: &str) -> impl Iterator<Item = &str> {
+pub fn statements(sql: &str) -> impl Iterator<Item = &str> {
     sql.split(";\n")
         .map(|s| s.trim().trim_end_matches(';').trim())
         .filter(|s| {

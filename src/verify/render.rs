@@ -69,7 +69,7 @@ pub fn to_text(r: &Report) -> String {
     let _ = writeln!(
         out,
         "\nBucket {} under `{}`: {} records, {} intact, {} unverified, {} with problems \
-         ({} objects listed in {} requests, {} HEAD requests)",
+         ({} objects listed in {}, {})",
         r.bucket_name,
         r.prefix,
         b.records,
@@ -77,8 +77,8 @@ pub fn to_text(r: &Report) -> String {
         b.unverified,
         b.problems.len(),
         b.objects_listed,
-        b.list_requests,
-        b.head_requests
+        counted(b.list_requests, "request"),
+        counted(b.head_requests, "HEAD request")
     );
     for p in b.problems.iter().take(SHOWN) {
         let _ = writeln!(
@@ -140,6 +140,15 @@ pub fn to_text(r: &Report) -> String {
         }
     );
     out
+}
+
+/// `1 request`, `2 requests`.
+fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn more_line(out: &mut String, total: usize) {

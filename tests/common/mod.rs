@@ -517,26 +517,39 @@ pub fn db_host() -> String {
 
 impl Gallery {
     /// A database user `<stem><8 chars of this database's name>` with
-    /// `password`, allowed this database only; returns its name.
+    /// `password`, made from `grants`' output alone (the least privilege
+    /// the daemon asks for); returns its name.
     pub async fn create_user(&self, stem: &str, password: &str) -> String {
         let user = format!("{stem}{}", &self.name[self.name.len() - 8..]);
         for host in ["localhost", "127.0.0.1"] {
-            self.pool
-                .execute(
-                    format!(
-                        "CREATE USER '{user}'@'{host}' IDENTIFIED BY '{}'",
-                        password.replace('\'', "''")
-                    )
-                    .as_str(),
-                )
-                .await
-                .unwrap();
-            self.pool
-                .execute(format!("GRANT ALL ON `{}`.* TO '{user}'@'{host}'", self.name).as_str())
-                .await
-                .unwrap();
+            self.grant_as_printed(&user, host, password).await;
         }
         user
+    }
+
+    /// Runs what `piwigo-s3upload grants` prints for this database, as an
+    /// admin piping it into `mysql` would.
+    pub async fn grant_as_printed(&self, user: &str, host: &str, password: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, format!("{password}\n")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_piwigo-s3upload"))
+            .args(["--config", "/nonexistent.toml", "grants", "--database"])
+            .arg(&self.name)
+            .args(["--prefix", &self.prefix, "--user", user, "--host", host])
+            .arg("--password-file")
+            .arg(&password_file)
+            .output()
+            .unwrap();
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "grants: {script}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for statement in script.lines().filter(|l| !l.starts_with("--")) {
+            self.pool.execute(statement).await.unwrap();
+        }
     }
 
     pub async fn drop_user(&self, user: &str) {

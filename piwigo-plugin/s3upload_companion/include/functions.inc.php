@@ -213,7 +213,7 @@ function s3c_request_summary($request)
   }
   if ($request['kind'] == 'retry')
   {
-    return l10n('%d failed uploads put back in the queue.', $request['queued']);
+    return l10n_dec('%d failed upload put back in the queue.', '%d failed uploads put back in the queue.', $request['queued']);
   }
   return l10n('Queued %d of %d selected photos; skipped %d already uploaded, %d already queued, %d md5 duplicates.',
     $request['queued'], $request['selected'], $request['already_uploaded'],

@@ -7,6 +7,7 @@ $lang['Queues the selected photos for the piwigo-s3upload daemon. Photos already
 $lang['Queued %d of %d selected photos; skipped %d already uploaded, %d already queued, %d md5 duplicates.'] = 'Queued %d of %d selected photos; skipped %d already uploaded, %d already queued, %d md5 duplicates.';
 $lang['Request #%d is waiting for the daemon; results appear in the S3Upload tab once it has run.'] = 'Request #%d is waiting for the daemon; results appear in the S3Upload tab once it has run.';
 $lang['The daemon could not carry out request #%d: %s'] = 'The daemon could not carry out request #%d: %s';
+$lang['%d failed upload put back in the queue.'] = '%d failed upload put back in the queue.';
 $lang['%d failed uploads put back in the queue.'] = '%d failed uploads put back in the queue.';
 $lang['The piwigo-s3upload daemon has not created its tables in this database yet: start it once with this gallery\'s database.'] = 'The piwigo-s3upload daemon has not created its tables in this database yet: start it once with this gallery\'s database.';
 $lang['10 most recent pending uploads to S3'] = '10 most recent pending uploads to S3';

@@ -7,6 +7,7 @@ $lang['Queues the selected photos for the piwigo-s3upload daemon. Photos already
 $lang['Queued %d of %d selected photos; skipped %d already uploaded, %d already queued, %d md5 duplicates.'] = '%d photos sur %d sélectionnées mises en file d\'attente ; ignorées : %d déjà envoyées, %d déjà en attente, %d doublons md5.';
 $lang['Request #%d is waiting for the daemon; results appear in the S3Upload tab once it has run.'] = 'La demande n°%d attend le démon ; le résultat apparaîtra dans l\'onglet S3Upload une fois traitée.';
 $lang['The daemon could not carry out request #%d: %s'] = 'Le démon n\'a pas pu traiter la demande n°%d : %s';
+$lang['%d failed upload put back in the queue.'] = '%d envoi en échec remis en file d\'attente.';
 $lang['%d failed uploads put back in the queue.'] = '%d envois en échec remis en file d\'attente.';
 $lang['The piwigo-s3upload daemon has not created its tables in this database yet: start it once with this gallery\'s database.'] = 'Le démon piwigo-s3upload n\'a pas encore créé ses tables dans cette base : démarrez-le une fois avec la base de cette galerie.';
 $lang['10 most recent pending uploads to S3'] = 'Les 10 envois vers S3 en attente les plus récents';
