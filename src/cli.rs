@@ -118,6 +118,14 @@ pub enum Command {
         /// Queue the photos that are neither uploaded nor queued.
         #[arg(long)]
         enqueue: bool,
+        /// Download and hash objects (as `restic check --read-data`): every
+        /// object S3's checksum cannot prove, and those it proves too.
+        #[arg(long)]
+        read_data: bool,
+        /// With --read-data: read only this percentage (0-100) of the
+        /// objects S3's checksum already proves, a different sample each run.
+        #[arg(long, value_name = "PERCENT", requires = "read_data")]
+        sample: Option<f64>,
         #[arg(long)]
         json: bool,
     },
@@ -302,13 +310,23 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             disk,
             orphans,
             enqueue,
+            read_data,
+            sample,
             json,
         } => {
+            if let Some(p) = sample
+                && !(0.0..=100.0).contains(&p)
+            {
+                return Err(usage(format!(
+                    "--sample {p} is not a percentage: give a number from 0 to 100"
+                )));
+            }
             let (pool, t) = daemon::open_database(&config, 2).await?;
             let opts = verify::Options {
                 disk,
                 orphans,
                 enqueue,
+                read_data: read_data.then_some(sample.unwrap_or(100.0)),
             };
             let report = verify::run(&config, &pool, &t, opts).await?;
             verify::LastRun::of(&report).store(&pool, &t).await?;
@@ -362,7 +380,19 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 restore::from_bucket::run(&config, &opts).await?
             } else {
                 let (pool, t) = daemon::open_database(&config, 2).await?;
-                restore::from_records(&config, &pool, &t, &opts).await?
+                if let Some(id) = album
+                    && !piwigo::album_exists(&pool, &t, id).await?
+                {
+                    return Err(usage(format!(
+                        "no Piwigo album has id {id}; the id is in the album's admin page address (cat_id=...)"
+                    )));
+                }
+                let summary = restore::from_records(&config, &pool, &t, &opts).await?;
+                if summary.selected == 0 {
+                    let why = restore::why_nothing_selected(&pool, &t, &opts.filter).await?;
+                    return Err(usage(why));
+                }
+                summary
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -5,7 +5,9 @@
 
 pub mod fetch;
 pub mod from_bucket;
+pub mod owner;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use futures_util::StreamExt;
@@ -59,6 +61,11 @@ pub struct Summary {
     pub selected: u64,
     pub restored: u64,
     pub bytes: u64,
+    /// Directories created on the way, each with its parent's owner and
+    /// mode.
+    pub dirs_created: u64,
+    /// Restored files that kept the restoring user as owner, and why.
+    pub not_owned: Vec<NotRestored>,
     pub already_in_place: u64,
     /// With `--missing`: files on disk, not looked at.
     pub on_disk: u64,
@@ -90,9 +97,19 @@ impl Summary {
             reason,
         };
         match outcome {
-            Outcome::Restored { bytes } => {
+            Outcome::Restored {
+                bytes,
+                dirs,
+                not_owned,
+            } => {
                 self.restored += 1;
                 self.bytes += bytes;
+                self.dirs_created += dirs;
+                if let Some(why) = not_owned {
+                    self.not_owned.push(not(format!(
+                        "restored, but not given its directory's owner and mode: {why}"
+                    )));
+                }
             }
             Outcome::InPlace => self.already_in_place += 1,
             Outcome::OnDisk => self.on_disk += 1,
@@ -122,6 +139,13 @@ impl Summary {
             opt(self.would_restore, "would be restored (--dry-run)"),
             opt(self.deleted_from_piwigo, "deleted from Piwigo, skipped"),
         );
+        if self.restored > 0 {
+            let _ = writeln!(
+                out,
+                "  restored files and the {} directories created took the owner, group and mode of the directory they are in",
+                self.dirs_created
+            );
+        }
         if !self.unplaceable.is_empty() {
             let _ = writeln!(
                 out,
@@ -136,6 +160,7 @@ impl Summary {
             ("KEPT", &self.kept_different),
             ("REFUSED", &self.refused),
             ("FAILED", &self.failed),
+            ("OWNER", &self.not_owned),
         ] {
             for n in list {
                 let id = n
@@ -175,6 +200,48 @@ pub fn destination_root(
     };
     let made = std::fs::create_dir_all(&base).and_then(|()| GalleryRoot::new(&base, &extra));
     made.map_err(|source| RestoreError::Root { path: base, source })
+}
+
+/// Why a selection of records came out empty, as the message to show:
+/// no records at all (the daemon's tables were lost or never filled), or
+/// none matching the ids or album asked for.
+pub async fn why_nothing_selected(
+    pool: &MySqlPool,
+    t: &Tables,
+    filter: &Filter,
+) -> Result<String, DbError> {
+    let records: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", t.uploaded))
+        .fetch_one(pool)
+        .await
+        .map_err(DbError::query("restore: count upload records"))?;
+    if records == 0 {
+        return Ok(format!(
+            "restore: no upload records exist ({} is empty: the daemon's tables were lost or nothing was uploaded yet); bring the files back from the objects themselves with `restore --from-bucket --all`",
+            t.uploaded
+        ));
+    }
+    let mut asked = Vec::new();
+    if !filter.ids.is_empty() {
+        let ids: Vec<String> = filter
+            .ids
+            .iter()
+            .map(|(lo, hi)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                }
+            })
+            .collect();
+        asked.push(format!("ids {}", ids.join(",")));
+    }
+    if let Some(album) = filter.album {
+        asked.push(format!("album {album} and its sub-albums"));
+    }
+    Ok(format!(
+        "restore: no backed-up photo matches {} ({records} photos have upload records); `verify` lists what is backed up, `restore --all` brings back everything",
+        asked.join(" in ")
+    ))
 }
 
 /// Restores the recorded photos the filter selects.
@@ -228,16 +295,35 @@ pub async fn run_jobs(
         20,
     );
     let mode = opts.mode;
-    let mut results = futures_util::stream::iter(
-        jobs.iter()
-            .map(|job| async move { (job, fetch::one(target, root, job, mode).await) }),
-    )
+    // Jobs for one destination (two photos sharing one file) run one after
+    // the other: the second finds the first's file in place, and two
+    // downloads never race on one temporary name.
+    let mut groups: Vec<Vec<&Job>> = Vec::new();
+    let mut by_dest: HashMap<&str, usize> = HashMap::new();
+    for job in &jobs {
+        match by_dest.get(job.rel.as_str()) {
+            Some(&i) => groups[i].push(job),
+            None => {
+                by_dest.insert(&job.rel, groups.len());
+                groups.push(vec![job]);
+            }
+        }
+    }
+    let mut results = futures_util::stream::iter(groups.into_iter().map(|group| async move {
+        let mut done = Vec::with_capacity(group.len());
+        for job in group {
+            done.push((job, fetch::one(target, root, job, mode).await));
+        }
+        done
+    }))
     .buffer_unordered(opts.jobs.max(1));
     let mut done = 0;
-    while let Some((job, outcome)) = results.next().await {
-        done += 1;
-        progress.update(done, total);
-        summary.count(job, outcome);
+    while let Some(group) = results.next().await {
+        for (job, outcome) in group {
+            done += 1;
+            progress.update(done, total);
+            summary.count(job, outcome);
+        }
     }
     progress.finish();
 }

@@ -68,33 +68,54 @@ pub fn to_text(r: &Report) -> String {
     let b = &r.bucket;
     let _ = writeln!(
         out,
-        "\nBucket {} under `{}`: {} records, {} intact, {} unverified, {} with problems \
-         ({} objects listed in {} requests, {} HEAD requests)",
+        "\nBucket {} under `{}`: {} records, {} intact, {} unproven, {} with problems \
+         ({} objects listed in {} requests, {} HEAD requests{})",
         r.bucket_name,
         r.prefix,
         b.records,
         b.intact,
-        b.unverified,
+        b.unproven.len(),
         b.problems.len(),
         b.objects_listed,
         b.list_requests,
-        b.head_requests
+        b.head_requests,
+        if b.objects_read > 0 {
+            format!(", {} objects read, {} bytes", b.objects_read, b.bytes_read)
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  proven intact: {} by their MD5 ETag, {} by the ETag S3 gave our upload (each part checked against its Content-MD5), {} by downloading and hashing them",
+        b.proven.etag_md5, b.proven.upload_etag, b.proven.read
     );
     for p in b.problems.iter().take(SHOWN) {
         let _ = writeln!(
             out,
-            "  {:<12} photo {:>8}  {}  ({})",
+            "  {:<12} {}  {}  ({})",
             p.problem.as_str().to_uppercase(),
-            p.image_id,
+            what(p.image_id, p.format.as_deref()),
             p.key,
             p.detail
         );
     }
     more_line(&mut out, b.problems.len());
-    if b.unverified > 0 {
+    for u in b.unproven.iter().take(SHOWN) {
         let _ = writeln!(
             out,
-            "  unverified: multipart objects from before objects carried their md5; their size is right"
+            "  {:<12} {}  {}  ({})",
+            "UNPROVEN",
+            what(u.image_id, u.format.as_deref()),
+            u.key,
+            u.detail
+        );
+    }
+    more_line(&mut out, b.unproven.len());
+    if !b.unproven.is_empty() {
+        let _ = writeln!(
+            out,
+            "  unproven objects were checked by size alone: `verify --read-data` downloads and hashes them"
         );
     }
     if let Some(orphans) = &b.orphans {
@@ -121,9 +142,9 @@ pub fn to_text(r: &Report) -> String {
         for p in d.problems.iter().take(SHOWN) {
             let _ = writeln!(
                 out,
-                "  {:<12} photo {:>8}  {}  ({})",
+                "  {:<12} {}  {}  ({})",
                 p.problem.as_str().to_uppercase(),
-                p.image_id,
+                what(p.image_id, p.format.as_deref()),
                 p.path,
                 p.detail
             );
@@ -140,6 +161,14 @@ pub fn to_text(r: &Report) -> String {
         }
     );
     out
+}
+
+/// `photo 12`, or `format cr2 of photo 12`.
+fn what(image_id: u32, format: Option<&str>) -> String {
+    match format {
+        Some(ext) => format!("format {ext} of photo {image_id:>8}"),
+        None => format!("photo {image_id:>8}"),
+    }
 }
 
 fn more_line(out: &mut String, total: usize) {
