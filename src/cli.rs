@@ -118,6 +118,11 @@ pub enum Command {
         /// Queue the photos that are neither uploaded nor queued.
         #[arg(long)]
         enqueue: bool,
+        /// Send missing or damaged objects again from files that still hold
+        /// the recorded bytes (a damaged object is never overwritten: its
+        /// copy gets a key of its own); lists what cannot be sent.
+        #[arg(long)]
+        resend: bool,
         /// Download and hash objects (as `restic check --read-data`): every
         /// object S3's checksum cannot prove, and those it proves too.
         #[arg(long)]
@@ -310,6 +315,7 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             disk,
             orphans,
             enqueue,
+            resend,
             read_data,
             sample,
             json,
@@ -326,6 +332,7 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 disk,
                 orphans,
                 enqueue,
+                resend,
                 read_data: read_data.then_some(sample.unwrap_or(100.0)),
             };
             let report = verify::run(&config, &pool, &t, opts).await?;

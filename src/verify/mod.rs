@@ -7,6 +7,7 @@ pub mod coverage;
 pub mod disk;
 pub mod records;
 mod render;
+pub mod resend;
 
 use serde::Serialize;
 use sqlx::MySqlPool;
@@ -29,6 +30,9 @@ pub struct Options {
     pub orphans: bool,
     /// Queue the photos that are neither recorded nor queued.
     pub enqueue: bool,
+    /// Send missing or damaged objects again from files that still hold
+    /// the recorded bytes.
+    pub resend: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,13 @@ pub enum VerifyError {
     },
 }
 
+/// What `--enqueue` queued.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Enqueued {
+    pub photos: u64,
+    pub formats: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// True when nothing is missing, failing or damaged, and every object
@@ -56,9 +67,11 @@ pub struct Report {
     pub prefix: String,
     pub coverage: coverage::Coverage,
     /// With `--enqueue`: how many photos and formats were queued.
-    pub enqueued: Option<u64>,
+    pub enqueued: Option<Enqueued>,
     pub bucket: bucket::BucketAudit,
     pub disk: Option<disk::DiskAudit>,
+    /// With `--resend`: what was sent again and what could not be.
+    pub resend: Option<resend::ResendReport>,
 }
 
 impl Report {
@@ -94,7 +107,10 @@ pub async fn run(
         if opts.enqueue && (coverage.not_backed_up > 0 || coverage.formats.not_backed_up > 0) {
             // Formats of recorded photos are queued now; those of photos just
             // queued follow their photo.
-            Some(coverage::enqueue_gaps(pool, t).await? + crate::formats::discover(pool, t).await?)
+            Some(Enqueued {
+                photos: coverage::enqueue_gaps(pool, t).await?,
+                formats: crate::formats::discover(pool, t).await?,
+            })
         } else {
             None
         };
@@ -117,16 +133,36 @@ pub async fn run(
         read,
     )
     .await?;
-    let disk = if opts.disk {
-        let root = GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).map_err(
-            |source| VerifyError::Root {
-                path: config.piwigo.root.clone(),
-                source,
-            },
-        )?;
-        Some(disk::audit(&root, &recs).await)
+    let root = if opts.disk || opts.resend {
+        Some(
+            GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).map_err(
+                |source| VerifyError::Root {
+                    path: config.piwigo.root.clone(),
+                    source,
+                },
+            )?,
+        )
     } else {
         None
+    };
+    let disk = match (&root, opts.disk) {
+        (Some(root), true) => Some(disk::audit(root, &recs).await),
+        _ => None,
+    };
+    let resend = match (&root, opts.resend) {
+        (Some(root), true) => Some(
+            resend::run(
+                pool,
+                t,
+                &target,
+                root,
+                &config.s3.prefix,
+                &bucket.problems,
+                &recs,
+            )
+            .await?,
+        ),
+        _ => None,
     };
     let mut report = Report {
         ok: false,
@@ -137,6 +173,7 @@ pub async fn run(
         enqueued,
         bucket,
         disk,
+        resend,
     };
     let c = &report.coverage;
     report.ok = c.not_backed_up == 0

@@ -37,17 +37,6 @@ pub fn to_text(r: &Report) -> String {
             );
         }
         more_line(&mut out, c.by_album.len());
-        match r.enqueued {
-            Some(n) => {
-                let _ = writeln!(out, "  queued {n} of them now");
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "  queue them with `verify --enqueue` (or `enqueue --ids ...` for some)"
-                );
-            }
-        }
     }
     let f = &c.formats;
     if f.total > 0 {
@@ -56,6 +45,23 @@ pub fn to_text(r: &Report) -> String {
             "Formats: {} attached to photos (pwg_format/): {} recorded, {} queued ({} failing), {} not backed up",
             f.total, f.recorded, f.queued, f.failing, f.not_backed_up
         );
+    }
+    if c.not_backed_up > 0 || f.not_backed_up > 0 {
+        match r.enqueued {
+            Some(n) => {
+                let _ = writeln!(
+                    out,
+                    "  queued {} photos and {} formats now",
+                    n.photos, n.formats
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  queue them with `verify --enqueue` (or `enqueue --ids ...` for some)"
+                );
+            }
+        }
     }
     if c.failing > 0 {
         let _ = writeln!(
@@ -151,6 +157,45 @@ pub fn to_text(r: &Report) -> String {
         }
         more_line(&mut out, d.problems.len());
     }
+    if let Some(re) = &r.resend {
+        let _ = writeln!(
+            out,
+            "\nResent: {} objects sent again from the gallery, {} cannot be",
+            re.resent.len(),
+            re.cannot.len()
+        );
+        for s in re.resent.iter().take(SHOWN) {
+            let _ = writeln!(
+                out,
+                "  RESENT       {}  {} -> {}",
+                whose(&s.image_ids, s.format.as_deref()),
+                s.old_key,
+                s.new_key
+            );
+        }
+        more_line(&mut out, re.resent.len());
+        for n in re.cannot.iter().take(SHOWN) {
+            let _ = writeln!(
+                out,
+                "  CANNOT       {}  {}  ({})",
+                whose(&n.image_ids, n.format.as_deref()),
+                n.key,
+                n.reason
+            );
+        }
+        more_line(&mut out, re.cannot.len());
+        if !re.resent.is_empty() {
+            let _ = writeln!(
+                out,
+                "  the records now point at the copies; run verify again to see them proven"
+            );
+        }
+    } else if !b.problems.is_empty() {
+        let _ = writeln!(
+            out,
+            "  `verify --resend` sends missing or damaged objects again from files that still hold the backed-up bytes"
+        );
+    }
     let _ = writeln!(
         out,
         "\n{}",
@@ -168,6 +213,16 @@ fn what(image_id: u32, format: Option<&str>) -> String {
     match format {
         Some(ext) => format!("format {ext} of photo {image_id:>8}"),
         None => format!("photo {image_id:>8}"),
+    }
+}
+
+/// `photo 12`, `photos 12, 14`, or `format cr2 of photo 12`.
+fn whose(ids: &[u32], format: Option<&str>) -> String {
+    let list: Vec<String> = ids.iter().map(u32::to_string).collect();
+    match (format, list.len()) {
+        (Some(ext), _) => format!("format {ext} of photo {}", list.join(", ")),
+        (None, 1) => format!("photo {}", list[0]),
+        (None, _) => format!("photos {}", list.join(", ")),
     }
 }
 
