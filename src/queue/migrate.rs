@@ -150,6 +150,17 @@ async fn applied_versions(pool: &MySqlPool, t: &Tables) -> Result<Vec<u32>, DbEr
         .map_err(DbError::query("migrate: list applied migrations"))
 }
 
+/// The migrations not applied yet to tables that exist (after an upgrade,
+/// before the first `run`), as version and description.
+pub async fn pending(pool: &MySqlPool, t: &Tables) -> Result<Vec<(u32, &'static str)>, DbError> {
+    let applied = applied_versions(pool, t).await?;
+    Ok(MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| (m.version, m.description))
+        .collect())
+}
+
 /// The daemon's tables as the applied migrations define them.
 pub async fn expected_schema(pool: &MySqlPool, t: &Tables) -> Result<Vec<TableDef>, DbError> {
     let applied = applied_versions(pool, t).await?;

@@ -426,6 +426,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sample_reads_about_its_share_and_changes_with_the_seed() {
+        let keys: Vec<String> = (0..10_000).map(|i| format!("photos/{i}.jpg")).collect();
+        let count = |percent, seed| {
+            let r = ReadData { percent, seed };
+            keys.iter().filter(|k| r.picks(k)).count()
+        };
+        assert_eq!(count(100.0, 1), 10_000);
+        assert_eq!(count(0.0, 1), 0);
+        let ten = count(10.0, 1);
+        assert!((800..1200).contains(&ten), "{ten}");
+        let a = ReadData {
+            percent: 10.0,
+            seed: 1,
+        };
+        let b = ReadData {
+            percent: 10.0,
+            seed: 2,
+        };
+        assert!(keys.iter().any(|k| a.picks(k) != b.picks(k)));
+    }
+
+    #[test]
     fn multipart_etags_match_the_recorded_one_or_need_a_head() {
         let r = rec("uploaded", Some("\"abc-3\""));
         assert_eq!(

@@ -127,7 +127,7 @@ pub fn to_text(r: &Report) -> String {
     if let Some(orphans) = &b.orphans {
         let _ = writeln!(
             out,
-            "\nOrphans: {} objects under `{}` that no record explains",
+            "\nOrphans: {} objects under `{}` that no record explains (left alone, and not a problem: they leave the exit code as it is)",
             orphans.len(),
             r.prefix
         );
