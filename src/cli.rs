@@ -164,6 +164,9 @@ pub enum Command {
         /// to the path its metadata names.
         #[arg(long)]
         from_bucket: bool,
+        /// With --from-bucket: restore photos deleted from Piwigo too.
+        #[arg(long, requires = "from_bucket")]
+        include_deleted: bool,
         #[arg(long)]
         json: bool,
     },
@@ -357,6 +360,7 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             overwrite,
             dry_run,
             from_bucket,
+            include_deleted,
             json,
         } => {
             if ids.is_none() && album.is_none() && !all && !missing {
@@ -372,6 +376,7 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                     missing_only: missing,
                 },
                 jobs: config.upload.workers,
+                include_deleted,
                 ..restore::Options::default()
             };
             opts.filter.album = album;
@@ -384,7 +389,19 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                         "--album needs the database; with --from-bucket use --ids, --all or --missing".into(),
                     ));
                 }
-                restore::from_bucket::run(&config, &opts).await?
+                // Piwigo's rows, where they are left, tell deleted photos
+                // and md5 duplicates; the restore goes on without them.
+                let gallery = match crate::db::connect(config.database_url(), 2).await {
+                    Ok(pool) => Some(pool),
+                    Err(e) => {
+                        eprintln!(
+                            "restore: Piwigo's database is not reachable ({e}): photos deleted from Piwigo cannot be left out, nor md5 duplicates found"
+                        );
+                        None
+                    }
+                };
+                let t = crate::db::Tables::new(&config.piwigo.table_prefix);
+                restore::from_bucket::run(&config, &opts, gallery.as_ref().map(|p| (p, &t))).await?
             } else {
                 let (pool, t) = daemon::open_database(&config, 2).await?;
                 if let Some(id) = album

@@ -228,7 +228,7 @@ async fn from_the_bucket_alone_with_the_tables_dropped() {
     lose_files_and_tables(&g).await;
 
     let opts = all(Mode::default());
-    let s = restore::from_bucket::run(&c, &opts).await.unwrap();
+    let s = restore::from_bucket::run(&c, &opts, None).await.unwrap();
     assert_eq!(s.restored, 2, "{}", s.to_text());
     assert_eq!(s.unplaceable, vec!["photos/upload/2013/03/31/beach.jpg"]);
     assert!(!s.ok());
@@ -270,7 +270,7 @@ async fn from_the_bucket_by_object_metadata() {
     assert_eq!(meta.format.as_deref(), Some("original"));
     lose_files_and_tables(&g).await;
 
-    let s = restore::from_bucket::run(&c, &all(Mode::default()))
+    let s = restore::from_bucket::run(&c, &all(Mode::default()), None)
         .await
         .unwrap();
     assert!(s.ok(), "{}", s.to_text());
@@ -452,5 +452,56 @@ async fn a_restore_that_selects_nothing_says_why_and_exits_2() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("no upload records exist"), "{err}");
     assert!(err.contains("restore --from-bucket --all"), "{err}");
+    g.drop_database().await;
+}
+
+/// The daemon's tables lost, Piwigo's left: every photo's file comes back
+/// from the bucket, md5 duplicates (never sent on their own) included;
+/// photos deleted from Piwigo only when asked; objects without metadata
+/// are flagged.
+#[tokio::test]
+async fn from_the_bucket_with_piwigos_rows() {
+    let (g, s3, files) = backed_up().await;
+    let c = config(&g, &s3, "");
+    let t = Tables::new(&g.prefix);
+    // Photo 3 deleted from Piwigo (its object is kept).
+    g.exec(&format!("DELETE FROM {} WHERE id = 3", g.table("images")))
+        .await;
+    // An object from before objects carried metadata.
+    let old = photo_bytes(40, 1500);
+    s3.put("photos/trips/old.jpg", &old).await;
+    lose_files_and_tables(&g).await;
+
+    let s = restore::from_bucket::run(&c, &all(Mode::default()), Some((&g.pool, &t)))
+        .await
+        .unwrap();
+    let text = s.to_text();
+    assert!(s.ok(), "{text}");
+    assert_eq!(
+        (s.restored, s.duplicates, s.deleted_from_piwigo),
+        (5, 1, 1),
+        "{text}"
+    );
+    assert_eq!(s.no_metadata, vec!["photos/trips/old.jpg"], "{text}");
+    assert!(text.contains("NO META"), "{text}");
+    for i in [0, 1, 3, 4] {
+        assert_eq!(
+            std::fs::read(&files[i].0).unwrap(),
+            files[i].1,
+            "photo {}",
+            i + 1
+        );
+    }
+    assert!(!files[2].0.exists());
+    assert_eq!(read(&g, "galleries/trips/old.jpg"), old);
+
+    let mut opts = all(Mode::default());
+    opts.include_deleted = true;
+    let s = restore::from_bucket::run(&c, &opts, Some((&g.pool, &t)))
+        .await
+        .unwrap();
+    assert!(s.ok(), "{}", s.to_text());
+    assert_eq!(s.restored, 1, "{}", s.to_text());
+    assert_eq!(std::fs::read(&files[2].0).unwrap(), files[2].1);
     g.drop_database().await;
 }

@@ -5,6 +5,7 @@
 
 pub mod fetch;
 pub mod from_bucket;
+mod gallery_rows;
 pub mod owner;
 
 use std::collections::HashMap;
@@ -30,6 +31,8 @@ pub struct Options {
     pub mode: Mode,
     /// Downloads at once.
     pub jobs: usize,
+    /// `--from-bucket`: restore photos Piwigo deleted too.
+    pub include_deleted: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +78,13 @@ pub struct Summary {
     /// Keys of objects with no path in their metadata or key
     /// (`--from-bucket`).
     pub unplaceable: Vec<String>,
+    /// `--from-bucket`: keys of objects without metadata (uploaded before
+    /// objects carried it), placed from their key, their md5 unknown
+    /// unless their ETag is one.
+    pub no_metadata: Vec<String>,
+    /// `--from-bucket`: md5 duplicates Piwigo lists beside an object's
+    /// photo, restored from that object.
+    pub duplicates: u64,
     pub kept_different: Vec<NotRestored>,
     pub refused: Vec<NotRestored>,
     pub failed: Vec<NotRestored>,
@@ -137,7 +147,10 @@ impl Summary {
             self.already_in_place,
             opt(self.on_disk, "on disk, not checked (--missing)"),
             opt(self.would_restore, "would be restored (--dry-run)"),
-            opt(self.deleted_from_piwigo, "deleted from Piwigo, skipped"),
+            opt(
+                self.deleted_from_piwigo,
+                "deleted from Piwigo, skipped (`--from-bucket --include-deleted` restores them)"
+            ),
         );
         if self.restored > 0 {
             let _ = writeln!(
@@ -145,6 +158,23 @@ impl Summary {
                 "  restored files and the {} directories created took the owner, group and mode of the directory they are in",
                 self.dirs_created
             );
+        }
+        if self.duplicates > 0 {
+            let _ = writeln!(
+                out,
+                "  {} md5 duplicates (photos with the bytes of another photo, never sent on their own) restored from that photo's object, as Piwigo's md5sum lists them",
+                self.duplicates
+            );
+        }
+        if !self.no_metadata.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {} objects carry no metadata (uploaded before objects carried it): placed by their key, checked by their ETag or size only",
+                self.no_metadata.len()
+            );
+            for key in self.no_metadata.iter().take(50) {
+                let _ = writeln!(out, "  NO META  {key}");
+            }
         }
         if !self.unplaceable.is_empty() {
             let _ = writeln!(
