@@ -211,9 +211,7 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             if let Some(id) = album
                 && !piwigo::album_exists(&pool, &t, id).await?
             {
-                return Err(usage(format!(
-                    "no Piwigo album has id {id}; the id is in the album's admin page address (cat_id=...)"
-                )));
+                return Err(no_album(id));
             }
             if let Some(name) = tag {
                 match piwigo::tag_id(&pool, &t, &name).await? {
@@ -407,9 +405,7 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 if let Some(id) = album
                     && !piwigo::album_exists(&pool, &t, id).await?
                 {
-                    return Err(usage(format!(
-                        "no Piwigo album has id {id}; the id is in the album's admin page address (cat_id=...)"
-                    )));
+                    return Err(no_album(id));
                 }
                 let summary = restore::from_records(&config, &pool, &t, &opts).await?;
                 if summary.selected == 0 {
@@ -491,6 +487,13 @@ pub struct UsageError(pub String);
 
 fn usage(message: String) -> anyhow::Error {
     UsageError(message).into()
+}
+
+/// `enqueue` and `restore` name a missing album alike.
+fn no_album(id: u32) -> anyhow::Error {
+    usage(format!(
+        "no Piwigo album has id {id}; the id is in the album's admin page address (cat_id=...)"
+    ))
 }
 
 fn parse_since(text: &str) -> Result<chrono::NaiveDateTime, String> {

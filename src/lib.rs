@@ -30,14 +30,17 @@
 //!   failing that file alone when a read stalls.
 //! - [`formats`]: Piwigo's RAW/TIFF formats, queued once their photo is
 //!   recorded and sent next to it.
-//! - [`s3`]: the client, object keys, streaming uploads, error mapping.
+//! - [`s3`]: the client, object keys, streaming uploads, listing and
+//!   reading back, error mapping.
 //! - [`check`]: the `check` command's findings.
 //! - [`init`]: the `init` command: a starter config, checked live.
-//! - [`verify`]: coverage, bucket and disk audits; the last result for
-//!   `/metrics`.
+//! - [`verify`]: coverage, bucket and disk audits (objects proven by S3's
+//!   checksum or by their downloaded bytes, never by size), `--resend` of
+//!   damaged objects; the last result for `/metrics`.
 //! - [`progress`]: progress bars and lines for long commands.
 //! - [`restore`]: files back from the bucket, checked, never over other
-//!   bytes; from records or from object metadata alone.
+//!   bytes, owned like their directory; from records or from object
+//!   metadata alone (with Piwigo's rows, where left, for duplicates).
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, `/status` and `/presign`.
 //! - [`health`]: the `health` command, a client of that listener.
