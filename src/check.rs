@@ -146,6 +146,25 @@ async fn daemon_tables(
             "not created yet; `run` creates them at its first start".into(),
         );
     }
+    match migrate::pending(pool, t).await {
+        Ok(pending) if pending.is_empty() => {}
+        Ok(pending) => {
+            let list: Vec<String> = pending
+                .iter()
+                .map(|m| format!("{} ({})", m.version, m.description))
+                .collect();
+            push(
+                true,
+                "migrations",
+                format!(
+                    "{} pending: {}; `run` applies them at its next start",
+                    pending.len(),
+                    list.join(", ")
+                ),
+            );
+        }
+        Err(e) => push(false, "migrations", e.to_string()),
+    }
     match schema::damage(pool, t, &expected).await {
         Ok(damage) if damage.is_empty() => push(
             true,

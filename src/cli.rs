@@ -136,6 +136,19 @@ pub struct VerifyArgs {
     /// Queue the photos that are neither uploaded nor queued.
     #[arg(long)]
     pub enqueue: bool,
+    /// Send missing or damaged objects again from files that still hold
+    /// the recorded bytes (a damaged object is never overwritten: its
+    /// copy gets a key of its own); lists what cannot be sent.
+    #[arg(long)]
+    pub resend: bool,
+    /// Download and hash objects (as `restic check --read-data`): every
+    /// object S3's checksum cannot prove, and those it proves too.
+    #[arg(long)]
+    pub read_data: bool,
+    /// With --read-data: read only this percentage (0-100) of the
+    /// objects S3's checksum already proves, a different sample each run.
+    #[arg(long, value_name = "PERCENT", requires = "read_data")]
+    pub sample: Option<f64>,
     #[arg(long)]
     pub json: bool,
 }
@@ -169,6 +182,9 @@ pub struct RestoreArgs {
     /// to the path its metadata names.
     #[arg(long)]
     pub from_bucket: bool,
+    /// With --from-bucket: restore photos deleted from Piwigo too.
+    #[arg(long, requires = "from_bucket")]
+    pub include_deleted: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -36,17 +36,20 @@
 //! - [`sweep`]: aborting multipart uploads a killed daemon left behind.
 //! - [`digest`]: the md5 of one file (and its parts) on the blocking pool,
 //!   failing that file alone when a read stalls.
-//! - [`s3`]: the client, object keys, streaming uploads, error mapping.
+//! - [`s3`]: the client, object keys, streaming uploads, listing and
+//!   reading back, error mapping.
 //! - [`check`]: the `check` command's findings.
 //! - [`grants`]: the database privileges the daemon needs, derived from
 //!   the migrations plus one list of what features read; the `grants`
 //!   command, and the refusal to migrate without them.
 //! - [`init`]: the `init` command: a starter config, checked live.
-//! - [`verify`]: coverage, bucket and disk audits; the last result for
-//!   `/metrics`.
+//! - [`verify`]: coverage, bucket and disk audits (objects proven by S3's
+//!   checksum or by their downloaded bytes, never by size), `--resend` of
+//!   damaged objects; the last result for `/metrics`.
 //! - [`progress`]: progress bars and lines for long commands.
 //! - [`restore`]: files back from the bucket, checked, never over other
-//!   bytes; from records or from object metadata alone.
+//!   bytes, owned like their directory; from records or from object
+//!   metadata alone (with Piwigo's rows, where left, for duplicates).
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, `/status` and `/presign`.
 //! - [`health`]: the `health` command, a client of that listener.

@@ -252,6 +252,39 @@ async fn a_secret_in_a_world_readable_file_is_warned_about() {
         );
         assert!(!err.contains(SECRET_KEY));
     }
+    // The secret key in a file of its own: the access key id left in the
+    // config is no secret, and a world-readable config is fine.
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, SECRET_KEY).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut url = url::Url::parse(&g.url).unwrap();
+    let db_password = dir.path().join("db_password");
+    std::fs::write(&db_password, url.password().unwrap_or_default()).unwrap();
+    url.set_password(None).unwrap();
+    let text = config_text(&g, &s3, SECRET_KEY, "")
+        .replace(
+            &format!("secret_access_key = \"{SECRET_KEY}\""),
+            &format!("secret_access_key_file = \"{}\"", secret.display()),
+        )
+        .replace(
+            &format!("database_url = \"{}\"", g.url),
+            &format!(
+                "database_url = \"{url}\"\ndatabase_password_file = \"{}\"",
+                db_password.display()
+            ),
+        );
+    assert!(!text.contains(SECRET_KEY) && text.contains("access_key_id ="));
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = bin()
+        .arg("--config")
+        .arg(&path)
+        .arg("status")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("readable by every user"), "{err}");
     g.drop_database().await;
 }
 

@@ -230,3 +230,38 @@ async fn a_table_dropped_under_the_daemon_is_named_in_the_log() {
     assert!(!stderr.contains("unreachable"), "{stderr}");
     g.drop_database().await;
 }
+
+/// After an upgrade, before the first `run`: `check` names the migrations
+/// still to apply, and `run` applies them.
+#[tokio::test]
+async fn check_names_pending_migrations() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let text = config_text(&g, &s3, SECRET_KEY, "");
+    let (out, msg) = run_with(&text, &["run", "--until-idle"]);
+    assert!(out.status.success(), "{msg}");
+    let (out, msg) = run_with(&text, &["check"]);
+    assert!(out.status.success(), "{msg}");
+    assert!(!msg.contains("pending"), "{msg}");
+    // As a database left by the release before formats were backed up.
+    g.exec(&format!("DROP TABLE {}", g.table("s3upload_formats")))
+        .await;
+    g.exec(&format!(
+        "DELETE FROM {} WHERE version = 5",
+        g.table("s3upload_migrations")
+    ))
+    .await;
+    let (out, msg) = run_with(&text, &["check"]);
+    assert!(out.status.success(), "{msg}");
+    assert!(
+        msg.contains(
+            "migrations     1 pending: 5 (queue and record Piwigo's formats); `run` applies them"
+        ),
+        "{msg}"
+    );
+    let (out, msg) = run_with(&text, &["run", "--until-idle"]);
+    assert!(out.status.success(), "{msg}");
+    let (_, msg) = run_with(&text, &["check"]);
+    assert!(!msg.contains("pending"), "{msg}");
+    g.drop_database().await;
+}

@@ -144,7 +144,7 @@ async fn formats_are_sent_verified_and_restored_like_photos() {
     // And without the database: the format objects say where they go.
     std::fs::remove_dir_all(g.root().join("upload")).unwrap();
     g.drop_daemon_tables().await;
-    let s = restore::from_bucket::run(&c, &all).await.unwrap();
+    let s = restore::from_bucket::run(&c, &all, None).await.unwrap();
     assert_eq!(s.restored, 3, "{}", s.to_text());
     assert_eq!(s.unplaceable, vec!["photos/20240517120000-beach.psd"]);
     assert_eq!(std::fs::read(&raw_path).unwrap(), raw);

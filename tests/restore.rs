@@ -228,7 +228,7 @@ async fn from_the_bucket_alone_with_the_tables_dropped() {
     lose_files_and_tables(&g).await;
 
     let opts = all(Mode::default());
-    let s = restore::from_bucket::run(&c, &opts).await.unwrap();
+    let s = restore::from_bucket::run(&c, &opts, None).await.unwrap();
     assert_eq!(s.restored, 2, "{}", s.to_text());
     assert_eq!(s.unplaceable, vec!["photos/upload/2013/03/31/beach.jpg"]);
     assert!(!s.ok());
@@ -270,7 +270,7 @@ async fn from_the_bucket_by_object_metadata() {
     assert_eq!(meta.format.as_deref(), Some("original"));
     lose_files_and_tables(&g).await;
 
-    let s = restore::from_bucket::run(&c, &all(Mode::default()))
+    let s = restore::from_bucket::run(&c, &all(Mode::default()), None)
         .await
         .unwrap();
     assert!(s.ok(), "{}", s.to_text());
@@ -348,5 +348,160 @@ async fn an_album_into_another_directory() {
         .join("copy")
         .join(files[0].0.strip_prefix(g.root()).unwrap());
     assert!(!copied.exists());
+    g.drop_database().await;
+}
+
+/// Piwigo 14 names uploads `<datetime>-<md5[:8]>`: the same bytes added
+/// twice in one second are two photos with one path. Restoring both is one
+/// download, and the answer says both are in place.
+#[tokio::test]
+async fn two_photos_sharing_one_file_restore_cleanly() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let c = config(&g, &s3, "");
+    drain(c.clone()).await;
+    let bytes = photo_bytes(14, 5000);
+    let path = "./upload/2024/05/17/20240517120000-1a2b3c4d.jpg";
+    let a = g
+        .add_photo(path, "a.jpg", &bytes, Some(&md5_hex(&bytes)))
+        .await;
+    let b = g.add_row(path, "a.jpg", Some(&md5_hex(&bytes)), 5000).await;
+    let s = drain(c.clone()).await;
+    assert_eq!((s.uploaded, s.duplicates), (1, 1));
+    let t = Tables::new(&g.prefix);
+    let file = g.root().join(path.trim_start_matches("./"));
+    for round in 0..3 {
+        std::fs::remove_file(&file).unwrap();
+        let mut opts = all(Mode::default());
+        opts.filter.ids = vec![(a, a), (b, b)];
+        let s = restore::from_records(&c, &g.pool, &t, &opts).await.unwrap();
+        assert!(s.ok(), "round {round}: {}", s.to_text());
+        assert_eq!((s.restored, s.already_in_place), (1, 1), "{}", s.to_text());
+        assert_eq!(std::fs::read(&file).unwrap(), bytes);
+        assert!(leftovers(&g.root()).is_empty());
+    }
+    g.drop_database().await;
+}
+
+/// Run as root (as the tests are), a restore gives what it creates the
+/// owner, group and mode of the directory it lands in, and says so.
+#[tokio::test]
+async fn restored_files_take_their_parents_owner_and_mode() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (g, s3, files) = backed_up().await;
+    let c = config(&g, &s3, "");
+    let t = Tables::new(&g.prefix);
+    let upload = g.root().join("upload");
+    std::fs::remove_dir_all(upload.join("2024")).unwrap();
+    // The web server's user and group, as on a Debian host.
+    std::os::unix::fs::chown(&upload, Some(33), Some(33)).unwrap();
+    std::fs::set_permissions(&upload, std::fs::Permissions::from_mode(0o2775)).unwrap();
+    let s = restore::from_records(&c, &g.pool, &t, &all(Mode::default()))
+        .await
+        .unwrap();
+    assert!(s.ok(), "{}", s.to_text());
+    assert_eq!(s.dirs_created, 3, "{}", s.to_text());
+    assert!(s.to_text().contains("took the owner, group and mode"));
+    for dir in ["2024", "2024/05", "2024/05/17"] {
+        let m = std::fs::metadata(upload.join(dir)).unwrap();
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o7777),
+            (33, 33, 0o2775),
+            "{dir}"
+        );
+    }
+    for (path, bytes) in &files {
+        let m = std::fs::metadata(path).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (33, 33, 0o664));
+        assert_eq!(&std::fs::read(path).unwrap(), bytes);
+    }
+    g.drop_database().await;
+}
+
+/// Nothing to restore is said, with the way out, and exits 2 like
+/// `enqueue`: no records at all, an unknown album, ids without records.
+#[tokio::test]
+async fn a_restore_that_selects_nothing_says_why_and_exits_2() {
+    let (g, s3, _) = backed_up().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, config_text(&g, &s3, SECRET_KEY, "")).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_piwigo-s3upload"))
+            .env_remove("PIWIGO_S3UPLOAD_DATABASE_URL")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("restore")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--album", "99"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no Piwigo album has id 99"), "{err}");
+    let (code, err) = run(&["--ids", "500"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no backed-up photo matches ids 500"), "{err}");
+    // The daemon's tables lost (they are re-created empty on start).
+    g.drop_daemon_tables().await;
+    let (code, err) = run(&["--missing"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no upload records exist"), "{err}");
+    assert!(err.contains("restore --from-bucket --all"), "{err}");
+    g.drop_database().await;
+}
+
+/// The daemon's tables lost, Piwigo's left: every photo's file comes back
+/// from the bucket, md5 duplicates (never sent on their own) included;
+/// photos deleted from Piwigo only when asked; objects without metadata
+/// are flagged.
+#[tokio::test]
+async fn from_the_bucket_with_piwigos_rows() {
+    let (g, s3, files) = backed_up().await;
+    let c = config(&g, &s3, "");
+    let t = Tables::new(&g.prefix);
+    // Photo 3 deleted from Piwigo (its object is kept).
+    g.exec(&format!("DELETE FROM {} WHERE id = 3", g.table("images")))
+        .await;
+    // An object from before objects carried metadata.
+    let old = photo_bytes(40, 1500);
+    s3.put("photos/trips/old.jpg", &old).await;
+    lose_files_and_tables(&g).await;
+
+    let s = restore::from_bucket::run(&c, &all(Mode::default()), Some((&g.pool, &t)))
+        .await
+        .unwrap();
+    let text = s.to_text();
+    assert!(s.ok(), "{text}");
+    assert_eq!(
+        (s.restored, s.duplicates, s.deleted_from_piwigo),
+        (5, 1, 1),
+        "{text}"
+    );
+    assert_eq!(s.no_metadata, vec!["photos/trips/old.jpg"], "{text}");
+    assert!(text.contains("NO META"), "{text}");
+    for i in [0, 1, 3, 4] {
+        assert_eq!(
+            std::fs::read(&files[i].0).unwrap(),
+            files[i].1,
+            "photo {}",
+            i + 1
+        );
+    }
+    assert!(!files[2].0.exists());
+    assert_eq!(read(&g, "galleries/trips/old.jpg"), old);
+
+    let mut opts = all(Mode::default());
+    opts.include_deleted = true;
+    let s = restore::from_bucket::run(&c, &opts, Some((&g.pool, &t)))
+        .await
+        .unwrap();
+    assert!(s.ok(), "{}", s.to_text());
+    assert_eq!(s.restored, 1, "{}", s.to_text());
+    assert_eq!(std::fs::read(&files[2].0).unwrap(), files[2].1);
     g.drop_database().await;
 }

@@ -41,7 +41,7 @@ fn all() -> Options {
     Options {
         disk: true,
         orphans: true,
-        enqueue: false,
+        ..Options::default()
     }
 }
 
@@ -181,7 +181,14 @@ async fn verify_finds_exactly_what_was_planted() {
         ..Options::default()
     };
     let r = verify::run(&c, &g.pool, &tables(&g), opts).await.unwrap();
-    assert_eq!(r.enqueued, Some(2));
+    // Photos and formats counted apart: the photo nobody queued, and the
+    // RAW of a recorded photo.
+    assert_eq!(r.enqueued.map(|e| (e.photos, e.formats)), Some((1, 1)));
+    assert!(
+        verify::to_text(&r).contains("queued 1 photos and 1 formats now"),
+        "{}",
+        verify::to_text(&r)
+    );
     assert_eq!(drain(c.clone()).await.uploaded, 1);
     let r = verify::run(&c, &g.pool, &tables(&g), Options::default())
         .await
@@ -245,6 +252,184 @@ async fn the_command_exits_1_on_problems_0_when_clean_and_stores_the_result() {
         .unwrap();
     assert!(!last.ok);
     assert_eq!(last.objects_missing, 1);
+    g.drop_database().await;
+}
+
+/// Where the ETag cannot prove the bytes (SSE-KMS here, multipart objects
+/// on most servers), a same-size object with other bytes is never called
+/// intact on its size: with no md5 metadata, or with the recorded md5 kept
+/// in its metadata, it is unproven (exit 1) until `--read-data` reads it and
+/// finds the damage.
+#[tokio::test]
+async fn size_alone_never_proves_an_object() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let text = config_text(&g, &s3, SECRET_KEY, "").replace(
+        "key_format = \"file\"",
+        "key_format = \"file\"\nserver_side_encryption = \"aws:kms\"",
+    );
+    let c = piwigo_s3upload::config::Config::from_toml(&text, std::path::Path::new("t.toml"), None)
+        .unwrap();
+    drain(c.clone()).await;
+    let mut ids = Vec::new();
+    for i in 1..=3u32 {
+        let len = if i == 1 { 7 * 1024 * 1024 } else { 3000 };
+        ids.push(
+            g.add_upload(i, &format!("p{i}.jpg"), &photo_bytes(i, len))
+                .await,
+        );
+    }
+    assert_eq!(drain(c.clone()).await.uploaded, 3);
+    let t = tables(&g);
+    let r = verify::run(&c, &g.pool, &t, Options::default())
+        .await
+        .unwrap();
+    assert!(r.ok, "{}", verify::to_text(&r));
+    assert_eq!(r.bucket.proven.upload_etag + r.bucket.proven.etag_md5, 3);
+
+    let up = g.uploaded().await;
+    let key = |id: u32| up.iter().find(|u| u.0 == id).unwrap().2.clone();
+    // 1 (multipart): same size, other bytes, no metadata at all.
+    s3.put(&key(ids[0]), &photo_bytes(91, 7 * 1024 * 1024))
+        .await;
+    // 2: same size, other bytes, the recorded md5 kept in the metadata.
+    let md5_2 = md5_hex(&photo_bytes(2, 3000));
+    s3.client()
+        .put_object()
+        .bucket(BUCKET)
+        .key(key(ids[1]))
+        .metadata("md5", &md5_2)
+        .body(photo_bytes(92, 3000).into())
+        .send()
+        .await
+        .unwrap();
+    let r = verify::run(&c, &g.pool, &t, Options::default())
+        .await
+        .unwrap();
+    let text = verify::to_text(&r);
+    assert!(!r.ok, "{text}");
+    assert!(r.bucket.problems.is_empty(), "{text}");
+    let unproven: Vec<u32> = r.bucket.unproven.iter().map(|u| u.image_id).collect();
+    assert_eq!(unproven, vec![ids[0], ids[1]], "{text}");
+    assert_eq!(r.bucket.intact, 1, "{text}");
+    assert!(text.contains("verify --read-data"), "{text}");
+    assert!(text.contains("PROBLEMS FOUND"), "{text}");
+
+    // --read-data downloads them: damage, named as such.
+    let read = Options {
+        read_data: Some(100.0),
+        ..Options::default()
+    };
+    let r = verify::run(&c, &g.pool, &t, read).await.unwrap();
+    let text = verify::to_text(&r);
+    let found: Vec<(u32, Problem)> = r
+        .bucket
+        .problems
+        .iter()
+        .map(|p| (p.image_id, p.problem))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(ids[0], Problem::OtherBytes), (ids[1], Problem::OtherBytes)],
+        "{text}"
+    );
+    assert!(r.bucket.unproven.is_empty(), "{text}");
+    assert_eq!((r.bucket.intact, r.bucket.proven.read), (1, 1), "{text}");
+    assert_eq!(r.bucket.objects_read, 3, "{text}");
+    assert!(text.contains("1 by downloading and hashing them"), "{text}");
+    // A 0% sample reads only what the ETag cannot prove.
+    let sampled = Options {
+        read_data: Some(0.0),
+        ..Options::default()
+    };
+    let r = verify::run(&c, &g.pool, &t, sampled).await.unwrap();
+    assert_eq!((r.bucket.objects_read, r.bucket.problems.len()), (2, 2));
+    g.drop_database().await;
+}
+
+/// `--resend` mends from the gallery what verify found: a missing object
+/// goes back to its key, a damaged one is left alone and its good copy
+/// gets a key of its own, the records follow; files gone or changed are
+/// listed as beyond repair.
+#[tokio::test]
+async fn resend_mends_what_the_gallery_still_holds() {
+    let (g, s3, ids) = backed_up(5).await;
+    let up = g.uploaded().await;
+    let key = |id: u32| up.iter().find(|u| u.0 == id).unwrap().2.clone();
+    let file = |n: u32| {
+        g.root()
+            .join(format!("upload/2024/05/17/20240517120000-{n:08x}.jpg"))
+    };
+    let delete = |k: String| {
+        let client = s3.client();
+        async move {
+            client
+                .delete_object()
+                .bucket(BUCKET)
+                .key(k)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    // 1 (multipart): same size, other bytes. 2: object gone.
+    let planted = photo_bytes(81, 7 * 1024 * 1024);
+    s3.put(&key(ids[0]), &planted).await;
+    delete(key(ids[1])).await;
+    // 3: object truncated and the file changed since. 4: object and file gone.
+    s3.put(&key(ids[2]), b"short").await;
+    std::fs::write(file(3), photo_bytes(333, 3003)).unwrap();
+    delete(key(ids[3])).await;
+    std::fs::remove_file(file(4)).unwrap();
+
+    let c = config(&g, &s3, "");
+    let opts = Options {
+        resend: true,
+        ..Options::default()
+    };
+    let r = verify::run(&c, &g.pool, &tables(&g), opts).await.unwrap();
+    let text = verify::to_text(&r);
+    assert!(!r.ok, "{text}");
+    let re = r.resend.as_ref().unwrap();
+    let resent: Vec<(Vec<u32>, &str, &str)> = re
+        .resent
+        .iter()
+        .map(|s| (s.image_ids.clone(), s.old_key.as_str(), s.new_key.as_str()))
+        .collect();
+    assert_eq!(resent.len(), 2, "{text}");
+    let multipart = resent.iter().find(|r| r.0 == vec![ids[0]]).unwrap();
+    assert!(
+        multipart.2.starts_with("photos/s3upload-resent/")
+            && multipart.2.ends_with("/20240517120000-p1.jpg"),
+        "{text}"
+    );
+    let gone = resent.iter().find(|r| r.0 == vec![ids[1]]).unwrap();
+    assert_eq!(gone.1, gone.2, "{text}");
+    let cannot: Vec<u32> = re.cannot.iter().map(|n| n.image_ids[0]).collect();
+    assert_eq!(cannot, vec![ids[2], ids[3]], "{text}");
+    assert!(
+        re.cannot[0]
+            .reason
+            .contains("changed since it was backed up"),
+        "{text}"
+    );
+    assert!(re.cannot[1].reason.contains("is missing"), "{text}");
+    assert!(text.contains("RESENT") && text.contains("CANNOT"), "{text}");
+    // The damaged object was not overwritten; the copies hold the photos.
+    assert_eq!(s3.get(&key(ids[0])).await.unwrap(), planted);
+    assert_eq!(
+        s3.get(multipart.2).await.unwrap(),
+        photo_bytes(1, 7 * 1024 * 1024)
+    );
+    assert_eq!(s3.get(&key(ids[1])).await.unwrap(), photo_bytes(2, 3002));
+
+    // The records follow: only what could not be mended is left.
+    let r = verify::run(&c, &g.pool, &tables(&g), Options::default())
+        .await
+        .unwrap();
+    let left: Vec<u32> = r.bucket.problems.iter().map(|p| p.image_id).collect();
+    assert_eq!(left, vec![ids[2], ids[3]], "{}", verify::to_text(&r));
+    assert_eq!(r.bucket.intact, 3, "{}", verify::to_text(&r));
     g.drop_database().await;
 }
 

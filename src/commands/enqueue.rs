@@ -33,9 +33,7 @@ pub(super) async fn run(config: &Config, args: EnqueueArgs) -> anyhow::Result<Ex
     if let Some(id) = album
         && !piwigo::album_exists(&pool, &t, id).await?
     {
-        return Err(usage(format!(
-            "no Piwigo album has id {id}; the id is in the album's admin page address (cat_id=...)"
-        )));
+        return Err(super::no_album(id));
     }
     if let Some(name) = tag {
         match piwigo::tag_id(&pool, &t, &name).await? {

@@ -93,6 +93,13 @@ async fn open_database(config: &Config) -> anyhow::Result<(MySqlPool, Tables)> {
     Ok(crate::daemon::open_database(config, 2).await?)
 }
 
+/// `enqueue` and `restore` name a missing album alike.
+fn no_album(id: u32) -> anyhow::Error {
+    exit::usage(format!(
+        "no Piwigo album has id {id}; the id is in the album's admin page address (cat_id=...)"
+    ))
+}
+
 /// `SUCCESS` when `ok`, else the run-time failure code.
 fn exit_code(ok: bool) -> ExitCode {
     if ok {

@@ -18,6 +18,7 @@ pub(super) async fn run(config: &Config, args: RestoreArgs) -> anyhow::Result<Ex
         overwrite,
         dry_run,
         from_bucket,
+        include_deleted,
         json,
     } = args;
     if ids.is_none() && album.is_none() && !all && !missing {
@@ -33,6 +34,7 @@ pub(super) async fn run(config: &Config, args: RestoreArgs) -> anyhow::Result<Ex
             missing_only: missing,
         },
         jobs: config.upload.workers,
+        include_deleted,
         ..restore::Options::default()
     };
     opts.filter.album = album;
@@ -46,10 +48,32 @@ pub(super) async fn run(config: &Config, args: RestoreArgs) -> anyhow::Result<Ex
                     .into(),
             ));
         }
-        restore::from_bucket::run(config, &opts).await?
+        // Piwigo's rows, where they are left, tell deleted photos
+        // and md5 duplicates; the restore goes on without them.
+        let gallery = match crate::db::connect(config.database_url(), 2).await {
+            Ok(pool) => Some(pool),
+            Err(e) => {
+                eprintln!(
+                    "restore: Piwigo's database is not reachable ({e}): photos deleted from Piwigo cannot be left out, nor md5 duplicates found"
+                );
+                None
+            }
+        };
+        let t = crate::db::Tables::new(&config.piwigo.table_prefix);
+        restore::from_bucket::run(config, &opts, gallery.as_ref().map(|p| (p, &t))).await?
     } else {
         let (pool, t) = super::open_database(config).await?;
-        restore::from_records(config, &pool, &t, &opts).await?
+        if let Some(id) = album
+            && !piwigo::album_exists(&pool, &t, id).await?
+        {
+            return Err(super::no_album(id));
+        }
+        let summary = restore::from_records(config, &pool, &t, &opts).await?;
+        if summary.selected == 0 {
+            let why = restore::why_nothing_selected(&pool, &t, &opts.filter).await?;
+            return Err(usage(why));
+        }
+        summary
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

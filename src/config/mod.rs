@@ -371,7 +371,7 @@ impl Config {
         env_database_url: Option<String>,
     ) -> Result<Self, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| parse_error(&e, text, path))?;
-        config.file_holds_secret = !config.secrets().is_empty();
+        config.file_holds_secret = config.holds_secret();
         crate::sources::apply(
             &mut config,
             crate::sources::Environment::current(env_database_url),
@@ -390,6 +390,14 @@ impl Config {
 
     /// Every secret value in the config, for scrubbing text that came from
     /// outside (server error messages) before it is logged or stored.
+    /// Whether a secret is written in the config itself. An access key id
+    /// is redacted from logs like a secret but grants nothing without its
+    /// secret key: alone it does not make a world-readable file a leak.
+    fn holds_secret(&self) -> bool {
+        let id = self.s3.access_key_id.as_ref().map(|s| s.expose());
+        self.secrets().iter().any(|s| Some(s.as_str()) != id)
+    }
+
     pub fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
         let s3 = &self.s3;

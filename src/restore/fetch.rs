@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 use tokio::io::AsyncWriteExt;
 
+use super::owner;
 use crate::piwigo::GalleryRoot;
 use crate::s3::{S3Error, Target};
 use crate::verify::disk::md5_file;
@@ -30,6 +31,11 @@ pub struct Job {
 pub enum Outcome {
     Restored {
         bytes: u64,
+        /// Directories created for it.
+        dirs: u64,
+        /// Why it could not take its directory's owner and mode (a
+        /// restore not run as root cannot give files to another user).
+        not_owned: Option<String>,
     },
     /// The file is there with the right bytes already.
     InPlace,
@@ -129,11 +135,16 @@ async fn download(target: &Target, job: &Job, dest: &Path, temp: &Path) -> Outco
         }
     };
     let io = |e: std::io::Error| Outcome::Failed(format!("{}: {e}", temp.display()));
-    if let Some(dir) = dest.parent()
-        && let Err(e) = tokio::fs::create_dir_all(dir).await
-    {
-        return Outcome::Failed(format!("create {}: {e}", dir.display()));
-    }
+    let dir = dest.parent().unwrap_or(Path::new("/")).to_owned();
+    let made = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || owner::create_dirs(&dir)).await
+    };
+    let dirs = match made {
+        Ok(Ok(made)) => made.len() as u64,
+        Ok(Err(e)) => return Outcome::Failed(format!("create {}: {e}", dir.display())),
+        Err(e) => return Outcome::Failed(format!("create {}: {e}", dir.display())),
+    };
     let mut file = match tokio::fs::File::create(temp).await {
         Ok(f) => f,
         Err(e) => return io(e),
@@ -156,6 +167,7 @@ async fn download(target: &Target, job: &Job, dest: &Path, temp: &Path) -> Outco
     if let Err(e) = file.sync_all().await {
         return io(e);
     }
+    drop(file);
     if len != job.size {
         return Outcome::Refused(format!("{len} bytes downloaded, {} expected", job.size));
     }
@@ -165,7 +177,21 @@ async fn download(target: &Target, job: &Job, dest: &Path, temp: &Path) -> Outco
     {
         return Outcome::Refused(format!("md5 {md5} downloaded, {want} expected"));
     }
-    Outcome::Restored { bytes: len }
+    // Before it takes its name, so it never appears with the wrong owner.
+    let owned = {
+        let temp = temp.to_owned();
+        tokio::task::spawn_blocking(move || owner::Like::of(&dir)?.apply(&temp, false)).await
+    };
+    let not_owned = match owned {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    Outcome::Restored {
+        bytes: len,
+        dirs,
+        not_owned,
+    }
 }
 
 /// Moves the checked file into place. Without `overwrite` a hard link
@@ -182,8 +208,16 @@ async fn place(temp: &Path, dest: &Path, overwrite: bool) -> Option<Outcome> {
             None
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Put there meanwhile (another restore of the same file): the
+            // same bytes are this file in place.
+            let (ours, theirs) = (hash(temp).await, hash(dest).await);
+            let same = ours.is_some() && ours == theirs;
             let _ = tokio::fs::remove_file(temp).await;
-            Some(Outcome::KeptDifferent)
+            Some(if same {
+                Outcome::InPlace
+            } else {
+                Outcome::KeptDifferent
+            })
         }
         // File systems without hard links: check, then rename.
         Err(_) if tokio::fs::symlink_metadata(dest).await.is_err() => {

@@ -1,35 +1,55 @@
-//! `restore --from-bucket`: no database record needed. Each object's
+//! `restore --from-bucket`: no upload record needed. Each object's
 //! metadata names its Piwigo path and md5; objects uploaded before objects
 //! carried metadata are placed from their key where the key layout keeps
-//! the path, and reported otherwise.
+//! the path, flagged, and reported otherwise. Where Piwigo's images table
+//! is still there, it tells deleted photos (left out unless asked) and md5
+//! duplicates (which never had an object of their own).
+
+use std::collections::HashSet;
 
 use futures_util::StreamExt;
+use sqlx::MySqlPool;
 
-use super::{Options, RestoreError, Summary, fetch::Job};
+use super::{Options, RestoreError, Summary, fetch::Job, gallery_rows};
 use crate::config::{Config, ServerSideEncryption};
+use crate::db::Tables;
+use crate::s3::Target;
 use crate::s3::keys::KeyFormat;
-use crate::s3::{S3Error, Target};
+use crate::s3::read::Listed;
 use crate::verify::records::bare_etag;
 
-/// An object as listed.
-struct Listed {
-    key: String,
-    size: u64,
-    etag: Option<String>,
-}
-
-pub async fn run(config: &Config, opts: &Options) -> Result<Summary, RestoreError> {
+pub async fn run(
+    config: &Config,
+    opts: &Options,
+    gallery: Option<(&MySqlPool, &Tables)>,
+) -> Result<Summary, RestoreError> {
     let root = super::destination_root(config, opts.to.as_ref())?;
     let target = Target::new(&config.s3, &config.upload).await;
     let prefix = config.s3.prefix.as_str();
-    let listed = list(&target, prefix).await?;
+    let mut listed = Vec::new();
+    target
+        .list_prefix(prefix, |obj| {
+            if !obj.key.is_empty() && !obj.key.ends_with('/') {
+                listed.push(obj);
+            }
+        })
+        .await?;
     let mut summary = Summary::default();
     let etag_is_md5 = !config
         .s3
         .server_side_encryption
         .is_some_and(ServerSideEncryption::uses_kms);
+    let wanted = |id: Option<u32>| {
+        opts.filter.ids.is_empty()
+            || id.is_some_and(|id| {
+                opts.filter
+                    .ids
+                    .iter()
+                    .any(|(lo, hi)| (*lo..=*hi).contains(&id))
+            })
+    };
     // HEADs read each object's metadata, a few at a time.
-    let mut heads = futures_util::stream::iter(listed.into_iter().map(|obj| {
+    let mut heads = futures_util::stream::iter(listed.into_iter().map(|obj: Listed| {
         let target = &target;
         async move {
             let meta = target.head_meta(&target.bucket, &obj.key).await;
@@ -48,23 +68,19 @@ pub async fn run(config: &Config, opts: &Options) -> Result<Summary, RestoreErro
             obj.etag.as_deref().map(bare_etag).filter(|e| {
                 etag_is_md5 && e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())
             });
-        let rel = meta
-            .path
-            .clone()
-            .or_else(|| path_from_key(prefix, config.s3.key_format, &obj.key));
+        let rel = match &meta.path {
+            Some(p) => Some(p.clone()),
+            None => path_from_key(prefix, config.s3.key_format, &obj.key),
+        };
         let Some(rel) = rel else {
             summary.unplaceable.push(obj.key);
             continue;
         };
-        if !opts.filter.ids.is_empty()
-            && !meta.image_id.is_some_and(|id| {
-                opts.filter
-                    .ids
-                    .iter()
-                    .any(|(lo, hi)| (*lo..=*hi).contains(&id))
-            })
-        {
+        if !wanted(meta.image_id) {
             continue;
+        }
+        if meta.path.is_none() {
+            summary.no_metadata.push(obj.key.clone());
         }
         jobs.push(Job {
             image_id: meta.image_id,
@@ -76,36 +92,65 @@ pub async fn run(config: &Config, opts: &Options) -> Result<Summary, RestoreErro
         });
     }
     drop(heads);
+    if let Some((pool, t)) = gallery {
+        jobs = with_gallery_rows(pool, t, jobs, opts, &wanted, &mut summary).await?;
+    }
     jobs.sort_by(|a, b| a.key.cmp(&b.key));
     summary.selected = jobs.len() as u64 + summary.unplaceable.len() as u64;
     super::run_jobs(&target, &root, jobs, opts, &mut summary).await;
     Ok(summary)
 }
 
-async fn list(target: &Target, prefix: &str) -> Result<Vec<Listed>, S3Error> {
-    let mut out = Vec::new();
-    let mut pages = target
-        .client
-        .list_objects_v2()
-        .bucket(&target.bucket)
-        .prefix(prefix)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| S3Error::from_sdk("list objects", prefix, e))?;
-        for obj in page.contents.unwrap_or_default() {
-            let key = obj.key.unwrap_or_default();
-            if key.is_empty() || key.ends_with('/') {
+/// Leaves out photos Piwigo deleted (unless `--include-deleted`), and adds
+/// a job for each md5 duplicate Piwigo lists beside an object's photo.
+async fn with_gallery_rows(
+    pool: &MySqlPool,
+    t: &Tables,
+    jobs: Vec<Job>,
+    opts: &Options,
+    wanted: &impl Fn(Option<u32>) -> bool,
+    summary: &mut Summary,
+) -> Result<Vec<Job>, RestoreError> {
+    let ids: Vec<u32> = jobs.iter().filter_map(|j| j.image_id).collect();
+    let Some(existing) = gallery_rows::existing(pool, t, &ids).await? else {
+        return Ok(jobs);
+    };
+    let mut kept = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match job.image_id {
+            Some(id) if !existing.contains(&id) && !opts.include_deleted => {
+                summary.deleted_from_piwigo += 1;
+            }
+            _ => kept.push(job),
+        }
+    }
+    let md5s: Vec<&str> = kept.iter().filter_map(|j| j.md5.as_deref()).collect();
+    let rows = gallery_rows::by_md5(pool, t, &md5s).await?;
+    let mut placed: HashSet<(Option<u32>, String)> =
+        kept.iter().map(|j| (j.image_id, j.rel.clone())).collect();
+    let mut added = Vec::new();
+    for job in &kept {
+        let Some(dups) = job.md5.as_deref().and_then(|m| rows.get(m)) else {
+            continue;
+        };
+        for row in dups {
+            if Some(row.id) == job.image_id
+                || !wanted(Some(row.id))
+                || !placed.insert((Some(row.id), row.path.clone()))
+            {
                 continue;
             }
-            out.push(Listed {
-                key,
-                size: obj.size.unwrap_or(0).max(0) as u64,
-                etag: obj.e_tag,
+            summary.duplicates += 1;
+            added.push(Job {
+                image_id: Some(row.id),
+                rel: row.path.clone(),
+                ..job.clone()
             });
         }
     }
-    Ok(out)
+    // A duplicate whose own object is in the bucket too came back by it.
+    kept.extend(added);
+    Ok(kept)
 }
 
 /// Piwigo's path from a key without metadata, where the layout keeps it:

@@ -5,7 +5,10 @@
 
 pub mod fetch;
 pub mod from_bucket;
+mod gallery_rows;
+pub mod owner;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use futures_util::StreamExt;
@@ -28,6 +31,8 @@ pub struct Options {
     pub mode: Mode,
     /// Downloads at once.
     pub jobs: usize,
+    /// `--from-bucket`: restore photos Piwigo deleted too.
+    pub include_deleted: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +64,11 @@ pub struct Summary {
     pub selected: u64,
     pub restored: u64,
     pub bytes: u64,
+    /// Directories created on the way, each with its parent's owner and
+    /// mode.
+    pub dirs_created: u64,
+    /// Restored files that kept the restoring user as owner, and why.
+    pub not_owned: Vec<NotRestored>,
     pub already_in_place: u64,
     /// With `--missing`: files on disk, not looked at.
     pub on_disk: u64,
@@ -68,6 +78,13 @@ pub struct Summary {
     /// Keys of objects with no path in their metadata or key
     /// (`--from-bucket`).
     pub unplaceable: Vec<String>,
+    /// `--from-bucket`: keys of objects without metadata (uploaded before
+    /// objects carried it), placed from their key, their md5 unknown
+    /// unless their ETag is one.
+    pub no_metadata: Vec<String>,
+    /// `--from-bucket`: md5 duplicates Piwigo lists beside an object's
+    /// photo, restored from that object.
+    pub duplicates: u64,
     pub kept_different: Vec<NotRestored>,
     pub refused: Vec<NotRestored>,
     pub failed: Vec<NotRestored>,
@@ -90,9 +107,19 @@ impl Summary {
             reason,
         };
         match outcome {
-            Outcome::Restored { bytes } => {
+            Outcome::Restored {
+                bytes,
+                dirs,
+                not_owned,
+            } => {
                 self.restored += 1;
                 self.bytes += bytes;
+                self.dirs_created += dirs;
+                if let Some(why) = not_owned {
+                    self.not_owned.push(not(format!(
+                        "restored, but not given its directory's owner and mode: {why}"
+                    )));
+                }
             }
             Outcome::InPlace => self.already_in_place += 1,
             Outcome::OnDisk => self.on_disk += 1,
@@ -120,8 +147,35 @@ impl Summary {
             self.already_in_place,
             opt(self.on_disk, "on disk, not checked (--missing)"),
             opt(self.would_restore, "would be restored (--dry-run)"),
-            opt(self.deleted_from_piwigo, "deleted from Piwigo, skipped"),
+            opt(
+                self.deleted_from_piwigo,
+                "deleted from Piwigo, skipped (`--from-bucket --include-deleted` restores them)"
+            ),
         );
+        if self.restored > 0 {
+            let _ = writeln!(
+                out,
+                "  restored files and the {} directories created took the owner, group and mode of the directory they are in",
+                self.dirs_created
+            );
+        }
+        if self.duplicates > 0 {
+            let _ = writeln!(
+                out,
+                "  {} md5 duplicates (photos with the bytes of another photo, never sent on their own) restored from that photo's object, as Piwigo's md5sum lists them",
+                self.duplicates
+            );
+        }
+        if !self.no_metadata.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {} objects carry no metadata (uploaded before objects carried it): placed by their key, checked by their ETag or size only",
+                self.no_metadata.len()
+            );
+            for key in self.no_metadata.iter().take(50) {
+                let _ = writeln!(out, "  NO META  {key}");
+            }
+        }
         if !self.unplaceable.is_empty() {
             let _ = writeln!(
                 out,
@@ -136,6 +190,7 @@ impl Summary {
             ("KEPT", &self.kept_different),
             ("REFUSED", &self.refused),
             ("FAILED", &self.failed),
+            ("OWNER", &self.not_owned),
         ] {
             for n in list {
                 let id = n
@@ -175,6 +230,48 @@ pub fn destination_root(
     };
     let made = std::fs::create_dir_all(&base).and_then(|()| GalleryRoot::new(&base, &extra));
     made.map_err(|source| RestoreError::Root { path: base, source })
+}
+
+/// Why a selection of records came out empty, as the message to show:
+/// no records at all (the daemon's tables were lost or never filled), or
+/// none matching the ids or album asked for.
+pub async fn why_nothing_selected(
+    pool: &MySqlPool,
+    t: &Tables,
+    filter: &Filter,
+) -> Result<String, DbError> {
+    let records: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", t.uploaded))
+        .fetch_one(pool)
+        .await
+        .map_err(DbError::query("restore: count upload records"))?;
+    if records == 0 {
+        return Ok(format!(
+            "restore: no upload records exist ({} is empty: the daemon's tables were lost or nothing was uploaded yet); bring the files back from the objects themselves with `restore --from-bucket --all`",
+            t.uploaded
+        ));
+    }
+    let mut asked = Vec::new();
+    if !filter.ids.is_empty() {
+        let ids: Vec<String> = filter
+            .ids
+            .iter()
+            .map(|(lo, hi)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                }
+            })
+            .collect();
+        asked.push(format!("ids {}", ids.join(",")));
+    }
+    if let Some(album) = filter.album {
+        asked.push(format!("album {album} and its sub-albums"));
+    }
+    Ok(format!(
+        "restore: no backed-up photo matches {} ({records} photos have upload records); `verify` lists what is backed up, `restore --all` brings back everything",
+        asked.join(" in ")
+    ))
 }
 
 /// Restores the recorded photos the filter selects.
@@ -228,16 +325,35 @@ pub async fn run_jobs(
         20,
     );
     let mode = opts.mode;
-    let mut results = futures_util::stream::iter(
-        jobs.iter()
-            .map(|job| async move { (job, fetch::one(target, root, job, mode).await) }),
-    )
+    // Jobs for one destination (two photos sharing one file) run one after
+    // the other: the second finds the first's file in place, and two
+    // downloads never race on one temporary name.
+    let mut groups: Vec<Vec<&Job>> = Vec::new();
+    let mut by_dest: HashMap<&str, usize> = HashMap::new();
+    for job in &jobs {
+        match by_dest.get(job.rel.as_str()) {
+            Some(&i) => groups[i].push(job),
+            None => {
+                by_dest.insert(&job.rel, groups.len());
+                groups.push(vec![job]);
+            }
+        }
+    }
+    let mut results = futures_util::stream::iter(groups.into_iter().map(|group| async move {
+        let mut done = Vec::with_capacity(group.len());
+        for job in group {
+            done.push((job, fetch::one(target, root, job, mode).await));
+        }
+        done
+    }))
     .buffer_unordered(opts.jobs.max(1));
     let mut done = 0;
-    while let Some((job, outcome)) = results.next().await {
-        done += 1;
-        progress.update(done, total);
-        summary.count(job, outcome);
+    while let Some(group) = results.next().await {
+        for (job, outcome) in group {
+            done += 1;
+            progress.update(done, total);
+            summary.count(job, outcome);
+        }
     }
     progress.finish();
 }

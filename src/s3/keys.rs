@@ -8,6 +8,11 @@ use crate::status::{Failure, Retry, Status};
 // `s3.prefix` there: both are defined with the config, below this module.
 pub use crate::config::choices::{KeyFormat, MAX_KEY_BYTES};
 
+/// The folder under the prefix that holds copies re-sent by `verify
+/// --resend` in place of damaged objects. [`ObjectKey::for_image`] never
+/// makes a key inside it, so a re-sent copy can never take a photo's key.
+pub const RESENT_DIR: &str = "s3upload-resent";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("images.path `{0}` has no file name")]
@@ -16,6 +21,10 @@ pub enum KeyError {
         "images.{column} `{value}` contains a control character; rename the photo (or its file) in Piwigo without it"
     )]
     ControlCharacter { column: &'static str, value: String },
+    #[error(
+        "the key `{0}` would lie in the folder `s3upload-resent/`, which holds re-sent copies of damaged objects: rename the album folder (or upload directory) `s3upload-resent`"
+    )]
+    Reserved(String),
     #[error(
         "the key `{key}...` would be {bytes} bytes, over S3's limit of 1024: shorten s3.prefix or the photo's name, or choose a key_format without the album path"
     )]
@@ -27,7 +36,9 @@ impl KeyError {
     pub fn failure(&self) -> Failure {
         let status = match self {
             Self::TooLong { .. } => Status::FailedKeyTooLong,
-            Self::NoFileName(_) | Self::ControlCharacter { .. } => Status::FailedBadFileName,
+            Self::NoFileName(_) | Self::ControlCharacter { .. } | Self::Reserved(_) => {
+                Status::FailedBadFileName
+            }
         };
         Failure::new(
             status,
@@ -119,6 +130,12 @@ impl ObjectKey {
                 KeyFormat::PathAndFileUnique => format!("{dir}{}", stamped(true)),
             }
         };
+        if rest
+            .split_once('/')
+            .is_some_and(|(first, _)| first == RESENT_DIR)
+        {
+            return Err(KeyError::Reserved(rest));
+        }
         Self::within_limit(format!("{prefix}{rest}"), mime_guess::from_path(disk_name))
     }
 
@@ -157,6 +174,33 @@ impl ObjectKey {
     pub fn describing(mut self, image_id: u32, path: &str, md5: &str, format: &str) -> Self {
         self.metadata = super::meta::for_upload(image_id, path, md5, format);
         self
+    }
+}
+
+impl ObjectKey {
+    /// Where a good copy of the damaged object at `old_key` goes:
+    /// `<prefix>s3upload-resent/<stamp>/<the old key under the prefix>`.
+    /// No photo's key lies in that folder, and `stamp` (the repair's time)
+    /// keeps a later repair of the same object off this one's key.
+    pub fn resent(prefix: &str, old_key: &str, stamp: &str) -> Result<Self, KeyError> {
+        let rest = old_key
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| old_key.rsplit('/').next().unwrap_or(old_key));
+        let key = format!("{prefix}{RESENT_DIR}/{stamp}/{rest}");
+        if key.len() > MAX_KEY_BYTES {
+            return Err(KeyError::TooLong {
+                key: key.chars().take(60).collect(),
+                bytes: key.len(),
+            });
+        }
+        Ok(Self {
+            content_type: mime_guess::from_path(rest)
+                .first_raw()
+                .unwrap_or("application/octet-stream")
+                .to_owned(),
+            key,
+            metadata: Default::default(),
+        })
     }
 }
 
@@ -393,6 +437,30 @@ mod tests {
         assert!(matches!(e, KeyError::TooLong { bytes: 1026, .. }), "{e:?}");
         assert_eq!(e.failure().status, Status::FailedKeyTooLong);
         assert_eq!(e.failure().retry, Retry::UntilChanged);
+    }
+
+    #[test]
+    fn no_photo_key_lies_in_the_resent_folder() {
+        for format in [
+            KeyFormat::None,
+            KeyFormat::Path,
+            KeyFormat::PathAndFileUnique,
+        ] {
+            let e =
+                ObjectKey::for_image("p/", format, "./galleries/s3upload-resent/x/a.jpg", "a.jpg")
+                    .unwrap_err();
+            assert!(matches!(e, KeyError::Reserved(_)), "{e}");
+        }
+        let e = ObjectKey::for_image("p/", KeyFormat::Path, "./s3upload-resent/a.jpg", "a.jpg")
+            .unwrap_err();
+        assert!(matches!(e, KeyError::Reserved(_)), "{e}");
+        // A file of that name is not the folder.
+        assert!(ObjectKey::for_image("p/", KeyFormat::None, UPLOAD, "s3upload-resent").is_ok());
+        let r = ObjectKey::resent("p/", "p/upload/a b.jpg", "20240101T000000Z").unwrap();
+        assert_eq!(r.key, "p/s3upload-resent/20240101T000000Z/upload/a b.jpg");
+        assert_eq!(r.content_type, "image/jpeg");
+        let elsewhere = ObjectKey::resent("p/", "other/x.cr2", "s").unwrap();
+        assert_eq!(elsewhere.key, "p/s3upload-resent/s/x.cr2");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod error;
 pub mod keys;
 pub mod meta;
 pub mod outage;
+pub mod read;
 pub mod stale;
 pub mod throttle;
 pub mod upload;

@@ -36,6 +36,8 @@ impl FileProblem {
 #[derive(Debug, Clone, Serialize)]
 pub struct DiskFinding {
     pub image_id: u32,
+    /// A format's extension; `None` for the photo itself.
+    pub format: Option<String>,
     pub path: String,
     pub problem: FileProblem,
     pub detail: String,
@@ -73,22 +75,24 @@ pub async fn audit(root: &GalleryRoot, records: &[Recorded]) -> DiskAudit {
         let path = rec.path.clone()?;
         let root = root.clone();
         let (id, size, md5) = (rec.image_id, rec.size, rec.md5.clone());
+        let format = rec.format.clone();
         Some(async move {
             let rel = path.clone();
             let found = tokio::task::spawn_blocking(move || check_one(&root, &rel, size, &md5))
                 .await
                 .unwrap_or_else(|e| Err((FileProblem::Unreadable, e.to_string())));
-            (id, path, found)
+            (id, format, path, found)
         })
     });
     audit.deleted_from_piwigo = records.iter().filter(|r| r.path.is_none()).count() as u64;
     let mut results = futures_util::stream::iter(checks).buffer_unordered(PARALLEL);
-    while let Some((image_id, path, found)) = results.next().await {
+    while let Some((image_id, format, path, found)) = results.next().await {
         audit.checked += 1;
         match found {
             Ok(()) => audit.intact += 1,
             Err((problem, detail)) => audit.problems.push(DiskFinding {
                 image_id,
+                format,
                 path,
                 problem,
                 detail,

@@ -7,6 +7,7 @@ pub mod coverage;
 pub mod disk;
 pub mod records;
 mod render;
+pub mod resend;
 
 use serde::Serialize;
 use sqlx::MySqlPool;
@@ -20,12 +21,18 @@ pub use render::to_text;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
+    /// `--read-data`: download and hash the objects, this percentage of
+    /// those S3's ETag already proves (unproven ones are always read).
+    pub read_data: Option<f64>,
     /// Hash every recorded file and compare it with the record.
     pub disk: bool,
     /// List objects under the prefix that no record explains.
     pub orphans: bool,
     /// Queue the photos that are neither recorded nor queued.
     pub enqueue: bool,
+    /// Send missing or damaged objects again from files that still hold
+    /// the recorded bytes.
+    pub resend: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,18 +50,28 @@ pub enum VerifyError {
     },
 }
 
+/// What `--enqueue` queued.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Enqueued {
+    pub photos: u64,
+    pub formats: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// True when nothing is missing, failing or damaged.
+    /// True when nothing is missing, failing or damaged, and every object
+    /// is proven intact by S3's checksum or by its downloaded bytes.
     pub ok: bool,
     pub checked_at: String,
     pub bucket_name: String,
     pub prefix: String,
     pub coverage: coverage::Coverage,
     /// With `--enqueue`: how many photos and formats were queued.
-    pub enqueued: Option<u64>,
+    pub enqueued: Option<Enqueued>,
     pub bucket: bucket::BucketAudit,
     pub disk: Option<disk::DiskAudit>,
+    /// With `--resend`: what was sent again and what could not be.
+    pub resend: Option<resend::ResendReport>,
 }
 
 impl Report {
@@ -90,10 +107,10 @@ pub async fn run(
         if opts.enqueue && (coverage.not_backed_up > 0 || coverage.formats.not_backed_up > 0) {
             // Formats of recorded photos are queued now; those of photos just
             // queued follow their photo.
-            Some(
-                coverage::enqueue_gaps(pool, t).await?
-                    + crate::queue::formats::discover(pool, t).await?,
-            )
+            Some(Enqueued {
+                photos: coverage::enqueue_gaps(pool, t).await?,
+                formats: crate::queue::formats::discover(pool, t).await?,
+            })
         } else {
             None
         };
@@ -103,18 +120,49 @@ pub async fn run(
         .s3
         .server_side_encryption
         .is_some_and(ServerSideEncryption::uses_kms);
-    let bucket =
-        bucket::audit(&target, &config.s3.prefix, &recs, etag_is_md5, opts.orphans).await?;
-    let disk = if opts.disk {
-        let root = GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).map_err(
-            |source| VerifyError::Root {
-                path: config.piwigo.root.clone(),
-                source,
-            },
-        )?;
-        Some(disk::audit(&root, &recs).await)
+    let read = opts.read_data.map(|percent| bucket::ReadData {
+        percent,
+        seed: chrono::Utc::now().timestamp_micros().unsigned_abs(),
+    });
+    let bucket = bucket::audit(
+        &target,
+        &config.s3.prefix,
+        &recs,
+        etag_is_md5,
+        opts.orphans,
+        read,
+    )
+    .await?;
+    let root = if opts.disk || opts.resend {
+        Some(
+            GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).map_err(
+                |source| VerifyError::Root {
+                    path: config.piwigo.root.clone(),
+                    source,
+                },
+            )?,
+        )
     } else {
         None
+    };
+    let disk = match (&root, opts.disk) {
+        (Some(root), true) => Some(disk::audit(root, &recs).await),
+        _ => None,
+    };
+    let resend = match (&root, opts.resend) {
+        (Some(root), true) => Some(
+            resend::run(
+                pool,
+                t,
+                &target,
+                root,
+                &config.s3.prefix,
+                &bucket.problems,
+                &recs,
+            )
+            .await?,
+        ),
+        _ => None,
     };
     let mut report = Report {
         ok: false,
@@ -125,6 +173,7 @@ pub async fn run(
         enqueued,
         bucket,
         disk,
+        resend,
     };
     let c = &report.coverage;
     report.ok = c.not_backed_up == 0
@@ -132,6 +181,7 @@ pub async fn run(
         && c.formats.not_backed_up == 0
         && c.formats.failing == 0
         && report.bucket.problems.is_empty()
+        && report.bucket.unproven.is_empty()
         && report.files_with_problems() == 0;
     Ok(report)
 }

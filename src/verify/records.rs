@@ -102,3 +102,51 @@ fn push_filter<'a>(
 pub fn bare_etag(etag: &str) -> String {
     etag.trim().trim_matches('"').to_ascii_lowercase()
 }
+
+/// Where a re-sent object now lives.
+#[derive(Debug, Clone, Copy)]
+pub struct Moved<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub etag: Option<&'a str>,
+    pub url: &'a str,
+}
+
+/// Points every record of the object at `old_bucket`/`old_key` (a photo
+/// and its md5 duplicates, or a format) at its re-sent copy; the copy is
+/// our upload, so `already_present` becomes `uploaded`.
+pub async fn move_to(
+    pool: &MySqlPool,
+    t: &Tables,
+    old_bucket: &str,
+    old_key: &str,
+    is_format: bool,
+    to: &Moved<'_>,
+) -> Result<u64, DbError> {
+    let sql = if is_format {
+        format!(
+            "UPDATE {} SET bucket = ?, s3_key = ?, etag = ?, status = 'uploaded', \
+             updated_at = NOW(3) WHERE bucket = ? AND s3_key = ? \
+             AND status IN ('uploaded', 'already_present')",
+            t.formats
+        )
+    } else {
+        format!(
+            "UPDATE {} SET bucket = ?, s3_key = ?, etag = ?, url = ?, \
+             outcome = IF(outcome = 'duplicate', outcome, 'uploaded') \
+             WHERE bucket = ? AND s3_key = ?",
+            t.uploaded
+        )
+    };
+    let mut q = sqlx::query(&sql).bind(to.bucket).bind(to.key).bind(to.etag);
+    if !is_format {
+        q = q.bind(to.url);
+    }
+    let done = q
+        .bind(old_bucket)
+        .bind(old_key)
+        .execute(pool)
+        .await
+        .map_err(DbError::query("verify: record a re-sent object"))?;
+    Ok(done.rows_affected())
+}

@@ -37,17 +37,6 @@ pub fn to_text(r: &Report) -> String {
             );
         }
         more_line(&mut out, c.by_album.len());
-        match r.enqueued {
-            Some(n) => {
-                let _ = writeln!(out, "  queued {n} of them now");
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "  queue them with `verify --enqueue` (or `enqueue --ids ...` for some)"
-                );
-            }
-        }
     }
     let f = &c.formats;
     if f.total > 0 {
@@ -56,6 +45,23 @@ pub fn to_text(r: &Report) -> String {
             "Formats: {} attached to photos (pwg_format/): {} recorded, {} queued ({} failing), {} not backed up",
             f.total, f.recorded, f.queued, f.failing, f.not_backed_up
         );
+    }
+    if c.not_backed_up > 0 || f.not_backed_up > 0 {
+        match r.enqueued {
+            Some(n) => {
+                let _ = writeln!(
+                    out,
+                    "  queued {} photos and {} formats now",
+                    n.photos, n.formats
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  queue them with `verify --enqueue` (or `enqueue --ids ...` for some)"
+                );
+            }
+        }
     }
     if c.failing > 0 {
         let _ = writeln!(
@@ -68,39 +74,60 @@ pub fn to_text(r: &Report) -> String {
     let b = &r.bucket;
     let _ = writeln!(
         out,
-        "\nBucket {} under `{}`: {} records, {} intact, {} unverified, {} with problems \
-         ({} objects listed in {}, {})",
+        "\nBucket {} under `{}`: {} records, {} intact, {} unproven, {} with problems \
+         ({} objects listed in {}, {}{})",
         r.bucket_name,
         r.prefix,
         b.records,
         b.intact,
-        b.unverified,
+        b.unproven.len(),
         b.problems.len(),
         b.objects_listed,
         counted(b.list_requests, "request"),
-        counted(b.head_requests, "HEAD request")
+        counted(b.head_requests, "HEAD request"),
+        if b.objects_read > 0 {
+            format!(", {} objects read, {} bytes", b.objects_read, b.bytes_read)
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  proven intact: {} by their MD5 ETag, {} by the ETag S3 gave our upload (each part checked against its Content-MD5), {} by downloading and hashing them",
+        b.proven.etag_md5, b.proven.upload_etag, b.proven.read
     );
     for p in b.problems.iter().take(SHOWN) {
         let _ = writeln!(
             out,
-            "  {:<12} photo {:>8}  {}  ({})",
+            "  {:<12} {}  {}  ({})",
             p.problem.as_str().to_uppercase(),
-            p.image_id,
+            what(p.image_id, p.format.as_deref()),
             p.key,
             p.detail
         );
     }
     more_line(&mut out, b.problems.len());
-    if b.unverified > 0 {
+    for u in b.unproven.iter().take(SHOWN) {
         let _ = writeln!(
             out,
-            "  unverified: multipart objects from before objects carried their md5; their size is right"
+            "  {:<12} {}  {}  ({})",
+            "UNPROVEN",
+            what(u.image_id, u.format.as_deref()),
+            u.key,
+            u.detail
+        );
+    }
+    more_line(&mut out, b.unproven.len());
+    if !b.unproven.is_empty() {
+        let _ = writeln!(
+            out,
+            "  unproven objects were checked by size alone: `verify --read-data` downloads and hashes them"
         );
     }
     if let Some(orphans) = &b.orphans {
         let _ = writeln!(
             out,
-            "\nOrphans: {} objects under `{}` that no record explains",
+            "\nOrphans: {} objects under `{}` that no record explains (left alone, and not a problem: they leave the exit code as it is)",
             orphans.len(),
             r.prefix
         );
@@ -121,14 +148,53 @@ pub fn to_text(r: &Report) -> String {
         for p in d.problems.iter().take(SHOWN) {
             let _ = writeln!(
                 out,
-                "  {:<12} photo {:>8}  {}  ({})",
+                "  {:<12} {}  {}  ({})",
                 p.problem.as_str().to_uppercase(),
-                p.image_id,
+                what(p.image_id, p.format.as_deref()),
                 p.path,
                 p.detail
             );
         }
         more_line(&mut out, d.problems.len());
+    }
+    if let Some(re) = &r.resend {
+        let _ = writeln!(
+            out,
+            "\nResent: {} objects sent again from the gallery, {} cannot be",
+            re.resent.len(),
+            re.cannot.len()
+        );
+        for s in re.resent.iter().take(SHOWN) {
+            let _ = writeln!(
+                out,
+                "  RESENT       {}  {} -> {}",
+                whose(&s.image_ids, s.format.as_deref()),
+                s.old_key,
+                s.new_key
+            );
+        }
+        more_line(&mut out, re.resent.len());
+        for n in re.cannot.iter().take(SHOWN) {
+            let _ = writeln!(
+                out,
+                "  CANNOT       {}  {}  ({})",
+                whose(&n.image_ids, n.format.as_deref()),
+                n.key,
+                n.reason
+            );
+        }
+        more_line(&mut out, re.cannot.len());
+        if !re.resent.is_empty() {
+            let _ = writeln!(
+                out,
+                "  the records now point at the copies; run verify again to see them proven"
+            );
+        }
+    } else if !b.problems.is_empty() {
+        let _ = writeln!(
+            out,
+            "  `verify --resend` sends missing or damaged objects again from files that still hold the backed-up bytes"
+        );
     }
     let _ = writeln!(
         out,
@@ -148,6 +214,24 @@ fn counted(n: u64, noun: &str) -> String {
         format!("1 {noun}")
     } else {
         format!("{n} {noun}s")
+    }
+}
+
+/// `photo 12`, or `format cr2 of photo 12`.
+fn what(image_id: u32, format: Option<&str>) -> String {
+    match format {
+        Some(ext) => format!("format {ext} of photo {image_id:>8}"),
+        None => format!("photo {image_id:>8}"),
+    }
+}
+
+/// `photo 12`, `photos 12, 14`, or `format cr2 of photo 12`.
+fn whose(ids: &[u32], format: Option<&str>) -> String {
+    let list: Vec<String> = ids.iter().map(u32::to_string).collect();
+    match (format, list.len()) {
+        (Some(ext), _) => format!("format {ext} of photo {}", list.join(", ")),
+        (None, 1) => format!("photo {}", list[0]),
+        (None, _) => format!("photos {}", list.join(", ")),
     }
 }
 
