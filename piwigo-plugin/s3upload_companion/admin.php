@@ -27,28 +27,37 @@ if (isset($_POST['s3c_save']))
   check_pwg_token();
   $visibility = isset($_POST['link_visibility']) ? $_POST['link_visibility'] : '';
   $mode = isset($_POST['link_mode']) ? $_POST['link_mode'] : '';
-  $daemon_url = isset($_POST['daemon_url']) ? trim($_POST['daemon_url']) : '';
+  $daemon_url = isset($_POST['daemon_url']) && is_string($_POST['daemon_url']) ? trim($_POST['daemon_url']) : '';
+  $token = isset($_POST['daemon_token']) && is_string($_POST['daemon_token']) ? trim($_POST['daemon_token']) : '';
+  $allow_plain_http = !empty($_POST['allow_plain_http']);
+  $url_problem = $daemon_url === '' ? null : s3c_daemon_url_problem($daemon_url, $allow_plain_http);
   if (!in_array($visibility, array('off', 'admins', 'everyone'), true)
     or !in_array($mode, array('private', 'public'), true))
   {
-    $page['errors'][] = l10n('Unknown link setting.');
+    $page['errors'][] = l10n('s3c_unknown_link_setting');
   }
-  elseif ($daemon_url !== '' and !preg_match('#^https?://[^\s/]+(/\S*)?$#', $daemon_url))
+  elseif ($url_problem !== null)
   {
-    $page['errors'][] = l10n('The daemon URL must look like http://127.0.0.1:9187');
+    $page['errors'][] = $url_problem;
+  }
+  elseif ($daemon_url !== $settings['daemon_url'] and $token === '' and $settings['daemon_token'] !== '')
+  {
+    // The stored token goes only to the host it was entered for.
+    $page['errors'][] = l10n('s3c_url_changed_token_again');
   }
   else
   {
     $settings['link_visibility'] = $visibility;
     $settings['link_mode'] = $mode;
     $settings['daemon_url'] = $daemon_url;
+    $settings['allow_plain_http'] = $allow_plain_http;
     // The token is never shown again; an empty field keeps the old one.
-    if (isset($_POST['daemon_token']) and trim($_POST['daemon_token']) !== '')
+    if ($token !== '')
     {
-      $settings['daemon_token'] = trim($_POST['daemon_token']);
+      $settings['daemon_token'] = $token;
     }
     s3c_save_settings($settings);
-    $page['infos'][] = l10n('Settings saved.');
+    $page['infos'][] = l10n('s3c_settings_saved');
   }
 }
 
@@ -72,17 +81,17 @@ if (!empty($heartbeats))
   $age = intval($hb['age']);
   if (!empty($hb['stopped_at']))
   {
-    $state = l10n('stopped %s', $hb['stopped_at']);
+    $state = l10n('s3c_stopped', $hb['stopped_at']);
     $alive = false;
   }
   elseif ($age <= S3C_ALIVE_SECONDS)
   {
-    $state = l10n('running');
+    $state = l10n('s3c_running');
     $alive = true;
   }
   else
   {
-    $state = l10n('not seen for %d min', max(1, intval(round($age / 60))));
+    $state = l10n('s3c_not_seen_for', max(1, intval(round($age / 60))));
     $alive = false;
   }
   $daemon = array(
@@ -137,7 +146,7 @@ SELECT u.image_id, u.outcome, u.s3_key, u.url, u.size, u.uploaded_at, i.file
   $uploaded = query2array($query);
   foreach ($uploaded as &$row)
   {
-    $row['link'] = s3c_download_url($row['image_id'], $row);
+    $row['link'] = s3c_download_url($row['image_id'], $row, true);
   }
   unset($row);
 
@@ -179,7 +188,10 @@ $template->assign(array(
     'link_visibility' => $settings['link_visibility'],
     'link_mode' => $settings['link_mode'],
     'daemon_url' => $settings['daemon_url'],
+    'allow_plain_http' => $settings['allow_plain_http'],
     'token_set' => $settings['daemon_token'] !== '',
   ),
+  'S3C_NO_CURL' => !function_exists('curl_init'),
+  'S3C_TROUBLE' => s3c_s3_trouble(),
 ));
 $template->assign_var_from_handle('ADMIN_CONTENT', 's3c_admin');

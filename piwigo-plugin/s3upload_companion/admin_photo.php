@@ -48,7 +48,7 @@ SELECT IF(claimed_until > NOW(3), \'uploading\', status) AS status, attempts, la
   $uploaded = s3c_uploaded($image_id);
   if ($uploaded)
   {
-    $uploaded['link'] = s3c_download_url($image_id, $uploaded);
+    $uploaded['link'] = s3c_download_url($image_id, $uploaded, true);
   }
 }
 

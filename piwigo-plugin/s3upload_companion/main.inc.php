@@ -19,7 +19,9 @@ include_once(S3C_PATH . 'include/functions.inc.php');
 add_event_handler('init', 's3c_init');
 function s3c_init()
 {
-  load_language('plugin.lang', S3C_PATH);
+  // English first, so a language without a file of ours shows English
+  // rather than our keys.
+  load_language('plugin.lang', S3C_PATH, array('force_fallback' => 'en_UK'));
 }
 
 if (defined('IN_ADMIN'))

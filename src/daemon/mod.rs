@@ -97,7 +97,6 @@ pub async fn run(
     let queue = Queue::new(pool.clone(), t.clone(), strategy);
     let wake = Arc::new(Notify::new());
     let listen = config.http.listen.filter(|_| !opts.until_idle);
-    let http_access = config.http.clone();
     let mut settings = Settings::new(
         config,
         opts.config_path.clone(),
@@ -116,8 +115,7 @@ pub async fn run(
             .await
             .map_err(|source| DaemonError::Listen { addr, source })?;
         tracing::info!(http.listen = %addr, "serving /healthz, /metrics and /status");
-        let state = http::HttpState::new(pool.clone(), t.clone(), metrics.clone(), settings.feed())
-            .with_access(&http_access);
+        let state = http::HttpState::new(pool.clone(), t.clone(), metrics.clone(), settings.feed());
         let stop = CancellationToken::new();
         tasks.push(Task::spawn(
             "http",

@@ -39,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "queue and record Piwigo's formats",
         sql: include_str!("../../migrations/0005_formats.sql"),
     },
+    Migration {
+        version: 6,
+        description: "the daemon's view of S3 in its heartbeat",
+        sql: include_str!("../../migrations/0006_heartbeat_s3.sql"),
+    },
 ];
 
 /// MySQL's "duplicate column name" and "duplicate key name": an `ALTER

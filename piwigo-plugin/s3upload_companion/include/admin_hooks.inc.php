@@ -24,8 +24,8 @@ function s3c_batch_action()
   global $template;
   $template->append('element_set_global_plugins_actions', array(
     'ID' => S3C_BATCH_ACTION,
-    'NAME' => l10n('Upload to S3'),
-    'CONTENT' => '<p>' . l10n('Queues the selected photos for the piwigo-s3upload daemon. Photos already uploaded or queued, and md5 duplicates, are skipped.') . '</p>',
+    'NAME' => l10n('s3c_upload_to_s3'),
+    'CONTENT' => '<p>' . l10n('s3c_batch_action_help') . '</p>',
   ));
 }
 
@@ -42,7 +42,7 @@ function s3c_batch_apply($action, $collection)
   check_pwg_token();
   if (!s3c_tables_ready())
   {
-    $page['errors'][] = l10n('The piwigo-s3upload daemon has not created its tables in this database yet: start it once with this gallery\'s database.');
+    $page['errors'][] = l10n('s3c_no_tables');
     return;
   }
   $request_id = s3c_file_request('enqueue', $collection);
