@@ -146,11 +146,14 @@ def test_a_filter_is_not_a_restriction(env):
 
 def test_a_german_visitor_sees_piwigos_own_german_words(env):
     """A visitor whose browser asks for German, on a gallery whose default
-    language is English: Piwigo's own Download button is Piwigo's German
+    language is en_UK: Piwigo's own Download button is Piwigo's German
     word, and our row is German too."""
     p = env.piwigo
     image, _ = env.uploaded_photo("german")
-    p.activate_language("de_DE")
+    installed = p.default_language()
+    p.language_action("activate", "de_DE")
+    p.language_action("activate", "en_UK")
+    p.language_action("set_default", "en_UK")
     german = Browser(language="de-DE")
     try:
         german.get(p.url(f"picture.php?/{image}"))
@@ -162,6 +165,7 @@ def test_a_german_visitor_sees_piwigos_own_german_words(env):
         assert "Originalqualität" in row.get_attribute("textContent")
     finally:
         german.close()
+        p.language_action("set_default", installed)
 
 
 def test_a_french_admin_sees_piwigos_own_french_words_on_the_photo_tab(env):

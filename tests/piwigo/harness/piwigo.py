@@ -206,14 +206,18 @@ class Piwigo:
                                 password_confirm=password, pwg_token=self.admin.token)
         return int(answer["users"][0]["id"])
 
-    def activate_language(self, code):
-        """Activates one of Piwigo's languages as an admin does (an install
-        activates only its own): visitors whose browser asks for it get it."""
-        self.admin.get("admin.php?page=languages&tab=installed&action=activate"
+    def language_action(self, action, code):
+        """Administration > Languages: `activate` one of Piwigo's languages
+        (an install activates only its own; visitors whose browser asks for
+        an active one get it) or `set_default` (the gallery's language)."""
+        self.admin.get(f"admin.php?page=languages&tab=installed&action={action}"
                        f"&language={code}&pwg_token={self.admin.token}")
         if not self.db.scalar(f"SELECT COUNT(*) FROM {self.table('languages')} WHERE id = %s",
                               (code,)):
             raise RuntimeError(f"Piwigo {self.version} did not activate {code}")
+
+    def default_language(self):
+        return self.db.scalar(f"SELECT language FROM {self.table('user_infos')} WHERE user_id = 2")
 
     def photo(self, image_id):
         """The images row as a dict."""
