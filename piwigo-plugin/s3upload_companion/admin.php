@@ -61,6 +61,13 @@ if (isset($_POST['s3c_save']))
   }
 }
 
+if (isset($_POST['s3c_test']))
+{
+  check_pwg_token();
+  list($works, $message) = s3c_test_connection();
+  $page[$works ? 'infos' : 'errors'][] = '<span id="s3c-test-result">' . htmlspecialchars($message) . '</span>';
+}
+
 if (isset($_POST['s3c_retry']))
 {
   check_pwg_token();
@@ -110,7 +117,7 @@ $requests = array();
 if ($ready)
 {
   $query = '
-SELECT IF(claimed_until > NOW(3), \'uploading\', status) AS s, COUNT(*) AS n
+SELECT IF(claimed_until > NOW(3), \'' . S3C_UPLOADING . '\', status) AS s, COUNT(*) AS n
   FROM ' . s3c_table('queue') . '
   GROUP BY s
 ;';
@@ -127,7 +134,7 @@ SELECT IF(claimed_until > NOW(3), \'uploading\', status) AS s, COUNT(*) AS n
   ksort($counts);
 
   $query = '
-SELECT q.image_id, IF(q.claimed_until > NOW(3), \'uploading\', q.status) AS status,
+SELECT q.image_id, IF(q.claimed_until > NOW(3), \'' . S3C_UPLOADING . '\', q.status) AS status,
     q.attempts, q.updated_at, q.last_error, i.file, i.path
   FROM ' . s3c_table('queue') . ' AS q
     LEFT JOIN ' . IMAGES_TABLE . ' AS i ON i.id = q.image_id
@@ -147,6 +154,7 @@ SELECT u.image_id, u.outcome, u.s3_key, u.url, u.size, u.uploaded_at, i.file
   foreach ($uploaded as &$row)
   {
     $row['link'] = s3c_download_url($row['image_id'], $row, true);
+    list($row['meaning'], ) = s3c_status_explained($row['outcome']);
   }
   unset($row);
 
@@ -165,13 +173,21 @@ SELECT *
 }
 
 $failed = 0;
+$statuses = array();
 foreach ($counts as $status => $n)
 {
-  if (strpos($status, 'failed') === 0)
+  if (s3c_is_failed($status))
   {
     $failed += $n;
   }
+  list($meaning, $fix) = s3c_status_explained($status);
+  $statuses[] = array('status' => $status, 'n' => $n, 'meaning' => $meaning, 'fix' => $fix);
 }
+foreach ($pending as &$row)
+{
+  list($row['meaning'], $row['fix']) = s3c_status_explained($row['status']);
+}
+unset($row);
 
 $template->assign(array(
   'S3C_ACTION' => S3C_ADMIN,
@@ -179,7 +195,9 @@ $template->assign(array(
   'PWG_TOKEN' => get_pwg_token(),
   'S3C_READY' => $ready,
   'S3C_DAEMON' => $daemon,
-  'S3C_COUNTS' => $counts,
+  'S3C_COUNTS' => $statuses,
+  'S3C_SUMMARY' => s3c_summary(),
+  'S3C_REPORTED' => empty($heartbeats) ? null : $heartbeats[0],
   'S3C_FAILED' => $failed,
   'S3C_PENDING' => $pending,
   'S3C_UPLOADED' => $uploaded,

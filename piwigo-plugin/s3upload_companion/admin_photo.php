@@ -35,20 +35,32 @@ if (isset($_POST['s3c_queue']) and $ready)
   $request = s3c_wait_for_request(s3c_file_request('enqueue', array($image_id)), 5);
   $page['infos'][] = htmlspecialchars(s3c_request_summary($request));
 }
+if (isset($_POST['s3c_retry_photo']) and $ready)
+{
+  check_pwg_token();
+  $request = s3c_wait_for_request(s3c_file_request('retry', array($image_id)), 5);
+  $page['infos'][] = htmlspecialchars(s3c_request_summary($request));
+}
 
 $queued = null;
 $uploaded = null;
 if ($ready)
 {
   $queued = pwg_db_fetch_assoc(pwg_query('
-SELECT IF(claimed_until > NOW(3), \'uploading\', status) AS status, attempts, last_error, updated_at, next_attempt_at
+SELECT IF(claimed_until > NOW(3), \'' . S3C_UPLOADING . '\', status) AS status, attempts, last_error, updated_at, next_attempt_at
   FROM ' . s3c_table('queue') . '
   WHERE image_id = ' . $image_id . '
 ;'));
+  if ($queued)
+  {
+    list($queued['meaning'], $queued['fix']) = s3c_status_explained($queued['status']);
+    $queued['failed'] = s3c_is_failed($queued['status']);
+  }
   $uploaded = s3c_uploaded($image_id);
   if ($uploaded)
   {
     $uploaded['link'] = s3c_download_url($image_id, $uploaded, true);
+    list($uploaded['meaning'], $uploaded['fix']) = s3c_status_explained($uploaded['outcome']);
   }
 }
 

@@ -154,7 +154,11 @@ def test_admin_tab_shows_tables_counts_heartbeat_and_retry_clears_a_failure(env,
     browser.get(p.url(f"admin.php?page=plugin-{PLUGIN_ID}"))
     assert browser.find("#s3c-daemon-state").text == "running"
     row = browser.find(f"#s3c-pending tr[data-image-id='{image}'] .s3c-status")
-    assert row.text == "failed_file_missing"
+    # The admin reads what the status means, not the status word.
+    assert row.get_attribute("data-status") == "failed_file_missing"
+    assert row.text == "Failed: the photo's file is missing on disk"
+    assert "Put the file back" in browser.find(
+        "#s3c-counts tr[data-status=failed_file_missing] .s3c-fix").text
     assert browser.find("#s3c-counts tr[data-status=failed_file_missing] .s3c-count").text == "1"
     assert browser.find_all("#s3c-uploaded tr[data-image-id]")
     assert int(browser.find("#s3c-counts tr[data-status=uploaded] .s3c-count").text) >= 1

@@ -298,28 +298,27 @@ function s3c_is_loopback($host)
 }
 
 /**
- * Asks the daemon for a short-lived presigned GET URL of a recorded
- * upload. Returns array(url, null) or array(null, reason); the reason never
+ * GET on the daemon's listener with the token. Returns array(HTTP code,
+ * decoded JSON or null, null) or array(0, null, reason); the reason never
  * contains the token.
  */
-function s3c_presign($image_id)
+function s3c_daemon_get($path)
 {
   $settings = s3c_settings();
   if ($settings['daemon_url'] === '' or $settings['daemon_token'] === '')
   {
-    return array(null, 'the daemon URL or token is not set');
+    return array(0, null, l10n('s3c_test_not_set'));
   }
   $problem = s3c_daemon_url_problem($settings['daemon_url'], $settings['allow_plain_http']);
   if ($problem !== null)
   {
-    return array(null, $problem);
+    return array(0, null, $problem);
   }
   if (!function_exists('curl_init'))
   {
-    return array(null, l10n('s3c_no_curl'));
+    return array(0, null, l10n('s3c_no_curl'));
   }
-  $url = rtrim($settings['daemon_url'], '/') . '/presign/' . intval($image_id);
-  $curl = curl_init($url);
+  $curl = curl_init(rtrim($settings['daemon_url'], '/') . $path);
   curl_setopt_array($curl, array(
     CURLOPT_RETURNTRANSFER => true,
     CURLOPT_CONNECTTIMEOUT => 3,
@@ -333,15 +332,61 @@ function s3c_presign($image_id)
   curl_close($curl);
   if ($body === false)
   {
-    return array(null, 'daemon unreachable: ' . $error);
+    return array(0, null, l10n('s3c_test_unreachable', $settings['daemon_url'], $error));
   }
   $answer = json_decode($body, true);
-  if ($code == 200 and is_array($answer) and isset($answer['url']))
+  return array($code, is_array($answer) ? $answer : null, null);
+}
+
+/**
+ * Asks the daemon for a short-lived presigned GET URL of a recorded
+ * upload. Returns array(url, null) or array(null, reason).
+ */
+function s3c_presign($image_id)
+{
+  list($code, $answer, $reason) = s3c_daemon_get('/presign/' . intval($image_id));
+  if ($reason !== null)
+  {
+    return array(null, $reason);
+  }
+  if ($code == 200 and isset($answer['url']))
   {
     return array($answer['url'], null);
   }
-  $reason = is_array($answer) && isset($answer['error']) ? $answer['error'] : 'no answer';
-  return array(null, 'daemon answered HTTP ' . $code . ': ' . $reason);
+  $error = isset($answer['error']) ? $answer['error'] : 'no answer';
+  return array(null, 'daemon answered HTTP ' . $code . ': ' . $error);
+}
+
+/**
+ * The "Test connection" button: reaches the daemon with the token, then
+ * asks whether the daemon reaches S3. Returns array(works, message).
+ */
+function s3c_test_connection()
+{
+  list($code, $answer, $reason) = s3c_daemon_get('/status');
+  if ($reason !== null)
+  {
+    return array(false, $reason);
+  }
+  if ($code == 401)
+  {
+    return array(false, l10n('s3c_test_wrong_token'));
+  }
+  if ($code == 403)
+  {
+    return array(false, l10n('s3c_test_token_off'));
+  }
+  if ($code != 200)
+  {
+    return array(false, l10n('s3c_test_http', $code));
+  }
+  list($code, $ready, $reason) = s3c_daemon_get('/readyz');
+  if ($reason === null and isset($ready['s3']['ok']) and !$ready['s3']['ok'])
+  {
+    $detail = isset($ready['s3']['error']) ? $ready['s3']['error'] : '';
+    return array(false, l10n('s3c_test_no_s3', $detail));
+  }
+  return array(true, l10n('s3c_test_works'));
 }
 
 /**
@@ -363,7 +408,7 @@ function s3c_s3_trouble()
     {
       continue;
     }
-    if (isset($hb['s3_state']) and in_array($hb['s3_state'], array('refused', 'unreachable'), true))
+    if (isset($hb['s3_state']) and in_array($hb['s3_state'], array(S3C_S3_REFUSED, S3C_S3_UNREACHABLE), true))
     {
       $trouble = array($hb['s3_state'], $hb['s3_detail']);
     }

@@ -11,6 +11,20 @@
 <p class="errors" id="s3c-s3-trouble" data-state="{$S3C_TROUBLE[0]|escape:html}">{if $S3C_TROUBLE[0] == 'refused'}{'s3c_s3_refused'|translate:$S3C_TROUBLE[1]|escape:html}{else}{'s3c_s3_unreachable'|translate:$S3C_TROUBLE[1]|escape:html}{/if}</p>
 {/if}
 
+{if $S3C_SUMMARY}
+<fieldset id="s3c-summary">
+  <legend>{'s3c_at_a_glance'|translate}</legend>
+  <p class="s3c-big"><strong id="s3c-backed-up">{'s3c_backed_up_of'|translate:$S3C_SUMMARY.backed_up:$S3C_SUMMARY.total}</strong> ({$S3C_SUMMARY.share}&nbsp;%)</p>
+  <table class="table2">
+    <tr><th>{'s3c_bytes_in_bucket'|translate}</th><td id="s3c-bytes">{$S3C_SUMMARY.size}</td></tr>
+    <tr><th>{'s3c_last_upload'|translate}</th><td id="s3c-last-upload">{if $S3C_SUMMARY.last_upload}{$S3C_SUMMARY.last_upload}{else}{'s3c_never'|translate}{/if}</td></tr>
+    <tr><th>{'s3c_failed_photos'|translate}</th><td id="s3c-failed">{$S3C_SUMMARY.failed}{if $S3C_SUMMARY.failed} &mdash; <a href="admin.php?page=batch_manager&amp;filter=prefilter-s3c_failed">{'s3c_select_in_batch_manager'|translate}</a>{/if}</td></tr>
+    <tr><th>{'s3c_last_verify'|translate}</th><td id="s3c-verify">{if $S3C_SUMMARY.verify}{$S3C_SUMMARY.verify.at}: {if $S3C_SUMMARY.verify.ok}{'s3c_verify_ok'|translate}{else}{'s3c_verify_problems'|translate:$S3C_SUMMARY.verify.problems}{/if}{else}{'s3c_verify_never'|translate}{/if}</td></tr>
+    <tr><th>S3</th><td id="s3c-s3-state">{if $S3C_TROUBLE}{$S3C_TROUBLE[0]|escape:html}: {$S3C_TROUBLE[1]|escape:html}{elseif $S3C_REPORTED && isset($S3C_REPORTED.s3_state) && $S3C_REPORTED.s3_state}{'s3c_s3_answers'|translate}{else}{'s3c_s3_unknown'|translate}{/if}</td></tr>
+  </table>
+</fieldset>
+{/if}
+
 <fieldset id="s3c-daemon">
   <legend>{'s3c_daemon'|translate}</legend>
   {if $S3C_DAEMON}
@@ -25,9 +39,9 @@
   <legend>{'s3c_photos_per_status'|translate}</legend>
   {if empty($S3C_COUNTS)}<p>{'s3c_nothing_yet'|translate}</p>{else}
   <table class="table2">
-    <tr class="throw"><th>{'s3c_status'|translate}</th><th>{'s3c_photos'|translate}</th></tr>
-    {foreach from=$S3C_COUNTS key=status item=n}
-    <tr data-status="{$status|escape:html}"><td>{$status|escape:html}</td><td class="s3c-count">{$n}</td></tr>
+    <tr class="throw"><th>{'s3c_status'|translate}</th><th>{'s3c_photos'|translate}</th><th>{'s3c_what_to_do'|translate}</th></tr>
+    {foreach from=$S3C_COUNTS item=c}
+    <tr data-status="{$c.status|escape:html}"><td class="s3c-meaning" title="{$c.status|escape:html}">{$c.meaning|escape:html}</td><td class="s3c-count">{$c.n}</td><td class="s3c-fix">{$c.fix|escape:html}</td></tr>
     {/foreach}
   </table>
   {/if}
@@ -47,7 +61,7 @@
     <tr data-image-id="{$row.image_id}">
       <td><a href="{$S3C_PHOTO_URL}{$row.image_id}">#{$row.image_id}</a></td>
       <td>{$row.file}</td>
-      <td class="s3c-status">{$row.status|escape:html}</td>
+      <td class="s3c-status" data-status="{$row.status|escape:html}" title="{$row.fix|escape:html}">{$row.meaning|escape:html}</td>
       <td>{$row.attempts}</td>
       <td>{$row.updated_at}</td>
       <td>{$row.last_error|escape:html}</td>
@@ -66,7 +80,7 @@
     <tr data-image-id="{$row.image_id}">
       <td><a href="{$S3C_PHOTO_URL}{$row.image_id}">#{$row.image_id}</a></td>
       <td>{$row.file}</td>
-      <td class="s3c-status">{$row.outcome|escape:html}</td>
+      <td class="s3c-status" data-status="{$row.outcome|escape:html}">{$row.meaning|escape:html}</td>
       <td><a href="{$row.link|escape:html}" rel="nofollow">{$row.s3_key|escape:html}</a></td>
       <td>{$row.uploaded_at}</td>
     </tr>
@@ -103,7 +117,8 @@
   <p><label>{'s3c_daemon_url'|translate} <input type="text" name="daemon_url" size="40" value="{$S3C_SETTINGS.daemon_url|escape:html}"></label></p>
   <p><label>{'s3c_daemon_token'|translate} <input type="password" name="daemon_token" size="40" autocomplete="off" placeholder="{if $S3C_SETTINGS.token_set}{'s3c_token_set'|translate}{/if}"></label></p>
   <p><label><input type="checkbox" name="allow_plain_http" value="1" {if $S3C_SETTINGS.allow_plain_http}checked{/if}> {'s3c_allow_plain_http'|translate}</label></p>
-  <p><button class="buttonLike" type="submit" name="s3c_save" value="1">{'s3c_save_settings'|translate}</button></p>
+  <p><button class="buttonLike" type="submit" name="s3c_save" value="1">{'s3c_save_settings'|translate}</button>
+    <button class="buttonLike" type="submit" name="s3c_test" value="1" id="s3c-test">{'s3c_test_connection'|translate}</button></p>
 </fieldset>
 </form>
 </div>
