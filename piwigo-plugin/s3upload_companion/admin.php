@@ -11,6 +11,15 @@ check_status(ACCESS_ADMINISTRATOR);
 
 /** Seconds the retry button waits for a running daemon's answer. */
 define('S3C_RETRY_WAIT', 5);
+/** Rows per page of the pending and uploaded tables. */
+define('S3C_PER_PAGE', 10);
+
+/** A table's first row from the query string (Piwigo's navigation bar). */
+function s3c_start($param)
+{
+  return isset($_GET[$param]) && is_string($_GET[$param]) && preg_match('/^\d{1,9}$/', $_GET[$param])
+    ? intval($_GET[$param]) : 0;
+}
 
 $tab = isset($_GET['tab']) ? $_GET['tab'] : 'status';
 if ($tab == 'photo')
@@ -114,8 +123,17 @@ $counts = array();
 $pending = array();
 $uploaded = array();
 $requests = array();
+$pending_start = s3c_start('pending_start');
+$uploaded_start = s3c_start('uploaded_start');
+$navigation = array();
 if ($ready)
 {
+  $navigation['pending'] = create_navigation_bar(S3C_ADMIN,
+    intval(pwg_db_fetch_row(pwg_query('SELECT COUNT(*) FROM ' . s3c_table('queue') . ';'))[0]),
+    $pending_start, S3C_PER_PAGE, false, 'pending_start');
+  $navigation['uploaded'] = create_navigation_bar(S3C_ADMIN,
+    intval(pwg_db_fetch_row(pwg_query('SELECT COUNT(*) FROM ' . s3c_table('uploaded') . ';'))[0]),
+    $uploaded_start, S3C_PER_PAGE, false, 'uploaded_start');
   $query = '
 SELECT IF(claimed_until > NOW(3), \'' . S3C_UPLOADING . '\', status) AS s, COUNT(*) AS n
   FROM ' . s3c_table('queue') . '
@@ -139,7 +157,7 @@ SELECT q.image_id, IF(q.claimed_until > NOW(3), \'' . S3C_UPLOADING . '\', q.sta
   FROM ' . s3c_table('queue') . ' AS q
     LEFT JOIN ' . IMAGES_TABLE . ' AS i ON i.id = q.image_id
   ORDER BY q.updated_at DESC, q.id DESC
-  LIMIT 10
+  LIMIT ' . S3C_PER_PAGE . ' OFFSET ' . $pending_start . '
 ;';
   $pending = query2array($query);
 
@@ -148,7 +166,7 @@ SELECT u.image_id, u.outcome, u.s3_key, u.url, u.size, u.uploaded_at, i.file
   FROM ' . s3c_table('uploaded') . ' AS u
     LEFT JOIN ' . IMAGES_TABLE . ' AS i ON i.id = u.image_id
   ORDER BY u.uploaded_at DESC, u.id DESC
-  LIMIT 10
+  LIMIT ' . S3C_PER_PAGE . ' OFFSET ' . $uploaded_start . '
 ;';
   $uploaded = query2array($query);
   foreach ($uploaded as &$row)
@@ -200,6 +218,7 @@ $template->assign(array(
   'S3C_REPORTED' => empty($heartbeats) ? null : $heartbeats[0],
   'S3C_FAILED' => $failed,
   'S3C_PENDING' => $pending,
+  'S3C_NAV' => $navigation,
   'S3C_UPLOADED' => $uploaded,
   'S3C_REQUESTS' => $requests,
   'S3C_SETTINGS' => array(

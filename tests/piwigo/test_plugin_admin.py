@@ -134,3 +134,26 @@ def test_the_photo_tab_retries_that_photo_alone(env, browser):
     # The other failure waits out its backoff (an hour here).
     assert (env.queue_status(other) or "").startswith("failed")
     assert env.uploaded(other) is None
+
+
+def test_the_tables_page_beyond_the_ten_most_recent(env):
+    p = env.piwigo
+    ids = [p.add_photo(photos.jpeg(f"page-{i}"), env.album, name=f"page-{i}") for i in range(11)]
+    p.add_to_caddie(ids)
+    p.admin.post("admin.php?page=batch_manager", data={
+        "selectAction": "s3upload_companion_queue", "selection[]": [str(i) for i in ids],
+        "submit": "1", "pwg_token": p.admin.token})
+    env.wait_uploaded(ids)
+
+    def rows(html):
+        block = re.search(r'id="s3c-uploaded".*?</fieldset>', html, re.S).group(0)
+        return re.findall(r'<tr data-image-id="(\d+)"', block)
+
+    first = env.admin_page().text
+    assert 'id="s3c-uploaded-pages"' in first
+    assert len(rows(first)) == 10
+    second = env.admin_page("&uploaded_start=10").text
+    assert rows(second) and not set(rows(second)) & set(rows(first))
+    assert "uploaded_start=10" in first
+    # A start that is not a number shows the first page.
+    assert rows(env.admin_page("&uploaded_start=x%27").text) == rows(first)

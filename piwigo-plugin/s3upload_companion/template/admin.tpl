@@ -70,6 +70,7 @@
     <tr><td colspan="6">{'s3c_none'|translate}</td></tr>
     {/foreach}
   </table>
+  {if isset($S3C_NAV.pending.NB_PAGE) && $S3C_NAV.pending.NB_PAGE > 1}<div id="s3c-pending-pages">{include file='navigation_bar.tpl'|@get_extent:'navbar' navbar=$S3C_NAV.pending}</div>{/if}
 </fieldset>
 
 <fieldset id="s3c-uploaded">
@@ -88,6 +89,7 @@
     <tr><td colspan="5">{'s3c_none'|translate}</td></tr>
     {/foreach}
   </table>
+  {if isset($S3C_NAV.uploaded.NB_PAGE) && $S3C_NAV.uploaded.NB_PAGE > 1}<div id="s3c-uploaded-pages">{include file='navigation_bar.tpl'|@get_extent:'navbar' navbar=$S3C_NAV.uploaded}</div>{/if}
 </fieldset>
 
 {if !empty($S3C_REQUESTS)}
