@@ -82,7 +82,7 @@ if (isset($_POST['s3c_retry']))
   check_pwg_token();
   if ($ready)
   {
-    $request = s3c_wait_for_request(s3c_file_request('retry'), S3C_RETRY_WAIT);
+    $request = s3c_wait_for_request(s3c_file_request(S3C_REQUEST_RETRY), S3C_RETRY_WAIT);
     $page['infos'][] = htmlspecialchars(s3c_request_summary($request));
   }
 }
@@ -179,7 +179,7 @@ SELECT u.image_id, u.outcome, u.s3_key, u.url, u.size, u.uploaded_at, i.file
   $query = '
 SELECT *
   FROM ' . s3c_table('requests') . '
-  WHERE status <> \'draft\'
+  WHERE status <> \'' . S3C_REQUEST_DRAFT . '\'
   ORDER BY id DESC
   LIMIT 5
 ;';

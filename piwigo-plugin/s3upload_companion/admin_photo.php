@@ -32,13 +32,13 @@ $ready = s3c_tables_ready();
 if (isset($_POST['s3c_queue']) and $ready)
 {
   check_pwg_token();
-  $request = s3c_wait_for_request(s3c_file_request('enqueue', array($image_id)), 5);
+  $request = s3c_wait_for_request(s3c_file_request(S3C_REQUEST_ENQUEUE, array($image_id)), 5);
   $page['infos'][] = htmlspecialchars(s3c_request_summary($request));
 }
 if (isset($_POST['s3c_retry_photo']) and $ready)
 {
   check_pwg_token();
-  $request = s3c_wait_for_request(s3c_file_request('retry', array($image_id)), 5);
+  $request = s3c_wait_for_request(s3c_file_request(S3C_REQUEST_RETRY, array($image_id)), 5);
   $page['infos'][] = htmlspecialchars(s3c_request_summary($request));
 }
 

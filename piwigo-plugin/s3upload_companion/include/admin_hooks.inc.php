@@ -45,11 +45,11 @@ function s3c_batch_apply($action, $collection)
     $page['errors'][] = l10n('s3c_no_tables');
     return;
   }
-  $request_id = s3c_file_request('enqueue', $collection);
+  $request_id = s3c_file_request(S3C_REQUEST_ENQUEUE, $collection);
   $request = s3c_wait_for_request($request_id, S3C_BATCH_WAIT);
   // Piwigo prints messages as HTML; the daemon's error text is plain.
   $message = htmlspecialchars(s3c_request_summary($request));
-  if ($request['status'] == 'failed')
+  if ($request['status'] == S3C_REQUEST_FAILED)
   {
     $page['errors'][] = $message;
   }

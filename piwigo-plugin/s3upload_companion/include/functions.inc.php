@@ -185,7 +185,7 @@ function s3c_file_request($kind, $image_ids = array())
   $ids = array_keys($ids);
   pwg_query('
 INSERT INTO ' . s3c_table('requests') . ' (kind, requested_by, photos, status)
-  VALUES (\'' . pwg_db_real_escape_string($kind) . '\', ' . intval($user['id']) . ', ' . count($ids) . ', \'draft\')
+  VALUES (\'' . pwg_db_real_escape_string($kind) . '\', ' . intval($user['id']) . ', ' . count($ids) . ', \'' . S3C_REQUEST_DRAFT . '\')
 ;');
   $request_id = pwg_db_insert_id();
   foreach (array_chunk($ids, S3C_IDS_PER_INSERT) as $chunk)
@@ -197,7 +197,7 @@ INSERT INTO ' . s3c_table('requests') . ' (kind, requested_by, photos, status)
     }
     pwg_query('INSERT IGNORE INTO ' . s3c_table('request_images') . ' (request_id, image_id) VALUES ' . implode(',', $values) . ';');
   }
-  pwg_query('UPDATE ' . s3c_table('requests') . ' SET status = \'new\' WHERE id = ' . $request_id . ';');
+  pwg_query('UPDATE ' . s3c_table('requests') . ' SET status = \'' . S3C_REQUEST_NEW . '\' WHERE id = ' . $request_id . ';');
   return $request_id;
 }
 
@@ -215,7 +215,7 @@ function s3c_wait_for_request($request_id, $seconds)
   do
   {
     $request = s3c_request($request_id);
-    if ($request and in_array($request['status'], array('done', 'failed')))
+    if ($request and in_array($request['status'], array(S3C_REQUEST_DONE, S3C_REQUEST_FAILED)))
     {
       return $request;
     }
@@ -228,15 +228,15 @@ function s3c_wait_for_request($request_id, $seconds)
 /** A one-line, translated, plain-text summary of a request. */
 function s3c_request_summary($request)
 {
-  if ($request['status'] == 'failed')
+  if ($request['status'] == S3C_REQUEST_FAILED)
   {
     return l10n('s3c_request_failed', $request['id'], $request['error']);
   }
-  if ($request['status'] != 'done')
+  if ($request['status'] != S3C_REQUEST_DONE)
   {
     return l10n('s3c_request_waiting', $request['id']);
   }
-  if ($request['kind'] == 'retry')
+  if ($request['kind'] == S3C_REQUEST_RETRY)
   {
     return l10n('s3c_request_retry_done', $request['queued']);
   }

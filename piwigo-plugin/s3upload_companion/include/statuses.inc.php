@@ -18,6 +18,14 @@ define('S3C_S3_OK', 'ok');
 define('S3C_S3_REFUSED', 'refused');
 define('S3C_S3_UNREACHABLE', 'unreachable');
 
+/** Requests the plugin files (`<prefix>s3upload_requests`): kinds and states. */
+define('S3C_REQUEST_ENQUEUE', 'enqueue');
+define('S3C_REQUEST_RETRY', 'retry');
+define('S3C_REQUEST_DRAFT', 'draft');
+define('S3C_REQUEST_NEW', 'new');
+define('S3C_REQUEST_DONE', 'done');
+define('S3C_REQUEST_FAILED', 'failed');
+
 /** Batch Manager filters. */
 define('S3C_PREFILTER_NOT_BACKED_UP', 's3c_not_backed_up');
 define('S3C_PREFILTER_FAILED', 's3c_failed');
