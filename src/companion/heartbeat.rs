@@ -77,19 +77,27 @@ pub async fn beat(pool: &MySqlPool, t: &Tables, daemon: &str) -> Result<(), DbEr
     Ok(())
 }
 
-/// Records what this daemon last found of S3.
+/// Records what this daemon last found of S3, with the settings the
+/// plugin's tab shows (bucket, prefix, key layout, monitoring).
 pub async fn record_s3(
     pool: &MySqlPool,
     t: &Tables,
     daemon: &str,
     view: &S3View,
+    (target, monitoring): (&Target, bool),
 ) -> Result<(), DbError> {
+    let (prefix, key_format) = target.layout();
     sqlx::query(&format!(
-        "UPDATE {} SET s3_state = ?, s3_detail = ?, s3_checked_at = NOW(3) WHERE daemon = ?",
+        "UPDATE {} SET s3_state = ?, s3_detail = ?, s3_checked_at = NOW(3), \
+         bucket = ?, s3_prefix = ?, key_format = ?, monitoring = ? WHERE daemon = ?",
         t.heartbeat
     ))
     .bind(view.state())
     .bind(view.detail())
+    .bind(&target.bucket)
+    .bind(prefix)
+    .bind(key_format)
+    .bind(monitoring)
     .bind(daemon)
     .execute(pool)
     .await

@@ -51,6 +51,7 @@ pub async fn run(
     t: Tables,
     current: watch::Receiver<Arc<worker::Context>>,
     interval: Duration,
+    monitoring: bool,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
@@ -67,7 +68,14 @@ pub async fn run(
                 if beat {
                     last_beat = Some(Instant::now());
                     let view = heartbeat::S3View::check(&ctx.target).await;
-                    if let Err(e) = heartbeat::record_s3(&pool, &t, ctx.queue.owner(), &view).await
+                    if let Err(e) = heartbeat::record_s3(
+                        &pool,
+                        &t,
+                        ctx.queue.owner(),
+                        &view,
+                        (&ctx.target, monitoring),
+                    )
+                    .await
                     {
                         tracing::debug!(error = %e, "could not record the S3 check in the heartbeat");
                     }

@@ -145,6 +145,7 @@ pub async fn run(
                 t.clone(),
                 settings.contexts(),
                 settings.config().monitor.poll_interval,
+                settings.config().monitor.enabled || settings.config().monitor.tag.is_some(),
                 wake.clone(),
                 stop,
             ),

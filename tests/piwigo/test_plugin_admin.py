@@ -47,6 +47,10 @@ def test_the_summary_counts_backed_up_photos(env):
     assert f"{backed} of {total} photos backed up" in page, page[-3000:]
     assert re.search(r'id="s3c-last-upload">\d{4}-\d\d-\d\d', page)
     assert 'id="s3c-bytes">' in page and "never run (piwigo-s3upload verify)" in page
+    # The daemon's settings, as it reports them (monitoring is off here).
+    assert 'id="s3c-bucket">gallery<' in page and 'id="s3c-prefix">photos/<' in page
+    assert 'id="s3c-key-layout">file<' in page
+    assert "off: only photos queued by hand are sent" in page
 
 
 def post_test(env):

@@ -20,6 +20,12 @@
     <tr><th>{'s3c_last_upload'|translate}</th><td id="s3c-last-upload">{if $S3C_SUMMARY.last_upload}{$S3C_SUMMARY.last_upload}{else}{'s3c_never'|translate}{/if}</td></tr>
     <tr><th>{'s3c_failed_photos'|translate}</th><td id="s3c-failed">{$S3C_SUMMARY.failed}{if $S3C_SUMMARY.failed} &mdash; <a href="admin.php?page=batch_manager&amp;filter=prefilter-s3c_failed">{'s3c_select_in_batch_manager'|translate}</a>{/if}</td></tr>
     <tr><th>{'s3c_last_verify'|translate}</th><td id="s3c-verify">{if $S3C_SUMMARY.verify}{$S3C_SUMMARY.verify.at}: {if $S3C_SUMMARY.verify.ok}{'s3c_verify_ok'|translate}{else}{'s3c_verify_problems'|translate:$S3C_SUMMARY.verify.problems}{/if}{else}{'s3c_verify_never'|translate}{/if}</td></tr>
+    {if $S3C_REPORTED && isset($S3C_REPORTED.bucket) && $S3C_REPORTED.bucket}
+    <tr><th>{'s3c_bucket'|translate}</th><td id="s3c-bucket">{$S3C_REPORTED.bucket|escape:html}</td></tr>
+    <tr><th>{'s3c_prefix'|translate}</th><td id="s3c-prefix">{$S3C_REPORTED.s3_prefix|escape:html}</td></tr>
+    <tr><th>{'s3c_key_layout'|translate}</th><td id="s3c-key-layout">{$S3C_REPORTED.key_format|escape:html}</td></tr>
+    <tr><th>{'s3c_monitoring'|translate}</th><td id="s3c-monitoring">{if $S3C_REPORTED.monitoring}{'s3c_on'|translate}{else}{'s3c_off'|translate}{/if}</td></tr>
+    {/if}
     <tr><th>S3</th><td id="s3c-s3-state">{if $S3C_TROUBLE}{$S3C_TROUBLE[0]|escape:html}: {$S3C_TROUBLE[1]|escape:html}{elseif $S3C_REPORTED && isset($S3C_REPORTED.s3_state) && $S3C_REPORTED.s3_state}{'s3c_s3_answers'|translate}{else}{'s3c_s3_unknown'|translate}{/if}</td></tr>
   </table>
 </fieldset>
