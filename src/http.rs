@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{HttpConfig, Secret};
+use crate::config::Secret;
 use crate::db::Tables;
 use crate::metrics::Metrics;
 use crate::queue::report;
@@ -55,6 +55,11 @@ pub struct Feed {
     pub no_progress_alarm: Duration,
     /// Poll interval when monitoring runs, for the staleness check.
     pub poll_interval: Option<Duration>,
+    /// Guards `/status` and `/presign`; those are off when unset. In the
+    /// feed so that a reload changes it: a token an admin replaced
+    /// because it leaked must stop working at once.
+    pub token: Option<Secret>,
+    pub presign_expiry: Duration,
 }
 
 pub struct HttpState {
@@ -62,9 +67,6 @@ pub struct HttpState {
     pub tables: Tables,
     pub metrics: Arc<Metrics>,
     pub feed: watch::Receiver<Feed>,
-    /// Guards `/status` and `/presign`; those are off when unset.
-    pub token: Option<Secret>,
-    pub presign_expiry: Duration,
     s3_check: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
@@ -80,17 +82,8 @@ impl HttpState {
             tables,
             metrics,
             feed,
-            token: None,
-            presign_expiry: HttpConfig::default().presign_expiry,
             s3_check: Mutex::new(None),
         }
-    }
-
-    /// The token and presign settings of `[http]`.
-    pub fn with_access(mut self, http: &HttpConfig) -> Self {
-        self.token = http.token.clone();
-        self.presign_expiry = http.presign_expiry;
-        self
     }
 }
 
@@ -255,23 +248,24 @@ async fn presign(
     headers: HeaderMap,
     Path(image_id): Path<String>,
 ) -> Response {
-    if let Some(answer) = crate::token::refusal(&headers, st.token.as_ref()) {
+    let feed = st.feed.borrow().clone();
+    if let Some(answer) = crate::token::refusal(&headers, feed.token.as_ref()) {
         return answer;
     }
-    let feed = st.feed.borrow().clone();
     crate::companion::presign::answer(
         &st.pool,
         &st.tables,
         &feed.target,
         &feed.redact,
-        st.presign_expiry,
+        feed.presign_expiry,
         &image_id,
     )
     .await
 }
 
 async fn status(State(st): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
-    if let Some(answer) = crate::token::refusal(&headers, st.token.as_ref()) {
+    let token = st.feed.borrow().token.clone();
+    if let Some(answer) = crate::token::refusal(&headers, token.as_ref()) {
         return answer;
     }
     match report::report(&st.pool, &st.tables, 10).await {

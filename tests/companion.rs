@@ -143,3 +143,47 @@ async fn requests_are_taken_once_and_answered() {
     assert_eq!(drafts, 0);
     g.drop_database().await;
 }
+
+/// A retry request that names photos (the photo tab's button) puts back
+/// those alone; the other failures keep waiting out their backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_naming_photos_retries_those_alone() {
+    let g = Gallery::new().await;
+    let t = migrated(&g).await;
+    let named = g.add_upload(1, "a.jpg", &photo_bytes(1, 100)).await;
+    let other = g.add_upload(2, "b.jpg", &photo_bytes(2, 100)).await;
+    g.exec(&format!(
+        "INSERT INTO {} (image_id, source, status) VALUES ({named}, 'monitor', 'failed_code_403'), \
+         ({other}, 'monitor', 'failed_file_missing')",
+        g.table("s3upload_queue")
+    ))
+    .await;
+    let requests_table = g.table("s3upload_requests");
+    g.exec(&format!(
+        "INSERT INTO {requests_table} (id, kind, photos, status) VALUES (7, 'retry', 1, 'draft')"
+    ))
+    .await;
+    g.exec(&format!(
+        "INSERT INTO {} (request_id, image_id) VALUES (7, {named})",
+        g.table("s3upload_request_images")
+    ))
+    .await;
+    g.exec(&format!(
+        "UPDATE {requests_table} SET status = 'new' WHERE id = 7"
+    ))
+    .await;
+
+    let queued = requests::drain(&g.pool, &t, &queue_of(&g).await, true)
+        .await
+        .unwrap();
+    assert_eq!(queued, 1);
+    assert_eq!(
+        g.queue_statuses().await,
+        vec![
+            (named, "pending".into()),
+            (other, "failed_file_missing".into())
+        ]
+    );
+    assert_eq!(request_row(&g, 7).await.0, "done");
+    g.drop_database().await;
+}

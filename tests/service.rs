@@ -403,3 +403,76 @@ async fn bandwidth_cap_holds_across_workers() {
     );
     g.drop_database().await;
 }
+
+/// `GET /presign/{image_id}` with a bearer token: the status code and body.
+async fn presign(port: u16, image_id: u32, token: &str) -> Option<(u16, String)> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!(
+        "GET /presign/{image_id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await.ok()?;
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
+        .await
+        .ok()?
+        .ok()?;
+    let code = out.split(' ').nth(1)?.parse().ok()?;
+    let body = out.split("\r\n\r\n").nth(1)?.to_owned();
+    Some((code, body))
+}
+
+/// A reload applies `http.token` and `http.presign_expiry`: the replaced
+/// token (say, one that leaked) is refused at once, the new one works and
+/// links last the new time, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_the_token_and_the_presign_expiry() {
+    const OLD: &str = "the-old-token-that-leaked-0001";
+    const NEW: &str = "the-new-token-after-reload-0002";
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    // The first run sets the watermark; photos added after it are sent.
+    drain(config(&g, &s3, "")).await;
+    let image = g
+        .add_upload(1, "presigned.jpg", &photo_bytes(9, 3000))
+        .await;
+    assert_eq!(drain(config(&g, &s3, "")).await.uploaded, 1);
+    let port = free_port();
+    let http = |token: &str, expiry: &str| {
+        format!(
+            "{}\n[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{token}\"\npresign_expiry = \"{expiry}\"\n",
+            config_text(&g, &s3, SECRET_KEY, "")
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, http(OLD, "5m")).unwrap();
+    let (shutdown, task) = start(Config::load(&path).unwrap(), Some(path.clone()));
+    wait_for("the listener", Duration::from_secs(20), || async {
+        presign(port, image, OLD)
+            .await
+            .is_some_and(|(code, _)| code == 200)
+    })
+    .await;
+    let (_, body) = presign(port, image, OLD).await.unwrap();
+    assert!(body.contains("\"expires_in\":300"), "{body}");
+
+    std::fs::write(&path, http(NEW, "90s")).unwrap();
+    shutdown.reload.notify_one();
+    wait_for("the new token", Duration::from_secs(20), || async {
+        presign(port, image, NEW)
+            .await
+            .is_some_and(|(code, _)| code == 200)
+    })
+    .await;
+    let (_, body) = presign(port, image, NEW).await.unwrap();
+    assert!(body.contains("\"expires_in\":90"), "{body}");
+    let (code, body) = presign(port, image, OLD).await.unwrap();
+    assert_eq!(code, 401, "{body}");
+    assert!(!body.contains(OLD) && !body.contains(NEW), "{body}");
+
+    shutdown.graceful.cancel();
+    task.await.unwrap();
+    g.drop_database().await;
+}

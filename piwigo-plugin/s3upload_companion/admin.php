@@ -11,6 +11,15 @@ check_status(ACCESS_ADMINISTRATOR);
 
 /** Seconds the retry button waits for a running daemon's answer. */
 define('S3C_RETRY_WAIT', 5);
+/** Rows per page of the pending and uploaded tables. */
+define('S3C_PER_PAGE', 10);
+
+/** A table's first row from the query string (Piwigo's navigation bar). */
+function s3c_start($param)
+{
+  return isset($_GET[$param]) && is_string($_GET[$param]) && preg_match('/^\d{1,9}$/', $_GET[$param])
+    ? intval($_GET[$param]) : 0;
+}
 
 $tab = isset($_GET['tab']) ? $_GET['tab'] : 'status';
 if ($tab == 'photo')
@@ -27,29 +36,45 @@ if (isset($_POST['s3c_save']))
   check_pwg_token();
   $visibility = isset($_POST['link_visibility']) ? $_POST['link_visibility'] : '';
   $mode = isset($_POST['link_mode']) ? $_POST['link_mode'] : '';
-  $daemon_url = isset($_POST['daemon_url']) ? trim($_POST['daemon_url']) : '';
+  $daemon_url = isset($_POST['daemon_url']) && is_string($_POST['daemon_url']) ? trim($_POST['daemon_url']) : '';
+  $token = isset($_POST['daemon_token']) && is_string($_POST['daemon_token']) ? trim($_POST['daemon_token']) : '';
+  $allow_plain_http = !empty($_POST['allow_plain_http']);
+  $url_problem = $daemon_url === '' ? null : s3c_daemon_url_problem($daemon_url, $allow_plain_http);
   if (!in_array($visibility, array('off', 'admins', 'everyone'), true)
     or !in_array($mode, array('private', 'public'), true))
   {
-    $page['errors'][] = l10n('Unknown link setting.');
+    $page['errors'][] = l10n('s3c_unknown_link_setting');
   }
-  elseif ($daemon_url !== '' and !preg_match('#^https?://[^\s/]+(/\S*)?$#', $daemon_url))
+  elseif ($url_problem !== null)
   {
-    $page['errors'][] = l10n('The daemon URL must look like http://127.0.0.1:9187');
+    $page['errors'][] = $url_problem;
+  }
+  elseif ($daemon_url !== $settings['daemon_url'] and $token === '' and $settings['daemon_token'] !== '')
+  {
+    // The stored token goes only to the host it was entered for.
+    $page['errors'][] = l10n('s3c_url_changed_token_again');
   }
   else
   {
     $settings['link_visibility'] = $visibility;
     $settings['link_mode'] = $mode;
     $settings['daemon_url'] = $daemon_url;
+    $settings['allow_plain_http'] = $allow_plain_http;
     // The token is never shown again; an empty field keeps the old one.
-    if (isset($_POST['daemon_token']) and trim($_POST['daemon_token']) !== '')
+    if ($token !== '')
     {
-      $settings['daemon_token'] = trim($_POST['daemon_token']);
+      $settings['daemon_token'] = $token;
     }
     s3c_save_settings($settings);
-    $page['infos'][] = l10n('Settings saved.');
+    $page['infos'][] = l10n('s3c_settings_saved');
   }
+}
+
+if (isset($_POST['s3c_test']))
+{
+  check_pwg_token();
+  list($works, $message) = s3c_test_connection();
+  $page[$works ? 'infos' : 'errors'][] = '<span id="s3c-test-result">' . htmlspecialchars($message) . '</span>';
 }
 
 if (isset($_POST['s3c_retry']))
@@ -57,7 +82,7 @@ if (isset($_POST['s3c_retry']))
   check_pwg_token();
   if ($ready)
   {
-    $request = s3c_wait_for_request(s3c_file_request('retry'), S3C_RETRY_WAIT);
+    $request = s3c_wait_for_request(s3c_file_request(S3C_REQUEST_RETRY), S3C_RETRY_WAIT);
     $page['infos'][] = htmlspecialchars(s3c_request_summary($request));
   }
 }
@@ -72,17 +97,17 @@ if (!empty($heartbeats))
   $age = intval($hb['age']);
   if (!empty($hb['stopped_at']))
   {
-    $state = l10n('stopped %s', $hb['stopped_at']);
+    $state = l10n('s3c_stopped', $hb['stopped_at']);
     $alive = false;
   }
   elseif ($age <= S3C_ALIVE_SECONDS)
   {
-    $state = l10n('running');
+    $state = l10n('s3c_running');
     $alive = true;
   }
   else
   {
-    $state = l10n('not seen for %d min', max(1, intval(round($age / 60))));
+    $state = l10n('s3c_not_seen_for', max(1, intval(round($age / 60))));
     $alive = false;
   }
   $daemon = array(
@@ -98,8 +123,17 @@ $counts = array();
 $pending = array();
 $uploaded = array();
 $requests = array();
+$pending_start = s3c_start('pending_start');
+$uploaded_start = s3c_start('uploaded_start');
+$navigation = array();
 if ($ready)
 {
+  $navigation['pending'] = create_navigation_bar(S3C_ADMIN,
+    intval(pwg_db_fetch_row(pwg_query('SELECT COUNT(*) FROM ' . s3c_table('queue') . ' WHERE kind = \'photo\';'))[0]),
+    $pending_start, S3C_PER_PAGE, false, 'pending_start');
+  $navigation['uploaded'] = create_navigation_bar(S3C_ADMIN,
+    intval(pwg_db_fetch_row(pwg_query('SELECT COUNT(*) FROM ' . s3c_table('uploaded') . ';'))[0]),
+    $uploaded_start, S3C_PER_PAGE, false, 'uploaded_start');
   $query = '
 SELECT IF(claimed_until > NOW(3), \'' . S3C_STATUS_UPLOADING . '\', status) AS s, COUNT(*) AS n
   FROM ' . s3c_table('queue') . '
@@ -125,7 +159,7 @@ SELECT q.image_id, IF(q.claimed_until > NOW(3), \'' . S3C_STATUS_UPLOADING . '\'
     LEFT JOIN ' . IMAGES_TABLE . ' AS i ON i.id = q.image_id
   WHERE q.kind = \'photo\'
   ORDER BY q.updated_at DESC, q.id DESC
-  LIMIT 10
+  LIMIT ' . S3C_PER_PAGE . ' OFFSET ' . $pending_start . '
 ;';
   $pending = query2array($query);
 
@@ -134,19 +168,20 @@ SELECT u.image_id, u.outcome, u.s3_key, u.url, u.size, u.uploaded_at, i.file
   FROM ' . s3c_table('uploaded') . ' AS u
     LEFT JOIN ' . IMAGES_TABLE . ' AS i ON i.id = u.image_id
   ORDER BY u.uploaded_at DESC, u.id DESC
-  LIMIT 10
+  LIMIT ' . S3C_PER_PAGE . ' OFFSET ' . $uploaded_start . '
 ;';
   $uploaded = query2array($query);
   foreach ($uploaded as &$row)
   {
-    $row['link'] = s3c_download_url($row['image_id'], $row);
+    $row['link'] = s3c_download_url($row['image_id'], $row, true);
+    list($row['meaning'], ) = s3c_status_explained($row['outcome']);
   }
   unset($row);
 
   $query = '
 SELECT *
   FROM ' . s3c_table('requests') . '
-  WHERE status <> \'draft\'
+  WHERE status <> \'' . S3C_REQUEST_DRAFT . '\'
   ORDER BY id DESC
   LIMIT 5
 ;';
@@ -158,13 +193,21 @@ SELECT *
 }
 
 $failed = 0;
+$statuses = array();
 foreach ($counts as $status => $n)
 {
-  if (strpos($status, S3C_STATUS_FAILED_PREFIX) === 0)
+  if (s3c_is_failed($status))
   {
     $failed += $n;
   }
+  list($meaning, $fix) = s3c_status_explained($status);
+  $statuses[] = array('status' => $status, 'n' => $n, 'meaning' => $meaning, 'fix' => $fix);
 }
+foreach ($pending as &$row)
+{
+  list($row['meaning'], $row['fix']) = s3c_status_explained($row['status']);
+}
+unset($row);
 
 $template->assign(array(
   'S3C_ACTION' => S3C_ADMIN,
@@ -172,16 +215,22 @@ $template->assign(array(
   'PWG_TOKEN' => get_pwg_token(),
   'S3C_READY' => $ready,
   'S3C_DAEMON' => $daemon,
-  'S3C_COUNTS' => $counts,
+  'S3C_COUNTS' => $statuses,
+  'S3C_SUMMARY' => s3c_summary(),
+  'S3C_REPORTED' => empty($heartbeats) ? null : $heartbeats[0],
   'S3C_FAILED' => $failed,
   'S3C_PENDING' => $pending,
+  'S3C_NAV' => $navigation,
   'S3C_UPLOADED' => $uploaded,
   'S3C_REQUESTS' => $requests,
   'S3C_SETTINGS' => array(
     'link_visibility' => $settings['link_visibility'],
     'link_mode' => $settings['link_mode'],
     'daemon_url' => $settings['daemon_url'],
+    'allow_plain_http' => $settings['allow_plain_http'],
     'token_set' => $settings['daemon_token'] !== '',
   ),
+  'S3C_NO_CURL' => !function_exists('curl_init'),
+  'S3C_TROUBLE' => s3c_s3_trouble(),
 ));
 $template->assign_var_from_handle('ADMIN_CONTENT', 's3c_admin');

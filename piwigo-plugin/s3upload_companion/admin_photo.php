@@ -32,7 +32,13 @@ $ready = s3c_tables_ready();
 if (isset($_POST['s3c_queue']) and $ready)
 {
   check_pwg_token();
-  $request = s3c_wait_for_request(s3c_file_request('enqueue', array($image_id)), 5);
+  $request = s3c_wait_for_request(s3c_file_request(S3C_REQUEST_ENQUEUE, array($image_id)), 5);
+  $page['infos'][] = htmlspecialchars(s3c_request_summary($request));
+}
+if (isset($_POST['s3c_retry_photo']) and $ready)
+{
+  check_pwg_token();
+  $request = s3c_wait_for_request(s3c_file_request(S3C_REQUEST_RETRY, array($image_id)), 5);
   $page['infos'][] = htmlspecialchars(s3c_request_summary($request));
 }
 
@@ -45,10 +51,16 @@ SELECT IF(claimed_until > NOW(3), \'' . S3C_STATUS_UPLOADING . '\', status) AS s
   FROM ' . s3c_table('queue') . '
   WHERE image_id = ' . $image_id . ' AND kind = \'photo\'
 ;'));
+  if ($queued)
+  {
+    list($queued['meaning'], $queued['fix']) = s3c_status_explained($queued['status']);
+    $queued['failed'] = s3c_is_failed($queued['status']);
+  }
   $uploaded = s3c_uploaded($image_id);
   if ($uploaded)
   {
-    $uploaded['link'] = s3c_download_url($image_id, $uploaded);
+    $uploaded['link'] = s3c_download_url($image_id, $uploaded, true);
+    list($uploaded['meaning'], $uploaded['fix']) = s3c_status_explained($uploaded['outcome']);
   }
 }
 

@@ -14,13 +14,17 @@ define('S3C_ID', basename(dirname(__FILE__)));
 define('S3C_PATH', PHPWG_PLUGINS_PATH . S3C_ID . '/');
 define('S3C_ADMIN', get_root_url() . 'admin.php?page=plugin-' . S3C_ID);
 
-include_once(S3C_PATH . 'include/functions.inc.php');
 include_once(S3C_PATH . 'include/statuses.inc.php');
+include_once(S3C_PATH . 'include/status_words.inc.php');
+include_once(S3C_PATH . 'include/functions.inc.php');
+include_once(S3C_PATH . 'include/summary.inc.php');
 
 add_event_handler('init', 's3c_init');
 function s3c_init()
 {
-  load_language('plugin.lang', S3C_PATH);
+  // English first, so a language without a file of ours shows English
+  // rather than our keys.
+  load_language('plugin.lang', S3C_PATH, array('force_fallback' => 'en_UK'));
 }
 
 if (defined('IN_ADMIN'))

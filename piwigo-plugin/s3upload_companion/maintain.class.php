@@ -24,6 +24,7 @@ class s3upload_companion_maintain extends PluginMaintain
       $errors[] = 'S3Upload companion needs Piwigo ' . self::MIN_PIWIGO . ' or newer';
       return;
     }
+    $this->check_curl($errors);
     global $conf;
     $current = array();
     if (isset($conf['s3upload_companion']))
@@ -38,6 +39,20 @@ class s3upload_companion_maintain extends PluginMaintain
 
   function activate($plugin_version, &$errors = array())
   {
+    $this->check_curl($errors);
+  }
+
+  /**
+   * Download links need PHP's curl to reach the daemon: say so when
+   * activating rather than fail on a visitor's click.
+   */
+  private function check_curl(&$errors)
+  {
+    if (!function_exists('curl_init'))
+    {
+      load_language('plugin.lang', dirname(__FILE__) . '/', array('force_fallback' => 'en_UK'));
+      $errors[] = l10n('s3c_no_curl');
+    }
   }
 
   function update($old_version, $new_version, &$errors = array())

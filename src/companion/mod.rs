@@ -23,8 +23,10 @@ use tokio_util::sync::CancellationToken;
 use crate::db::{DbError, Tables};
 use crate::worker;
 
-/// How often the heartbeat row is refreshed; the plugin reports a daemon
-/// silent for a minute as not seen.
+/// How often the heartbeat row is refreshed, with a bucket check (one
+/// HEAD request): the plugin reports a daemon silent for a minute as not
+/// seen, and its links fall back to Piwigo's own download within this of
+/// S3 refusing the daemon.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
 /// One round: heartbeat (when due) and the plugin's waiting requests.
@@ -49,6 +51,7 @@ pub async fn run(
     t: Tables,
     current: watch::Receiver<Arc<worker::Context>>,
     interval: Duration,
+    monitoring: bool,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
@@ -64,6 +67,18 @@ pub async fn run(
             Ok(queued) => {
                 if beat {
                     last_beat = Some(Instant::now());
+                    let view = heartbeat::S3View::check(&ctx.target).await;
+                    if let Err(e) = heartbeat::record_s3(
+                        &pool,
+                        &t,
+                        ctx.queue.owner(),
+                        &view,
+                        (&ctx.target, monitoring),
+                    )
+                    .await
+                    {
+                        tracing::debug!(error = %e, "could not record the S3 check in the heartbeat");
+                    }
                 }
                 if failing {
                     tracing::info!("plugin requests: database reachable again");

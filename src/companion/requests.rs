@@ -72,7 +72,7 @@ pub async fn drain(
                 };
                 enqueue::selection(pool, t, &sel, dedupe, &mut |_, _| {}).await
             }
-            Some(Kind::Retry) => queue.retry_now(None).await.map(|n| EnqueueReport {
+            Some(Kind::Retry) => retry(pool, t, queue, id).await.map(|n| EnqueueReport {
                 queued: n,
                 ..EnqueueReport::default()
             }),
@@ -106,6 +106,30 @@ pub async fn drain(
     }
     forget_drafts(pool, t).await?;
     Ok(queued)
+}
+
+/// `retry`: the photos the request names (the plugin's per-photo button),
+/// or every failure when it names none ("Retry failed now").
+async fn retry(pool: &MySqlPool, t: &Tables, queue: &Queue, request: u64) -> Result<u64, DbError> {
+    let ids: Vec<u32> = sqlx::query_scalar(&format!(
+        "SELECT image_id FROM {} WHERE request_id = ? ORDER BY image_id",
+        t.request_images
+    ))
+    .bind(request)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("requests: read the photos to retry"))?;
+    if ids.is_empty() {
+        return queue.retry_now(None).await;
+    }
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for id in ids {
+        match ranges.last_mut() {
+            Some((_, hi)) if *hi + 1 == id => *hi = id,
+            _ => ranges.push((id, id)),
+        }
+    }
+    queue.retry_now(Some(&ranges)).await
 }
 
 /// Takes the oldest waiting request for this daemon.

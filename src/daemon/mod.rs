@@ -113,7 +113,6 @@ pub async fn run(
         .with_formats(piwigo::has_formats(&pool, &t).await?);
     let wake = Arc::new(Notify::new());
     let listen = config.http.listen.filter(|_| !opts.until_idle);
-    let http_access = config.http.clone();
     let mut settings = Settings::new(
         config,
         opts.config_path.clone(),
@@ -132,8 +131,7 @@ pub async fn run(
             .await
             .map_err(|source| DaemonError::Listen { addr, source })?;
         tracing::info!(http.listen = %addr, "serving /healthz, /metrics and /status");
-        let state = http::HttpState::new(pool.clone(), t.clone(), metrics.clone(), settings.feed())
-            .with_access(&http_access);
+        let state = http::HttpState::new(pool.clone(), t.clone(), metrics.clone(), settings.feed());
         let stop = CancellationToken::new();
         tasks.push(Task::spawn(
             "http",
@@ -164,6 +162,7 @@ pub async fn run(
                 t.clone(),
                 settings.contexts(),
                 settings.config().monitor.poll_interval,
+                settings.config().monitor.enabled || settings.config().monitor.tag.is_some(),
                 wake.clone(),
                 stop,
             ),

@@ -210,6 +210,8 @@ fn feed_of(config: &Config, ctx: &worker::Context) -> http::Feed {
         redact: ctx.redact.clone(),
         no_progress_alarm: config.upload.no_progress_alarm,
         poll_interval: polling.then_some(monitor.poll_interval),
+        token: config.http.token.clone(),
+        presign_expiry: config.http.presign_expiry,
     }
 }
 

@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "one queue for photos and formats",
         sql: include_str!("../../migrations/0006_one_queue.sql"),
     },
+    Migration {
+        version: 7,
+        description: "the daemon's view of S3 in its heartbeat",
+        sql: include_str!("../../migrations/0007_heartbeat_s3.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

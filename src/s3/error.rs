@@ -108,6 +108,23 @@ impl S3Error {
         Failure::new(self.status(), message, retry)
     }
 
+    /// Whether S3 answered and said no (keys, policy, bucket), rather than
+    /// not answering or failing on its side (no answer, 5xx).
+    pub fn is_refusal(&self) -> bool {
+        self.http_status != 0 && self.http_status < 500
+    }
+
+    /// The status and S3's error code alone ("HTTP 403 AccessDenied"):
+    /// safe to show anywhere, since neither can quote a key.
+    pub fn summary(&self) -> String {
+        let code = self
+            .code
+            .as_deref()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
+        format!("{}{code}", status_text(self.http_status))
+    }
+
     /// The object exists already (a conditional PUT lost).
     pub fn is_precondition_failed(&self) -> bool {
         self.http_status == 412 || self.code.as_deref() == Some("PreconditionFailed")

@@ -116,6 +116,11 @@ impl Target {
         )
     }
 
+    /// The key prefix and layout (`s3.prefix`, `s3.key_format`), for reports.
+    pub fn layout(&self) -> (&str, &'static str) {
+        (&self.prefix, self.key_format.as_str())
+    }
+
     /// HeadBucket: are the bucket, region and keys right?
     pub async fn check_bucket(&self) -> Result<(), S3Error> {
         self.client

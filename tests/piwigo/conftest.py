@@ -8,6 +8,7 @@ from harness.browser import Browser
 from harness.daemon import Daemon
 from harness.db import DbServer
 from harness.piwigo import Piwigo, available_versions, tarball_dir
+from harness.plugin import Env
 from harness.s3 import S3Server
 
 
@@ -26,13 +27,15 @@ def db_server():
 
 @pytest.fixture(scope="session")
 def piwigo_factory(db_server, tmp_path_factory):
-    """`make(version, prefix="piwigo_", config_lines=())`: a fresh install
+    """`make(version, prefix="piwigo_", config_lines=(), php_options=())`
+    (`php -d` settings for its server): a fresh install
     in a database of its own, stopped and dropped at the end of the session."""
     made = []
 
-    def make(version, prefix="piwigo_", config_lines=()):
+    def make(version, prefix="piwigo_", config_lines=(), php_options=()):
         workdir = tmp_path_factory.mktemp(f"piwigo-{version}")
-        p = Piwigo(version, workdir, db_server, prefix=prefix, config_lines=config_lines)
+        p = Piwigo(version, workdir, db_server, prefix=prefix, config_lines=config_lines,
+                   php_options=php_options)
         made.append(p)
         return p.start()
 
@@ -48,6 +51,15 @@ def piwigo(request, piwigo_factory):
         pytest.fail(f"no Piwigo tarballs in {tarball_dir()}: set PIWIGO_TARBALLS "
                     "(see tests/piwigo/README.md)")
     return piwigo_factory(request.param)
+
+
+@pytest.fixture(scope="module")
+def env(piwigo, tmp_path_factory):
+    """The companion plugin active in `piwigo`, with its daemon and S3
+    server (harness/plugin.py)."""
+    e = Env.start(piwigo, tmp_path_factory.mktemp(f"plugin-{piwigo.version}"))
+    yield e
+    e.close()
 
 
 @pytest.fixture

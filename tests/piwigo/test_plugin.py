@@ -3,7 +3,6 @@ running beside it: Batch Manager action, photo-page link (private bucket,
 presigned by the daemon), admin tab, photo tab, import of the old plugin's
 table, and bad input."""
 
-import json
 import os
 import re
 import signal
@@ -19,78 +18,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from harness import photos
 from harness.daemon import Daemon
 from harness.piwigo import ADMIN, ADMIN_PASSWORD
-from harness.procs import REPO, php_binary
-from harness.s3 import S3Server
-
-PLUGIN_ID = "s3upload_companion"
-PLUGIN_DIR = REPO / "piwigo-plugin" / PLUGIN_ID
-TOKEN = "plugin-suite-token-0123456789"
-BATCH_ACTION = "s3upload_companion_queue"
-
-
-class Env:
-    def __init__(self, piwigo, s3, daemon):
-        self.piwigo = piwigo
-        self.s3 = s3
-        self.daemon = daemon
-
-    def settings(self, **changes):
-        current = {"link_visibility": "everyone", "link_mode": "private",
-                   "daemon_url": f"http://127.0.0.1:{self.daemon.http_port}",
-                   "daemon_token": TOKEN}
-        current.update(changes)
-        self.piwigo.set_config("s3upload_companion", json.dumps(current))
-
-    def uploaded(self, image_id):
-        return self.piwigo.db.scalar(
-            f"SELECT s3_key FROM {self.piwigo.table('s3upload_uploaded')} WHERE image_id = %s",
-            (image_id,))
-
-    def wait_uploaded(self, image_ids, timeout=60):
-        return self.daemon.wait_until(lambda: all(self.uploaded(i) for i in image_ids),
-                                      timeout=timeout, what=f"photos {image_ids} uploaded")
-
-    def queue_status(self, image_id):
-        return self.piwigo.db.scalar(
-            f"SELECT status FROM {self.piwigo.table('s3upload_queue')} WHERE image_id = %s",
-            (image_id,))
-
-    def request_count(self):
-        return self.piwigo.db.scalar(f"SELECT COUNT(*) FROM {self.piwigo.table('s3upload_requests')}")
-
-    def admin_page(self, query=""):
-        return self.piwigo.admin.get(f"admin.php?page=plugin-{PLUGIN_ID}{query}")
-
-    def queue_from_photo_tab(self, image_id, token=None):
-        """Presses "Upload to S3" on the photo's S3 tab."""
-        data = {"s3c_queue": "1"}
-        if token is not False:
-            data["pwg_token"] = token or self.piwigo.admin.token
-        return self.piwigo.admin.post(
-            f"admin.php?page=plugin-{PLUGIN_ID}-photo&image_id={image_id}", data=data)
-
-
-@pytest.fixture(scope="module")
-def env(piwigo, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp(f"plugin-{piwigo.version}")
-    s3 = S3Server(workdir).start()
-    piwigo.deploy_plugin(PLUGIN_DIR)
-    piwigo.activate_plugin(PLUGIN_ID)
-    # Monitoring off: only the plugin's requests queue photos here. A long
-    # backoff: a failure stays until the retry button is pressed.
-    daemon = Daemon(workdir / "daemon", piwigo, s3, http=True, sections={
-        "http": [f'token = "{TOKEN}"'], "monitor": ["enabled = false"],
-        "upload": ['retry_backoff_min = "1h"', 'retry_backoff_max = "1h"']}).start()
-    e = Env(piwigo, s3, daemon)
-    daemon.wait_until(lambda: piwigo.db.table_exists(f"{piwigo.prefix}s3upload_heartbeat")
-                      and piwigo.db.scalar(f"SELECT COUNT(*) FROM {piwigo.table('s3upload_heartbeat')}"),
-                      what="the daemon's first heartbeat")
-    e.settings()
-    e.album = piwigo.add_album("plugin album")
-    yield e
-    daemon.stop()
-    s3.close()
-
+from harness.plugin import BATCH_ACTION, PLUGIN_DIR, PLUGIN_ID, TOKEN
+from harness.procs import php_binary
 
 def test_plugin_php_files_pass_lint():
     files = sorted(PLUGIN_DIR.rglob("*.php"))
@@ -225,7 +154,11 @@ def test_admin_tab_shows_tables_counts_heartbeat_and_retry_clears_a_failure(env,
     browser.get(p.url(f"admin.php?page=plugin-{PLUGIN_ID}"))
     assert browser.find("#s3c-daemon-state").text == "running"
     row = browser.find(f"#s3c-pending tr[data-image-id='{image}'] .s3c-status")
-    assert row.text == "failed_file_missing"
+    # The admin reads what the status means, not the status word.
+    assert row.get_attribute("data-status") == "failed_file_missing"
+    assert row.text == "Failed: the photo's file is missing on disk"
+    assert "Put the file back" in browser.find(
+        "#s3c-counts tr[data-status=failed_file_missing] .s3c-fix").text
     assert browser.find("#s3c-counts tr[data-status=failed_file_missing] .s3c-count").text == "1"
     assert browser.find_all("#s3c-uploaded tr[data-image-id]")
     assert int(browser.find("#s3c-counts tr[data-status=uploaded] .s3c-count").text) >= 1

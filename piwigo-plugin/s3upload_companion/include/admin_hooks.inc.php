@@ -24,8 +24,8 @@ function s3c_batch_action()
   global $template;
   $template->append('element_set_global_plugins_actions', array(
     'ID' => S3C_BATCH_ACTION,
-    'NAME' => l10n('Upload to S3'),
-    'CONTENT' => '<p>' . l10n('Queues the selected photos for the piwigo-s3upload daemon. Photos already uploaded or queued, and md5 duplicates, are skipped.') . '</p>',
+    'NAME' => l10n('s3c_upload_to_s3'),
+    'CONTENT' => '<p>' . l10n('s3c_batch_action_help') . '</p>',
   ));
 }
 
@@ -42,14 +42,14 @@ function s3c_batch_apply($action, $collection)
   check_pwg_token();
   if (!s3c_tables_ready())
   {
-    $page['errors'][] = l10n('The piwigo-s3upload daemon has not created its tables in this database yet: start it once with this gallery\'s database.');
+    $page['errors'][] = l10n('s3c_no_tables');
     return;
   }
-  $request_id = s3c_file_request('enqueue', $collection);
+  $request_id = s3c_file_request(S3C_REQUEST_ENQUEUE, $collection);
   $request = s3c_wait_for_request($request_id, S3C_BATCH_WAIT);
   // Piwigo prints messages as HTML; the daemon's error text is plain.
   $message = htmlspecialchars(s3c_request_summary($request));
-  if ($request['status'] == 'failed')
+  if ($request['status'] == S3C_REQUEST_FAILED)
   {
     $page['errors'][] = $message;
   }
@@ -70,4 +70,73 @@ function s3c_photo_tab($sheets, $tabsheet_id)
     );
   }
   return $sheets;
+}
+
+/*
+ * Batch Manager filters, so an admin can select exactly the photos that
+ * need action (and then apply "Upload to S3" to them).
+ */
+add_event_handler('get_batch_manager_prefilters', 's3c_prefilters');
+function s3c_prefilters($prefilters)
+{
+  if (s3c_tables_ready(array('queue', 'uploaded')))
+  {
+    $prefilters[] = array('ID' => S3C_PREFILTER_NOT_BACKED_UP, 'NAME' => l10n('s3c_prefilter_not_backed_up'));
+    $prefilters[] = array('ID' => S3C_PREFILTER_FAILED, 'NAME' => l10n('s3c_prefilter_failed'));
+    $prefilters[] = array('ID' => S3C_PREFILTER_BACKED_UP, 'NAME' => l10n('s3c_prefilter_backed_up'));
+  }
+  return $prefilters;
+}
+
+add_event_handler('perform_batch_manager_prefilters', 's3c_perform_prefilter', EVENT_HANDLER_PRIORITY_NEUTRAL, 2);
+function s3c_perform_prefilter($filter_sets, $prefilter)
+{
+  if (!in_array($prefilter, array(S3C_PREFILTER_NOT_BACKED_UP, S3C_PREFILTER_FAILED, S3C_PREFILTER_BACKED_UP), true))
+  {
+    return $filter_sets;
+  }
+  if (!s3c_tables_ready(array('queue', 'uploaded')))
+  {
+    $filter_sets[] = array();
+    return $filter_sets;
+  }
+  switch ($prefilter)
+  {
+    case S3C_PREFILTER_BACKED_UP:
+      $query = 'SELECT image_id FROM ' . s3c_table('uploaded') . ';';
+      break;
+    case S3C_PREFILTER_FAILED:
+      $query = 'SELECT image_id FROM ' . s3c_table('queue') . ' WHERE kind = \'photo\' AND ' . s3c_failed_condition('status') . ';';
+      break;
+    default:
+      $query = '
+SELECT i.id AS image_id
+  FROM ' . IMAGES_TABLE . ' AS i
+    LEFT JOIN ' . s3c_table('uploaded') . ' AS u ON u.image_id = i.id
+  WHERE u.image_id IS NULL
+;';
+  }
+  $filter_sets[] = query2array($query, null, 'image_id');
+  return $filter_sets;
+}
+
+/*
+ * A notice on every administration page while something needs the
+ * admin: failures, a daemon not seen, S3 refusing it, or a verify that
+ * found problems. Read from the tables at page view; no pseudo-cron.
+ */
+add_event_handler('loc_begin_admin_page', 's3c_admin_notice');
+function s3c_admin_notice()
+{
+  global $page;
+  if (isset($_GET['page']) and strpos($_GET['page'], 'plugin-' . S3C_ID) === 0)
+  {
+    return;
+  }
+  $problems = s3c_attention();
+  if (!empty($problems))
+  {
+    $page['warnings'][] = '<span id="s3c-notice">' . htmlspecialchars(implode(' ', $problems))
+      . ' <a href="' . S3C_ADMIN . '">' . l10n('s3c_notice_open_tab') . '</a></span>';
+  }
 }

@@ -22,8 +22,8 @@ function s3c_picture_filter()
 function s3c_picture_prefilter($source)
 {
   $row = '{if isset($S3C_DOWNLOAD_URL)}<div id="S3Download" class="imageInfo">'
-    . '<dt>{\'Original quality\'|@translate}</dt>'
-    . '<dd><a href="{$S3C_DOWNLOAD_URL|@escape:\'html\'}" rel="nofollow">{\'Download\'|@translate}</a></dd>'
+    . '<dt>{\'s3c_original_quality\'|@translate}</dt>'
+    . '<dd><a href="{$S3C_DOWNLOAD_URL|@escape:\'html\'}" rel="nofollow">{\'s3c_download\'|@translate}</a></dd>'
     . '</div>{/if}';
   $info = strpos($source, 'id="standard"');
   if ($info !== false)
@@ -56,7 +56,10 @@ add_event_handler('loc_end_picture', 's3c_picture_link');
 function s3c_picture_link()
 {
   global $template, $picture;
-  if (!isset($picture['current']['id']) or !s3c_link_offered())
+  // Offered exactly to the users Piwigo's own download would serve: the
+  // link must neither leak an original nor refuse one Piwigo hands out.
+  if (!isset($picture['current']['id']) or !s3c_link_offered()
+    or !s3c_user_may_download($picture['current']['id']))
   {
     return;
   }
@@ -72,7 +75,7 @@ function s3c_picture_link()
     // Themes with another layout get a button in the photo's toolbar.
     $template->add_picture_button(
       '<a id="S3Download" href="' . htmlspecialchars($url) . '" rel="nofollow" title="'
-      . l10n('Original quality') . '" class="pwg-state-default pwg-button">'
-      . l10n('Download') . '</a>', BUTTONS_RANK_NEUTRAL);
+      . l10n('s3c_original_quality') . '" class="pwg-state-default pwg-button">'
+      . l10n('s3c_download') . '</a>', BUTTONS_RANK_NEUTRAL);
   }
 }

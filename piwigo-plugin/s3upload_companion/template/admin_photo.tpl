@@ -2,28 +2,35 @@
 <fieldset>
   <legend>S3</legend>
   {if !$S3C_READY}
-  <p class="errors">{'The piwigo-s3upload daemon has not created its tables in this database yet: start it once with this gallery\'s database.'|translate}</p>
+  <p class="errors">{'s3c_no_tables'|translate}</p>
   {elseif $S3C_RECORD}
   <table class="table2">
-    <tr><th>{'Status'|translate}</th><td class="s3c-status">{$S3C_RECORD.outcome|escape:html}</td></tr>
-    <tr><th>{'Bucket'|translate}</th><td>{$S3C_RECORD.bucket|escape:html}</td></tr>
-    <tr><th>{'S3 key'|translate}</th><td class="s3c-key"><a href="{$S3C_RECORD.link|escape:html}" rel="nofollow">{$S3C_RECORD.s3_key|escape:html}</a></td></tr>
-    <tr><th>{'Size'|translate}</th><td>{$S3C_RECORD.size}</td></tr>
+    <tr><th>{'s3c_status'|translate}</th><td class="s3c-status" data-status="{$S3C_RECORD.outcome|escape:html}">{$S3C_RECORD.meaning|escape:html}</td></tr>
+    <tr><th>{'s3c_bucket'|translate}</th><td>{$S3C_RECORD.bucket|escape:html}</td></tr>
+    <tr><th>{'s3c_s3_key'|translate}</th><td class="s3c-key"><a href="{$S3C_RECORD.link|escape:html}" rel="nofollow">{$S3C_RECORD.s3_key|escape:html}</a></td></tr>
+    <tr><th>{'s3c_size'|translate}</th><td>{$S3C_RECORD.size}</td></tr>
     <tr><th>md5</th><td>{$S3C_RECORD.md5|escape:html}</td></tr>
-    <tr><th>{'Uploaded'|translate}</th><td>{$S3C_RECORD.uploaded_at}</td></tr>
+    <tr><th>{'s3c_uploaded'|translate}</th><td>{$S3C_RECORD.uploaded_at}</td></tr>
   </table>
   {elseif $S3C_QUEUED}
   <table class="table2">
-    <tr><th>{'Status'|translate}</th><td class="s3c-status">{$S3C_QUEUED.status|escape:html}</td></tr>
-    <tr><th>{'Attempts'|translate}</th><td>{$S3C_QUEUED.attempts}</td></tr>
-    <tr><th>{'Next attempt'|translate}</th><td>{$S3C_QUEUED.next_attempt_at}</td></tr>
-    <tr><th>{'Last error'|translate}</th><td>{$S3C_QUEUED.last_error|escape:html}</td></tr>
+    <tr><th>{'s3c_status'|translate}</th><td class="s3c-status" data-status="{$S3C_QUEUED.status|escape:html}">{$S3C_QUEUED.meaning|escape:html}</td></tr>
+    {if $S3C_QUEUED.fix}<tr><th>{'s3c_what_to_do'|translate}</th><td class="s3c-fix">{$S3C_QUEUED.fix|escape:html}</td></tr>{/if}
+    <tr><th>{'s3c_attempts'|translate}</th><td>{$S3C_QUEUED.attempts}</td></tr>
+    <tr><th>{'s3c_next_attempt'|translate}</th><td>{$S3C_QUEUED.next_attempt_at}</td></tr>
+    <tr><th>{'s3c_last_error'|translate}</th><td>{$S3C_QUEUED.last_error|escape:html}</td></tr>
   </table>
-  {else}
-  <p class="s3c-status">{'Not queued and not uploaded.'|translate}</p>
+  {if $S3C_QUEUED.failed}
   <form method="post" action="{$S3C_ACTION}">
     <input type="hidden" name="pwg_token" value="{$PWG_TOKEN}">
-    <button class="buttonLike" type="submit" name="s3c_queue" value="1" id="s3c-queue">{'Upload to S3'|translate}</button>
+    <button class="buttonLike" type="submit" name="s3c_retry_photo" value="1" id="s3c-retry-photo">{'s3c_retry_photo'|translate}</button>
+  </form>
+  {/if}
+  {else}
+  <p class="s3c-status">{'s3c_not_queued'|translate}</p>
+  <form method="post" action="{$S3C_ACTION}">
+    <input type="hidden" name="pwg_token" value="{$PWG_TOKEN}">
+    <button class="buttonLike" type="submit" name="s3c_queue" value="1" id="s3c-queue">{'s3c_upload_to_s3'|translate}</button>
   </form>
   {/if}
 </fieldset>

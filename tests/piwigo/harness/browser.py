@@ -23,12 +23,17 @@ def _find(*names):
 
 
 class Browser:
-    def __init__(self):
+    def __init__(self, language=None):
+        """`language` ("de-DE"): the visitor's Accept-Language, which
+        Piwigo follows for visitors who are not logged in."""
         self.profile = tempfile.mkdtemp(prefix="chromium-profile-")
         options = webdriver.ChromeOptions()
         options.binary_location = os.environ.get("CHROMIUM") or _find("chromium", "/usr/bin/chromium")
         for flag in FLAGS:
             options.add_argument(flag)
+        if language:
+            options.add_argument(f"--lang={language}")
+            options.add_experimental_option("prefs", {"intl.accept_languages": language})
         options.add_argument(f"--user-data-dir={self.profile}")
         service = Service(executable_path=os.environ.get("CHROMEDRIVER")
                           or _find("chromedriver", "/usr/bin/chromedriver"))

@@ -73,8 +73,10 @@ class Client:
 
 
 class Piwigo:
-    def __init__(self, version, workdir, db_server, prefix="piwigo_", config_lines=()):
+    def __init__(self, version, workdir, db_server, prefix="piwigo_", config_lines=(),
+                 php_options=()):
         self.version = version
+        self.php_options = [a for o in php_options for a in ("-d", o)]
         self.workdir = Path(workdir)
         self.db_server = db_server
         self.prefix = prefix
@@ -113,7 +115,7 @@ class Piwigo:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [php_binary(), "-d", "upload_max_filesize=200M", "-d", "post_max_size=200M",
-                 "-d", "display_errors=stderr", "-S", f"127.0.0.1:{self.port}", "-t", str(self.root)],
+                 "-d", "display_errors=stderr", *self.php_options, "-S", f"127.0.0.1:{self.port}", "-t", str(self.root)],
                 cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_port(self.port, self.proc, what="php -S", log=self.log)
@@ -203,6 +205,19 @@ class Piwigo:
         answer = self.admin.api("pwg.users.add", username=username, password=password,
                                 password_confirm=password, pwg_token=self.admin.token)
         return int(answer["users"][0]["id"])
+
+    def language_action(self, action, code):
+        """Administration > Languages: `activate` one of Piwigo's languages
+        (an install activates only its own; visitors whose browser asks for
+        an active one get it) or `set_default` (the gallery's language)."""
+        self.admin.get(f"admin.php?page=languages&tab=installed&action={action}"
+                       f"&language={code}&pwg_token={self.admin.token}")
+        if not self.db.scalar(f"SELECT COUNT(*) FROM {self.table('languages')} WHERE id = %s",
+                              (code,)):
+            raise RuntimeError(f"Piwigo {self.version} did not activate {code}")
+
+    def default_language(self):
+        return self.db.scalar(f"SELECT language FROM {self.table('user_infos')} WHERE user_id = 2")
 
     def photo(self, image_id):
         """The images row as a dict."""

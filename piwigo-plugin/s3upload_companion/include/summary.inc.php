@@ -1,0 +1,111 @@
+<?php
+defined('PHPWG_ROOT_PATH') or die('Hacking attempt!');
+
+/*
+ * The admin's daily questions, answered from the daemon's tables: how much
+ * is backed up, when it last worked, whether the daemon and S3 are fine,
+ * what the last verify found; and what needs attention now.
+ */
+
+/** The at-a-glance figures, or null before the daemon made its tables. */
+function s3c_summary()
+{
+  if (!s3c_tables_ready(array('queue', 'uploaded')))
+  {
+    return null;
+  }
+  $total = intval(pwg_db_fetch_row(pwg_query('SELECT COUNT(*) FROM ' . IMAGES_TABLE . ';'))[0]);
+  $row = pwg_db_fetch_assoc(pwg_query('
+SELECT COUNT(DISTINCT u.image_id) AS backed_up,
+    SUM(IF(u.outcome = \'duplicate\', 0, u.size)) AS bytes,
+    MAX(u.uploaded_at) AS last_upload
+  FROM ' . s3c_table('uploaded') . ' AS u
+    INNER JOIN ' . IMAGES_TABLE . ' AS i ON i.id = u.image_id
+;'));
+  $failed = intval(pwg_db_fetch_row(pwg_query(
+    'SELECT COUNT(*) FROM ' . s3c_table('queue') . ' WHERE kind = \'photo\' AND ' . s3c_failed_condition('status') . ';'))[0]);
+  $backed_up = intval($row['backed_up']);
+  return array(
+    'total' => $total,
+    'backed_up' => $backed_up,
+    'share' => $total > 0 ? floor(1000 * $backed_up / $total) / 10 : 100,
+    'bytes' => intval($row['bytes']),
+    'size' => s3c_human_size(intval($row['bytes'])),
+    'last_upload' => $row['last_upload'],
+    'failed' => $failed,
+    'verify' => s3c_last_verify(),
+  );
+}
+
+/** The last `verify` run, as the daemon recorded it, or null. */
+function s3c_last_verify()
+{
+  if (!s3c_tables_ready(array('state')))
+  {
+    return null;
+  }
+  $values = query2array('SELECT name, value FROM ' . s3c_table('state')
+    . ' WHERE name LIKE \'verify\\_%\';', 'name', 'value');
+  if (!isset($values['verify_at']))
+  {
+    return null;
+  }
+  $n = function ($name) use ($values) {
+    return isset($values[$name]) ? intval($values[$name]) : 0;
+  };
+  $problems = $n('verify_not_backed_up') + $n('verify_objects_missing')
+    + $n('verify_objects_damaged') + $n('verify_files_with_problems');
+  return array(
+    'at' => date('Y-m-d H:i', intval($values['verify_at'])),
+    'ok' => $n('verify_ok') == 1 and $problems == 0,
+    'problems' => $problems,
+  );
+}
+
+function s3c_human_size($bytes)
+{
+  $units = array('B', 'KiB', 'MiB', 'GiB', 'TiB');
+  $i = 0;
+  $value = $bytes;
+  while ($value >= 1024 and $i < count($units) - 1)
+  {
+    $value /= 1024;
+    $i++;
+  }
+  return ($i == 0 ? $value : number_format($value, 1)) . ' ' . $units[$i];
+}
+
+/**
+ * What needs the admin now, as translated sentences: failures, no daemon
+ * seen, S3 refusing or unreachable, a verify that found problems.
+ */
+function s3c_attention()
+{
+  $problems = array();
+  if (!s3c_tables_ready())
+  {
+    return $problems;
+  }
+  $heartbeats = s3c_heartbeats();
+  if (empty($heartbeats) or intval($heartbeats[0]['age']) > S3C_ALIVE_SECONDS)
+  {
+    $problems[] = l10n('s3c_attention_no_daemon');
+  }
+  $trouble = s3c_s3_trouble();
+  if ($trouble !== null)
+  {
+    $problems[] = l10n($trouble[0] == S3C_S3_REFUSED ? 's3c_attention_s3_refused' : 's3c_attention_s3_unreachable');
+  }
+  $failed = intval(pwg_db_fetch_row(pwg_query(
+    'SELECT COUNT(*) FROM ' . s3c_table('queue') . ' WHERE kind = \'photo\' AND ' . s3c_failed_condition('status') . ';'))[0]);
+  if ($failed > 0)
+  {
+    $problems[] = l10n('s3c_attention_failed', $failed);
+  }
+  $verify = s3c_last_verify();
+  if ($verify !== null and !$verify['ok'])
+  {
+    $problems[] = l10n('s3c_attention_verify', $verify['problems']);
+  }
+  return $problems;
+}
