@@ -487,3 +487,33 @@ async fn listing_scale() {
     assert_eq!(r.bucket.head_requests, 0);
     g.drop_database().await;
 }
+
+#[test]
+fn a_sample_must_be_a_percentage_of_a_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[piwigo]\ndatabase_url = \"mysql://u:p@127.0.0.1:1/db\"\nroot = \"/tmp\"\n[s3]\nbucket = \"b\"\n",
+    )
+    .unwrap();
+    for (args, expected) in [
+        (
+            &["--read-data", "--sample", "150"][..],
+            "is not a percentage",
+        ),
+        (&["--sample", "10"][..], "--read-data"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_piwigo-s3upload"))
+            .env_remove("PIWIGO_S3UPLOAD_DATABASE_URL")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("verify")
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
