@@ -222,6 +222,8 @@ fn own_tables(migrations: &[Migration]) -> Vec<Requirement> {
                 out.push(table(first, &[Index], because("indexes it")));
             } else if upper.starts_with("INSERT") {
                 out.push(table(first, &[Insert], because("fills it")));
+            } else if upper.starts_with("DELETE") {
+                out.push(table(first, &[Select, Delete], because("empties it")));
             }
             for other in names.iter().skip(1) {
                 out.push(table(other, &[Select], because("reads it")));
@@ -516,7 +518,7 @@ mod tests {
             for s in crate::queue::schema::statements(m.sql) {
                 let upper = code_of(s).to_ascii_uppercase();
                 assert!(
-                    ["CREATE TABLE", "ALTER TABLE", "INSERT"]
+                    ["CREATE TABLE", "ALTER TABLE", "INSERT", "DELETE"]
                         .iter()
                         .any(|k| upper.starts_with(k)),
                     "{s}"
