@@ -153,6 +153,16 @@ pub enum Command {
         from_bucket: bool,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        gallery: restore::gallery::GalleryArgs,
+    },
+    /// Take a snapshot of Piwigo's database (every table with its prefix)
+    /// and local/ settings now, into the bucket; or list them.
+    Snapshot {
+        /// List the snapshots in the bucket: time, size, tables, rows,
+        /// Piwigo version.
+        #[arg(long)]
+        list: bool,
     },
 }
 
@@ -333,7 +343,11 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             dry_run,
             from_bucket,
             json,
+            gallery,
         } => {
+            if gallery.wanted() {
+                return restore::gallery::run(&config, gallery, dry_run).await;
+            }
             if ids.is_none() && album.is_none() && !all && !missing {
                 return Err(usage(
                     "say what to restore: --ids, --album, --all or --missing".into(),
@@ -375,6 +389,7 @@ pub async fn execute(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 ExitCode::from(EXIT_FAILURE)
             })
         }
+        Command::Snapshot { list } => crate::snapshot::command::run(&config, list).await,
         Command::Check => {
             let findings = crate::check::run(&config).await;
             print!("{}", crate::check::render(&findings));

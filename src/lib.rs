@@ -72,6 +72,7 @@ pub mod restore;
 pub mod s3;
 pub mod secret_file;
 pub mod shutdown;
+pub mod snapshot;
 pub mod sources;
 pub mod sweep;
 pub mod systemd;

@@ -5,6 +5,7 @@
 
 pub mod fetch;
 pub mod from_bucket;
+pub mod gallery;
 
 use std::path::PathBuf;
 

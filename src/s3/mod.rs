@@ -6,6 +6,7 @@ pub mod keys;
 pub mod meta;
 pub mod outage;
 pub mod stale;
+pub mod stream;
 pub mod throttle;
 pub mod upload;
 
