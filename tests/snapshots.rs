@@ -187,6 +187,30 @@ async fn a_snapshot_loads_into_an_empty_database_with_every_table_identical() {
     let (out, listed) = run_with(&text, &["snapshot", "--list"]);
     assert!(out.status.success(), "{listed}");
     assert!(listed.contains("16.4.0"), "{listed}");
+    let (_, status) = run_with(&text, &["status"]);
+    assert!(status.contains("Last snapshot: 20"), "{status}");
+    let (_, checked) = run_with(&text, &["check"]);
+    assert!(
+        checked.contains("snapshots") && checked.contains("unencrypted"),
+        "{checked}"
+    );
+    // Snapshot objects are neither orphans nor photos to restore.
+    let (_, verified) = run_with(&text, &["verify", "--orphans"]);
+    assert!(!verified.contains("snapshots/"), "{verified}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (out, said) = run_with(
+        &text,
+        &[
+            "restore",
+            "--from-bucket",
+            "--all",
+            "--to",
+            elsewhere.path().to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("restore: 3 selected"), "{said}");
+    assert!(!elsewhere.path().join("galleries").exists(), "{said}");
 
     // Loaded by hand, as an admin without our tool would: zcat | mariadb.
     let by_hand = Empty::new().await;

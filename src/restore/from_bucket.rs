@@ -95,7 +95,11 @@ async fn list(target: &Target, prefix: &str) -> Result<Vec<Listed>, S3Error> {
         let page = page.map_err(|e| S3Error::from_sdk("list objects", prefix, e))?;
         for obj in page.contents.unwrap_or_default() {
             let key = obj.key.unwrap_or_default();
-            if key.is_empty() || key.ends_with('/') {
+            // Snapshots are restored by `restore --gallery`, not as files.
+            if key.is_empty()
+                || key.ends_with('/')
+                || crate::snapshot::keys::is_snapshot_key(prefix, &key)
+            {
                 continue;
             }
             out.push(Listed {

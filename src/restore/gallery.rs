@@ -246,15 +246,14 @@ fn choose<'a>(listed: &'a [Listed], args: &GalleryArgs) -> Result<&'a Listed, Ga
             ))
         })?;
         return complete()
-            .filter(|s| s.name.taken_at <= limit)
-            .last()
+            .rfind(|s| s.name.taken_at <= limit)
             .ok_or_else(|| {
                 GalleryError::Choose(format!(
                     "no complete snapshot was taken at or before {at}; `snapshot --list` lists them"
                 ))
             });
     }
-    complete().last().ok_or_else(|| {
+    complete().next_back().ok_or_else(|| {
         GalleryError::Choose(
             "no complete snapshot in the bucket under s3.prefix; check s3.bucket and s3.prefix (`snapshot --list`)".into(),
         )

@@ -116,8 +116,8 @@ pub fn to_text(listed: &[Listed]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<40} {:<20} {:>12} {:>7} {:>10} {:<9} {}",
-        "NAME", "TIME (UTC)", "SIZE", "TABLES", "ROWS", "PIWIGO", "NOTE"
+        "{:<40} {:<20} {:>12} {:>7} {:>10} {:<9} NOTE",
+        "NAME", "TIME (UTC)", "SIZE", "TABLES", "ROWS", "PIWIGO"
     );
     for s in listed {
         let time = s.name.taken_at.format("%Y-%m-%d %H:%M:%S").to_string();
@@ -154,7 +154,7 @@ pub fn to_text(listed: &[Listed]) -> String {
 }
 
 /// The last snapshot the daemon (or the command) took, in our state table.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LastSnapshot {
     /// Unix time it ended.
     pub at: i64,
@@ -217,6 +217,44 @@ impl LastSnapshot {
             last_ok_at: num("last_ok_at").unwrap_or(0),
             error: get("error").unwrap_or_default(),
         }))
+    }
+
+    /// The line `status` shows.
+    pub fn to_text(&self) -> String {
+        let when = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| "never".into())
+        };
+        if self.ok {
+            format!(
+                "Last snapshot: {} at {}, {}",
+                self.name,
+                when(self.at),
+                bytesize::ByteSize::b(self.bytes)
+            )
+        } else {
+            format!(
+                "WARNING: the last snapshot failed at {}: {} (last good one: {})",
+                when(self.at),
+                self.error,
+                if self.last_ok_at == 0 {
+                    "none".to_owned()
+                } else {
+                    when(self.last_ok_at)
+                }
+            )
+        }
+    }
+
+    /// The figures `/metrics` shows, by name.
+    pub fn figures(&self) -> [(&'static str, i64); 4] {
+        [
+            ("finished_at", self.at),
+            ("ok", i64::from(self.ok)),
+            ("bytes", i64::try_from(self.bytes).unwrap_or(i64::MAX)),
+            ("last_ok_at", self.last_ok_at),
+        ]
     }
 
     /// A warning when the last snapshot failed or none succeeded for

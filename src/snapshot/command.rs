@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 
 use super::catalog::{self, LastSnapshot};
-use crate::config::{Config, SnapshotsConfig};
+use crate::config::Config;
 use crate::redact::Redactor;
 use crate::s3::Target;
 
@@ -17,10 +17,7 @@ pub async fn run(config: &Config, list: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Without a [snapshots] section: its defaults, unencrypted.
-    let snap = config
-        .snapshots
-        .clone()
-        .unwrap_or_else(SnapshotsConfig::default);
+    let snap = config.snapshots.clone().unwrap_or_default();
     let (pool, t) = crate::daemon::open_database(config, 2).await?;
     let result = super::take(config, &snap, &pool, &t).await;
     let now = Utc::now().timestamp();

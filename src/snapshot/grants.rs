@@ -77,6 +77,54 @@ fn like(pattern: &str, name: &str) -> bool {
     pattern == name || go(pattern.as_bytes(), name.as_bytes())
 }
 
+/// What `check` says about snapshots: the grants, the encryption and the
+/// last result (`ok`, text), when `[snapshots]` is configured.
+pub async fn findings(
+    config: &crate::config::Config,
+    pool: &MySqlPool,
+    t: &crate::db::Tables,
+) -> Vec<(bool, String)> {
+    let Some(snap) = &config.snapshots else {
+        return vec![(
+            true,
+            "off: add a [snapshots] section to back up the database and local/ too".into(),
+        )];
+    };
+    let mut out = Vec::new();
+    match missing(pool).await {
+        Ok(None) => out.push((
+            true,
+            format!("the database user has {}", REQUIRED.join(", ")),
+        )),
+        Ok(Some((lacking, statement))) => out.push((
+            false,
+            format!(
+                "the database user lacks {} for snapshots; as the database's root run: {statement}",
+                lacking.join(", ")
+            ),
+        )),
+        Err(e) => out.push((false, e.to_string())),
+    }
+    if snap.recipient.is_none() {
+        out.push((
+            true,
+            "warning: snapshots go to the bucket unencrypted, with password hashes and e-mail addresses; set snapshots.recipient to an age public key (age-keygen)".into(),
+        ));
+    }
+    match super::LastSnapshot::load(pool, t).await {
+        Ok(Some(last)) => {
+            let now = chrono::Utc::now().timestamp();
+            match last.warning(snap.interval, now) {
+                Some(w) => out.push((false, w)),
+                None => out.push((true, last.to_text())),
+            }
+        }
+        Ok(None) => out.push((true, "none taken yet".into())),
+        Err(e) => out.push((false, e.to_string())),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

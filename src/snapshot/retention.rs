@@ -26,7 +26,7 @@ pub fn plan(
     // Newest first; only complete ones count towards what is kept.
     let mut complete: Vec<&(DateTime<Utc>, String, bool)> =
         snapshots.iter().filter(|s| s.2).collect();
-    complete.sort_by(|a, b| b.0.cmp(&a.0));
+    complete.sort_by_key(|s| std::cmp::Reverse(s.0));
     let mut keep: HashSet<&str> = HashSet::new();
     keep.extend(
         complete

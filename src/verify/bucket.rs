@@ -151,7 +151,11 @@ pub async fn audit(
                         }
                     }
                 }
-                None if orphans => found_orphans.push(Orphan { key, size }),
+                // Snapshots live under the prefix too, in a folder no
+                // photo key reaches: not orphans.
+                None if orphans && !crate::snapshot::keys::is_snapshot_key(prefix, &key) => {
+                    found_orphans.push(Orphan { key, size })
+                }
                 None => {}
             }
         }
