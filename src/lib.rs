@@ -7,7 +7,8 @@
 //! - [`sources`]: settings the file leaves out, from the environment,
 //!   Piwigo's [`database_inc`] and [`secret_file`]s, with their origins.
 //! - [`cli`]: the commands (`run`, `enqueue`, `status`, `retry`, `check`,
-//!   `verify`, `restore`, `import-s3upload`, `init`, `health`, `repair`).
+//!   `verify`, `restore`, `import-s3upload`, `init`, `health`, `repair`,
+//!   `snapshot`).
 //! - [`daemon`]: wiring: connect, migrate, start the background tasks and
 //!   stop them; `daemon::pipeline` is the event loop (one event a turn:
 //!   stop, reload, tick, a claim's answer, a photo finished, photos due);
@@ -37,7 +38,11 @@
 //!   `/metrics`.
 //! - [`progress`]: progress bars and lines for long commands.
 //! - [`restore`]: files back from the bucket, checked, never over other
-//!   bytes; from records or from object metadata alone.
+//!   bytes; from records or from object metadata alone; `restore::gallery`
+//!   a whole gallery from a snapshot.
+//! - [`snapshot`]: database snapshots (every table with Piwigo's prefix,
+//!   consistent, plain SQL, gzip, optionally age-encrypted) and `local/`,
+//!   streamed to the bucket; retention, the schedule, `snapshot --list`.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, `/status` and `/presign`.
 //! - [`health`]: the `health` command, a client of that listener.
