@@ -151,7 +151,7 @@ mod tests {
     /// in any of the six layouts, and every snapshot key does.
     #[test]
     fn no_photo_key_of_any_layout_is_under_the_snapshot_folder() {
-        let mut paths: Vec<String> = vec![
+        let paths: Vec<String> = vec![
             "./upload/2024/01/02/20240102030405-abcdef12.jpg".into(),
             "./galleries/piwigo-s3upload\\snapshots/x.jpg".into(),
             "./piwigo-s3upload\\snapshots/20261204T184500Z-piwigo-16.4.0/database.sql.gz".into(),
@@ -159,7 +159,7 @@ mod tests {
             "./galleries/a\\/b/c.jpg".into(),
             "..\\..\\x.jpg".into(),
         ];
-        let mut files: Vec<String> = vec![
+        let files: Vec<String> = vec![
             "piwigo-s3upload\\snapshots".into(),
             "a\\b.jpg".into(),
             "\\".into(),
@@ -179,26 +179,30 @@ mod tests {
                 })
                 .collect()
         };
-        for n in 0..2000 {
-            paths.push(format!("./upload/{}.jpg", next(n % 17 + 1)));
-            files.push(next(n % 13 + 1));
+        // Every fixed path with every fixed name, then generated pairs.
+        let mut pairs: Vec<(String, String)> = paths
+            .iter()
+            .flat_map(|p| files.iter().map(move |f| (p.clone(), f.clone())))
+            .collect();
+        for n in 0..3000 {
+            let file = next(n % 13 + 1);
+            pairs.push((format!("./upload/{}.jpg", next(n % 17 + 1)), file.clone()));
+            pairs.push((format!("./galleries/{}/x.jpg", next(n % 9 + 1)), file));
         }
         for prefix in ["", "photos/"] {
             let snapshots = base(prefix);
-            for path in &paths {
-                for file in &files {
-                    for format in FORMATS {
-                        let Ok(k) = ObjectKey::for_image(prefix, format, path, file) else {
-                            continue;
-                        };
-                        let rest = &k.key[prefix.len()..];
-                        assert!(
-                            !rest.contains('\\'),
-                            "{format:?} {path:?} {file:?}: {}",
-                            k.key
-                        );
-                        assert!(!is_snapshot_key(prefix, &k.key), "{}", k.key);
-                    }
+            for (path, file) in &pairs {
+                for format in FORMATS {
+                    let Ok(k) = ObjectKey::for_image(prefix, format, path, file) else {
+                        continue;
+                    };
+                    let rest = &k.key[prefix.len()..];
+                    assert!(
+                        !rest.contains('\\'),
+                        "{format:?} {path:?} {file:?}: {}",
+                        k.key
+                    );
+                    assert!(!is_snapshot_key(prefix, &k.key), "{}", k.key);
                 }
             }
             let name = SnapshotName::new(Utc::now(), "16.4.0");
