@@ -78,6 +78,9 @@ pub async fn run(config: &Config) -> Vec<Finding> {
                 Err(e) => push(false, "piwigo tables", e.to_string()),
             }
             daemon_tables(&pool, &t, &mut push).await;
+            for (ok, detail) in crate::snapshot::grants::findings(config, &pool, &t).await {
+                push(ok, "snapshots", detail);
+            }
             pool.close().await;
         }
     }

@@ -1,6 +1,6 @@
 //! The command line's arguments: `run`, `enqueue`, `status`, `retry`,
 //! `check`, `verify`, `restore`, `import-s3upload`, `init`, `grants`,
-//! `health`, `repair`. What each command does is in `commands/`.
+//! `health`, `repair`, `snapshot`. What each command does is in `commands/`.
 
 use std::path::PathBuf;
 
@@ -99,6 +99,14 @@ pub enum Configured {
     /// file is downloaded under a temporary name, checked against its md5,
     /// then renamed into place; another file already there is kept.
     Restore(RestoreArgs),
+    /// Take a snapshot of Piwigo's database (every table with its prefix)
+    /// and local/ settings now, into the bucket; or list them.
+    Snapshot {
+        /// List the snapshots in the bucket: time, size, tables, rows,
+        /// Piwigo version.
+        #[arg(long)]
+        list: bool,
+    },
 }
 
 /// What `enqueue` queues; the selectors combine.
@@ -187,6 +195,8 @@ pub struct RestoreArgs {
     pub include_deleted: bool,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub gallery: crate::restore::gallery::GalleryArgs,
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 //! - [`cli`]: the command line's arguments, and nothing else.
 //! - [`commands`]: one module per command (`run`, `enqueue`, `status`,
 //!   `retry`, `check`, `verify`, `restore`, `import-s3upload`, `init`,
-//!   `grants`, `health`, `repair`); `commands::execute` loads the config and opens
-//!   the database for them.
+//!   `grants`, `health`, `repair`, `snapshot`); `commands::execute` loads
+//!   the config and opens the database for them.
 //! - [`exit`]: the exit codes and the usage error, defined once.
 //! - [`daemon`]: wiring: connect, migrate, start the background tasks and
 //!   stop them; `daemon::pipeline` is the event loop (one event a turn:
@@ -49,7 +49,11 @@
 //! - [`progress`]: progress bars and lines for long commands.
 //! - [`restore`]: files back from the bucket, checked, never over other
 //!   bytes, owned like their directory; from records or from object
-//!   metadata alone (with Piwigo's rows, where left, for duplicates).
+//!   metadata alone (with Piwigo's rows, where left, for duplicates);
+//!   `restore::gallery` a whole gallery from a snapshot.
+//! - [`snapshot`]: database snapshots (every table with Piwigo's prefix,
+//!   consistent, plain SQL, gzip, optionally age-encrypted) and `local/`,
+//!   streamed to the bucket; retention, the schedule, `snapshot --list`.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, `/status` and `/presign`.
 //! - [`health`]: the `health` command, a client of that listener.
@@ -89,6 +93,7 @@ pub mod restore;
 pub mod s3;
 pub mod secret_file;
 pub mod shutdown;
+pub mod snapshot;
 pub mod sources;
 pub mod status;
 pub mod sweep;

@@ -40,6 +40,8 @@ pub struct Metrics {
     last_progress_ms: AtomicU64,
     /// The last `verify`, as stored in the state table.
     verify: Family<Labels, Gauge>,
+    /// The last database snapshot, as stored in the state table.
+    snapshot: Family<Labels, Gauge>,
 }
 
 fn now_ms() -> u64 {
@@ -111,9 +113,16 @@ impl Default for Metrics {
             "The last verify: finished_at (Unix time, 0 = never), ok (1/0), not_backed_up, objects_missing, objects_damaged, files_with_problems",
             verify.clone(),
         );
+        let snapshot = Family::<Labels, Gauge>::default();
+        registry.register(
+            "snapshot",
+            "The last database snapshot: finished_at (Unix time), ok (1/0), bytes, last_ok_at (Unix time of the last good one, 0 = none)",
+            snapshot.clone(),
+        );
         Self {
             registry,
             verify,
+            snapshot,
             uploads,
             bytes,
             failures,
@@ -211,6 +220,13 @@ impl Metrics {
     pub fn set_verify<'a>(&self, figures: impl IntoIterator<Item = (&'a str, i64)>) {
         for (what, value) in figures {
             self.verify.get_or_create(&label("what", what)).set(value);
+        }
+    }
+
+    /// Shows the last snapshot's result, one gauge per figure.
+    pub fn set_snapshot<'a>(&self, figures: impl IntoIterator<Item = (&'a str, i64)>) {
+        for (what, value) in figures {
+            self.snapshot.get_or_create(&label("what", what)).set(value);
         }
     }
 

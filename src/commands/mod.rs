@@ -61,6 +61,7 @@ async fn configured(path: &Path, command: Configured) -> ExitCode {
         Configured::ImportS3upload => import::run(&config).await,
         Configured::Verify(args) => verify::run(&config, args).await,
         Configured::Restore(args) => restore::run(&config, args).await,
+        Configured::Snapshot { list } => crate::snapshot::command::run(&config, list).await,
     };
     match result {
         Ok(code) => code,

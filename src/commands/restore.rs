@@ -20,7 +20,11 @@ pub(super) async fn run(config: &Config, args: RestoreArgs) -> anyhow::Result<Ex
         from_bucket,
         include_deleted,
         json,
+        gallery,
     } = args;
+    if gallery.wanted() {
+        return restore::gallery::run(config, gallery, dry_run).await;
+    }
     if ids.is_none() && album.is_none() && !all && !missing {
         return Err(usage(
             "say what to restore: --ids, --album, --all or --missing".into(),

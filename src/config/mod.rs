@@ -11,9 +11,11 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 pub mod choices;
+mod snapshots;
 mod validate;
 
 pub use choices::{CannedAcl, KeyFormat, ServerSideEncryption, StorageClass};
+pub use snapshots::SnapshotsConfig;
 
 /// The environment variable that overrides `piwigo.database_url`, so the
 /// database password can live outside the file (systemd credentials,
@@ -88,6 +90,8 @@ pub struct Config {
     pub upload: UploadConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    /// Database snapshots; `None` when the section is left out.
+    pub snapshots: Option<SnapshotsConfig>,
     /// Whether the file itself holds a secret (decides the permission
     /// warning); set while loading.
     #[serde(skip)]

@@ -58,6 +58,9 @@ impl Config {
         }
 
         self.validate_s3()?;
+        if let Some(snapshots) = &self.snapshots {
+            snapshots.validate()?;
+        }
 
         if self.monitor.poll_interval < Duration::from_millis(100) {
             return Err(ConfigError::invalid(

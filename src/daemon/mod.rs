@@ -1,5 +1,5 @@
 //! Wiring: connect, migrate, start the background tasks (HTTP listener,
-//! monitor, plugin requests, multipart sweep, formats), run the pipeline's
+//! monitor, plugin requests, multipart sweep, formats, snapshots), run the pipeline's
 //! event loop until a stop (or, with `until_idle`, until nothing is left
 //! to do), then stop the tasks in reverse order.
 
@@ -178,6 +178,17 @@ pub async fn run(
             "formats",
             stop.clone(),
             formats::run(pool.clone(), t.clone(), wake.clone(), stop),
+        ));
+        let stop = shutdown.graceful.child_token();
+        tasks.push(Task::spawn(
+            "snapshots",
+            stop.clone(),
+            crate::snapshot::schedule::run(
+                settings.config().clone(),
+                pool.clone(),
+                t.clone(),
+                stop,
+            ),
         ));
         settings.start_monitor();
     }

@@ -63,6 +63,8 @@ pub struct Report {
     pub counts: BTreeMap<String, u64>,
     pub pending: Vec<PendingRow>,
     pub uploaded: Vec<UploadedRow>,
+    /// The last database snapshot; `None` until one was attempted.
+    pub last_snapshot: Option<crate::snapshot::LastSnapshot>,
 }
 
 fn time_text(t: chrono::NaiveDateTime) -> String {
@@ -175,11 +177,13 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
     .collect::<Result<Vec<_>, _>>()
     .map_err(err("status: daemons"))?;
 
+    let last_snapshot = crate::snapshot::LastSnapshot::load(pool, t).await?;
     Ok(Report {
         daemons,
         counts,
         pending,
         uploaded,
+        last_snapshot,
     })
 }
 
@@ -240,6 +244,9 @@ impl Report {
                 counts.join(", ")
             }
         );
+        if let Some(last) = &self.last_snapshot {
+            let _ = writeln!(out, "{}", last.to_text());
+        }
         let _ = writeln!(out, "\n10 most recent pending uploads to S3");
         if self.pending.is_empty() {
             let _ = writeln!(out, "  (none)");
@@ -316,6 +323,7 @@ mod tests {
     fn a_hostile_path_stays_on_its_line() {
         let report = Report {
             daemons: vec![],
+            last_snapshot: None,
             counts: BTreeMap::new(),
             pending: vec![PendingRow {
                 image_id: 7,

@@ -29,7 +29,11 @@ pub async fn run(
     let mut listed = Vec::new();
     target
         .list_prefix(prefix, |obj| {
-            if !obj.key.is_empty() && !obj.key.ends_with('/') {
+            // Snapshots are restored by `restore --gallery`, not as files.
+            if !obj.key.is_empty()
+                && !obj.key.ends_with('/')
+                && !crate::snapshot::keys::is_snapshot_key(prefix, &obj.key)
+            {
                 listed.push(obj);
             }
         })

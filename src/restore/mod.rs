@@ -5,6 +5,7 @@
 
 pub mod fetch;
 pub mod from_bucket;
+pub mod gallery;
 mod gallery_rows;
 pub mod owner;
 

@@ -7,6 +7,7 @@ pub mod meta;
 pub mod outage;
 pub mod read;
 pub mod stale;
+pub mod stream;
 pub mod throttle;
 pub mod upload;
 

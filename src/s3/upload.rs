@@ -378,17 +378,17 @@ fn file_cause(
     }
 }
 
-fn upload_id_from_xml(body: &[u8]) -> Option<String> {
+pub(super) fn upload_id_from_xml(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     let start = text.find("<UploadId>")? + "<UploadId>".len();
     let len = text[start..].find("</UploadId>")?;
     Some(text[start..start + len].trim().to_owned()).filter(|id| !id.is_empty())
 }
 
-struct AbortGuard {
-    target: Option<Target>,
-    key: String,
-    upload_id: String,
+pub(super) struct AbortGuard {
+    pub(super) target: Option<Target>,
+    pub(super) key: String,
+    pub(super) upload_id: String,
 }
 
 impl Drop for AbortGuard {

@@ -218,10 +218,14 @@ pub async fn audit(
                         }
                     }
                 }
-                None if orphans => found_orphans.push(Orphan {
-                    key: obj.key,
-                    size: obj.size,
-                }),
+                // Snapshots live under the prefix too, in a folder no
+                // photo key reaches: not orphans.
+                None if orphans && !crate::snapshot::keys::is_snapshot_key(prefix, &obj.key) => {
+                    found_orphans.push(Orphan {
+                        key: obj.key,
+                        size: obj.size,
+                    })
+                }
                 None => {}
             }
         })

@@ -1,0 +1,92 @@
+//! The daemon's snapshot task: one snapshot every `snapshots.interval`,
+//! counted from the newest complete one in the bucket (so a restart does
+//! not take an extra one), retried sooner after a failure. Each result
+//! is stored for `status` and `/metrics`.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::MySqlPool;
+use tokio_util::sync::CancellationToken;
+
+use super::catalog::{self, LastSnapshot};
+use crate::config::{Config, SnapshotsConfig};
+use crate::db::Tables;
+use crate::redact::Redactor;
+use crate::s3::Target;
+
+/// After a failure, the next try comes this soon (or at the interval,
+/// when that is shorter).
+const RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
+pub async fn run(config: Config, pool: MySqlPool, t: Tables, stop: CancellationToken) {
+    let Some(snap) = config.snapshots.clone().filter(|s| s.enabled) else {
+        return;
+    };
+    let redact = Redactor::new(config.secrets());
+    let mut wait = match first_wait(&config, &snap).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %redact.scrub(&e.to_string()), "snapshots: cannot list the bucket; taking one now");
+            Duration::ZERO
+        }
+    };
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => return,
+        }
+        let previous = LastSnapshot::load(&pool, &t).await.ok().flatten();
+        let result = tokio::select! {
+            r = super::take(&config, &snap, &pool, &t) => r,
+            // Dropped mid-way: the upload is aborted, the connection
+            // (and its locks) closed.
+            () = stop.cancelled() => return,
+        };
+        let now = Utc::now().timestamp();
+        let last = match &result {
+            Ok(taken) => {
+                wait = snap.interval;
+                LastSnapshot {
+                    at: now,
+                    ok: true,
+                    name: taken.manifest.name.clone(),
+                    bytes: taken.manifest.database_bytes,
+                    last_ok_at: now,
+                    error: String::new(),
+                }
+            }
+            Err(e) => {
+                let error = redact.scrub(&e.to_string());
+                tracing::warn!(error = %error, "snapshot failed; the next try is in 15 minutes");
+                wait = RETRY_AFTER.min(snap.interval);
+                LastSnapshot {
+                    at: now,
+                    ok: false,
+                    error,
+                    last_ok_at: previous.map_or(0, |p| p.last_ok_at),
+                    ..LastSnapshot::default()
+                }
+            }
+        };
+        if let Err(e) = last.store(&pool, &t).await {
+            tracing::warn!(error = %e, "snapshots: cannot store the result for status");
+        }
+    }
+}
+
+/// Until the next snapshot is due: now when none is complete.
+async fn first_wait(
+    config: &Config,
+    snap: &SnapshotsConfig,
+) -> Result<Duration, super::SnapshotError> {
+    let target = Target::new(&config.s3, &config.upload).await;
+    let listed = catalog::list(&target, &config.s3.prefix).await?;
+    let Some(newest) = listed.iter().rev().find(|s| s.complete()) else {
+        return Ok(Duration::ZERO);
+    };
+    let age = (Utc::now() - newest.name.taken_at)
+        .to_std()
+        .unwrap_or_default();
+    Ok(snap.interval.saturating_sub(age))
+}
