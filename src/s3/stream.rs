@@ -113,26 +113,18 @@ impl Target {
         })
     }
 
-    /// Every object under `prefix`, in key order.
+    /// Every object under `prefix`, in key order (one pager: `read.rs`).
     pub async fn list_under(&self, prefix: &str) -> Result<Vec<ListedObject>, S3Error> {
         let mut out = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| S3Error::from_sdk("list objects", prefix, e))?;
-            for obj in page.contents.unwrap_or_default() {
-                let Some(key) = obj.key else { continue };
+        self.list_prefix(prefix, |obj| {
+            if !obj.key.is_empty() {
                 out.push(ListedObject {
-                    key,
-                    size: obj.size.unwrap_or(0).max(0) as u64,
+                    key: obj.key,
+                    size: obj.size,
                 });
             }
-        }
+        })
+        .await?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
