@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use aws_smithy_types::base64;
@@ -68,35 +67,7 @@ impl Target {
         content_type: &str,
         metadata: HashMap<String, String>,
     ) -> Result<StreamUpload, S3Error> {
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .set_metadata(Some(metadata).filter(|m| !m.is_empty()))
-            .set_storage_class(self.storage_class.clone())
-            .set_server_side_encryption(self.encryption.clone())
-            .set_ssekms_key_id(self.kms_key_id.clone())
-            .set_acl(self.acl.clone())
-            .send()
-            .await;
-        let upload_id = match created {
-            Ok(out) => out.upload_id,
-            Err(SdkError::ServiceError(se)) if se.raw().status().is_success() => se
-                .raw()
-                .body()
-                .bytes()
-                .and_then(super::upload::upload_id_from_xml),
-            Err(e) => return Err(S3Error::from_sdk("create multipart upload", key, e)),
-        }
-        .ok_or_else(|| S3Error {
-            op: "create multipart upload",
-            target: key.to_owned(),
-            http_status: 200,
-            code: None,
-            message: "the answer holds no UploadId".into(),
-        })?;
+        let upload_id = self.create_multipart(key, content_type, metadata).await?;
         Ok(StreamUpload {
             target: self.clone(),
             key: key.to_owned(),

@@ -189,43 +189,55 @@ impl Target {
         Ok(Put { etag: out.e_tag })
     }
 
-    async fn put_multipart(
+    /// Starts a multipart upload at `key` and returns its id, with the
+    /// target's storage class, encryption and ACL. Used by photos and by
+    /// streamed snapshots alike.
+    pub(super) async fn create_multipart(
         &self,
-        key: &ObjectKey,
-        path: &Path,
-        digest: &FileDigest,
-    ) -> Result<Put, PutError> {
+        key: &str,
+        content_type: &str,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> Result<String, S3Error> {
         let created = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
-            .key(&key.key)
-            .content_type(&key.content_type)
-            .set_metadata(Some(key.metadata.clone()).filter(|m| !m.is_empty()))
+            .key(key)
+            .content_type(content_type)
+            .set_metadata(Some(metadata).filter(|m| !m.is_empty()))
             .set_storage_class(self.storage_class.clone())
             .set_server_side_encryption(self.encryption.clone())
             .set_ssekms_key_id(self.kms_key_id.clone())
             .set_acl(self.acl.clone())
             .send()
             .await;
-        let upload_id = match created {
+        match created {
             Ok(out) => out.upload_id,
             // Servers built on gofakes3 (`rclone serve s3`) answer 200 with
             // a root element the SDK does not accept; the id is still there.
             Err(SdkError::ServiceError(se)) if se.raw().status().is_success() => {
                 se.raw().body().bytes().and_then(upload_id_from_xml)
             }
-            Err(e) => {
-                return Err(S3Error::from_sdk("create multipart upload", &key.key, e).into());
-            }
+            Err(e) => return Err(S3Error::from_sdk("create multipart upload", key, e)),
         }
         .ok_or_else(|| S3Error {
             op: "create multipart upload",
-            target: key.key.clone(),
+            target: key.to_owned(),
             http_status: 200,
             code: None,
             message: "the answer holds no UploadId".into(),
-        })?;
+        })
+    }
+
+    async fn put_multipart(
+        &self,
+        key: &ObjectKey,
+        path: &Path,
+        digest: &FileDigest,
+    ) -> Result<Put, PutError> {
+        let upload_id = self
+            .create_multipart(&key.key, &key.content_type, key.metadata.clone())
+            .await?;
         // Aborts the upload if this future fails or is dropped half-way, so
         // no orphaned parts keep costing storage.
         let mut guard = AbortGuard {
@@ -378,7 +390,7 @@ fn file_cause(
     }
 }
 
-pub(super) fn upload_id_from_xml(body: &[u8]) -> Option<String> {
+fn upload_id_from_xml(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     let start = text.find("<UploadId>")? + "<UploadId>".len();
     let len = text[start..].find("</UploadId>")?;
