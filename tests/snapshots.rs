@@ -144,7 +144,7 @@ fn config_for(g: &Gallery, s3: &S3Server, url: &str, root: &Path, extra: &str) -
 fn snapshot_keys(s3_keys: &[String]) -> Vec<String> {
     s3_keys
         .iter()
-        .filter(|k| k.starts_with("photos/piwigo-s3upload\\snapshots/"))
+        .filter(|k| k.starts_with("photos/s3upload-snapshots/"))
         .cloned()
         .collect()
 }
@@ -359,7 +359,7 @@ async fn a_truncated_snapshot_is_refused_and_leaves_no_table_behind() {
     // A copy cut short, as a broken upload or a damaged disk would leave.
     let whole = s3.get(&db_key).await.unwrap();
     let name = "20200101T000000Z-piwigo-16.4.0";
-    let cut_key = format!("photos/piwigo-s3upload\\snapshots/{name}/database.sql.gz");
+    let cut_key = format!("photos/s3upload-snapshots/{name}/database.sql.gz");
     s3.put(&cut_key, &whole[..whole.len() * 2 / 3]).await;
     let manifest = String::from_utf8(s3.get(manifest_key).await.unwrap())
         .unwrap()
@@ -370,7 +370,7 @@ async fn a_truncated_snapshot_is_refused_and_leaves_no_table_behind() {
     let old_name = db_key.split('/').nth(2).unwrap();
     let manifest = manifest.replace(old_name, name);
     s3.put(
-        &format!("photos/piwigo-s3upload\\snapshots/{name}/manifest.json"),
+        &format!("photos/s3upload-snapshots/{name}/manifest.json"),
         manifest.as_bytes(),
     )
     .await;

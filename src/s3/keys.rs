@@ -9,9 +9,17 @@ use crate::status::{Failure, Retry, Status};
 pub use crate::config::choices::{KeyFormat, MAX_KEY_BYTES};
 
 /// The folder under the prefix that holds copies re-sent by `verify
-/// --resend` in place of damaged objects. [`ObjectKey::for_image`] never
-/// makes a key inside it, so a re-sent copy can never take a photo's key.
+/// --resend` in place of damaged objects.
 pub const RESENT_DIR: &str = "s3upload-resent";
+/// The folder under the prefix that holds database snapshots.
+pub const SNAPSHOTS_DIR: &str = "s3upload-snapshots";
+/// Folders under the prefix that hold objects other than photos, with what
+/// each holds. [`ObjectKey::for_image`] never makes a key inside one, so
+/// nothing written there can ever take a photo's key, nor a photo theirs.
+pub const RESERVED_DIRS: [(&str, &str); 2] = [
+    (RESENT_DIR, "re-sent copies of damaged objects"),
+    (SNAPSHOTS_DIR, "database snapshots"),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -22,9 +30,13 @@ pub enum KeyError {
     )]
     ControlCharacter { column: &'static str, value: String },
     #[error(
-        "the key `{0}` would lie in the folder `s3upload-resent/`, which holds re-sent copies of damaged objects: rename the album folder (or upload directory) `s3upload-resent`"
+        "the key `{key}` would lie in the folder `{dir}/`, which holds {holds}: rename the album folder (or upload directory) `{dir}`"
     )]
-    Reserved(String),
+    Reserved {
+        key: String,
+        dir: &'static str,
+        holds: &'static str,
+    },
     #[error(
         "the key `{key}...` would be {bytes} bytes, over S3's limit of 1024: shorten s3.prefix or the photo's name, or choose a key_format without the album path"
     )]
@@ -36,7 +48,7 @@ impl KeyError {
     pub fn failure(&self) -> Failure {
         let status = match self {
             Self::TooLong { .. } => Status::FailedKeyTooLong,
-            Self::NoFileName(_) | Self::ControlCharacter { .. } | Self::Reserved(_) => {
+            Self::NoFileName(_) | Self::ControlCharacter { .. } | Self::Reserved { .. } => {
                 Status::FailedBadFileName
             }
         };
@@ -130,11 +142,14 @@ impl ObjectKey {
                 KeyFormat::PathAndFileUnique => format!("{dir}{}", stamped(true)),
             }
         };
-        if rest
-            .split_once('/')
-            .is_some_and(|(first, _)| first == RESENT_DIR)
+        if let Some((first, _)) = rest.split_once('/')
+            && let Some(&(dir, holds)) = RESERVED_DIRS.iter().find(|(dir, _)| *dir == first)
         {
-            return Err(KeyError::Reserved(rest));
+            return Err(KeyError::Reserved {
+                key: rest,
+                dir,
+                holds,
+            });
         }
         Self::within_limit(format!("{prefix}{rest}"), mime_guess::from_path(disk_name))
     }
@@ -440,22 +455,24 @@ mod tests {
     }
 
     #[test]
-    fn no_photo_key_lies_in_the_resent_folder() {
-        for format in [
-            KeyFormat::None,
-            KeyFormat::Path,
-            KeyFormat::PathAndFileUnique,
-        ] {
-            let e =
-                ObjectKey::for_image("p/", format, "./galleries/s3upload-resent/x/a.jpg", "a.jpg")
-                    .unwrap_err();
-            assert!(matches!(e, KeyError::Reserved(_)), "{e}");
+    fn no_photo_key_lies_in_a_reserved_folder() {
+        for (dir, _) in RESERVED_DIRS {
+            for format in [
+                KeyFormat::None,
+                KeyFormat::Path,
+                KeyFormat::PathAndFileUnique,
+            ] {
+                let path = format!("./galleries/{dir}/x/a.jpg");
+                let e = ObjectKey::for_image("p/", format, &path, "a.jpg").unwrap_err();
+                assert!(matches!(e, KeyError::Reserved { .. }), "{e}");
+                assert!(e.to_string().contains(&format!("`{dir}/`")), "{e}");
+            }
+            let path = format!("./{dir}/a.jpg");
+            let e = ObjectKey::for_image("p/", KeyFormat::Path, &path, "a.jpg").unwrap_err();
+            assert!(matches!(e, KeyError::Reserved { .. }), "{e}");
+            // A file of that name is not the folder.
+            assert!(ObjectKey::for_image("p/", KeyFormat::None, UPLOAD, dir).is_ok());
         }
-        let e = ObjectKey::for_image("p/", KeyFormat::Path, "./s3upload-resent/a.jpg", "a.jpg")
-            .unwrap_err();
-        assert!(matches!(e, KeyError::Reserved(_)), "{e}");
-        // A file of that name is not the folder.
-        assert!(ObjectKey::for_image("p/", KeyFormat::None, UPLOAD, "s3upload-resent").is_ok());
         let r = ObjectKey::resent("p/", "p/upload/a b.jpg", "20240101T000000Z").unwrap();
         assert_eq!(r.key, "p/s3upload-resent/20240101T000000Z/upload/a b.jpg");
         assert_eq!(r.content_type, "image/jpeg");

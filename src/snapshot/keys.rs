@@ -1,14 +1,12 @@
 //! Where snapshots live in the bucket. Every snapshot object is under
-//! `<s3.prefix>piwigo-s3upload\snapshots/`: that first segment holds a
-//! backslash, which no photo key of any layout can hold (`ObjectKey`
-//! splits `images.path` on `/` and `\` and falls back to the name on
-//! disk when `images.file` holds either), so no photo can ever land on a
-//! snapshot's key, nor a snapshot on a photo's.
+//! `<s3.prefix>s3upload-snapshots/`, one of the folders `ObjectKey`
+//! reserves (`s3::keys::RESERVED_DIRS`): it refuses to make a photo key
+//! inside one in any layout, so no photo can ever land on a snapshot's
+//! key, nor a snapshot on a photo's. (AWS advises against a backslash in
+//! keys, which is why the folder is not marked by one.)
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-/// The segment under the prefix that holds every snapshot.
-const SEGMENT: &str = "piwigo-s3upload\\snapshots/";
 /// The database dump's name inside a snapshot.
 const DATABASE: &str = "database.sql.gz";
 /// Piwigo's `local/` directory inside a snapshot.
@@ -29,7 +27,7 @@ pub struct SnapshotName {
 
 /// The folder every snapshot of this bucket prefix is in.
 pub fn base(prefix: &str) -> String {
-    format!("{prefix}{SEGMENT}")
+    format!("{prefix}{}/", crate::s3::keys::SNAPSHOTS_DIR)
 }
 
 impl SnapshotName {
@@ -146,21 +144,24 @@ mod tests {
         KeyFormat::PathAndFileUnique,
     ];
 
-    /// The proof that no photo key is a snapshot key: photo keys never
-    /// hold a backslash, whatever `images.path` and `images.file` hold,
-    /// in any of the six layouts, and every snapshot key does.
+    /// The proof that no photo key is a snapshot key: no photo key lies
+    /// under the snapshot folder, whatever `images.path` and `images.file`
+    /// hold, in any of the six layouts, and every snapshot key does.
     #[test]
     fn no_photo_key_of_any_layout_is_under_the_snapshot_folder() {
         let paths: Vec<String> = vec![
             "./upload/2024/01/02/20240102030405-abcdef12.jpg".into(),
-            "./galleries/piwigo-s3upload\\snapshots/x.jpg".into(),
-            "./piwigo-s3upload\\snapshots/20261204T184500Z-piwigo-16.4.0/database.sql.gz".into(),
-            "piwigo-s3upload\\snapshots\\a\\b.jpg".into(),
+            "./galleries/s3upload-snapshots/x.jpg".into(),
+            "./s3upload-snapshots/20261204T184500Z-piwigo-16.4.0/database.sql.gz".into(),
+            "s3upload-snapshots\\a\\b.jpg".into(),
+            "./galleries/s3upload-snapshots\\a/b.jpg".into(),
+            "./upload/s3upload-snapshots/b.jpg".into(),
             "./galleries/a\\/b/c.jpg".into(),
             "..\\..\\x.jpg".into(),
         ];
         let files: Vec<String> = vec![
-            "piwigo-s3upload\\snapshots".into(),
+            "s3upload-snapshots".into(),
+            "s3upload-snapshots/x.jpg".into(),
             "a\\b.jpg".into(),
             "\\".into(),
             "database.sql.gz".into(),
@@ -168,6 +169,7 @@ mod tests {
         ];
         // And a few thousand names made of the characters that matter.
         let alphabet = ['a', '\\', '/', '.', '-', 'p', '&', ';', ' ', '2'];
+        let folder = crate::s3::keys::SNAPSHOTS_DIR;
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = |len: usize| -> String {
             (0..len)
@@ -187,7 +189,11 @@ mod tests {
         for n in 0..3000 {
             let file = next(n % 13 + 1);
             pairs.push((format!("./upload/{}.jpg", next(n % 17 + 1)), file.clone()));
-            pairs.push((format!("./galleries/{}/x.jpg", next(n % 9 + 1)), file));
+            pairs.push((
+                format!("./galleries/{}/x.jpg", next(n % 9 + 1)),
+                file.clone(),
+            ));
+            pairs.push((format!("./galleries/{folder}{}/x.jpg", next(n % 5)), file));
         }
         for prefix in ["", "photos/"] {
             let snapshots = base(prefix);
@@ -196,9 +202,8 @@ mod tests {
                     let Ok(k) = ObjectKey::for_image(prefix, format, path, file) else {
                         continue;
                     };
-                    let rest = &k.key[prefix.len()..];
                     assert!(
-                        !rest.contains('\\'),
+                        !k.key.starts_with(&snapshots),
                         "{format:?} {path:?} {file:?}: {}",
                         k.key
                     );
@@ -211,7 +216,7 @@ mod tests {
                 name.database_key(prefix, true),
                 name.local_key(prefix, "config/config.inc.php", true),
             ] {
-                assert!(key.starts_with(&snapshots) && key[prefix.len()..].contains('\\'));
+                assert!(key.starts_with(&snapshots));
             }
         }
     }
@@ -226,7 +231,7 @@ mod tests {
         assert_eq!(SnapshotName::parse(&name.as_string()), Some(name.clone()));
         assert_eq!(
             name.database_key("p/", true),
-            "p/piwigo-s3upload\\snapshots/20261204T184500Z-piwigo-16.4.0/database.sql.gz.age"
+            "p/s3upload-snapshots/20261204T184500Z-piwigo-16.4.0/database.sql.gz.age"
         );
         assert_eq!(
             parse_key("p/", &name.database_key("p/", true)),
