@@ -100,4 +100,5 @@ pub mod sweep;
 pub mod systemd;
 pub mod token;
 pub mod verify;
+pub mod words;
 pub mod worker;

@@ -185,7 +185,7 @@ async fn verify_finds_exactly_what_was_planted() {
     // RAW of a recorded photo.
     assert_eq!(r.enqueued.map(|e| (e.photos, e.formats)), Some((1, 1)));
     assert!(
-        verify::to_text(&r).contains("queued 1 photos and 1 formats now"),
+        verify::to_text(&r).contains("queued 1 photo and 1 format now"),
         "{}",
         verify::to_text(&r)
     );

@@ -16,6 +16,9 @@ pub(super) async fn run(config: &Config, ids: Option<String>) -> anyhow::Result<
     let n = Queue::new(pool, t, strategy)
         .retry_now(ranges.as_deref())
         .await?;
-    println!("{n} photos put back to pending; a running daemon picks them up at its next claim");
+    println!(
+        "{} put back to pending; a running daemon picks them up at its next claim",
+        crate::words::counted(n, "photo")
+    );
     Ok(ExitCode::SUCCESS)
 }

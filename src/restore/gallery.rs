@@ -164,7 +164,10 @@ pub async fn run(config: &Config, args: GalleryArgs, dry_run: bool) -> anyhow::R
             if existing.is_empty() {
                 "empty".to_owned()
             } else {
-                format!("{} tables replaced (--force)", existing.len())
+                format!(
+                    "{} replaced (--force)",
+                    crate::words::counted(existing.len() as u64, "table")
+                )
             },
             if args.gallery {
                 format!(
@@ -200,7 +203,10 @@ pub async fn run(config: &Config, args: GalleryArgs, dry_run: bool) -> anyhow::R
         let bytes = open::read_whole(&target, key, *encrypted, ids.clone()).await?;
         write_local(&config.piwigo.root.join("local"), rel, &bytes)?;
     }
-    println!("local/: {} files put back", local_files.len());
+    println!(
+        "local/: {} put back",
+        crate::words::counted(local_files.len() as u64, "file")
+    );
     let (pool, t) = crate::daemon::open_database(config, 2).await?;
     let opts = super::Options {
         jobs: config.upload.workers,

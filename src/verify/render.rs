@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::Report;
+use crate::words::counted;
 
 /// Lines shown per list; `--json` has them all.
 const SHOWN: usize = 50;
@@ -51,8 +52,9 @@ pub fn to_text(r: &Report) -> String {
             Some(n) => {
                 let _ = writeln!(
                     out,
-                    "  queued {} photos and {} formats now",
-                    n.photos, n.formats
+                    "  queued {} and {} now",
+                    counted(n.photos, "photo"),
+                    counted(n.formats, "format")
                 );
             }
             None => {
@@ -209,14 +211,6 @@ pub fn to_text(r: &Report) -> String {
 }
 
 /// `1 request`, `2 requests`.
-fn counted(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 /// `photo 12`, or `format cr2 of photo 12`.
 fn what(image_id: u32, format: Option<&str>) -> String {
     match format {
