@@ -48,7 +48,7 @@ pub async fn run(config: &Config) -> Vec<Finding> {
                 format!("connected to {}", db::describe_url(config.database_url())),
             );
             let t = Tables::new(&config.piwigo.table_prefix);
-            match crate::grants::require(&pool, &t).await {
+            match crate::grants::require(&pool, &t, crate::grants::Uses::of(config)).await {
                 Ok(n) => push(
                     true,
                     "privileges",

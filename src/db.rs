@@ -89,6 +89,11 @@ pub fn server_error(e: &sqlx::Error) -> Option<u16> {
     }
 }
 
+/// Whether the server says the table does not exist (yet).
+pub fn is_missing_table(e: &sqlx::Error) -> bool {
+    server_error(e) == Some(NO_SUCH_TABLE)
+}
+
 /// The real cause of a database error and what to do about it: a missing
 /// table, a missing privilege or a full server are not "unreachable", and a
 /// refused port is not a timeout. Server messages and socket errors never

@@ -44,6 +44,15 @@ pub struct InitArgs {
     /// Folder in the bucket (the plugin's "bucket path").
     #[arg(long, default_value = "photos/")]
     pub prefix: String,
+    /// An age public key (`age1...`, from `age-keygen -o key.txt`) that
+    /// database snapshots are encrypted to; only `restore --identity
+    /// key.txt` reads them then.
+    #[arg(long, value_name = "AGE_PUBLIC_KEY", conflicts_with = "no_snapshots")]
+    pub snapshot_recipient: Option<String>,
+    /// Leave database snapshots off (the [snapshots] section out): the
+    /// bucket then holds the photos but not the gallery's database.
+    #[arg(long)]
+    pub no_snapshots: bool,
     /// Never ask: fail when a required answer is missing.
     #[arg(long)]
     pub non_interactive: bool,
@@ -220,6 +229,19 @@ pub async fn run(path: &Path, mut args: InitArgs) -> Result<(), InitError> {
         }
         (None, None) => None,
     };
+    // Snapshots are what brings the gallery back, not only its files: on
+    // unless asked otherwise. The users table they hold has password
+    // hashes, hence the offer to encrypt them.
+    let snapshots = if args.no_snapshots {
+        None
+    } else {
+        Some(match args.snapshot_recipient.take() {
+            Some(r) => Some(r),
+            None => asker.optional(
+                "Age public key to encrypt database snapshots to (`age-keygen -o key.txt` prints one; keep key.txt off this host); none to store them unencrypted",
+            )?,
+        })
+    };
 
     let text = render(&Answers {
         root: &root,
@@ -233,6 +255,7 @@ pub async fn run(path: &Path, mut args: InitArgs) -> Result<(), InitError> {
         secret_access_key_file: secret_file.as_deref(),
         secret_access_key: secret.as_deref(),
         prefix: &args.prefix,
+        snapshots: snapshots.as_ref().map(Option::as_deref),
     });
     let config = Config::from_toml(&text, path, None)?;
     let findings = check::run(&config).await;
@@ -337,6 +360,8 @@ struct Answers<'a> {
     secret_access_key_file: Option<&'a Path>,
     secret_access_key: Option<&'a str>,
     prefix: &'a str,
+    /// `Some` writes a [snapshots] section, with the recipient if any.
+    snapshots: Option<Option<&'a str>>,
 }
 
 fn quoted(text: &str) -> String {
@@ -385,6 +410,15 @@ fn render(a: &Answers<'_>) -> String {
         t += &format!("secret_access_key = {}\n", quoted(s));
     }
     t += &format!("prefix = {}\nkey_format = \"file\"\n", quoted(a.prefix));
+    if let Some(recipient) = a.snapshots {
+        t += "\n# A snapshot of Piwigo's database and local/ settings a day, so that\n# `restore --gallery` can bring the whole gallery back.\n[snapshots]\ninterval = \"1d\"\n";
+        match recipient {
+            Some(r) => t += &format!("recipient = {}\n", quoted(r)),
+            None => {
+                t += "# recipient = \"age1...\"  (encrypts them; the users table holds password hashes)\n"
+            }
+        }
+    }
     t
 }
 
@@ -406,12 +440,42 @@ mod tests {
             secret_access_key_file: Some(Path::new("/etc/k")),
             secret_access_key: None,
             prefix: "photos/",
+            snapshots: Some(Some(RECIPIENT)),
         });
         let c: Config = toml::from_str(&text).unwrap();
         assert_eq!(c.piwigo.root, Path::new("/srv/pi\"wigo"));
+        let snapshots = c.snapshots.unwrap();
+        assert!(snapshots.enabled);
+        assert_eq!(snapshots.recipient.as_deref(), Some(RECIPIENT));
         assert_eq!(c.s3.region_in_file.as_deref(), Some("eu-west-3"));
         assert!(c.s3.force_path_style);
         assert_eq!(c.s3.secret_access_key_file, Some(PathBuf::from("/etc/k")));
+    }
+
+    const RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+
+    #[test]
+    fn snapshots_are_on_unless_left_out() {
+        let answers = |snapshots| Answers {
+            root: Path::new("/srv/piwigo"),
+            database_url: None,
+            database_password_file: None,
+            table_prefix: None,
+            bucket: "b",
+            region: None,
+            endpoint: None,
+            access_key_id: None,
+            secret_access_key_file: None,
+            secret_access_key: None,
+            prefix: "photos/",
+            snapshots,
+        };
+        let on: Config = toml::from_str(&render(&answers(Some(None)))).unwrap();
+        let on = on.snapshots.unwrap();
+        assert!(on.enabled && on.recipient.is_none());
+        assert_eq!(on.interval, std::time::Duration::from_secs(86_400));
+        let off: Config = toml::from_str(&render(&answers(None))).unwrap();
+        assert!(off.snapshots.is_none());
     }
 
     #[test]

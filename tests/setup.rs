@@ -242,10 +242,52 @@ async fn init_writes_a_checked_config_and_refuses_a_bad_one() {
     assert_eq!(mode & 0o777, 0o600);
     let written = std::fs::read_to_string(&config).unwrap();
     assert!(!written.contains(SECRET_KEY) && !written.contains("database_url ="));
+    // Snapshots are on by default, checked on a database the daemon has
+    // not run on yet.
+    assert!(written.contains("\n[snapshots]\n"), "{written}");
+    assert!(msg.contains("snapshots      none taken yet"), "{msg}");
 
     let out = init(BUCKET);
     assert_eq!(out.status.code(), Some(2), "an existing file needs --force");
     assert!(text(&out).contains("--force"));
+
+    let recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let out = bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["init", "--non-interactive", "--force", "--piwigo-root"])
+        .arg(g.root())
+        .args(["--bucket", BUCKET, "--endpoint", &s3.endpoint])
+        .args(["--access-key-id", ACCESS_KEY, "--secret-access-key-file"])
+        .arg(&secret)
+        .args(["--snapshot-recipient", recipient])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        written.contains(&format!("recipient = \"{recipient}\"")),
+        "{written}"
+    );
+    let out = bin()
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "init",
+            "--non-interactive",
+            "--force",
+            "--no-snapshots",
+            "--piwigo-root",
+        ])
+        .arg(g.root())
+        .args(["--bucket", BUCKET, "--endpoint", &s3.endpoint])
+        .args(["--access-key-id", ACCESS_KEY, "--secret-access-key-file"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(!written.contains("[snapshots]"), "{written}");
     g.drop_user(&user).await;
     g.drop_database().await;
 }

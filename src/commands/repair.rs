@@ -10,7 +10,7 @@ use crate::queue;
 pub(super) async fn run(config: &Config) -> anyhow::Result<ExitCode> {
     let pool = crate::db::connect(config.database_url(), 2).await?;
     let t = crate::db::Tables::new(&config.piwigo.table_prefix);
-    crate::grants::require(&pool, &t).await?;
+    crate::grants::require(&pool, &t, crate::grants::Uses::of(config)).await?;
     let repaired = queue::migrate::repair(&pool, &t).await?;
     pool.close().await;
     if repaired.found.is_empty() {

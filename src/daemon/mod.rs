@@ -89,7 +89,7 @@ pub async fn open_database(
     let t = Tables::new(&config.piwigo.table_prefix);
     // Before anything reads or changes a table: a missing privilege is
     // named with its GRANT, not met half-way through a migration.
-    grants::require(&pool, &t).await?;
+    grants::require(&pool, &t, grants::Uses::of(config)).await?;
     let missing = piwigo::missing_tables(&pool, &t.prefix).await?;
     if !missing.is_empty() {
         return Err(DaemonError::MissingTables(missing));

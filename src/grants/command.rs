@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::held::quote;
-use super::{GrantsError, current, render};
+use super::{GrantsError, Uses, current, render};
 use crate::config::Config;
 use crate::database_inc::DatabaseSettings;
 
@@ -44,11 +44,13 @@ pub struct GrantsArgs {
     pub missing: bool,
 }
 
-/// Where the statements go: database, prefix and user.
+/// Where the statements go: database, prefix and user, and for which
+/// features.
 struct Target {
     database: String,
     prefix: String,
     user: Option<String>,
+    uses: Uses,
 }
 
 /// Runs `grants`, printing the statements on stdout.
@@ -73,6 +75,11 @@ pub async fn run(config_path: &Path, args: GrantsArgs) -> Result<(), GrantsError
         "-- Run them as a database administrator, e.g. `piwigo-s3upload grants ... | sudo mysql`."
     );
     println!("-- Nothing here writes to Piwigo's own tables.");
+    if !target.uses.snapshots {
+        println!(
+            "-- The config has no [snapshots] section: Piwigo's tables are granted one by one. With snapshots, the user needs SELECT, LOCK TABLES, SHOW VIEW on the whole database (run `grants` again after adding the section)."
+        );
+    }
     match &args.password_file {
         Some(path) => {
             let password =
@@ -99,7 +106,12 @@ pub async fn run(config_path: &Path, args: GrantsArgs) -> Result<(), GrantsError
     }
     print!(
         "{}",
-        render::script(&target.database, &target.prefix, &current(), &account)
+        render::script(
+            &target.database,
+            &target.prefix,
+            &current(target.uses),
+            &account
+        )
     );
     Ok(())
 }
@@ -109,6 +121,7 @@ fn target(config_path: &Path, args: &GrantsArgs) -> Result<Target, GrantsError> 
         database: String::new(),
         prefix: String::new(),
         user: None,
+        uses: Uses::ALL,
     };
     if let Some(root) = &args.piwigo_root {
         let Some(path) = DatabaseSettings::find(root) else {
@@ -136,6 +149,7 @@ fn target(config_path: &Path, args: &GrantsArgs) -> Result<Target, GrantsError> 
             .map(|u| u.username().to_owned())
             .filter(|u| !u.is_empty());
         found.prefix = config.piwigo.table_prefix.clone();
+        found.uses = Uses::of(&config);
     }
     if let Some(d) = &args.database {
         found.database = d.clone();
@@ -167,7 +181,7 @@ async fn missing(config_path: &Path) -> Result<(), GrantsError> {
     let config = Config::load(config_path)?;
     let pool = crate::db::connect(config.database_url(), 1).await?;
     let t = crate::db::Tables::new(&config.piwigo.table_prefix);
-    let missing = super::missing(&pool, &t).await;
+    let missing = super::missing(&pool, &t, Uses::of(&config)).await;
     pool.close().await;
     let missing = missing?;
     if missing.grants.is_empty() {

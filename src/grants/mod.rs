@@ -114,6 +114,27 @@ struct Need {
     on: On,
     privileges: &'static [Privilege],
     reason: &'static str,
+    /// Needed only when database snapshots are configured.
+    snapshots_only: bool,
+}
+
+/// The features a config turns on that need privileges of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uses {
+    /// A `[snapshots]` section: every table is read, and locked.
+    pub snapshots: bool,
+}
+
+impl Uses {
+    /// Everything: what `grants` prints before there is a config (`init`
+    /// turns snapshots on by default).
+    pub const ALL: Self = Self { snapshots: true };
+
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            snapshots: config.snapshots.is_some(),
+        }
+    }
 }
 
 use Privilege::*;
@@ -126,41 +147,49 @@ const NEEDS: &[Need] = &[
         on: On::Table("images"),
         privileges: &[Select],
         reason: "monitoring, enqueue and verify read Piwigo's photos",
+        snapshots_only: false,
     },
     Need {
         on: On::Table("categories"),
         privileges: &[Select],
         reason: "enqueue --album and verify read Piwigo's albums",
+        snapshots_only: false,
     },
     Need {
         on: On::Table("image_category"),
         privileges: &[Select],
         reason: "enqueue --album and verify read Piwigo's albums",
+        snapshots_only: false,
     },
     Need {
         on: On::Table("tags"),
         privileges: &[Select],
         reason: "enqueue --tag and the monitored tag read Piwigo's tags",
+        snapshots_only: false,
     },
     Need {
         on: On::Table("image_tag"),
         privileges: &[Select],
         reason: "enqueue --tag and the monitored tag read Piwigo's tags",
+        snapshots_only: false,
     },
     Need {
         on: On::Table("caddie"),
         privileges: &[Select],
         reason: "enqueue --caddie reads the Batch Manager selection",
+        snapshots_only: false,
     },
     Need {
         on: On::Table("image_format"),
         privileges: &[Select],
         reason: "formats (RAW, TIFF) are read from Piwigo's image_format",
+        snapshots_only: false,
     },
     Need {
         on: On::Database,
         privileges: &[Select, LockTables, ShowView],
         reason: "for database snapshots: every table with the prefix is read under LOCK TABLES or in one consistent snapshot (read-only)",
+        snapshots_only: true,
     },
 ];
 
@@ -172,10 +201,12 @@ pub struct Requirement {
     pub reason: String,
 }
 
-/// Every requirement of a daemon whose migrations are `migrations`.
-pub fn requirements(migrations: &[Migration]) -> Vec<Requirement> {
+/// Every requirement of a daemon whose migrations are `migrations`, using
+/// `uses`.
+pub fn requirements(migrations: &[Migration], uses: Uses) -> Vec<Requirement> {
     let mut out = own_tables(migrations);
-    out.extend(NEEDS.iter().map(|n| Requirement {
+    let needed = NEEDS.iter().filter(|n| uses.snapshots || !n.snapshots_only);
+    out.extend(needed.map(|n| Requirement {
         object: match n.on {
             On::Database => Object::Database,
             On::Table(name) => Object::Table(name.to_owned()),
@@ -341,16 +372,16 @@ pub fn plan(requirements: &[Requirement]) -> Vec<Grant> {
     grants
 }
 
-/// The grants this version needs.
-pub fn current() -> Vec<Grant> {
-    plan(&requirements(MIGRATIONS))
+/// The grants this version needs for the features in `uses`.
+pub fn current(uses: Uses) -> Vec<Grant> {
+    plan(&requirements(MIGRATIONS, uses))
 }
 
 /// The grants a daemon with the migrations up to `version` needed: what
 /// an install of that release was given.
 pub fn through(version: u32) -> Vec<Grant> {
     let n = MIGRATIONS.partition_point(|m| m.version <= version);
-    plan(&requirements(&MIGRATIONS[..n]))
+    plan(&requirements(&MIGRATIONS[..n], Uses::ALL))
 }
 
 /// The grants this version needs that the connected user lacks, and to
@@ -402,13 +433,13 @@ impl fmt::Display for Missing {
     }
 }
 
-/// What the connected user lacks of this version's grants (empty when it
-/// holds them all).
-pub async fn missing(pool: &MySqlPool, t: &Tables) -> Result<Missing, DbError> {
+/// What the connected user lacks of this version's grants for `uses`
+/// (empty when it holds them all).
+pub async fn missing(pool: &MySqlPool, t: &Tables, uses: Uses) -> Result<Missing, DbError> {
     let held = Held::read(pool).await?;
     let pending = migrate::pending(pool, t).await?;
     Ok(Missing {
-        grants: current()
+        grants: current(uses)
             .into_iter()
             .filter(|g| !held.has(&t.prefix, &g.object, g.privilege))
             .collect(),
@@ -421,10 +452,10 @@ pub async fn missing(pool: &MySqlPool, t: &Tables) -> Result<Missing, DbError> {
 
 /// Refuses, naming each missing privilege with its statement, when the
 /// connected user lacks any: called before migrating, so nothing changes.
-pub async fn require(pool: &MySqlPool, t: &Tables) -> Result<usize, GrantsError> {
-    let missing = missing(pool, t).await?;
+pub async fn require(pool: &MySqlPool, t: &Tables, uses: Uses) -> Result<usize, GrantsError> {
+    let missing = missing(pool, t, uses).await?;
     if missing.grants.is_empty() {
-        Ok(current().len())
+        Ok(current(uses).len())
     } else {
         Err(GrantsError::Missing(missing))
     }
@@ -444,7 +475,7 @@ mod tests {
 
     #[test]
     fn every_table_the_migrations_create_is_granted() {
-        let grants = current();
+        let grants = current(Uses::ALL);
         for table in migrate::MIGRATIONS
             .iter()
             .flat_map(|m| crate::queue::schema::expected([m.sql]))
@@ -464,29 +495,34 @@ mod tests {
 
     #[test]
     fn piwigos_tables_are_only_read() {
-        for g in current() {
+        for g in current(Uses::ALL) {
             match &g.object {
                 Object::Database => assert!([Select, LockTables, ShowView].contains(&g.privilege)),
                 Object::Table(name) => assert!(name.starts_with("s3upload_"), "{g:?}"),
             }
         }
-        let without_snapshots: Vec<Requirement> = requirements(MIGRATIONS)
-            .into_iter()
-            .filter(|r| r.object != Object::Database)
-            .collect();
-        for g in plan(&without_snapshots) {
+        let without_snapshots = current(Uses { snapshots: false });
+        for g in &without_snapshots {
+            assert_ne!(g.object, Object::Database, "{g:?}");
             if let Object::Table(name) = &g.object
                 && !name.starts_with("s3upload_")
             {
                 assert_eq!(g.privilege, Select, "{g:?}");
             }
         }
+        // Without the database-wide SELECT, Piwigo's tables are granted
+        // one by one.
+        assert!(
+            without_snapshots
+                .iter()
+                .any(|g| g.object == Object::Table("images".into()) && g.privilege == Select)
+        );
     }
 
     #[test]
     fn a_migration_that_adds_a_table_adds_its_grants() {
         let before = through(4);
-        let after = current();
+        let after = current(Uses::ALL);
         assert!(privileges_on(&before, "s3upload_formats").is_empty());
         assert!(privileges_on(&after, "s3upload_formats").contains(&Create));
         let create = after
@@ -501,7 +537,7 @@ mod tests {
 
     #[test]
     fn the_snapshot_requirement_is_named() {
-        let g = current();
+        let g = current(Uses::ALL);
         let lock = g
             .iter()
             .find(|g| g.privilege == LockTables)

@@ -191,15 +191,21 @@ impl LastSnapshot {
         Ok(())
     }
 
-    /// `None` until a snapshot was attempted against this database.
+    /// `None` until a snapshot was attempted against this database (also
+    /// before the daemon's first start, when its tables do not exist yet:
+    /// `init` and `check` ask this of a fresh install).
     pub async fn load(pool: &MySqlPool, t: &Tables) -> Result<Option<Self>, DbError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+        let rows: Vec<(String, String)> = match sqlx::query_as(&format!(
             "SELECT name, value FROM {} WHERE name LIKE 'snapshot\\_%'",
             t.state
         ))
         .fetch_all(pool)
         .await
-        .map_err(DbError::query("read the snapshot result"))?;
+        {
+            Ok(rows) => rows,
+            Err(e) if crate::db::is_missing_table(&e) => return Ok(None),
+            Err(e) => return Err(DbError::query("read the snapshot result")(e)),
+        };
         let get = |name: &str| {
             rows.iter()
                 .find(|(n, _)| n.strip_prefix(PREFIX) == Some(name))
