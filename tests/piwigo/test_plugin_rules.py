@@ -12,6 +12,7 @@ import subprocess
 import pytest
 import requests
 
+from harness import photos
 from harness.browser import Browser
 from harness.piwigo import ApiError
 from harness.plugin import PLUGIN_DIR, PLUGIN_ID, TOKEN
@@ -140,6 +141,48 @@ def test_a_filter_is_not_a_restriction(env):
                     allow_redirects=False).status_code == 200
     r = download(user, p, image)
     assert r.status_code == 302 and "X-Amz-Signature" in r.headers["Location"], r.text
+
+
+def test_a_private_album_is_forbidden_until_piwigo_permits_it(env, browser):
+    """A photo only in a private album: a member without permission on it
+    gets no link and no object, as Piwigo's action.php refuses him; once
+    Piwigo permits him the album, both serve him."""
+    p = env.piwigo
+    api, token = p.admin.api, p.admin.token
+    album = int(api("pwg.categories.add", name=f"Private {next(USERS)}", status="private")["id"])
+    data = photos.jpeg("private-album", size=30_000)
+    image = p.add_photo(data, album, name="private-album")
+    env.queue_from_photo_tab(image)
+    env.wait_uploaded([image])
+    name = f"member{next(USERS)}"
+    user_id = p.add_user(name, "Member-Pass-1")
+    browser.login(p, name, "Member-Pass-1")
+    cookies = browser.cookies_for_requests()
+    action = lambda: requests.get(p.url(f"action.php?id={image}&part=e&download"),
+                                  cookies=cookies, allow_redirects=False, timeout=30)
+
+    assert action().status_code == 401
+    r = download(cookies, p, image)
+    assert r.status_code == 404 and "Location" not in r.headers
+    assert env.uploaded(image) not in r.text
+    browser.get(p.url(f"picture.php?/{image}"))
+    assert not browser.find_all("#S3Download a")
+    assert env.uploaded(image) not in browser.page
+    # Anonymous visitors neither.
+    assert download(p.client(), p, image).status_code == 404
+
+    # Through a group, as an admin does: adding the member to it refreshes
+    # Piwigo's cache of his forbidden albums.
+    group = int(api("pwg.groups.add", name=f"readers{next(USERS)}")["groups"][0]["id"])
+    api("pwg.permissions.add", cat_id=album, group_id=group, pwg_token=token)
+    api("pwg.groups.addUser", group_id=group, user_id=user_id, pwg_token=token)
+    assert action().status_code == 200
+    browser.get(p.url(f"picture.php?/{image}"))
+    links = browser.find_all("#S3Download a")
+    assert len(links) == 1, browser.page[:2000]
+    r = download(cookies, p, image)
+    assert r.status_code == 302 and "X-Amz-Signature" in r.headers["Location"], r.text
+    assert requests.get(r.headers["Location"], timeout=30).content == data
 
 
 # --- Piwigo's own words ------------------------------------------------------
