@@ -4,11 +4,13 @@ Manager filters, the notice on other administration pages; and the
 screenshots a reviewer looks at (tests/piwigo/artifacts/)."""
 
 import re
+import subprocess
 from pathlib import Path
 
 from selenium.webdriver.support.ui import Select
 
 from harness import photos
+from harness.daemon import binary, config_text
 from harness.piwigo import ADMIN, ADMIN_PASSWORD
 from harness.plugin import PLUGIN_ID, TOKEN
 
@@ -161,3 +163,34 @@ def test_the_tables_page_beyond_the_ten_most_recent(env):
     assert "uploaded_start=10" in first
     # A start that is not a number shows the first page.
     assert rows(env.admin_page("&uploaded_start=x%27").text) == rows(first)
+
+
+def test_the_summary_shows_the_last_database_snapshot(env, tmp_path):
+    p = env.piwigo
+    p.db.execute(f"DELETE FROM {p.table('s3upload_state')} WHERE name LIKE 'snapshot%%'")
+    assert "never taken" in env.admin_page().text
+
+    env.daemon.command("snapshot")
+    page = env.admin_page().text
+    shown = re.search(r'id="s3c-snapshot">(\d{4}-\d\d-\d\d \d\d:\d\d): (\S+-piwigo-[\d.]+) \(', page)
+    assert shown, page[-3000:]
+
+    # A snapshot that fails (S3 refuses a wrong secret) is shown with its
+    # error, the last good one, and a notice; never with the secret.
+    wrong = "Wrong-Secret-For-The-Test-42"
+    config = tmp_path / "wrong.toml"
+    config.write_text(config_text(p, env.daemon.s3, {
+        **env.daemon.sections, "s3": [f'secret_access_key = "{wrong}"']}))
+    config.chmod(0o600)
+    out = subprocess.run([binary(), "--config", str(config), "snapshot"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0, out.stdout
+    page = env.admin_page().text
+    assert re.search(r'id="s3c-snapshot">[^<]*failed: ', page), page[-3000:]
+    assert f"last good one {shown.group(1)}" in page
+    assert wrong not in page
+    notice = p.admin.get("admin.php?page=photos_add").text
+    assert "the last database snapshot failed" in notice
+
+    env.daemon.command("snapshot")
+    assert "the last database snapshot failed" not in p.admin.get("admin.php?page=photos_add").text

@@ -34,6 +34,37 @@ SELECT COUNT(DISTINCT u.image_id) AS backed_up,
     'last_upload' => $row['last_upload'],
     'failed' => $failed,
     'verify' => s3c_last_verify(),
+    'snapshot' => s3c_last_snapshot(),
+  );
+}
+
+/**
+ * The last database snapshot the daemon (or `piwigo-s3upload snapshot`)
+ * took, as recorded in its state table, or null before the first.
+ */
+function s3c_last_snapshot()
+{
+  if (!s3c_tables_ready(array('state')))
+  {
+    return null;
+  }
+  $values = query2array('SELECT name, value FROM ' . s3c_table('state')
+    . ' WHERE name LIKE \'snapshot\\_%\';', 'name', 'value');
+  if (!isset($values['snapshot_at']))
+  {
+    return null;
+  }
+  $get = function ($name) use ($values) {
+    return isset($values[$name]) ? $values[$name] : '';
+  };
+  $last_ok_at = intval($get('snapshot_last_ok_at'));
+  return array(
+    'at' => date('Y-m-d H:i', intval($get('snapshot_at'))),
+    'ok' => $get('snapshot_ok') === '1',
+    'name' => $get('snapshot_name'),
+    'size' => s3c_human_size(intval($get('snapshot_bytes'))),
+    'error' => $get('snapshot_error'),
+    'last_ok_at' => $last_ok_at > 0 ? date('Y-m-d H:i', $last_ok_at) : null,
   );
 }
 
@@ -77,7 +108,8 @@ function s3c_human_size($bytes)
 
 /**
  * What needs the admin now, as translated sentences: failures, no daemon
- * seen, S3 refusing or unreachable, a verify that found problems.
+ * seen, S3 refusing or unreachable, a verify that found problems, a
+ * database snapshot that failed.
  */
 function s3c_attention()
 {
@@ -106,6 +138,11 @@ function s3c_attention()
   if ($verify !== null and !$verify['ok'])
   {
     $problems[] = l10n('s3c_attention_verify', $verify['problems']);
+  }
+  $snapshot = s3c_last_snapshot();
+  if ($snapshot !== null and !$snapshot['ok'])
+  {
+    $problems[] = l10n('s3c_attention_snapshot');
   }
   return $problems;
 }
