@@ -169,7 +169,7 @@ if [ "$(id -u)" -eq 0 ] || sudo -n true 2>/dev/null; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq lintian dpkg-dev binutils >/dev/null
   fi
-  $SUDO packaging/deb/test.sh
+  $SUDO env TEST_DATABASE_URL="$TEST_DATABASE_URL" packaging/deb/test.sh
 else
   log "Debian package test skipped: it needs root or passwordless sudo (dpkg -i)"
 fi
