@@ -229,6 +229,71 @@ async fn reload_switches_to_a_corrected_key() {
     g.drop_database().await;
 }
 
+/// Tasks that outlive a reload follow it: a `[snapshots]` section added
+/// on SIGHUP takes a snapshot without a restart, and the heartbeat reports
+/// monitoring turned off by the reload (the plugin's tab shows it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_turns_snapshots_on_and_reports_monitoring() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let text = config_text(&g, &s3, SECRET_KEY, "");
+    std::fs::write(&path, &text).unwrap();
+    let (shutdown, task) = start(Config::load(&path).unwrap(), Some(path.clone()));
+    // -1 until the daemon has made its tables and beaten once.
+    let monitoring = || async {
+        sqlx::query_scalar::<_, i64>(&format!(
+            "SELECT COALESCE(MAX(CAST(monitoring AS SIGNED)), -1) FROM {} WHERE stopped_at IS NULL",
+            g.table("s3upload_heartbeat")
+        ))
+        .fetch_one(&g.pool)
+        .await
+        .unwrap_or(-1)
+    };
+    wait_for("the heartbeat", Duration::from_secs(30), || async {
+        monitoring().await == 1
+    })
+    .await;
+    let snapshots = || async {
+        s3.keys()
+            .await
+            .into_iter()
+            .filter(|k| {
+                k.starts_with("photos/s3upload-snapshots/") && k.ends_with("/manifest.json")
+            })
+            .count()
+    };
+    assert_eq!(snapshots().await, 0, "no [snapshots] section yet");
+
+    std::fs::write(
+        &path,
+        format!("{text}\n[monitor]\nenabled = false\n\n[snapshots]\ninterval = \"1h\"\n"),
+    )
+    .unwrap();
+    shutdown.reload.notify_one();
+    wait_for(
+        "a snapshot after the reload",
+        Duration::from_secs(60),
+        || async { snapshots().await == 1 },
+    )
+    .await;
+    wait_for(
+        "monitoring reported off",
+        Duration::from_secs(30),
+        || async { monitoring().await == 0 },
+    )
+    .await;
+    // The interval counts from the snapshot just taken: another reload
+    // does not take a second one.
+    shutdown.reload.notify_one();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(snapshots().await, 1);
+    shutdown.graceful.cancel();
+    task.await.unwrap();
+    g.drop_database().await;
+}
+
 const HTTP_TOKEN: &str = "service-test-token-0123456789";
 
 async fn http_get(port: u16, path: &str) -> (u16, String) {

@@ -43,15 +43,16 @@ pub async fn once(
     requests::drain(pool, t, &ctx.queue, ctx.upload.prevent_duplicates_by_md5).await
 }
 
-/// Every `interval` until `shutdown`: carries out the plugin's requests and
-/// keeps the heartbeat fresh, waking the workers when photos were queued.
-/// Errors are logged once until the database answers again.
+/// Every `monitor.poll_interval` until `shutdown`: carries out the plugin's
+/// requests and keeps the heartbeat fresh, waking the workers when photos
+/// were queued. Both the context and the config are followed across
+/// reloads (the heartbeat reports whether monitoring is on now). Errors
+/// are logged once until the database answers again.
 pub async fn run(
     pool: MySqlPool,
     t: Tables,
     current: watch::Receiver<Arc<worker::Context>>,
-    interval: Duration,
-    monitoring: bool,
+    configs: watch::Receiver<crate::config::Config>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
@@ -62,6 +63,13 @@ pub async fn run(
     let mut failing = false;
     loop {
         let ctx = current.borrow().clone();
+        let (interval, monitoring) = {
+            let monitor = &configs.borrow().monitor;
+            (
+                monitor.poll_interval,
+                monitor.enabled || monitor.tag.is_some(),
+            )
+        };
         let beat = last_beat.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY);
         match once(&pool, &t, &ctx, beat).await {
             Ok(queued) => {

@@ -148,7 +148,8 @@ pub async fn run(
     if opts.until_idle {
         sweep::report(&sweep::once(&settings.ctx()).await);
         let started = Instant::now();
-        monitor::poll_once(&pool, &t, &settings.config().monitor).await?;
+        let monitor = settings.config().monitor.clone();
+        monitor::poll_once(&pool, &t, &monitor).await?;
         metrics.polled(started.elapsed());
         companion::once(&pool, &t, &settings.ctx(), true).await?;
         queue::formats::discover(&pool, &t).await?;
@@ -161,8 +162,7 @@ pub async fn run(
                 pool.clone(),
                 t.clone(),
                 settings.contexts(),
-                settings.config().monitor.poll_interval,
-                settings.config().monitor.enabled || settings.config().monitor.tag.is_some(),
+                settings.configs(),
                 wake.clone(),
                 stop,
             ),
@@ -183,12 +183,7 @@ pub async fn run(
         tasks.push(Task::spawn(
             "snapshots",
             stop.clone(),
-            crate::snapshot::schedule::run(
-                settings.config().clone(),
-                pool.clone(),
-                t.clone(),
-                stop,
-            ),
+            crate::snapshot::schedule::run(settings.configs(), pool.clone(), t.clone(), stop),
         ));
         settings.start_monitor();
     }

@@ -37,7 +37,9 @@ pub(super) struct Shared {
 
 pub(super) struct Settings {
     path: Option<PathBuf>,
-    config: Config,
+    /// The running configuration; tasks that outlive a reload (the
+    /// plugin's requests, snapshots) follow it.
+    config: watch::Sender<Config>,
     /// The current workers' context; tasks that outlive a reload follow it.
     contexts: watch::Sender<Arc<worker::Context>>,
     feed: watch::Sender<http::Feed>,
@@ -68,6 +70,7 @@ impl Settings {
         retry_if_changed(&ctx.queue, &config).await?;
         let (contexts, _) = watch::channel(ctx.clone());
         let (feed, _) = watch::channel(feed_of(&config, &ctx));
+        let (config, _) = watch::channel(config);
         Ok(Self {
             path,
             config,
@@ -81,8 +84,15 @@ impl Settings {
         })
     }
 
-    pub(super) fn config(&self) -> &Config {
-        &self.config
+    /// The running configuration. Not to be held across an await: a
+    /// reload waits for it.
+    pub(super) fn config(&self) -> watch::Ref<'_, Config> {
+        self.config.borrow()
+    }
+
+    /// Follows the configuration across reloads.
+    pub(super) fn configs(&self) -> watch::Receiver<Config> {
+        self.config.subscribe()
     }
 
     /// The context new photos are started with.
@@ -101,18 +111,19 @@ impl Settings {
 
     /// Photos the pipeline may hold at once: uploading, and hashed ahead.
     pub(super) fn capacity(&self) -> usize {
-        self.config.upload.workers * PIPELINE_DEPTH
+        self.config().upload.workers * PIPELINE_DEPTH
     }
 
     pub(super) fn start_monitor(&mut self) {
         let stop = self.graceful.child_token();
+        let cfg = self.config().monitor.clone();
         self.monitor = Some(Task::spawn(
             "monitor",
             stop.clone(),
             monitor::run(
                 self.pool.clone(),
                 self.t.clone(),
-                self.config.monitor.clone(),
+                cfg,
                 self.wake.clone(),
                 self.ctx().metrics.clone(),
                 stop,
@@ -149,19 +160,19 @@ impl Settings {
     }
 
     async fn apply(&mut self, new: Config) -> Result<(), DaemonError> {
-        warn_restart_only(&self.config, &new);
+        warn_restart_only(&self.config(), &new);
         let running = self.ctx();
         let ctx = context(&new, running.queue.clone(), shared_of(&running)).await?;
         retry_if_changed(&ctx.queue, &new).await?;
-        let (from, to) = (self.config.upload.workers, new.upload.workers);
+        let (from, to) = (self.config().upload.workers, new.upload.workers);
         if from != to {
             resize(&ctx.uploads, from, to);
             tracing::info!(from, to, "worker count changed");
         }
-        let monitor_changed = new.monitor != self.config.monitor;
+        let monitor_changed = new.monitor != self.config().monitor;
         self.feed.send_replace(feed_of(&new, &ctx));
         self.contexts.send_replace(ctx);
-        self.config = new;
+        self.config.send_replace(new);
         if monitor_changed && let Some(monitor) = self.monitor.take() {
             monitor.stop().await;
             self.start_monitor();

@@ -1,12 +1,15 @@
 //! The daemon's snapshot task: one snapshot every `snapshots.interval`,
-//! counted from the newest complete one in the bucket (so a restart does
-//! not take an extra one), retried sooner after a failure. Each result
-//! is stored for `status` and `/metrics`.
+//! counted from the newest complete one in the bucket (so a restart or a
+//! reload does not take an extra one), retried sooner after a failure.
+//! It follows the configuration across reloads (SIGHUP), never cutting a
+//! snapshot short for one. Each result is stored for `status` and
+//! `/metrics`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sqlx::MySqlPool;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::{self, LastSnapshot};
@@ -19,21 +22,44 @@ use crate::s3::Target;
 /// when that is shorter).
 const RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 
-pub async fn run(config: Config, pool: MySqlPool, t: Tables, stop: CancellationToken) {
-    let Some(snap) = config.snapshots.clone().filter(|s| s.enabled) else {
-        return;
-    };
-    let redact = Redactor::new(config.secrets());
-    let mut wait = match first_wait(&config, &snap).await {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %redact.scrub(&e.to_string()), "snapshots: cannot list the bucket; taking one now");
-            Duration::ZERO
-        }
-    };
+pub async fn run(
+    mut configs: watch::Receiver<Config>,
+    pool: MySqlPool,
+    t: Tables,
+    stop: CancellationToken,
+) {
+    // After a failure: when the next try is due, whatever the bucket says.
+    let mut retry_at: Option<Instant> = None;
     loop {
+        // Taken afresh after each snapshot and each reload: a reload that
+        // adds, pauses or changes [snapshots] applies at once.
+        let config = configs.borrow_and_update().clone();
+        let Some(snap) = config.snapshots.clone().filter(|s| s.enabled) else {
+            tokio::select! {
+                changed = configs.changed() => if changed.is_err() { return },
+                () = stop.cancelled() => return,
+            }
+            continue;
+        };
+        let redact = Redactor::new(config.secrets());
+        let wait = match retry_at {
+            Some(at) => at.saturating_duration_since(Instant::now()),
+            None => match first_wait(&config, &snap).await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!(error = %redact.scrub(&e.to_string()), "snapshots: cannot list the bucket; taking one now");
+                    Duration::ZERO
+                }
+            },
+        };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
+            changed = configs.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
             () = stop.cancelled() => return,
         }
         let previous = LastSnapshot::load(&pool, &t).await.ok().flatten();
@@ -46,7 +72,7 @@ pub async fn run(config: Config, pool: MySqlPool, t: Tables, stop: CancellationT
         let now = Utc::now().timestamp();
         let last = match &result {
             Ok(taken) => {
-                wait = snap.interval;
+                retry_at = None;
                 LastSnapshot {
                     at: now,
                     ok: true,
@@ -58,8 +84,9 @@ pub async fn run(config: Config, pool: MySqlPool, t: Tables, stop: CancellationT
             }
             Err(e) => {
                 let error = redact.scrub(&e.to_string());
-                tracing::warn!(error = %error, "snapshot failed; the next try is in 15 minutes");
-                wait = RETRY_AFTER.min(snap.interval);
+                let after = RETRY_AFTER.min(snap.interval);
+                tracing::warn!(error = %error, retry_in = ?after, "snapshot failed; trying again later");
+                retry_at = Some(Instant::now() + after);
                 LastSnapshot {
                     at: now,
                     ok: false,
