@@ -8,6 +8,7 @@ import itertools
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
@@ -314,6 +315,34 @@ def test_plain_http_stored_before_is_not_sent_the_token(env):
         assert TOKEN not in r.text
     finally:
         env.settings()
+
+
+def test_other_plugins_hear_of_the_download_as_of_piwigos_own(env):
+    """A plugin listening to `loc_action_before_http_headers` (as download
+    counters do) hears of a download through our link exactly as of one
+    through Piwigo's action.php, and not of a refused one."""
+    p = env.piwigo
+    fixture = Path(__file__).resolve().parent / "fixtures" / "download_listener"
+    p.deploy_plugin(fixture)
+    p.activate_plugin("download_listener")
+    log = p.root / "_data" / "download_listener.log"
+    log.unlink(missing_ok=True)
+    heard = lambda: log.read_text().split() if log.exists() else []
+    try:
+        image, _ = env.uploaded_photo("listened")
+        hidden, _ = env.uploaded_photo("listened-hidden")
+        p.set_level(hidden, 8)
+        visitor = p.client()
+        assert visitor.get(f"action.php?id={image}&part=e&download").status_code == 200
+        assert heard() == [str(image)]
+        r = download(visitor, p, image)
+        assert r.status_code == 302 and "X-Amz-Signature" in r.headers["Location"], r.text
+        assert heard() == [str(image), str(image)]
+        assert download(visitor, p, hidden).status_code == 404
+        assert heard() == [str(image), str(image)]
+    finally:
+        p.admin.api("pwg.plugins.performAction", action="deactivate", plugin="download_listener",
+                    pwg_token=p.admin.token)
 
 
 # --- S3 refusing the daemon ----------------------------------------------------
