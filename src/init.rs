@@ -44,6 +44,18 @@ pub struct InitArgs {
     /// Folder in the bucket (the plugin's "bucket path").
     #[arg(long, default_value = "photos/")]
     pub prefix: String,
+    /// A database administrator (e.g.
+    /// mysql://root@localhost/?socket=/run/mysqld/mysqld.sock, as root)
+    /// that init uses once to create --database-url's user with its
+    /// password and grant it exactly what `grants` prints for this config.
+    /// Never written to the config.
+    #[arg(long, value_name = "URL", requires = "database_url")]
+    pub admin_database_url: Option<String>,
+    /// With --admin-database-url: the host the database server sees the
+    /// daemon connect from [default: as it sees init's connection when both
+    /// go to the same server address, else --database-url's host].
+    #[arg(long, value_name = "HOST", requires = "admin_database_url")]
+    pub grant_host: Option<String>,
     /// An age public key (`age1...`, from `age-keygen -o key.txt`) that
     /// database snapshots are encrypted to; only `restore --identity
     /// key.txt` reads them then.
@@ -76,6 +88,8 @@ pub enum InitError {
     ChecksFailed,
     #[error("init: {0}")]
     Config(#[from] crate::config::ConfigError),
+    #[error("init: {0}; nothing was written")]
+    Grants(crate::grants::GrantsError),
 }
 
 impl InitError {
@@ -83,6 +97,7 @@ impl InitError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::ChecksFailed | Self::Write { .. } => crate::exit::FAILURE,
+            Self::Grants(e) => e.exit_code(),
             _ => crate::exit::CONFIG,
         }
     }
@@ -258,6 +273,24 @@ pub async fn run(path: &Path, mut args: InitArgs) -> Result<(), InitError> {
         snapshots: snapshots.as_ref().map(Option::as_deref),
     });
     let config = Config::from_toml(&text, path, None)?;
+    // The daemon's own user, made and granted now by an administrator when
+    // one is given (or named at the prompt).
+    let admin_url = match args.admin_database_url.take() {
+        Some(url) => Some(url),
+        None if database_url.is_some() => asker.optional(
+            "A database administrator's URL to create this user and grant it what it needs now (as root: mysql://root@localhost/?socket=/run/mysqld/mysqld.sock); none if `grants` was run already",
+        )?,
+        None => None,
+    };
+    if let Some(url) = admin_url {
+        let applied = crate::grants::apply::apply(&url, &config, args.grant_host.as_deref())
+            .await
+            .map_err(InitError::Grants)?;
+        eprintln!(
+            "database: {} exists and holds the {} privileges this config needs (granted now)",
+            applied.account, applied.statements
+        );
+    }
     let findings = check::run(&config).await;
     eprint!("{}", check::render(&findings));
     if !findings.iter().all(|f| f.ok) {

@@ -292,6 +292,96 @@ async fn init_writes_a_checked_config_and_refuses_a_bad_one() {
     g.drop_database().await;
 }
 
+/// `init --admin-database-url`: the daemon's own user does not exist yet;
+/// init creates it with the password file's password through the
+/// administrator's connection, grants it exactly what `grants` prints, and
+/// the written config then runs the daemon as that user. The
+/// administrator's URL is never written.
+#[tokio::test]
+async fn init_creates_and_grants_the_daemons_user_through_an_administrator() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    piwigo_settings(&g).await;
+    g.create_formats_table().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("s3_secret");
+    std::fs::write(&secret, SECRET_KEY).unwrap();
+    let password = dir.path().join("database_password");
+    std::fs::write(&password, "Daemon-Own-pw'9\n").unwrap();
+    let config = dir.path().join("piwigo-s3upload.toml");
+    let user = format!("d{}", &g.name[g.name.len() - 8..]);
+    let admin = format!("{}/{}", server_url(), g.name);
+    let init = |extra: &[&str]| {
+        bin()
+            .arg("--config")
+            .arg(&config)
+            .args(["init", "--non-interactive", "--piwigo-root"])
+            .arg(g.root())
+            .args([
+                "--database-url",
+                &format!("mysql://{user}@{}/{}", db_host(), g.name),
+                "--database-password-file",
+            ])
+            .arg(&password)
+            .args(["--bucket", BUCKET, "--endpoint", &s3.endpoint])
+            .args(["--access-key-id", ACCESS_KEY, "--secret-access-key-file"])
+            .arg(&secret)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Without the administrator: the user does not exist, nothing written.
+    let out = init(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!config.exists());
+
+    let out = init(&["--admin-database-url", &admin]);
+    let msg = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{msg}");
+    assert!(
+        msg.contains("privileges this config needs (granted now)"),
+        "{msg}"
+    );
+    assert!(msg.contains("ok    privileges"), "{msg}");
+    let written = std::fs::read_to_string(&config).unwrap();
+    let admin_url = url::Url::parse(&server_url()).unwrap();
+    assert!(!written.contains(&format!("{}@", admin_url.username())), "{written}");
+    if let Some(pw) = admin_url.password() {
+        assert!(!written.contains(&format!(":{pw}@")), "{written}");
+    }
+    assert!(!written.contains("Daemon-Own-pw"), "{written}");
+    // What it granted is what `grants` prints, and nothing on Piwigo's
+    // tables but SELECT.
+    let grants: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT CAST(GRANTEE AS CHAR) FROM information_schema.TABLE_PRIVILEGES \
+         WHERE TABLE_SCHEMA = '{}' AND GRANTEE LIKE '%{user}%' AND PRIVILEGE_TYPE <> 'SELECT' \
+         AND TABLE_NAME NOT LIKE '%s3upload%'",
+        g.name
+    ))
+    .fetch_all(&g.pool)
+    .await
+    .unwrap();
+    assert!(grants.is_empty(), "{grants:?}");
+
+    g.add_upload(1, "granted.jpg", &photo_bytes(8, 10_000))
+        .await;
+    let run = |args: &[&str]| {
+        bin()
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["enqueue", "--all"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["run", "--until-idle"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(s3.get(&upload_key("granted.jpg")).await.is_some());
+    g.drop_user(&user).await;
+    g.drop_database().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_command_and_journald_priorities() {
     let g = Gallery::new().await;

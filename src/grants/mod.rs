@@ -6,6 +6,7 @@
 //! `grants` command's statements, `check`'s finding and the refusal of
 //! `run` (and of every command that migrates) before anything changes.
 
+pub mod apply;
 pub mod command;
 mod held;
 mod render;

@@ -70,6 +70,14 @@ def test_quick_start_as_the_package_sets_it_up(piwigo, s3, db_server, system_use
     data = {n: photos.jpeg(f"quick-start-{n}", size=20_000) for n in range(4)}
     ids = {n: piwigo.add_photo(b, album, name=f"qs{n}") for n, b in data.items()}
     let_others_traverse(piwigo.root)
+    # The gallery belongs to the web server's group, and its photos are not
+    # for others: the daemon's user reads them only as a member of that
+    # group, which init makes it (the README's step 3).
+    web = grp.getgrnam("www-data")
+    was_member = USER in web.gr_mem
+    subprocess.run(["chgrp", "-R", "www-data", str(piwigo.root)], check=True)
+    subprocess.run(["chmod", "-R", "g+rX", str(piwigo.root)], check=True)
+    (piwigo.root / "upload").chmod(0o750)
     # A database user per Piwigo version: the server is shared by the suite.
     db_user = f"s3u-{piwigo.version.replace('.', '')}-{os.getpid()}"
     env = dict(os.environ, NO_COLOR="1")
@@ -117,6 +125,9 @@ def test_quick_start_as_the_package_sets_it_up(piwigo, s3, db_server, system_use
                    "--bucket", BUCKET, "--endpoint", s3.endpoint,
                    "--access-key-id", ACCESS_KEY, "--secret-access-key-file", str(secret))
         assert "enqueue --all" in out and " run" in out, out
+        if not was_member:
+            assert f"added user {USER} to group www-data" in out, out
+        assert USER in grp.getgrnam("www-data").gr_mem
         st = CONFIG.stat()
         assert (stat.S_IMODE(st.st_mode), st.st_uid, grp.getgrgid(st.st_gid).gr_name) \
             == (0o640, 0, USER), out
@@ -151,6 +162,8 @@ def test_quick_start_as_the_package_sets_it_up(piwigo, s3, db_server, system_use
         # Piwigo's tables were only read.
         assert piwigo.db.scalar(f"SELECT COUNT(*) FROM {piwigo.table('images')}") == len(ids)
     finally:
+        if not was_member:
+            subprocess.run(["gpasswd", "-d", USER, "www-data"], capture_output=True, check=False)
         with db_server.connect() as conn, conn.cursor() as cur:
             for host in ("127.0.0.1",):
                 cur.execute(f"DROP USER IF EXISTS '{db_user}'@'{host}'")
