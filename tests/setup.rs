@@ -345,7 +345,10 @@ async fn init_creates_and_grants_the_daemons_user_through_an_administrator() {
     assert!(msg.contains("ok    privileges"), "{msg}");
     let written = std::fs::read_to_string(&config).unwrap();
     let admin_url = url::Url::parse(&server_url()).unwrap();
-    assert!(!written.contains(&format!("{}@", admin_url.username())), "{written}");
+    assert!(
+        !written.contains(&format!("{}@", admin_url.username())),
+        "{written}"
+    );
     if let Some(pw) = admin_url.password() {
         assert!(!written.contains(&format!(":{pw}@")), "{written}");
     }

@@ -597,3 +597,37 @@ async fn a_snapshot_taken_while_photos_arrive_is_consistent() {
     target.drop().await;
     g.drop_database().await;
 }
+
+/// `status` warns of a snapshot overdue (none succeeded for twice the
+/// interval), as `check` does, and of a failed one.
+#[tokio::test]
+async fn status_warns_of_an_overdue_or_failed_snapshot() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let text = config_text(&g, &s3, SECRET_KEY, "[snapshots]\ninterval = \"1h\"\n");
+    let (out, msg) = run_with(&text, &["run", "--until-idle"]);
+    assert!(out.status.success(), "{msg}");
+    let state = |ok: i64, at: i64| {
+        format!(
+            "INSERT INTO {} (name, value) VALUES ('snapshot_at', '{at}'), ('snapshot_ok', '{ok}'), \
+             ('snapshot_name', 'x'), ('snapshot_bytes', '10'), ('snapshot_last_ok_at', '{at}'), \
+             ('snapshot_error', 'S3 said no') ON DUPLICATE KEY UPDATE value = VALUES(value)",
+            g.table("s3upload_state")
+        )
+    };
+    let now = chrono::Utc::now().timestamp();
+    g.exec(&state(1, now - 60)).await;
+    let (_, msg) = run_with(&text, &["status"]);
+    assert!(msg.contains("Last snapshot: x"), "{msg}");
+    assert!(!msg.contains("WARNING"), "{msg}");
+    g.exec(&state(1, now - 3 * 3600)).await;
+    let (_, msg) = run_with(&text, &["status"]);
+    assert!(
+        msg.contains("WARNING: no snapshot succeeded for 3h"),
+        "{msg}"
+    );
+    g.exec(&state(0, now)).await;
+    let (_, msg) = run_with(&text, &["status"]);
+    assert!(msg.contains("WARNING: the last snapshot failed"), "{msg}");
+    g.drop_database().await;
+}
