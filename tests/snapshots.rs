@@ -631,3 +631,47 @@ async fn status_warns_of_an_overdue_or_failed_snapshot() {
     assert!(msg.contains("WARNING: the last snapshot failed"), "{msg}");
     g.drop_database().await;
 }
+
+/// A database user that lacks one privilege loading needs (DROP) is told
+/// which, with the GRANT, before anything is read or written: exit 2, no
+/// table created.
+#[tokio::test]
+async fn a_missing_grant_is_named_before_anything_is_loaded() {
+    let (g, s3) = gallery().await;
+    let text = config_text(&g, &s3, SECRET_KEY, "[snapshots]\n");
+    let (out, said) = run_with(&text, &["snapshot"]);
+    assert!(out.status.success(), "{said}");
+    let target = Empty::new().await;
+    let user = format!("r{}", rand_suffix());
+    let admin = MySqlPool::connect(&server_url()).await.unwrap();
+    for host in ["localhost", "127.0.0.1"] {
+        admin
+            .execute(
+                format!(
+                    "CREATE USER '{user}'@'{host}' IDENTIFIED BY 'Restore-pw-1'; \
+                     GRANT SELECT, INSERT, CREATE, ALTER, INDEX ON `{}`.* TO '{user}'@'{host}'",
+                    target.name
+                )
+                .as_str(),
+            )
+            .await
+            .unwrap();
+    }
+    let url = format!("mysql://{user}:Restore-pw-1@{}/{}", db_host(), target.name);
+    let fresh = tempfile::tempdir().unwrap();
+    let restore = config_for(&g, &s3, &url, fresh.path(), "[snapshots]\n");
+    let (out, said) = run_with(&restore, &["restore", "--database-only"]);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("lacks DROP"), "{said}");
+    assert!(said.contains("GRANT DROP ON `"), "{said}");
+    assert!(said.contains("nothing was loaded"), "{said}");
+    assert!(target.tables().await.is_empty());
+    for host in ["localhost", "127.0.0.1"] {
+        let _ = admin
+            .execute(format!("DROP USER '{user}'@'{host}'").as_str())
+            .await;
+    }
+    admin.close().await;
+    target.drop().await;
+    g.drop_database().await;
+}

@@ -82,6 +82,8 @@ fn error_code(e: &anyhow::Error) -> u8 {
         d.exit_code()
     } else if let Some(g) = e.downcast_ref::<crate::grants::GrantsError>() {
         g.exit_code()
+    } else if let Some(crate::restore::gallery::GalleryError::Grants { .. }) = e.downcast_ref() {
+        exit::CONFIG
     } else {
         exit::FAILURE
     }

@@ -62,6 +62,9 @@ pub enum Privilege {
     Index,
     LockTables,
     ShowView,
+    /// Only loading a snapshot (`restore --gallery`, `--database-only`)
+    /// needs it; the daemon never does.
+    Drop,
 }
 
 impl Privilege {
@@ -76,6 +79,7 @@ impl Privilege {
             Self::Index => "INDEX",
             Self::LockTables => "LOCK TABLES",
             Self::ShowView => "SHOW VIEW",
+            Self::Drop => "DROP",
         }
     }
 }
@@ -449,6 +453,41 @@ pub async fn missing(pool: &MySqlPool, t: &Tables, uses: Uses) -> Result<Missing
         prefix: t.prefix.clone(),
         pending: pending.iter().map(|m| m.version).collect(),
     })
+}
+
+/// What loading a snapshot into the connected user's database needs
+/// (every table is dropped if it exists, created, filled and indexed).
+pub const TO_LOAD_A_SNAPSHOT: [Privilege; 5] = [
+    Privilege::Create,
+    Privilege::Drop,
+    Privilege::Alter,
+    Privilege::Index,
+    Privilege::Insert,
+];
+
+/// The privileges of [`TO_LOAD_A_SNAPSHOT`] the connected user lacks on
+/// its database, with the one GRANT that adds them; `None` when it holds
+/// them all.
+pub async fn missing_to_load(pool: &MySqlPool) -> Result<Option<(String, String)>, DbError> {
+    let held = Held::read(pool).await?;
+    let lacking: Vec<Privilege> = TO_LOAD_A_SNAPSHOT
+        .into_iter()
+        .filter(|p| !held.has("", &Object::Database, *p))
+        .collect();
+    if lacking.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<&str> = lacking.iter().map(|p| p.sql()).collect();
+    Ok(Some((
+        names.join(", "),
+        render::grant(
+            &held.database,
+            "",
+            &Object::Database,
+            &lacking,
+            &held.account,
+        ),
+    )))
 }
 
 /// Refuses, naming each missing privilege with its statement, when the

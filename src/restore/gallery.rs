@@ -86,6 +86,10 @@ pub enum GalleryError {
         prefix: String,
         example: String,
     },
+    #[error(
+        "restore: the database user lacks {lacking} on its database, which loading a snapshot needs; nothing was loaded. As a database administrator run: {statement}"
+    )]
+    Grants { lacking: String, statement: String },
     #[error("restore: loading the snapshot failed at statement {statement}: {reason}. {cleanup}")]
     Load {
         statement: u64,
@@ -116,6 +120,11 @@ pub async fn run(config: &Config, args: GalleryArgs, dry_run: bool) -> anyhow::R
     }
     let pool = db::connect(config.database_url(), 2).await?;
     let t = Tables::new(&config.piwigo.table_prefix);
+    // Before anything is read from the bucket or written: a refusal
+    // half-way would leave tables to drop.
+    if let Some((lacking, statement)) = crate::grants::missing_to_load(&pool).await? {
+        return Err(GalleryError::Grants { lacking, statement }.into());
+    }
     let existing = prefixed_tables(&pool, &t.prefix).await?;
     if !existing.is_empty() && !args.force {
         return Err(GalleryError::NotEmpty {
