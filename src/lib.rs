@@ -31,6 +31,8 @@
 //!   database, `status`, `/metrics`, `verify` and the plugin show) and the
 //!   `Failure` type every module builds.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
+//! - [`periodic`]: how periodic tasks log failures (once) and recoveries;
+//!   each task runs in a span named for it (`daemon::task`).
 //! - [`worker`]: one item's life (a photo or a format): hash,
 //!   de-duplicate, reserve the key, upload, record.
 //! - [`sweep`]: aborting multipart uploads a killed daemon left behind.
@@ -85,6 +87,7 @@ pub mod init;
 pub mod journald;
 pub mod metrics;
 pub mod monitor;
+pub mod periodic;
 pub mod piwigo;
 pub mod progress;
 pub mod queue;

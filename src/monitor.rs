@@ -81,26 +81,21 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
-    let mut failing_since: Option<std::time::Instant> = None;
+    let mut failures = crate::periodic::Failures::default();
     let mut delay = cfg.poll_interval;
     loop {
         let started = std::time::Instant::now();
         match poll_once(&pool, &t, &cfg).await {
             Ok(queued) => {
                 metrics.polled(started.elapsed());
-                if let Some(since) = failing_since.take() {
-                    tracing::info!(down_for = ?since.elapsed(), "monitor: database reachable again");
-                }
+                failures.succeeded();
                 delay = cfg.poll_interval;
                 if queued > 0 {
                     wake.notify_one();
                 }
             }
             Err(e) => {
-                if failing_since.is_none() {
-                    tracing::error!(error = %e, "monitor: poll failed; retrying with backoff");
-                    failing_since = Some(std::time::Instant::now());
-                }
+                failures.failed(&e, "poll failed; retrying with backoff");
                 delay = (delay * 2).min(MAX_ERROR_BACKOFF);
             }
         }

@@ -60,7 +60,7 @@ pub async fn run(
         tracing::debug!(error = %e, "could not forget old heartbeats");
     }
     let mut last_beat: Option<Instant> = None;
-    let mut failing = false;
+    let mut failures = crate::periodic::Failures::default();
     loop {
         let ctx = current.borrow().clone();
         let (interval, monitoring) = {
@@ -88,20 +88,15 @@ pub async fn run(
                         tracing::debug!(error = %e, "could not record the S3 check in the heartbeat");
                     }
                 }
-                if failing {
-                    tracing::info!("plugin requests: database reachable again");
-                    failing = false;
-                }
+                failures.succeeded();
                 if queued > 0 {
                     wake.notify_one();
                 }
             }
-            Err(e) => {
-                if !failing {
-                    tracing::warn!(error = %e, "plugin requests: could not read or answer them; retrying");
-                    failing = true;
-                }
-            }
+            Err(e) => failures.failed(
+                &e,
+                "could not read or answer the plugin's requests; retrying",
+            ),
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

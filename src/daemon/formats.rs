@@ -16,12 +16,17 @@ use crate::queue;
 pub(super) const INTERVAL: Duration = Duration::from_secs(30);
 
 pub(super) async fn run(pool: MySqlPool, t: Tables, wake: Arc<Notify>, stop: CancellationToken) {
+    let mut failures = crate::periodic::Failures::default();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(INTERVAL) => {}
         }
-        match queue::formats::discover(&pool, &t).await {
+        let found = queue::formats::discover(&pool, &t).await;
+        if found.is_ok() {
+            failures.succeeded();
+        }
+        match found {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(
@@ -30,7 +35,7 @@ pub(super) async fn run(pool: MySqlPool, t: Tables, wake: Arc<Notify>, stop: Can
                 );
                 wake.notify_one();
             }
-            Err(e) => tracing::warn!(error = %e, "could not look for new formats; retrying"),
+            Err(e) => failures.failed(&e, "could not look for new formats; retrying"),
         }
     }
 }

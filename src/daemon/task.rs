@@ -1,7 +1,10 @@
 //! A background task the daemon starts and, at the end, stops: its own
-//! stop token, awaited so nothing it holds outlives the daemon.
+//! stop token, awaited so nothing it holds outlives the daemon, and a
+//! span named for it, so its log lines say which task wrote them.
 
 use std::future::Future;
+
+use tracing::Instrument;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +24,7 @@ impl Task {
     ) -> Self {
         Self {
             name,
-            handle: tokio::spawn(work),
+            handle: tokio::spawn(work.instrument(tracing::info_span!("task", name))),
             stop,
         }
     }

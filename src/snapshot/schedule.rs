@@ -47,7 +47,7 @@ pub async fn run(
             None => match first_wait(&config, &snap).await {
                 Ok(w) => w,
                 Err(e) => {
-                    tracing::warn!(error = %redact.scrub(&e.to_string()), "snapshots: cannot list the bucket; taking one now");
+                    tracing::warn!(error = %redact.scrub(&e.to_string()), "cannot list the bucket; taking one now");
                     Duration::ZERO
                 }
             },
@@ -97,7 +97,7 @@ pub async fn run(
             }
         };
         if let Err(e) = last.store(&pool, &t).await {
-            tracing::warn!(error = %e, "snapshots: cannot store the result for status");
+            tracing::warn!(error = %e, "cannot store the result for status");
         }
     }
 }
