@@ -42,7 +42,10 @@ mod tests {
         f.failed(&"refused", "poll failed");
         let first = f.since;
         f.failed(&"refused again", "poll failed");
-        assert!(first.is_some() && f.since == first, "the first failure is the one kept");
+        assert!(
+            first.is_some() && f.since == first,
+            "the first failure is the one kept"
+        );
         f.succeeded();
         assert!(f.since.is_none());
         f.succeeded();

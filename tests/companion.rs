@@ -59,8 +59,15 @@ async fn a_large_selection_is_queued_with_the_enqueue_rules() {
     ))
     .await;
     let ids: Vec<u32> = (1..=120_000).collect();
-    let id = requests::file(&g.pool, &t, &ids, None).await.unwrap();
-    assert_eq!(requests::photos(&g.pool, &t, id).await.unwrap(), 120_000);
+    let id = piwigo_s3upload::queue::requests::file(&g.pool, &t, &ids, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        piwigo_s3upload::queue::requests::photos(&g.pool, &t, id)
+            .await
+            .unwrap(),
+        120_000
+    );
 
     let queued = requests::drain(&g.pool, &t, &queue_of(&g).await, true)
         .await

@@ -193,8 +193,8 @@ pub async fn run(
     let gap = (current > stop).then_some((stop + 1, current));
     report.to_queue = pending.len() as u64;
     if !pending.is_empty() || gap.is_some() {
-        let request = requests::file(pool, t, &pending, gap).await?;
-        report.to_queue = requests::photos(pool, t, request).await?;
+        let request = crate::queue::requests::file(pool, t, &pending, gap).await?;
+        report.to_queue = crate::queue::requests::photos(pool, t, request).await?;
         report.queued = requests::drain(pool, t, queue, dedupe).await?;
     }
     Ok(report)

@@ -38,7 +38,7 @@ pub async fn once(
     beat: bool,
 ) -> Result<u64, DbError> {
     if beat {
-        heartbeat::beat(pool, t, ctx.queue.owner()).await?;
+        crate::queue::heartbeat::beat(pool, t, ctx.queue.owner()).await?;
     }
     requests::drain(pool, t, &ctx.queue, ctx.upload.prevent_duplicates_by_md5).await
 }
@@ -56,7 +56,7 @@ pub async fn run(
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    if let Err(e) = heartbeat::forget_old(&pool, &t).await {
+    if let Err(e) = crate::queue::heartbeat::forget_old(&pool, &t).await {
         tracing::debug!(error = %e, "could not forget old heartbeats");
     }
     let mut last_beat: Option<Instant> = None;
@@ -104,7 +104,7 @@ pub async fn run(
         }
     }
     let ctx = current.borrow().clone();
-    if let Err(e) = heartbeat::stopped(&pool, &t, ctx.queue.owner()).await {
+    if let Err(e) = crate::queue::heartbeat::stopped(&pool, &t, ctx.queue.owner()).await {
         tracing::debug!(error = %e, "could not record the stop in the heartbeat");
     }
 }

@@ -192,7 +192,7 @@ pub async fn run(
     // A run until idle beat once and has no companion task to record its
     // stop: `status` and the plugin would say "running" for a minute.
     if opts.until_idle
-        && let Err(e) = companion::heartbeat::stopped(&pool, &t, settings.ctx().queue.owner()).await
+        && let Err(e) = queue::heartbeat::stopped(&pool, &t, settings.ctx().queue.owner()).await
     {
         tracing::debug!(error = %e, "could not record the stop in the heartbeat");
     }

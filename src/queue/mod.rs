@@ -2,8 +2,9 @@
 //! heartbeats, hand-backs), `reserve` (md5 and key reservations, waits),
 //! `record` (success, failure with backoff, rows Piwigo dropped), `retry`
 //! (rows made due again, work left), `item` (what a row stands for),
-//! `formats`, `enqueue`, `report`, `migrate` and `schema`. This file holds
-//! the types they share.
+//! `formats`, `enqueue`, `report`, `heartbeat` and `requests` (the companion plugin's
+//! request tables), `migrate` and `schema`. This file holds the types they
+//! share.
 //!
 //! A row belongs to a worker while `claimed_by` holds that worker's claim
 //! token and `claimed_until` is in the future; every write that finishes a
@@ -12,6 +13,7 @@
 mod claim;
 pub mod enqueue;
 pub mod formats;
+pub mod heartbeat;
 pub mod item;
 pub mod migrate;
 mod record;
@@ -19,6 +21,7 @@ mod reserve;
 mod retry;
 pub use retry::retry_changed_photos;
 pub mod report;
+pub mod requests;
 pub mod schema;
 
 use std::sync::atomic::{AtomicU64, Ordering};
