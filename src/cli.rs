@@ -1,6 +1,6 @@
 //! The command line's arguments: `run`, `enqueue`, `status`, `retry`,
 //! `check`, `verify`, `restore`, `import-s3upload`, `init`, `grants`,
-//! `health`, `repair`, `snapshot`. What each command does is in `commands/`.
+//! `health`, `repair`, `snapshot`, `retention`. What each command does is in `commands/`.
 
 use std::path::PathBuf;
 
@@ -106,6 +106,15 @@ pub enum Configured {
         /// Piwigo version.
         #[arg(long)]
         list: bool,
+    },
+    /// Photos deleted in Piwigo: how many keep their objects, which are due
+    /// for removal under [retention] deleted, and whether the guard holds
+    /// every deletion (and why).
+    Retention {
+        /// Confirm that the photos gone are meant to be gone: the guard's
+        /// hold goes and their removals proceed under the policy.
+        #[arg(long)]
+        release: bool,
     },
 }
 

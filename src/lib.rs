@@ -31,6 +31,9 @@
 //!   database, `status`, `/metrics`, `verify` and the plugin show) and the
 //!   `Failure` type every module builds.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
+//! - [`retention`]: photos deleted in Piwigo: marks, the guard that holds
+//!   every deletion when much disappears at once, and the removal of their
+//!   objects under `[retention] deleted`.
 //! - [`worker`]: one item's life (a photo or a format): hash,
 //!   de-duplicate, reserve the key, upload, record.
 //! - [`sweep`]: aborting multipart uploads a killed daemon left behind.
@@ -90,6 +93,7 @@ pub mod progress;
 pub mod queue;
 pub mod redact;
 pub mod restore;
+pub mod retention;
 pub mod s3;
 pub mod secret_file;
 pub mod shutdown;

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "the daemon's view of S3 in its heartbeat",
         sql: include_str!("../../migrations/0007_heartbeat_s3.sql"),
     },
+    Migration {
+        version: 9,
+        description: "deleted photos, where they were, and objects removed",
+        sql: include_str!("../../migrations/0009_deletions.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

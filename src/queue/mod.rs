@@ -2,7 +2,9 @@
 //! heartbeats, hand-backs), `reserve` (md5 and key reservations, waits),
 //! `record` (success, failure with backoff, rows Piwigo dropped), `retry`
 //! (rows made due again, work left), `item` (what a row stands for),
-//! `formats`, `enqueue`, `report`, `migrate` and `schema`. This file holds
+//! `formats`, `enqueue`, `report`, `migrate` and `schema`; `deleted`
+//! (photos deleted in Piwigo, the guard's memory) and `removal` (their
+//! objects leaving the records). This file holds
 //! the types they share.
 //!
 //! A row belongs to a worker while `claimed_by` holds that worker's claim
@@ -10,11 +12,13 @@
 //! row checks the token, so a worker that lost its claim changes nothing.
 
 mod claim;
+pub mod deleted;
 pub mod enqueue;
 pub mod formats;
 pub mod item;
 pub mod migrate;
 mod record;
+pub mod removal;
 mod reserve;
 mod retry;
 pub use retry::retry_changed_photos;
