@@ -199,8 +199,9 @@ pub struct RestoreArgs {
     /// to the path its metadata names.
     #[arg(long)]
     pub from_bucket: bool,
-    /// With --from-bucket: restore photos deleted from Piwigo too.
-    #[arg(long, requires = "from_bucket")]
+    /// Restore photos deleted from Piwigo too: to the path they were last
+    /// seen at (with --from-bucket, the path their object carries).
+    #[arg(long)]
     pub include_deleted: bool,
     #[arg(long)]
     pub json: bool,

@@ -149,6 +149,27 @@ async fn a_deleted_photo_is_marked_with_its_place_and_keeps_its_objects() {
     assert!(!m[0].3);
     assert_eq!(s3.keys().await, keys_of(&[1, 2, 3, 4]));
     assert_eq!(g.uploaded().await.len(), 4, "the record stays");
+    // `restore --include-deleted` brings it back where it was last seen.
+    let file = g
+        .root()
+        .join("upload/2024/05/17/20240517120000-00000001.jpg");
+    assert!(!file.exists());
+    let cfg = config(&g, &s3, NO_MONITOR);
+    let mut opts = piwigo_s3upload::restore::Options {
+        jobs: 2,
+        ..Default::default()
+    };
+    let t = Tables::new(&g.prefix);
+    let skipped = piwigo_s3upload::restore::from_records(&cfg, &g.pool, &t, &opts)
+        .await
+        .unwrap();
+    assert_eq!((skipped.deleted_from_piwigo, skipped.restored), (1, 0));
+    opts.include_deleted = true;
+    let back = piwigo_s3upload::restore::from_records(&cfg, &g.pool, &t, &opts)
+        .await
+        .unwrap();
+    assert_eq!(back.restored, 1, "{}", back.to_text());
+    assert_eq!(std::fs::read(&file).unwrap(), photo_bytes(1, 2000));
     // Kept, not due: nothing deleted even long after, with "keep".
     backdate(&g).await;
     drain(config(&g, &s3, NO_MONITOR)).await;
@@ -299,6 +320,14 @@ async fn much_of_the_gallery_gone_at_once_is_held_until_released() {
     assert!(reason.contains("3 of 10 photos gone at once"), "{reason}");
     assert_eq!(s3.keys().await.len(), 10, "nothing removed while held");
     assert_eq!(marks(&g).await.len(), 3);
+    let status = piwigo_s3upload::queue::report::report(&g.pool, &Tables::new(&g.prefix), 10)
+        .await
+        .unwrap()
+        .to_text();
+    assert!(
+        status.contains("DELETIONS HELD") && status.contains("3 deleted photos keep their objects"),
+        "{status}"
+    );
 
     let out = release(&g, &s3, "1d");
     assert!(
@@ -308,6 +337,10 @@ async fn much_of_the_gallery_gone_at_once_is_held_until_released() {
     drain(config(&g, &s3, &with_policy("1d"))).await;
     assert_eq!(s3.keys().await, keys_of(&[1, 2, 3, 4, 5, 9, 10]));
     assert!(hold(&g).await.is_none());
+    let d = piwigo_s3upload::queue::report::Deletions::load(&g.pool, &Tables::new(&g.prefix))
+        .await
+        .unwrap();
+    assert_eq!((d.counts.retained, d.counts.objects_removed), (0, 3));
     g.drop_database().await;
 }
 

@@ -344,3 +344,21 @@ pub async fn due_count(pool: &MySqlPool, t: &Tables, retain: Duration) -> Result
     .map_err(DbError::query("deletions: count removals due"))?;
     Ok(n.max(0) as u64)
 }
+
+/// Keys in `bucket` whose removal is under way or failed: `verify` knows
+/// them as deleted photos' objects, not orphans.
+pub async fn pending_keys(
+    pool: &MySqlPool,
+    t: &Tables,
+    bucket: &str,
+) -> Result<std::collections::HashSet<String>, DbError> {
+    let keys: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT s3_key FROM {} WHERE removed_at IS NULL AND kept_for IS NULL AND bucket = ?",
+        t.removed
+    ))
+    .bind(bucket)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("deletions: list objects being removed"))?;
+    Ok(keys.into_iter().collect())
+}
