@@ -478,3 +478,45 @@ async fn another_database_with_a_copy_of_our_tables_removes_nothing() {
     other.drop_database().await;
     g.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_failed_removal_is_kept_and_tried_again() {
+    let g = Gallery::new().await;
+    let mut s3 = S3Server::start().await;
+    let ids = gallery_of(&g, &s3, 6, 6).await;
+    piwigo_delete(&g, &ids[..1]).await;
+    drain(config(&g, &s3, &with_policy("1d"))).await;
+    backdate(&g).await;
+
+    s3.stop();
+    drain(config(&g, &s3, &with_policy("1d"))).await;
+    let (attempts, error): (u32, Option<String>) = sqlx::query_as(&format!(
+        "SELECT attempts, last_error FROM {} WHERE image_id = {}",
+        g.table("s3upload_deleted"),
+        ids[0]
+    ))
+    .fetch_one(&g.pool)
+    .await
+    .unwrap();
+    assert_eq!(attempts, 1);
+    assert!(error.unwrap().contains("delete objects"));
+    assert!(!marks(&g).await[0].3, "not removed");
+    let pending: i64 = g
+        .scalar_i64(&format!(
+            "SELECT COUNT(*) FROM {} WHERE removed_at IS NULL",
+            g.table("s3upload_removed")
+        ))
+        .await;
+    assert_eq!(pending, 1, "the object stays listed until S3 confirms");
+
+    s3.restart().await;
+    g.exec(&format!(
+        "UPDATE {} SET next_attempt_at = NOW(3)",
+        g.table("s3upload_deleted")
+    ))
+    .await;
+    drain(config(&g, &s3, &with_policy("1d"))).await;
+    assert!(marks(&g).await[0].3);
+    assert_eq!(s3.keys().await, keys_of(&[2, 3, 4, 5, 6]));
+    g.drop_database().await;
+}
