@@ -520,3 +520,48 @@ async fn a_failed_removal_is_kept_and_tried_again() {
     assert_eq!(s3.keys().await, keys_of(&[2, 3, 4, 5, 6]));
     g.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_photo_back_after_its_objects_went_is_sent_again() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let ids = gallery_of(&g, &s3, 5, 5).await;
+    let row: (String, String) = sqlx::query_as(&format!(
+        "SELECT CAST(file AS CHAR), path FROM {} WHERE id = {}",
+        g.table("images"),
+        ids[0]
+    ))
+    .fetch_one(&g.pool)
+    .await
+    .unwrap();
+    piwigo_delete(&g, &ids[..1]).await;
+    drain(config(&g, &s3, &with_policy("1d"))).await;
+    backdate(&g).await;
+    drain(config(&g, &s3, &with_policy("1d"))).await;
+    assert_eq!(s3.keys().await, keys_of(&[2, 3, 4, 5]));
+
+    // Restored by hand: the file and the row, same id.
+    std::fs::write(
+        g.root().join(row.1.trim_start_matches("./")),
+        photo_bytes(1, 2000),
+    )
+    .unwrap();
+    g.exec(&format!(
+        "INSERT INTO {} (id, file, path, date_available) VALUES ({}, '{}', '{}', NOW())",
+        g.table("images"),
+        ids[0],
+        row.0,
+        row.1
+    ))
+    .await;
+    drain(config(&g, &s3, &with_policy("1d"))).await;
+    assert!(marks(&g).await.is_empty());
+    // Queued by the look that unmarks it, then sent like any photo.
+    drain(config(&g, &s3, &with_policy("1d"))).await;
+    assert_eq!(s3.keys().await, keys_of(&[1, 2, 3, 4, 5]));
+    assert_eq!(
+        s3.get(&upload_key("p1.jpg")).await.unwrap(),
+        photo_bytes(1, 2000)
+    );
+    g.drop_database().await;
+}
