@@ -16,6 +16,9 @@ pub struct Look<'a> {
     pub now: &'a GallerySignal,
     /// Recorded photos found gone by this look.
     pub gone: u64,
+    /// Rows the images table lost since the previous look, recorded or
+    /// not (its count against the previous count and the rows added).
+    pub vanished: u64,
     /// For each album a gone photo was last seen in: how many of them, and
     /// how many photos the album holds now.
     pub albums: BTreeMap<u32, (u64, u64)>,
@@ -140,16 +143,21 @@ pub fn judge(look: &Look<'_>, cfg: &RetentionConfig) -> Option<Reason> {
             gone,
         });
     }
-    if gone < u64::from(cfg.guard_min_photos) {
+    // The gallery's share counts every photo gone, backed up or not.
+    let gone_in_all = gone.max(look.vanished);
+    if gone_in_all < u64::from(cfg.guard_min_photos) {
         return None;
     }
-    let of = now.count + gone;
-    if cfg.guard_gallery_share.exceeded_by(gone, of) {
+    let of = now.count + gone_in_all;
+    if cfg.guard_gallery_share.exceeded_by(gone_in_all, of) {
         return Some(Reason::GalleryShare {
-            gone,
+            gone: gone_in_all,
             of,
             share: cfg.guard_gallery_share.to_string(),
         });
+    }
+    if gone < u64::from(cfg.guard_min_photos) {
+        return None;
     }
     look.albums
         .iter()
@@ -185,6 +193,7 @@ mod tests {
             before,
             now,
             gone,
+            vanished: gone,
             albums: BTreeMap::new(),
         }
     }
@@ -246,6 +255,26 @@ mod tests {
         );
         assert!(
             matches!(held, Some(Reason::GalleryShare { .. })),
+            "{held:?}"
+        );
+    }
+
+    #[test]
+    fn photos_not_backed_up_count_in_the_gallery_share() {
+        let before = signal(100, 100);
+        let now = signal(80, 100);
+        let mut l = look(Some(&before), &now, 1);
+        l.vanished = 20;
+        let held = judge(&l, &RetentionConfig::default());
+        assert!(
+            matches!(
+                held,
+                Some(Reason::GalleryShare {
+                    gone: 20,
+                    of: 100,
+                    ..
+                })
+            ),
             "{held:?}"
         );
     }

@@ -133,6 +133,10 @@ pub async fn look(
                 before: before.as_ref(),
                 now: &now,
                 gone: gone.len() as u64,
+                vanished: match (&before, added) {
+                    (Some(b), Some(added)) => (b.count + added).saturating_sub(now.count),
+                    _ => 0,
+                },
                 albums: albums_of(pool, t, &gone).await?,
             },
             cfg,
