@@ -12,6 +12,9 @@ use sqlx::{MySqlConnection, MySqlPool};
 use super::{backoff, micros_from_now};
 use crate::db::{DbError, Tables};
 
+/// The `state` row counting the objects removed so far.
+const OBJECTS_REMOVED: &str = "objects_removed";
+
 /// An object a deleted photo's record pointed at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Object {
@@ -251,6 +254,17 @@ pub async fn confirm(pool: &MySqlPool, t: &Tables, image_id: u32) -> Result<u64,
     .await
     .map_err(err("deletions: confirm the objects' removal"))?
     .rows_affected();
+    // Kept as a running count: `status` and /metrics read one row, not a
+    // history that only grows.
+    sqlx::query(&format!(
+        "INSERT INTO {} (name, value) VALUES ('{OBJECTS_REMOVED}', ?) \
+         ON DUPLICATE KEY UPDATE value = CAST(value AS UNSIGNED) + VALUES(value), updated_at = NOW(3)",
+        t.state
+    ))
+    .bind(objects)
+    .execute(&mut *tx)
+    .await
+    .map_err(err("deletions: count the objects removed"))?;
     sqlx::query(&format!(
         "UPDATE {} SET removed_at = NOW(3), last_error = NULL WHERE image_id = ?",
         t.deleted
@@ -317,16 +331,16 @@ pub async fn counts(pool: &MySqlPool, t: &Tables) -> Result<Counts, DbError> {
     .fetch_one(pool)
     .await
     .map_err(err("deletions: count marks"))?;
-    let removed: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM {} WHERE removed_at IS NOT NULL AND kept_for IS NULL",
-        t.removed
+    let removed: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT value FROM {} WHERE name = '{OBJECTS_REMOVED}'",
+        t.state
     ))
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await
     .map_err(err("deletions: count removed objects"))?;
     Ok(Counts {
         retained: retained.max(0) as u64,
-        objects_removed: removed.max(0) as u64,
+        objects_removed: removed.and_then(|v| v.parse().ok()).unwrap_or(0),
         failing: failing.max(0) as u64,
     })
 }
