@@ -9,8 +9,8 @@
 //! - [`cli`]: the command line's arguments, and nothing else.
 //! - [`commands`]: one module per command (`run`, `enqueue`, `status`,
 //!   `retry`, `check`, `verify`, `restore`, `import-s3upload`, `init`,
-//!   `grants`, `health`, `repair`, `snapshot`); `commands::execute` loads
-//!   the config and opens the database for them.
+//!   `grants`, `health`, `repair`, `snapshot`, `retention`);
+//!   `commands::execute` loads the config and opens the database for them.
 //! - [`exit`]: the exit codes and the usage error, defined once.
 //! - [`daemon`]: wiring: connect, migrate, start the background tasks and
 //!   stop them; `daemon::pipeline` is the event loop (one event a turn:
