@@ -125,6 +125,8 @@ pub async fn look(
         if let Some((lo, hi)) = sweep.next(deleted::last_recorded_id(pool, t).await?) {
             deleted::refresh_places(pool, t, lo, hi).await?;
             gone = deleted::newly_missing(pool, t, lo, hi).await?;
+            // A photo back while another went leaves the count as it was.
+            looked.returned += deleted::unmark_returned(pool, t, 0).await?;
         }
     }
     if !gone.is_empty() {
