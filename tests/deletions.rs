@@ -565,3 +565,51 @@ async fn a_photo_back_after_its_objects_went_is_sent_again() {
     );
     g.drop_database().await;
 }
+
+/// One photo deleted while another comes back: the count is as before, so
+/// only the slow sweep sees either.
+#[tokio::test]
+async fn the_sweep_finds_what_the_count_cannot() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let ids = gallery_of(&g, &s3, 6, 6).await;
+    let row: (String, String) = sqlx::query_as(&format!(
+        "SELECT CAST(file AS CHAR), path FROM {} WHERE id = {}",
+        g.table("images"),
+        ids[1]
+    ))
+    .fetch_one(&g.pool)
+    .await
+    .unwrap();
+    piwigo_delete(&g, &ids[1..2]).await;
+    drain(config(&g, &s3, NO_MONITOR)).await;
+    assert_eq!(marks(&g).await.len(), 1);
+
+    piwigo_delete(&g, &ids[2..3]).await;
+    g.exec(&format!(
+        "INSERT INTO {} (id, file, path, date_available) VALUES ({}, '{}', '{}', NOW())",
+        g.table("images"),
+        ids[1],
+        row.0,
+        row.1
+    ))
+    .await;
+    let t = Tables::new(&g.prefix);
+    let cfg = Default::default();
+    let quiet = retention::look(&g.pool, &t, &cfg, &mut Sweep::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (quiet.marked, quiet.returned),
+        (0, 0),
+        "the count saw nothing"
+    );
+    let swept = retention::look(&g.pool, &t, &cfg, &mut Sweep::due_now())
+        .await
+        .unwrap();
+    assert_eq!((swept.marked, swept.returned), (1, 1));
+    let m = marks(&g).await;
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].0, ids[2]);
+    g.drop_database().await;
+}

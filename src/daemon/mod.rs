@@ -157,7 +157,7 @@ pub async fn run(
             &pool,
             &t,
             &settings.config().retention,
-            &mut crate::retention::Sweep::default(),
+            &mut crate::retention::Sweep::due_now(),
             &settings.ctx(),
         )
         .await?;

@@ -53,6 +53,15 @@ impl Default for Sweep {
 }
 
 impl Sweep {
+    /// A sweep whose first chunk is due at once (`run --until-idle` would
+    /// otherwise never sweep; tests).
+    pub fn due_now() -> Self {
+        Self {
+            next_at: Instant::now(),
+            from: 0,
+        }
+    }
+
     /// The next chunk of ids to look at, when one is due.
     fn next(&mut self, last_recorded: u32) -> Option<(u32, u32)> {
         if Instant::now() < self.next_at {
