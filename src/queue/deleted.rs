@@ -18,6 +18,8 @@ const BASELINE: &str = "deletions_baseline";
 const HOLD: &str = "deletions_hold";
 /// The last uploaded-table row whose place was noted.
 const PLACES_CURSOR: &str = "places_cursor";
+/// Where the slow sweep goes on: the first photo id of its next chunk.
+const SWEEP_CURSOR: &str = "deletions_sweep_from";
 
 /// Notes where recorded photos are: the ones recorded since the last call
 /// (up to [`CHUNK`] records), from Piwigo's row and album links. Returns
@@ -85,6 +87,23 @@ fn albums_of(t: &Tables) -> String {
          FROM {} ic WHERE ic.image_id = i.id)",
         t.image_category
     )
+}
+
+/// The slow sweep's next chunk of photo ids, moving its cursor past it;
+/// after `last` it starts over from the first id.
+pub async fn next_sweep_chunk(
+    pool: &MySqlPool,
+    t: &Tables,
+    last: u32,
+) -> Result<(u32, u32), DbError> {
+    let from: u32 = read_state(pool, t, SWEEP_CURSOR)
+        .await?
+        .and_then(|v| v.parse().ok())
+        .filter(|from| *from <= last)
+        .unwrap_or(0);
+    let to = from.saturating_add(CHUNK - 1);
+    write_state(pool, t, SWEEP_CURSOR, &to.saturating_add(1).to_string()).await?;
+    Ok((from, to))
 }
 
 /// The highest recorded photo id (where a pass over the records ends).

@@ -36,45 +36,37 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Backoff cap while the database is unreachable.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Where the slow sweep is: in memory, it starts over with each daemon.
+/// When the slow sweep's next chunk is due; where it is, is kept in the
+/// database (`queue::deleted`), so runs and daemons carry on from there.
 #[derive(Debug)]
 pub struct Sweep {
     next_at: Instant,
-    from: u32,
 }
 
 impl Default for Sweep {
     fn default() -> Self {
         Self {
             next_at: Instant::now() + SWEEP_EVERY,
-            from: 0,
         }
     }
 }
 
 impl Sweep {
-    /// A sweep whose first chunk is due at once (`run --until-idle` would
+    /// A sweep whose next chunk is due at once (`run --until-idle` would
     /// otherwise never sweep; tests).
     pub fn due_now() -> Self {
         Self {
             next_at: Instant::now(),
-            from: 0,
         }
     }
 
-    /// The next chunk of ids to look at, when one is due.
-    fn next(&mut self, last_recorded: u32) -> Option<(u32, u32)> {
+    /// Whether a chunk is due now; if so, the next one is a minute away.
+    fn due(&mut self) -> bool {
         if Instant::now() < self.next_at {
-            return None;
+            return false;
         }
         self.next_at = Instant::now() + SWEEP_EVERY;
-        if self.from > last_recorded {
-            self.from = 0;
-        }
-        let lo = self.from;
-        let hi = lo.saturating_add(deleted::CHUNK - 1);
-        self.from = hi.saturating_add(1);
-        Some((lo, hi))
+        true
     }
 }
 
@@ -131,7 +123,9 @@ pub async fn look(
             // coming back after the table was emptied (a restore).
             looked.returned = deleted::unmark_returned(pool, t, b.max_id).await?;
         }
-        if let Some((lo, hi)) = sweep.next(deleted::last_recorded_id(pool, t).await?) {
+        if sweep.due() {
+            let last = deleted::last_recorded_id(pool, t).await?;
+            let (lo, hi) = deleted::next_sweep_chunk(pool, t, last).await?;
             deleted::refresh_places(pool, t, lo, hi).await?;
             gone = deleted::newly_missing(pool, t, lo, hi).await?;
             // A photo back while another went leaves the count as it was.
