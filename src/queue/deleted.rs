@@ -219,18 +219,24 @@ pub async fn mark(pool: &MySqlPool, t: &Tables, ids: &[u32]) -> Result<u64, DbEr
     Ok(marked)
 }
 
-/// Photos marked deleted that Piwigo has again (same id, above `above`):
+/// Photos marked deleted that Piwigo has again (same id, in `lo..=hi`):
 /// the marks go. Those whose objects were removed meanwhile are queued to
 /// be sent again. Returns how many came back.
-pub async fn unmark_returned(pool: &MySqlPool, t: &Tables, above: u32) -> Result<u64, DbError> {
+pub async fn unmark_returned(
+    pool: &MySqlPool,
+    t: &Tables,
+    lo: u32,
+    hi: u32,
+) -> Result<u64, DbError> {
     let err = DbError::query;
     let back: Vec<(u32, bool)> = sqlx::query_as(&format!(
         "SELECT d.image_id, d.removed_at IS NOT NULL FROM {d} d JOIN {i} i ON i.id = d.image_id \
-         WHERE d.image_id > ?",
+         WHERE d.image_id BETWEEN ? AND ?",
         d = t.deleted,
         i = t.images,
     ))
-    .bind(above)
+    .bind(lo)
+    .bind(hi)
     .fetch_all(pool)
     .await
     .map_err(err("deletions: find photos that came back"))?;

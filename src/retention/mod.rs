@@ -116,12 +116,13 @@ pub async fn look(
                 None => break,
             };
         }
-        looked.returned = deleted::unmark_returned(pool, t, 0).await?;
+        looked.returned = deleted::unmark_returned(pool, t, 0, u32::MAX).await?;
     } else {
         if let (Some(b), Some(1..)) = (&before, added) {
             // Rows above the last look's highest id may be marked photos
             // coming back after the table was emptied (a restore).
-            looked.returned = deleted::unmark_returned(pool, t, b.max_id).await?;
+            looked.returned =
+                deleted::unmark_returned(pool, t, b.max_id.saturating_add(1), u32::MAX).await?;
         }
         if sweep.due() {
             let last = deleted::last_recorded_id(pool, t).await?;
@@ -129,7 +130,7 @@ pub async fn look(
             deleted::refresh_places(pool, t, lo, hi).await?;
             gone = deleted::newly_missing(pool, t, lo, hi).await?;
             // A photo back while another went leaves the count as it was.
-            looked.returned += deleted::unmark_returned(pool, t, 0).await?;
+            looked.returned += deleted::unmark_returned(pool, t, lo, hi).await?;
         }
     }
     if !gone.is_empty() {
@@ -146,15 +147,17 @@ pub async fn look(
             },
             cfg,
         );
+        // Held before marked: no removal, here or in another daemon, can
+        // come between the two.
+        if let Some(reason) = verdict {
+            looked.held = hold(pool, t, &reason).await?;
+        }
         looked.marked = deleted::mark(pool, t, &gone).await?;
         tracing::info!(
             marked = looked.marked,
             retention.deleted = %cfg.deleted,
             "recorded photos deleted in Piwigo: marked deleted, their objects stay in the bucket"
         );
-        if let Some(reason) = verdict {
-            looked.held = hold(pool, t, &reason).await?;
-        }
     }
     // Rows added move the baseline too: the next look counts from here.
     if before.as_ref() != Some(&now) {
