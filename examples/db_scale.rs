@@ -1,6 +1,8 @@
 //! The database side at scale: a Piwigo with 1,000,000 photos. Measures a
 //! monitoring poll with nothing new (and shows its EXPLAIN), `enqueue --all`
-//! of every photo, and `status` with 1,000,000 uploaded rows.
+//! of every photo, `status` with 1,000,000 uploaded rows, and the deleted
+//! photos' look: with nothing deleted, and the full comparison a deletion
+//! sets off.
 //!
 //! cargo run --release --example db_scale -- [ROWS]
 //! (TEST_DATABASE_URL=mysql://user:pass@127.0.0.1:3306, as for the tests)
@@ -24,10 +26,16 @@ async fn main() -> anyhow::Result<()> {
     let server =
         std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
     let admin = MySqlPool::connect(&server).await?;
-    admin.execute("DROP DATABASE IF EXISTS s3u_scale").await?;
-    admin.execute("CREATE DATABASE s3u_scale").await?;
+    // A name of its own: two runs on one server never share a database.
+    let name = format!("s3u_scale_{}", std::process::id());
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await?;
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
     admin.close().await;
-    let pool = MySqlPool::connect(&format!("{}/s3u_scale", server.trim_end_matches('/'))).await?;
+    let pool = MySqlPool::connect(&format!("{}/{name}", server.trim_end_matches('/'))).await?;
     for stmt in SCHEMA.replace("{prefix}", "piwigo_").split(";\n") {
         if !stmt.trim().is_empty() {
             pool.execute(stmt).await?;
@@ -118,6 +126,38 @@ async fn main() -> anyhow::Result<()> {
     }
     statuses.sort();
 
+    eprintln!("deletions");
+    let retention = piwigo_s3upload::config::RetentionConfig::default();
+    let mut sweep = piwigo_s3upload::retention::Sweep::default();
+    // The first looks note where every recorded photo is, 20,000 a look,
+    // as a daemon does after the upgrade.
+    let s = Instant::now();
+    let mut first_looks = 0;
+    loop {
+        piwigo_s3upload::retention::look(&pool, &t, &retention, &mut sweep).await?;
+        first_looks += 1;
+        let noted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM piwigo_s3upload_places")
+            .fetch_one(&pool)
+            .await?;
+        if noted as u64 >= have {
+            break;
+        }
+    }
+    let catch_up = s.elapsed();
+    let mut looks = Vec::new();
+    for _ in 0..50 {
+        let s = Instant::now();
+        piwigo_s3upload::retention::look(&pool, &t, &retention, &mut sweep).await?;
+        looks.push(s.elapsed());
+    }
+    looks.sort();
+    pool.execute("DELETE FROM piwigo_images WHERE id = 500000")
+        .await?;
+    let s = Instant::now();
+    let found = piwigo_s3upload::retention::look(&pool, &t, &retention, &mut sweep).await?;
+    let full = s.elapsed();
+    assert_eq!(found.marked, 1);
+
     println!();
     println!("| measure ({have} photos) | value |");
     println!("|---|---|");
@@ -135,13 +175,27 @@ async fn main() -> anyhow::Result<()> {
         "| `status` with {have} uploaded rows (median of 10) | {} |",
         ms(statuses[statuses.len() / 2])
     );
+    println!(
+        "| deletions look, nothing deleted (median / max of 50) | {} / {} |",
+        ms(looks[looks.len() / 2]),
+        ms(looks[looks.len() - 1])
+    );
+    println!(
+        "| deletions look after one photo deleted (full comparison) | {} |",
+        ms(full)
+    );
+    println!(
+        "| first looks noting where {have} recorded photos are ({first_looks} looks) | {} |",
+        ms(catch_up)
+    );
     println!();
     println!("EXPLAIN of the poll's range read:");
     print_explain(&explain);
     println!("EXPLAIN of the newest-id read:");
     print_explain(&max);
     if std::env::var_os("KEEP").is_none() {
-        pool.execute("DROP DATABASE s3u_scale").await?;
+        pool.execute(format!("DROP DATABASE {name}").as_str())
+            .await?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The command line's arguments: `run`, `enqueue`, `status`, `retry`,
 //! `check`, `verify`, `restore`, `import-s3upload`, `init`, `grants`,
-//! `health`, `repair`, `snapshot`. What each command does is in `commands/`.
+//! `health`, `repair`, `snapshot`, `retention`. What each command does is in `commands/`.
 
 use std::path::PathBuf;
 
@@ -107,6 +107,15 @@ pub enum Configured {
         #[arg(long)]
         list: bool,
     },
+    /// Photos deleted in Piwigo: how many keep their objects, which are due
+    /// for removal under [retention] deleted, and whether the guard holds
+    /// every deletion (and why).
+    Retention {
+        /// Confirm that the photos gone are meant to be gone: the guard's
+        /// hold goes and their removals proceed under the policy.
+        #[arg(long)]
+        release: bool,
+    },
 }
 
 /// What `enqueue` queues; the selectors combine.
@@ -190,8 +199,9 @@ pub struct RestoreArgs {
     /// to the path its metadata names.
     #[arg(long)]
     pub from_bucket: bool,
-    /// With --from-bucket: restore photos deleted from Piwigo too.
-    #[arg(long, requires = "from_bucket")]
+    /// Restore photos deleted from Piwigo too: to the path they were last
+    /// seen at (with --from-bucket, the path their object carries).
+    #[arg(long)]
     pub include_deleted: bool,
     #[arg(long)]
     pub json: bool,

@@ -167,6 +167,12 @@ pub struct Tables {
     pub heartbeat: String,
     pub requests: String,
     pub request_images: String,
+    /// Where each recorded photo was last seen (path, albums).
+    pub places: String,
+    /// Recorded photos deleted in Piwigo, and their removals.
+    pub deleted: String,
+    /// Objects taken out of the records by a removal.
+    pub removed: String,
     /// The old S3Upload plugin's table, read by `import-s3upload`.
     pub old_plugin: String,
 }
@@ -194,6 +200,9 @@ impl Tables {
             heartbeat: t("s3upload_heartbeat"),
             requests: t("s3upload_requests"),
             request_images: t("s3upload_request_images"),
+            places: t("s3upload_places"),
+            deleted: t("s3upload_deleted"),
+            removed: t("s3upload_removed"),
             old_plugin: t("s3upload"),
         }
     }

@@ -238,6 +238,10 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "http: could not read the last snapshot for /metrics"),
     }
+    match report::Deletions::load(&st.pool, &st.tables).await {
+        Ok(d) => st.metrics.set_deletions(d.figures()),
+        Err(e) => tracing::warn!(error = %e, "http: could not count deleted photos for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -9,8 +9,8 @@
 //! - [`cli`]: the command line's arguments, and nothing else.
 //! - [`commands`]: one module per command (`run`, `enqueue`, `status`,
 //!   `retry`, `check`, `verify`, `restore`, `import-s3upload`, `init`,
-//!   `grants`, `health`, `repair`, `snapshot`); `commands::execute` loads
-//!   the config and opens the database for them.
+//!   `grants`, `health`, `repair`, `snapshot`, `retention`);
+//!   `commands::execute` loads the config and opens the database for them.
 //! - [`exit`]: the exit codes and the usage error, defined once.
 //! - [`daemon`]: wiring: connect, migrate, start the background tasks and
 //!   stop them; `daemon::pipeline` is the event loop (one event a turn:
@@ -33,6 +33,9 @@
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
 //! - [`periodic`]: how periodic tasks log failures (once) and recoveries;
 //!   each task runs in a span named for it (`daemon::task`).
+//! - [`retention`]: photos deleted in Piwigo: marks, the guard that holds
+//!   every deletion when much disappears at once, and the removal of their
+//!   objects under `[retention] deleted`.
 //! - [`worker`]: one item's life (a photo or a format): hash,
 //!   de-duplicate, reserve the key, upload, record.
 //! - [`sweep`]: aborting multipart uploads a killed daemon left behind.
@@ -93,6 +96,7 @@ pub mod progress;
 pub mod queue;
 pub mod redact;
 pub mod restore;
+pub mod retention;
 pub mod s3;
 pub mod secret_file;
 pub mod shutdown;

@@ -42,6 +42,8 @@ pub struct Metrics {
     verify: Family<Labels, Gauge>,
     /// The last database snapshot, as stored in the state table.
     snapshot: Family<Labels, Gauge>,
+    /// Photos deleted in Piwigo, as the deleted and removed tables hold them.
+    deletions: Family<Labels, Gauge>,
 }
 
 fn now_ms() -> u64 {
@@ -119,10 +121,17 @@ impl Default for Metrics {
             "The last database snapshot: finished_at (Unix time), ok (1/0), bytes, last_ok_at (Unix time of the last good one, 0 = none)",
             snapshot.clone(),
         );
+        let deletions = Family::<Labels, Gauge>::default();
+        registry.register(
+            "deletions",
+            "Photos deleted in Piwigo: retained (objects kept), objects_removed (by retention.deleted), removals_failing, held (1 while the guard holds every deletion)",
+            deletions.clone(),
+        );
         Self {
             registry,
             verify,
             snapshot,
+            deletions,
             uploads,
             bytes,
             failures,
@@ -227,6 +236,15 @@ impl Metrics {
     pub fn set_snapshot<'a>(&self, figures: impl IntoIterator<Item = (&'a str, i64)>) {
         for (what, value) in figures {
             self.snapshot.get_or_create(&label("what", what)).set(value);
+        }
+    }
+
+    /// Shows the deleted photos' figures, one gauge per figure.
+    pub fn set_deletions<'a>(&self, figures: impl IntoIterator<Item = (&'a str, i64)>) {
+        for (what, value) in figures {
+            self.deletions
+                .get_or_create(&label("what", what))
+                .set(value);
         }
     }
 

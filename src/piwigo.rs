@@ -146,6 +146,68 @@ pub async fn table_exists(pool: &MySqlPool, name: &str) -> Result<bool, DbError>
     Ok(found.is_some())
 }
 
+/// What the deletion guard remembers of Piwigo's images table between
+/// two looks: cheap to read (the count is stored by MyISAM, the maximum
+/// is the primary key's end), and enough to tell a table that shrank,
+/// was emptied, or was dropped and made again (a restore, a dump loaded
+/// into another database) from one that only grew.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GallerySignal {
+    /// The database's name (`DATABASE()`).
+    pub database: String,
+    /// When the table was created, as the server reports it; a new value
+    /// means the table was made again.
+    pub created: Option<String>,
+    /// The id the next photo gets (`AUTO_INCREMENT`): deleting photos
+    /// never lowers it, making the table again does.
+    #[serde(default)]
+    pub next_id: Option<u64>,
+    pub count: u64,
+    pub max_id: u32,
+}
+
+/// The images table's signal, `None` when the table is missing.
+pub async fn gallery_signal(
+    pool: &MySqlPool,
+    t: &Tables,
+) -> Result<Option<GallerySignal>, DbError> {
+    let err = DbError::query;
+    let row: Option<(String, Option<String>, Option<u64>)> = sqlx::query_as(
+        "SELECT CAST(DATABASE() AS CHAR), CAST(create_time AS CHAR), auto_increment \
+         FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(format!("{}images", t.prefix))
+    .fetch_optional(pool)
+    .await
+    .map_err(err("deletions: look at the images table"))?;
+    let Some((database, created, next_id)) = row else {
+        return Ok(None);
+    };
+    let (count, max_id): (i64, Option<u32>) =
+        sqlx::query_as(&format!("SELECT COUNT(*), MAX(id) FROM {}", t.images))
+            .fetch_one(pool)
+            .await
+            .map_err(err("deletions: count photos"))?;
+    Ok(Some(GallerySignal {
+        database,
+        created,
+        next_id,
+        count: count.max(0) as u64,
+        max_id: max_id.unwrap_or(0),
+    }))
+}
+
+/// How many photos have an id above `id`: the rows added since a look
+/// whose highest id was `id`.
+pub async fn count_above(pool: &MySqlPool, t: &Tables, id: u32) -> Result<u64, DbError> {
+    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {} WHERE id > ?", t.images))
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .map_err(DbError::query("deletions: count new photos"))?;
+    Ok(n.max(0) as u64)
+}
+
 /// Whether this Piwigo has formats (`<prefix>image_format`, Piwigo 13+).
 pub async fn has_formats(pool: &MySqlPool, t: &Tables) -> Result<bool, DbError> {
     table_exists(pool, &format!("{}image_format", t.prefix)).await

@@ -18,6 +18,7 @@ enabled = true
 [upload]
 workers = 8
 [http]
+[retention]
 "#;
 
 /// (section, line to add or replace, what the message must name)
@@ -110,6 +111,25 @@ const CASES: &[(&str, &str, &str)] = &[
     ("upload", "progress_interval = \"x\"", "progress_interval"),
     ("http", "listen = \"nowhere\"", "listen"),
     ("http", "port = 9187", "port"),
+    ("retention", "deleted = \"forever\"", "retention.deleted"),
+    ("retention", "deleted = \"0s\"", "retention.deleted"),
+    ("retention", "versions = \"soon\"", "retention.versions"),
+    (
+        "retention",
+        "guard_gallery_share = \"0.05\"",
+        "retention.guard_gallery_share",
+    ),
+    (
+        "retention",
+        "guard_album_share = \"200%\"",
+        "retention.guard_album_share",
+    ),
+    (
+        "retention",
+        "guard_min_photos = 0",
+        "retention.guard_min_photos",
+    ),
+    ("retention", "keep = \"all\"", "keep"),
 ];
 
 fn with(section: &str, line: &str) -> String {

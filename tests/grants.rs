@@ -223,10 +223,13 @@ async fn an_upgrade_that_adds_a_table_names_its_grant_before_migrating() {
         .filter_map(|l| l.trim_start().strip_prefix("GRANT "))
         .map(|l| l.split(" -- ").next().unwrap())
         .collect();
+    // Only the tables migrations after 4 create: formats (5), and the
+    // deleted photos' tables (9).
+    let created_since = ["formats", "deleted", "places", "removed"];
     assert!(
-        statements
+        statements.iter().all(|s| created_since
             .iter()
-            .all(|s| s.contains(&format!("{}s3upload_formats", g.prefix))),
+            .any(|t| s.contains(&format!("{}s3upload_{t}`", g.prefix)))),
         "{printed}"
     );
     for s in &statements {

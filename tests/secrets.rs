@@ -69,6 +69,8 @@ async fn no_command_or_failure_path_shows_a_secret() {
     assert_eq!(run(&good, &["run", "--until-idle"]), Some(0));
     assert_eq!(run(&good, &["status", "--json"]), Some(0));
     assert_eq!(run(&good, &["check"]), Some(0));
+    assert_eq!(run(&good, &["retention"]), Some(0));
+    assert_eq!(run(&good, &["retention", "--release"]), Some(0));
 
     assert!(output.contains("failed_code_403"), "the failure paths ran");
     assert!(output.contains("uploaded"), "the success path ran");

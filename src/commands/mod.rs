@@ -11,6 +11,7 @@ mod import;
 mod init;
 mod repair;
 mod restore;
+mod retention;
 mod retry;
 mod run;
 mod status;
@@ -62,6 +63,7 @@ async fn configured(path: &Path, command: Configured) -> ExitCode {
         Configured::Verify(args) => verify::run(&config, args).await,
         Configured::Restore(args) => restore::run(&config, args).await,
         Configured::Snapshot { list } => crate::snapshot::command::run(&config, list).await,
+        Configured::Retention { release } => retention::run(&config, release).await,
     };
     match result {
         Ok(code) => code,

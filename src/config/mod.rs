@@ -11,10 +11,12 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 pub mod choices;
+mod retention;
 mod snapshots;
 mod validate;
 
 pub use choices::{CannedAcl, KeyFormat, ServerSideEncryption, StorageClass};
+pub use retention::{Retain, RetentionConfig, Share};
 pub use snapshots::SnapshotsConfig;
 
 /// The environment variable that overrides `piwigo.database_url`, so the
@@ -92,6 +94,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// Database snapshots; `None` when the section is left out.
     pub snapshots: Option<SnapshotsConfig>,
+    /// What becomes of deleted photos' objects and superseded versions.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Whether the file itself holds a secret (decides the permission
     /// warning); set while loading.
     #[serde(skip)]

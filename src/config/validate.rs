@@ -61,6 +61,7 @@ impl Config {
         if let Some(snapshots) = &self.snapshots {
             snapshots.validate()?;
         }
+        self.retention.validate()?;
 
         if self.monitor.poll_interval < Duration::from_millis(100) {
             return Err(ConfigError::invalid(

@@ -1,5 +1,6 @@
 //! Wiring: connect, migrate, start the background tasks (HTTP listener,
-//! monitor, plugin requests, multipart sweep, formats, snapshots), run the pipeline's
+//! monitor, plugin requests, multipart sweep, formats, deletions,
+//! snapshots), run the pipeline's
 //! event loop until a stop (or, with `until_idle`, until nothing is left
 //! to do), then stop the tasks in reverse order.
 
@@ -153,6 +154,21 @@ pub async fn run(
         metrics.polled(started.elapsed());
         companion::once(&pool, &t, &settings.ctx(), true).await?;
         queue::formats::discover(&pool, &t).await?;
+        let retention = settings.config().retention.clone();
+        let removed = crate::retention::once(
+            &pool,
+            &t,
+            &retention,
+            &mut crate::retention::Sweep::due_now(),
+            &settings.ctx(),
+        )
+        .await?;
+        if removed.failed > 0 {
+            tracing::warn!(
+                failed = removed.failed,
+                "some deleted photos' objects were not removed; the next run tries again"
+            );
+        }
     } else {
         let stop = CancellationToken::new();
         tasks.push(Task::spawn(
@@ -178,6 +194,18 @@ pub async fn run(
             "formats",
             stop.clone(),
             formats::run(pool.clone(), t.clone(), wake.clone(), stop),
+        ));
+        let stop = shutdown.graceful.child_token();
+        tasks.push(Task::spawn(
+            "deletions",
+            stop.clone(),
+            crate::retention::run(
+                pool.clone(),
+                t.clone(),
+                settings.configs(),
+                settings.contexts(),
+                stop,
+            ),
         ));
         let stop = shutdown.graceful.child_token();
         tasks.push(Task::spawn(

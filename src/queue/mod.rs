@@ -2,21 +2,24 @@
 //! heartbeats, hand-backs), `reserve` (md5 and key reservations, waits),
 //! `record` (success, failure with backoff, rows Piwigo dropped), `retry`
 //! (rows made due again, work left), `item` (what a row stands for),
-//! `formats`, `enqueue`, `report`, `heartbeat` and `requests` (the companion plugin's
-//! request tables), `migrate` and `schema`. This file holds the types they
-//! share.
+//! `formats`, `enqueue`, `report`, `heartbeat` and `requests` (the
+//! companion plugin's tables), `migrate` and `schema`; `deleted` (photos
+//! deleted in Piwigo, the guard's memory) and `removal` (their objects
+//! leaving the records). This file holds the types they share.
 //!
 //! A row belongs to a worker while `claimed_by` holds that worker's claim
 //! token and `claimed_until` is in the future; every write that finishes a
 //! row checks the token, so a worker that lost its claim changes nothing.
 
 mod claim;
+pub mod deleted;
 pub mod enqueue;
 pub mod formats;
 pub mod heartbeat;
 pub mod item;
 pub mod migrate;
 mod record;
+pub mod removal;
 mod reserve;
 mod retry;
 pub use retry::retry_changed_photos;

@@ -65,6 +65,67 @@ pub struct Report {
     pub uploaded: Vec<UploadedRow>,
     /// The last database snapshot; `None` until one was attempted.
     pub last_snapshot: Option<crate::snapshot::LastSnapshot>,
+    pub deletions: Deletions,
+}
+
+/// Photos deleted in Piwigo: what they keep, what was removed, and the
+/// guard's hold.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Deletions {
+    #[serde(flatten)]
+    pub counts: super::removal::Counts,
+    /// Why every deletion is held, when it is.
+    pub held: Option<String>,
+    pub held_since: Option<String>,
+}
+
+impl Deletions {
+    pub async fn load(pool: &MySqlPool, t: &Tables) -> Result<Self, DbError> {
+        let counts = super::removal::counts(pool, t).await?;
+        let hold = super::deleted::hold(pool, t).await?;
+        Ok(Self {
+            counts,
+            held_since: hold.as_ref().map(|h| h.1.clone()),
+            held: hold.map(|h| h.0),
+        })
+    }
+
+    /// The figures `/metrics` shows.
+    pub fn figures(&self) -> [(&'static str, i64); 4] {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        [
+            ("retained", n(self.counts.retained)),
+            ("objects_removed", n(self.counts.objects_removed)),
+            ("removals_failing", n(self.counts.failing)),
+            ("held", i64::from(self.held.is_some())),
+        ]
+    }
+
+    fn to_text(&self) -> Option<String> {
+        let c = &self.counts;
+        let mut out = String::new();
+        if let Some(reason) = &self.held {
+            out.push_str(&format!(
+                "DELETIONS HELD since {}: {reason}\n  {} deleted photos keep their objects until `piwigo-s3upload retention --release`\n",
+                self.held_since.as_deref().unwrap_or("?"),
+                c.retained
+            ));
+        }
+        if c.retained + c.objects_removed + c.failing > 0 {
+            out.push_str(&format!(
+                "Deleted in Piwigo: {} photos keep their objects, {} objects removed",
+                c.retained, c.objects_removed
+            ));
+            if c.failing > 0 {
+                out.push_str(&format!(
+                    ", {} removals failing (see `retention`)",
+                    c.failing
+                ));
+            }
+            out.push('\n');
+        }
+        (!out.is_empty()).then_some(out)
+    }
 }
 
 fn time_text(t: chrono::NaiveDateTime) -> String {
@@ -184,6 +245,7 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
         pending,
         uploaded,
         last_snapshot,
+        deletions: Deletions::load(pool, t).await?,
     })
 }
 
@@ -246,6 +308,9 @@ impl Report {
         );
         if let Some(last) = &self.last_snapshot {
             let _ = writeln!(out, "{}", last.to_text());
+        }
+        if let Some(text) = self.deletions.to_text() {
+            out.push_str(&text);
         }
         let _ = writeln!(out, "\n10 most recent pending uploads to S3");
         if self.pending.is_empty() {
@@ -334,6 +399,7 @@ mod tests {
                 last_error: Some("file ./upload/a\n.jpg is missing".into()),
             }],
             uploaded: vec![],
+            deletions: Deletions::default(),
         };
         let text = report.to_text();
         assert!(!text.contains('\u{1b}'), "{text}");
@@ -347,5 +413,32 @@ mod tests {
             "{text}"
         );
         assert!(lines[row + 1].contains("a\\n.jpg is missing"), "{text}");
+    }
+
+    #[test]
+    fn deletions_show_only_when_there_are_some_and_a_hold_says_why() {
+        assert_eq!(Deletions::default().to_text(), None);
+        let d = Deletions {
+            counts: crate::queue::removal::Counts {
+                retained: 3,
+                objects_removed: 2,
+                failing: 1,
+            },
+            held: Some("3 of 10 photos gone at once".into()),
+            held_since: Some("2026-12-04 10:00:00.000".into()),
+        };
+        let text = d.to_text().unwrap();
+        assert!(
+            text.starts_with(
+                "DELETIONS HELD since 2026-12-04 10:00:00.000: 3 of 10 photos gone at once"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("retention --release"), "{text}");
+        assert!(
+            text.contains("3 photos keep their objects, 2 objects removed, 1 removals failing"),
+            "{text}"
+        );
+        assert_eq!(d.figures()[3], ("held", 1));
     }
 }

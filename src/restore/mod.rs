@@ -32,7 +32,8 @@ pub struct Options {
     pub mode: Mode,
     /// Downloads at once.
     pub jobs: usize,
-    /// `--from-bucket`: restore photos Piwigo deleted too.
+    /// Restore photos Piwigo deleted too: from their records, to the path
+    /// they were last seen at; with `--from-bucket`, from the objects.
     pub include_deleted: bool,
 }
 
@@ -150,7 +151,7 @@ impl Summary {
             opt(self.would_restore, "would be restored (--dry-run)"),
             opt(
                 self.deleted_from_piwigo,
-                "deleted from Piwigo, skipped (`--from-bucket --include-deleted` restores them)"
+                "deleted from Piwigo, skipped (`--include-deleted` restores them)"
             ),
         );
         if self.restored > 0 {
@@ -290,20 +291,22 @@ pub async fn from_records(
     };
     let jobs: Vec<Job> = recs
         .into_iter()
-        .filter_map(|r| match r.path {
-            Some(rel) => Some(Job {
-                image_id: Some(r.image_id),
-                bucket: r.bucket,
-                key: r.key,
-                size: r.size,
-                md5: Some(r.md5),
-                rel,
-            }),
-            None => {
-                summary.deleted_from_piwigo += 1;
-                None
-            }
-        })
+        .filter_map(
+            |r| match r.path.or(r.deleted_path.filter(|_| opts.include_deleted)) {
+                Some(rel) => Some(Job {
+                    image_id: Some(r.image_id),
+                    bucket: r.bucket,
+                    key: r.key,
+                    size: r.size,
+                    md5: Some(r.md5),
+                    rel,
+                }),
+                None => {
+                    summary.deleted_from_piwigo += 1;
+                    None
+                }
+            },
+        )
         .collect();
     let target = Target::new(&config.s3, &config.upload).await;
     run_jobs(&target, &root, jobs, opts, &mut summary).await;

@@ -9,7 +9,7 @@
 //! the md5 an uploader wrote into `x-amz-meta-md5` (which S3 never checks),
 //! leaves it unproven.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -109,6 +109,12 @@ pub struct BucketAudit {
     pub bytes_read: u64,
     /// Only with `--orphans`.
     pub orphans: Option<Vec<Orphan>>,
+    /// Records of photos deleted in Piwigo whose objects are kept (under
+    /// `retention.deleted`): known objects, audited like the others.
+    pub of_deleted_photos: u64,
+    /// Objects of deleted photos whose removal is under way or failed
+    /// (tried again): known, not orphans.
+    pub removal_pending: u64,
 }
 
 /// What the listing (or a HEAD) says about one record's object.
@@ -183,9 +189,11 @@ pub async fn audit(
     etag_is_md5: bool,
     orphans: bool,
     read: Option<ReadData>,
+    removing: &HashSet<String>,
 ) -> Result<BucketAudit, S3Error> {
     let mut audit = BucketAudit {
         records: records.len() as u64,
+        of_deleted_photos: records.iter().filter(|r| r.path.is_none()).count() as u64,
         ..BucketAudit::default()
     };
     // Records by key; several photos share a key as duplicates.
@@ -202,6 +210,7 @@ pub async fn audit(
     let mut unsettled: Vec<&Recorded> = Vec::new();
     let mut found_orphans = Vec::new();
     let objects_listed = &mut audit.objects_listed;
+    let removal_pending = &mut audit.removal_pending;
     let problems = &mut audit.problems;
     audit.list_requests = target
         .list_prefix(prefix, |obj| {
@@ -218,6 +227,8 @@ pub async fn audit(
                         }
                     }
                 }
+                // A deleted photo's object on its way out: known.
+                None if removing.contains(&obj.key) => *removal_pending += 1,
                 // Snapshots live under the prefix too, in a folder no
                 // photo key reaches: not orphans.
                 None if orphans && !crate::snapshot::keys::is_snapshot_key(prefix, &obj.key) => {
@@ -403,6 +414,7 @@ mod tests {
             md5: MD5.into(),
             etag: etag.map(str::to_owned),
             path: None,
+            deleted_path: None,
             format: None,
         }
     }

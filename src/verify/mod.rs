@@ -131,6 +131,7 @@ pub async fn run(
         etag_is_md5,
         opts.orphans,
         read,
+        &crate::queue::removal::pending_keys(pool, t, &config.s3.bucket).await?,
     )
     .await?;
     let root = if opts.disk || opts.resend {

@@ -18,6 +18,9 @@ pub struct Recorded {
     /// Piwigo's `images.path` (for a format, its file in `pwg_format/`);
     /// `None` when the photo was deleted from Piwigo since.
     pub path: Option<String>,
+    /// For a photo deleted from Piwigo since and marked so, the path it
+    /// was last seen at (for a format, its file beside it).
+    pub deleted_path: Option<String>,
     /// A format's extension; `None` for the photo itself.
     pub format: Option<String>,
 }
@@ -34,17 +37,19 @@ pub struct Filter {
 pub async fn load(pool: &MySqlPool, t: &Tables, filter: &Filter) -> Result<Vec<Recorded>, DbError> {
     let photos = format!(
         "SELECT u.image_id, u.outcome, u.bucket, u.s3_key, u.size, u.md5, u.etag, i.path, \
-         CAST(NULL AS CHAR) AS ext \
-         FROM {} u LEFT JOIN {} i ON i.id = u.image_id WHERE TRUE",
-        t.uploaded, t.images
+         d.path AS deleted_path, CAST(NULL AS CHAR) AS ext \
+         FROM {} u LEFT JOIN {} i ON i.id = u.image_id \
+         LEFT JOIN {} d ON d.image_id = u.image_id AND i.id IS NULL WHERE TRUE",
+        t.uploaded, t.images, t.deleted
     );
     let formats = format!(
         "SELECT f.image_id, f.status AS outcome, COALESCE(f.bucket, '') AS bucket, \
          COALESCE(f.s3_key, '') AS s3_key, CAST(COALESCE(f.size, 0) AS UNSIGNED) AS size, \
-         COALESCE(f.md5, '') AS md5, f.etag, i.path, f.ext \
+         COALESCE(f.md5, '') AS md5, f.etag, i.path, d.path AS deleted_path, f.ext \
          FROM {} f LEFT JOIN {} i ON i.id = f.image_id \
+         LEFT JOIN {} d ON d.image_id = f.image_id AND i.id IS NULL \
          WHERE f.status IN ('uploaded', 'already_present')",
-        t.formats, t.images
+        t.formats, t.images, t.deleted
     );
     let mut out = Vec::new();
     for (sql, column) in [(photos, "u.image_id"), (formats, "f.image_id")] {
@@ -67,6 +72,11 @@ pub async fn load(pool: &MySqlPool, t: &Tables, filter: &Filter) -> Result<Vec<R
 fn read(r: &sqlx::mysql::MySqlRow) -> Result<Recorded, sqlx::Error> {
     let format: Option<String> = r.try_get("ext")?;
     let path = crate::piwigo::optional_text_column(r, "path")?;
+    let deleted_path: Option<String> = r.try_get("deleted_path")?;
+    let beside = |p: Option<String>| match (&format, p) {
+        (Some(ext), Some(p)) => Some(crate::piwigo::format_path(&p, ext)),
+        (_, p) => p,
+    };
     Ok(Recorded {
         image_id: r.try_get("image_id")?,
         outcome: r.try_get("outcome")?,
@@ -75,10 +85,8 @@ fn read(r: &sqlx::mysql::MySqlRow) -> Result<Recorded, sqlx::Error> {
         size: r.try_get("size")?,
         md5: r.try_get("md5")?,
         etag: r.try_get("etag")?,
-        path: match (&format, path) {
-            (Some(ext), Some(p)) => Some(crate::piwigo::format_path(&p, ext)),
-            (_, p) => p,
-        },
+        path: beside(path),
+        deleted_path: beside(deleted_path),
         format,
     })
 }

@@ -98,6 +98,13 @@ pub fn to_text(r: &Report) -> String {
         "  proven intact: {} by their MD5 ETag, {} by the ETag S3 gave our upload (each part checked against its Content-MD5), {} by downloading and hashing them",
         b.proven.etag_md5, b.proven.upload_etag, b.proven.read
     );
+    if b.of_deleted_photos + b.removal_pending > 0 {
+        let _ = writeln!(
+            out,
+            "  of these, {} records belong to photos deleted in Piwigo (objects kept under retention.deleted; `retention` lists them); {} objects of deleted photos are being removed",
+            b.of_deleted_photos, b.removal_pending
+        );
+    }
     for p in b.problems.iter().take(SHOWN) {
         let _ = writeln!(
             out,
