@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::config::Config;
-use crate::db::{self, Tables};
+use crate::db::{self, DbError, Tables};
 use crate::piwigo::{self, GalleryRoot};
 use crate::queue::{migrate, schema};
 use crate::redact::Redactor;
@@ -78,6 +78,22 @@ pub async fn run(config: &Config) -> Vec<Finding> {
                 Err(e) => push(false, "piwigo tables", e.to_string()),
             }
             daemon_tables(&pool, &t, &mut push).await;
+            // A hold waits for the admin: nothing is deleted until then.
+            match crate::queue::deleted::hold(&pool, &t).await {
+                Ok(Some((reason, since))) => push(
+                    false,
+                    "deletions",
+                    format!(
+                        "held since {since}: {reason}; look with `piwigo-s3upload retention`, then `retention --release` if those photos were deleted on purpose"
+                    ),
+                ),
+                Ok(None) => push(true, "deletions", deletions_policy(config)),
+                // Before the daemon's first start: nothing to hold yet.
+                Err(DbError::Query { source, .. }) if db::is_missing_table(&source) => {
+                    push(true, "deletions", deletions_policy(config));
+                }
+                Err(e) => push(false, "deletions", e.to_string()),
+            }
             for (ok, detail) in crate::snapshot::grants::findings(config, &pool, &t).await {
                 push(ok, "snapshots", detail);
             }
@@ -194,4 +210,17 @@ pub fn render(findings: &[Finding]) -> String {
         );
     }
     text
+}
+
+/// What happens to deleted photos' objects under this config.
+fn deletions_policy(config: &Config) -> String {
+    match config.retention.deleted {
+        crate::config::Retain::Keep => {
+            "none held; deleted photos keep their objects ([retention] deleted = \"keep\")".into()
+        }
+        crate::config::Retain::For(after) => format!(
+            "none held; deleted photos' objects are removed {} after the deletion",
+            humantime::format_duration(after)
+        ),
+    }
 }

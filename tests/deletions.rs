@@ -116,17 +116,24 @@ fn keys_of(files: &[u32]) -> Vec<String> {
     keys
 }
 
-fn release(g: &Gallery, s3: &S3Server, policy: &str) -> String {
+/// Runs a command with the policy's config: (exit code, what it said).
+fn command(g: &Gallery, s3: &S3Server, policy: &str, args: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config_text(g, s3, SECRET_KEY, &with_policy(policy))).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_piwigo-s3upload"))
-        .args(["--config", path.to_str().unwrap(), "retention", "--release"])
+        .args(["--config", path.to_str().unwrap()])
+        .args(args)
         .output()
         .unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    (out.status.code(), text)
+}
+
+fn release(g: &Gallery, s3: &S3Server, policy: &str) -> String {
+    let (code, text) = command(g, s3, policy, &["retention", "--release"]);
+    assert_eq!(code, Some(0), "{text}");
     text
 }
 
@@ -328,8 +335,21 @@ async fn much_of_the_gallery_gone_at_once_is_held_until_released() {
         status.contains("DELETIONS HELD") && status.contains("3 deleted photos keep their objects"),
         "{status}"
     );
+    // `check` fails on a hold, saying how to release it.
+    let (code, said) = command(&g, &s3, "1d", &["check"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("FAIL  deletions      held since"), "{said}");
+    assert!(said.contains("retention --release"), "{said}");
 
     let out = release(&g, &s3, "1d");
+    let (code, said) = command(&g, &s3, "1d", &["check"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains(
+            "ok    deletions      none held; deleted photos' objects are removed 1day after"
+        ),
+        "{said}"
+    );
     assert!(
         out.contains("released the hold") && out.contains("3 of 10"),
         "{out}"

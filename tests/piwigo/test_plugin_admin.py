@@ -194,3 +194,32 @@ def test_the_summary_shows_the_last_database_snapshot(env, tmp_path):
 
     env.daemon.command("snapshot")
     assert "the last database snapshot failed" not in p.admin.get("admin.php?page=photos_add").text
+
+
+def test_the_summary_says_when_deletions_are_held(env):
+    """Most of an album deleted at once through Piwigo's API: the daemon
+    holds every deletion from the bucket, and the tab and the notice say
+    so until `retention --release`."""
+    p = env.piwigo
+    held = lambda: p.db.scalar(
+        f"SELECT COUNT(*) FROM {p.table('s3upload_state')} WHERE name = 'deletions_hold'")
+    assert held() == 0
+    album = p.add_album("held deletions")
+    ids = []
+    for i in range(4):
+        image = p.add_photo(photos.jpeg(f"held-{i}"), album, name=f"held{i}")
+        env.queue_from_photo_tab(image)
+        ids.append(image)
+    env.wait_uploaded(ids)
+    for image in ids[:3]:
+        p.delete_photo(image)
+    env.daemon.wait_until(lambda: held() == 1, what="the hold")
+    page = env.admin_page().text
+    assert 'id="s3c-hold"' in page and "held since" in page, page[-3000:]
+    assert "retention --release" in page
+    assert "deletions from the bucket are held" in p.admin.get("admin.php?page=photos_add").text
+    out = env.daemon.command("retention", "--release")
+    assert "released the hold" in out.stdout, out.stdout
+    assert 'id="s3c-hold"' not in env.admin_page().text
+    assert "deletions from the bucket are held" not in p.admin.get(
+        "admin.php?page=photos_add").text

@@ -35,7 +35,29 @@ SELECT COUNT(DISTINCT u.image_id) AS backed_up,
     'failed' => $failed,
     'verify' => s3c_last_verify(),
     'snapshot' => s3c_last_snapshot(),
+    'hold' => s3c_deletions_hold(),
   );
+}
+
+/**
+ * The daemon's hold on deletions from the bucket (many photos gone from
+ * Piwigo at once, or its tables replaced): the reason and since when, or
+ * null. Nothing is deleted until an administrator releases it with
+ * `piwigo-s3upload retention --release`.
+ */
+function s3c_deletions_hold()
+{
+  if (!s3c_tables_ready(array('state')))
+  {
+    return null;
+  }
+  $row = pwg_db_fetch_assoc(pwg_query('SELECT value, updated_at FROM ' . s3c_table('state')
+    . ' WHERE name = \'deletions_hold\';'));
+  if (!$row)
+  {
+    return null;
+  }
+  return array('reason' => $row['value'], 'since' => substr($row['updated_at'], 0, 16));
 }
 
 /**
@@ -138,6 +160,10 @@ function s3c_attention()
   if ($verify !== null and !$verify['ok'])
   {
     $problems[] = l10n('s3c_attention_verify', $verify['problems']);
+  }
+  if (s3c_deletions_hold() !== null)
+  {
+    $problems[] = l10n('s3c_attention_hold');
   }
   $snapshot = s3c_last_snapshot();
   if ($snapshot !== null and !$snapshot['ok'])

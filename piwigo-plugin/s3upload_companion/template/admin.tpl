@@ -20,6 +20,9 @@
     <tr><th>{'s3c_last_upload'|translate}</th><td id="s3c-last-upload">{if $S3C_SUMMARY.last_upload}{$S3C_SUMMARY.last_upload}{else}{'s3c_never'|translate}{/if}</td></tr>
     <tr><th>{'s3c_failed_photos'|translate}</th><td id="s3c-failed">{$S3C_SUMMARY.failed}{if $S3C_SUMMARY.failed} &mdash; <a href="admin.php?page=batch_manager&amp;filter=prefilter-s3c_failed">{'s3c_select_in_batch_manager'|translate}</a>{/if}</td></tr>
     <tr><th>{'s3c_last_verify'|translate}</th><td id="s3c-verify">{if $S3C_SUMMARY.verify}{$S3C_SUMMARY.verify.at}: {if $S3C_SUMMARY.verify.ok}{'s3c_verify_ok'|translate}{else}{'s3c_verify_problems'|translate:$S3C_SUMMARY.verify.problems}{/if}{else}{'s3c_verify_never'|translate}{/if}</td></tr>
+    {if $S3C_SUMMARY.hold}
+    <tr><th>{'s3c_deletions'|translate}</th><td id="s3c-hold"><strong>{'s3c_deletions_held'|translate:$S3C_SUMMARY.hold.since}</strong> {$S3C_SUMMARY.hold.reason|escape:html}. {'s3c_deletions_release'|translate}</td></tr>
+    {/if}
     <tr><th>{'s3c_last_snapshot'|translate}</th><td id="s3c-snapshot">{if $S3C_SUMMARY.snapshot}{$S3C_SUMMARY.snapshot.at}: {if $S3C_SUMMARY.snapshot.ok}{$S3C_SUMMARY.snapshot.name|escape:html} ({$S3C_SUMMARY.snapshot.size}){else}{'s3c_snapshot_failed'|translate} {$S3C_SUMMARY.snapshot.error|escape:html}{if $S3C_SUMMARY.snapshot.last_ok_at} &mdash; {'s3c_snapshot_last_good'|translate:$S3C_SUMMARY.snapshot.last_ok_at}{/if}{/if}{else}{'s3c_snapshot_never'|translate}{/if}</td></tr>
     {if $S3C_REPORTED && isset($S3C_REPORTED.bucket) && $S3C_REPORTED.bucket}
     <tr><th>{'s3c_bucket'|translate}</th><td id="s3c-bucket">{$S3C_REPORTED.bucket|escape:html}</td></tr>
