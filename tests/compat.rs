@@ -1,0 +1,382 @@
+//! The compatibility suite: the same scenarios against every S3-compatible
+//! server the harness can start (rclone, moto, SeaweedFS, Garage), each
+//! with signature checking on. A server whose program is not installed is
+//! skipped with a note, unless `TEST_S3_SERVERS` (a comma-separated list,
+//! as `scripts/test.sh` sets it) names it: then its absence fails the run.
+//! `TEST_S3_SERVERS` also limits the run to the servers it names.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use piwigo_s3upload::db::Tables;
+use piwigo_s3upload::restore::{self, Mode};
+use piwigo_s3upload::verify::{self, bucket::Problem};
+
+/// The server for one test, or `None` when the test is skipped.
+async fn server(kind: ServerKind) -> Option<S3Server> {
+    let named = std::env::var("TEST_S3_SERVERS").ok();
+    let wanted = named
+        .as_deref()
+        .map(|list| list.split(',').any(|n| n.trim() == kind.name()));
+    match wanted {
+        Some(false) => {
+            eprintln!("skipped: TEST_S3_SERVERS does not name {}", kind.name());
+            None
+        }
+        Some(true) => {
+            assert!(
+                kind.present(),
+                "{} is named in TEST_S3_SERVERS but {} is not installed (scripts/test.sh --servers installs it)",
+                kind.name(),
+                kind.binary().display()
+            );
+            Some(S3Server::start_kind(kind).await)
+        }
+        None if kind.present() => Some(S3Server::start_kind(kind).await),
+        None => {
+            eprintln!(
+                "skipped: {} is not installed (scripts/test.sh --servers installs it)",
+                kind.name()
+            );
+            None
+        }
+    }
+}
+
+/// Photos in, objects out: every byte arrives, the records hold the md5,
+/// a photo whose key holds other bytes is never overwritten, and running
+/// again sends nothing.
+async fn main_flow(s3: S3Server) {
+    let g = Gallery::new().await;
+    drain(config(&g, &s3, "")).await;
+    let taken = photo_bytes(999, 4000);
+    s3.put(&upload_key("taken.jpg"), &taken).await;
+    let mut sent = Vec::new();
+    for n in 0..6 {
+        let bytes = photo_bytes(n, 20_000 + n as usize);
+        g.add_upload(n, &format!("m{n}.jpg"), &bytes).await;
+        sent.push(bytes);
+    }
+    let other = g.add_upload(9, "taken.jpg", &photo_bytes(9, 4000)).await;
+    let s = drain(config(&g, &s3, "")).await;
+    assert_eq!((s.uploaded, s.failed), (6, 1), "{s:?}");
+    for (n, bytes) in sent.iter().enumerate() {
+        let key = upload_key(&format!("m{n}.jpg"));
+        assert_eq!(&s3.get(&key).await.unwrap(), bytes, "{key}");
+    }
+    let up = g.uploaded().await;
+    assert_eq!(up.len(), 6);
+    for (_, outcome, key, md5) in &up {
+        assert_eq!(outcome, "uploaded");
+        let n: usize = key["photos/20240517120000-m".len()..key.len() - 4]
+            .parse()
+            .unwrap();
+        assert_eq!(md5, &md5_hex(&sent[n]));
+    }
+    assert_eq!(s3.get(&upload_key("taken.jpg")).await.unwrap(), taken);
+    assert_eq!(
+        g.queue_statuses().await,
+        vec![(other, "failed_key_taken".to_string())]
+    );
+    let again = drain(config(&g, &s3, "")).await;
+    assert_eq!(again.uploaded, 0, "{again:?}");
+    g.drop_database().await;
+}
+
+/// A file above the multipart threshold arrives whole, and the upload
+/// leaves no multipart upload open.
+async fn multipart(s3: S3Server) {
+    let g = Gallery::new().await;
+    drain(config(&g, &s3, "")).await;
+    let big = photo_bytes(77, 13 * 1024 * 1024 + 12345);
+    g.add_upload(1, "video.mp4", &big).await;
+    let s = drain(config(&g, &s3, "")).await;
+    assert_eq!(s.uploaded, 1, "{s:?}");
+    let got = s3.get(&upload_key("video.mp4")).await.unwrap();
+    assert_eq!(got.len(), big.len());
+    assert_eq!(md5_hex(&got), md5_hex(&big));
+    assert_eq!(g.uploaded().await[0].3, md5_hex(&big));
+    let open = s3
+        .client()
+        .list_multipart_uploads()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    assert!(open.uploads().is_empty(), "{:?}", open.uploads());
+    g.drop_database().await;
+}
+
+/// Different photos meeting at one key at once (`key_format = "none"`):
+/// one of each pair is sent, the other never replaces it.
+async fn same_key(s3: S3Server) {
+    const PAIRS: u32 = 6;
+    let g = Gallery::new().await;
+    let text = config_text(&g, &s3, &s3.secret_key, "")
+        .replace("key_format = \"file\"", "key_format = \"none\"")
+        .replace(
+            "workers = 4",
+            "workers = 8\nprevent_duplicates_by_md5 = false",
+        );
+    let load =
+        || piwigo_s3upload::config::Config::from_toml(&text, std::path::Path::new("t"), None);
+    drain(load().unwrap()).await;
+    let mut pairs = Vec::new();
+    for n in 0..PAIRS {
+        let name = format!("IMG_{n:04}.JPG");
+        let a = photo_bytes(100 + n, 30_000 + n as usize);
+        let b = photo_bytes(500 + n, 30_000 + n as usize);
+        let ida = g
+            .add_photo(
+                &format!("./upload/2024/05/17/20240517120000-{:08x}.jpg", 2 * n),
+                &name,
+                &a,
+                None,
+            )
+            .await;
+        let idb = g
+            .add_photo(
+                &format!("./upload/2024/05/18/20240518090000-{:08x}.jpg", 2 * n + 1),
+                &name,
+                &b,
+                None,
+            )
+            .await;
+        pairs.push([(ida, a), (idb, b)]);
+    }
+    let s = tokio::time::timeout(Duration::from_secs(180), drain(load().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!((s.uploaded, s.failed), (6, 6), "{s:?}");
+    let uploaded = g.uploaded().await;
+    let queued = g.queue_statuses().await;
+    for (n, [(ida, a), (idb, b)]) in pairs.iter().enumerate() {
+        let key = format!("photos/IMG_{n:04}.JPG");
+        let object = s3.get(&key).await.expect("one of the pair is stored");
+        let (winner, loser) = if object == *a {
+            (*ida, *idb)
+        } else {
+            assert_eq!(object, *b, "{key} holds one of the two photos");
+            (*idb, *ida)
+        };
+        assert!(
+            uploaded.iter().any(|u| u.0 == winner && u.1 == "uploaded"),
+            "{key}"
+        );
+        assert!(
+            queued.contains(&(loser, "failed_key_taken".to_string())),
+            "{key}: {queued:?}"
+        );
+    }
+    g.drop_database().await;
+}
+
+/// A wrong secret is refused with 403 (the signature is checked); once it
+/// is fixed the photo goes at once.
+async fn wrong_secret(s3: S3Server) {
+    let g = Gallery::new().await;
+    drain(config(&g, &s3, "")).await;
+    let bytes = photo_bytes(5, 10_000);
+    g.add_upload(1, "k.jpg", &bytes).await;
+    let mut bad = config_with_secret(&g, &s3, "wrong-secret-value", "");
+    bad.upload.retry_backoff_min = Duration::from_secs(3600);
+    bad.upload.retry_backoff_max = Duration::from_secs(3600);
+    let s = drain(bad).await;
+    assert_eq!(s.failed, 1);
+    assert_eq!(g.queue_statuses().await[0].1, "failed_code_403");
+    assert!(s3.get(&upload_key("k.jpg")).await.is_none());
+    let s = drain(config(&g, &s3, "")).await;
+    assert_eq!(s.uploaded, 1);
+    assert_eq!(s3.get(&upload_key("k.jpg")).await.unwrap(), bytes);
+    g.drop_database().await;
+}
+
+/// Photos uploaded, one of them multipart: their files by image id.
+async fn backed_up(g: &Gallery, s3: &S3Server) -> Vec<(u32, std::path::PathBuf, Vec<u8>)> {
+    drain(config(g, s3, "")).await;
+    let mut files = Vec::new();
+    for i in 1..=4u32 {
+        let len = if i == 1 {
+            7 * 1024 * 1024
+        } else {
+            3000 + i as usize
+        };
+        let bytes = photo_bytes(i, len);
+        let id = g.add_upload(i, &format!("p{i}.jpg"), &bytes).await;
+        let path = g
+            .root()
+            .join(format!("upload/2024/05/17/20240517120000-{i:08x}.jpg"));
+        files.push((id, path, bytes));
+    }
+    let s = drain(config(g, s3, "")).await;
+    assert_eq!(s.uploaded, 4, "{s:?}");
+    files
+}
+
+/// `verify` finds a clean backup clean (reading every object back) and
+/// an object replaced by other bytes of the same size.
+async fn verify_finds_damage(s3: S3Server) {
+    let g = Gallery::new().await;
+    let files = backed_up(&g, &s3).await;
+    let c = config(&g, &s3, "");
+    let t = Tables::new(&g.prefix);
+    let read_all = || verify::Options {
+        read_data: Some(100.0),
+        ..verify::Options::default()
+    };
+    let r = verify::run(&c, &g.pool, &t, read_all()).await.unwrap();
+    assert!(r.ok, "{}", verify::to_text(&r));
+    assert_eq!(r.bucket.intact, 4, "{}", verify::to_text(&r));
+    let up = g.uploaded().await;
+    let damaged = files[2].0;
+    let key = &up.iter().find(|u| u.0 == damaged).unwrap().2;
+    s3.put(key, &photo_bytes(99, files[2].2.len())).await;
+    let r = verify::run(&c, &g.pool, &t, read_all()).await.unwrap();
+    let found: Vec<(u32, Problem)> = r
+        .bucket
+        .problems
+        .iter()
+        .map(|p| (p.image_id, p.problem))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(damaged, Problem::OtherBytes)],
+        "{}",
+        verify::to_text(&r)
+    );
+    g.drop_database().await;
+}
+
+/// `restore` brings every file back byte-identical, the multipart one too.
+async fn restore_everything(s3: S3Server) {
+    let g = Gallery::new().await;
+    let files = backed_up(&g, &s3).await;
+    let c = config(&g, &s3, "");
+    std::fs::remove_dir_all(g.root().join("upload")).unwrap();
+    let opts = restore::Options {
+        mode: Mode::default(),
+        jobs: 4,
+        ..restore::Options::default()
+    };
+    let s = restore::from_records(&c, &g.pool, &Tables::new(&g.prefix), &opts)
+        .await
+        .unwrap();
+    assert!(s.ok(), "{}", s.to_text());
+    assert_eq!(s.restored, 4, "{}", s.to_text());
+    for (_, path, bytes) in &files {
+        assert_eq!(&std::fs::read(path).unwrap(), bytes, "{}", path.display());
+    }
+    g.drop_database().await;
+}
+
+/// The plugin's download link: a presigned GET gives the photo's bytes;
+/// the same link with its signature altered is refused.
+async fn presigned_links(s3: S3Server) {
+    let g = Gallery::new().await;
+    drain(config(&g, &s3, "")).await;
+    let bytes = photo_bytes(3, 50_000);
+    let id = g.add_upload(3, "link.jpg", &bytes).await;
+    assert_eq!(drain(config(&g, &s3, "")).await.uploaded, 1);
+    let c = config(&g, &s3, "");
+    let target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+    let answer = piwigo_s3upload::companion::presign::answer(
+        &g.pool,
+        &Tables::new(&g.prefix),
+        &target,
+        &piwigo_s3upload::redact::Redactor::default(),
+        Duration::from_secs(300),
+        &id.to_string(),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    let body = axum::body::to_bytes(answer.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let url = url::Url::parse(json["url"].as_str().unwrap()).unwrap();
+    let target = format!("{}?{}", url.path(), url.query().unwrap());
+    let (status, got) = common::servers::http(s3.port(), "GET", &target, &[], b"").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&got));
+    assert_eq!(got, bytes);
+    let forged = target.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+    let (status, _) = common::servers::http(s3.port(), "GET", &forged, &[], b"").await;
+    assert_eq!(status, 403);
+    g.drop_database().await;
+}
+
+/// moto checks a signature only in the Authorization header: with its
+/// signature checking on, every presigned GET fails with a 500 (it looks
+/// for that header), so links can be tried only on the others.
+fn presign_checked(kind: ServerKind) -> bool {
+    kind != ServerKind::Moto
+}
+
+macro_rules! suite {
+    ($($server:ident => $kind:expr;)*) => {$(
+        mod $server {
+            use super::*;
+
+            #[tokio::test]
+            async fn main_flow() {
+                if let Some(s3) = server($kind).await {
+                    super::main_flow(s3).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn multipart() {
+                if let Some(s3) = server($kind).await {
+                    super::multipart(s3).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn same_key() {
+                if let Some(s3) = server($kind).await {
+                    super::same_key(s3).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn wrong_secret() {
+                if let Some(s3) = server($kind).await {
+                    super::wrong_secret(s3).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn verify_finds_damage() {
+                if let Some(s3) = server($kind).await {
+                    super::verify_finds_damage(s3).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn restore_everything() {
+                if let Some(s3) = server($kind).await {
+                    super::restore_everything(s3).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn presigned_links() {
+                if !presign_checked($kind) {
+                    eprintln!("skipped: {} cannot check a presigned link's signature", $kind.name());
+                    return;
+                }
+                if let Some(s3) = server($kind).await {
+                    super::presigned_links(s3).await;
+                }
+            }
+        }
+    )*};
+}
+
+suite! {
+    rclone => ServerKind::Rclone;
+    moto => ServerKind::Moto;
+    seaweedfs => ServerKind::Seaweedfs;
+    garage => ServerKind::Garage;
+}
