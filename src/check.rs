@@ -116,16 +116,34 @@ pub async fn run(config: &Config) -> Vec<Finding> {
         ),
     }
 
-    let target = Target::new(&config.s3, &config.upload).await;
+    let mut target = Target::new(&config.s3, &config.upload).await;
     match target.check_bucket().await {
-        Ok(()) => push(
-            true,
-            "s3 bucket",
-            format!(
-                "bucket {} is reachable with these credentials",
-                config.s3.bucket
-            ),
-        ),
+        Ok(()) => {
+            push(
+                true,
+                "s3 bucket",
+                format!(
+                    "bucket {} is reachable with these credentials",
+                    config.s3.bucket
+                ),
+            );
+            let settled = target
+                .settle_if_none_match(config.s3.honours_if_none_match)
+                .await;
+            push(
+                true,
+                "s3 overwrites",
+                format!(
+                    "{}: {}",
+                    if settled.honoured {
+                        "the server's 412 to If-None-Match: * guards existing objects (no HEAD before each upload)"
+                    } else {
+                        "a HEAD before each upload guards existing objects"
+                    },
+                    settled.why
+                ),
+            );
+        }
         Err(e) => push(false, "s3 bucket", e.to_string()),
     }
     out

@@ -306,6 +306,34 @@ async fn presigned_links(s3: S3Server) {
     g.drop_database().await;
 }
 
+/// What each server answered to the start-up probe, as measured (the
+/// README's table says the same).
+fn honours_if_none_match(kind: ServerKind) -> bool {
+    match kind {
+        ServerKind::Rclone | ServerKind::Garage => false,
+        ServerKind::Moto | ServerKind::Seaweedfs => true,
+    }
+}
+
+/// `s3.honours_if_none_match = "auto"`: the probe finds what the server
+/// does, twice in a row (the second start meets no leftover), and leaves
+/// no object behind.
+async fn probe(s3: S3Server) {
+    let g = Gallery::new().await;
+    let c = config(&g, &s3, "");
+    let want = honours_if_none_match(s3.kind);
+    for _ in 0..2 {
+        let mut target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+        let settled = target
+            .settle_if_none_match(piwigo_s3upload::config::IfNoneMatch::Auto)
+            .await;
+        assert_eq!(settled.honoured, want, "{}", settled.why);
+        assert_eq!(target.honours_if_none_match, want);
+        assert!(s3.keys().await.is_empty(), "{:?}", s3.keys().await);
+    }
+    g.drop_database().await;
+}
+
 /// moto checks a signature only in the Authorization header: with its
 /// signature checking on, every presigned GET fails with a 500 (it looks
 /// for that header), so links can be tried only on the others.
@@ -322,6 +350,13 @@ macro_rules! suite {
             async fn main_flow() {
                 if let Some(s3) = server($kind).await {
                     super::main_flow(s3).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn probe() {
+                if let Some(s3) = server($kind).await {
+                    super::probe(s3).await;
                 }
             }
 
