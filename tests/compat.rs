@@ -510,6 +510,82 @@ async fn check_reports_the_modes(s3: S3Server) {
     g.drop_database().await;
 }
 
+/// A proxy flips one bit of a request body on its way to the server: of a
+/// single PUT, then of one part of a multipart upload. The photo is never
+/// recorded with bytes other than its file's: the server refuses them
+/// (Content-MD5), or the ETag it gives betrays them (moto stores whatever
+/// arrives). Where the server refused them, the next attempt sends the
+/// photo whole.
+async fn altered_on_the_way(s3: S3Server) {
+    use common::faults::{Fault, HttpFaultProxy};
+    let g = Gallery::new().await;
+    let proxy = HttpFaultProxy::start(s3.port()).await;
+    // Set as the probe finds it, so that the probe's own PUTs do not take
+    // the scripted fault.
+    let text = config_text(&g, &s3, &s3.secret_key, "")
+        .replace(&s3.endpoint, &proxy.endpoint())
+        .replace(
+            "key_format = \"file\"\n",
+            &format!(
+                "key_format = \"file\"\nhonours_if_none_match = {}\n",
+                honours_if_none_match(s3.kind)
+            ),
+        );
+    let load =
+        || piwigo_s3upload::config::Config::from_toml(&text, std::path::Path::new("t"), None);
+    drain(load().unwrap()).await;
+    let photos = [
+        (1, "single.jpg", photo_bytes(1, 20_000)),
+        // Above the tests' 6 MiB threshold: two parts of 5 MiB and 2 MiB.
+        (2, "parts.mp4", photo_bytes(2, 7 * 1024 * 1024)),
+    ];
+    for (n, name, bytes) in &photos {
+        let id = g.add_upload(*n, name, bytes).await;
+        proxy.fail_next("PUT", Fault::FlipBodyByte);
+        drain(load().unwrap()).await;
+        assert_eq!(proxy.injected("flip"), *n as usize, "{name}");
+        let recorded = g.uploaded().await.into_iter().find(|u| u.0 == id);
+        assert!(
+            recorded.is_none(),
+            "{name} recorded after its bytes were altered: {recorded:?}"
+        );
+        // Due again now, without the fault.
+        g.exec(&format!(
+            "UPDATE {} SET next_attempt_at = NOW(3)",
+            g.table("s3upload_queue")
+        ))
+        .await;
+        drain(load().unwrap()).await;
+        let key = upload_key(name);
+        match g.uploaded().await.into_iter().find(|u| u.0 == id) {
+            Some((_, outcome, k, md5)) => {
+                assert_eq!((outcome.as_str(), k.as_str()), ("uploaded", key.as_str()));
+                assert_eq!(md5, md5_hex(bytes), "{name}");
+                assert_eq!(&s3.get(&key).await.unwrap(), bytes, "{name}");
+            }
+            None => {
+                // Only a server that stored the altered bytes of a single
+                // PUT leaves the photo out: its key holds those bytes, so
+                // it is never overwritten, and waits as key_taken.
+                assert!(
+                    !expected(s3.kind).content_md5_checked && *n == 1,
+                    "{name} not uploaded"
+                );
+                let status: Vec<String> = g
+                    .queue_statuses()
+                    .await
+                    .into_iter()
+                    .filter(|q| q.0 == id)
+                    .map(|q| q.1)
+                    .collect();
+                assert_eq!(status, ["failed_key_taken"], "{name}");
+                assert_ne!(&s3.get(&key).await.unwrap(), bytes);
+            }
+        }
+    }
+    g.drop_database().await;
+}
+
 /// moto checks a signature only in the Authorization header: with its
 /// signature checking on, every presigned GET fails with a 500 (it looks
 /// for that header), so links can be tried only on the others.
@@ -547,6 +623,13 @@ macro_rules! suite {
             async fn check_reports_the_modes() {
                 if let Some(s3) = server($kind).await {
                     super::check_reports_the_modes(s3).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn altered_on_the_way() {
+                if let Some(s3) = server($kind).await {
+                    super::altered_on_the_way(s3).await;
                 }
             }
 
