@@ -39,6 +39,13 @@ const PROBE_BODY: &[u8] =
 /// is not held up by a server that is down.
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
+/// Whether `key` is a probe object under `prefix`: left there when the
+/// keys cannot delete, it is the daemon's own, never an orphan.
+pub fn is_probe_key(prefix: &str, key: &str) -> bool {
+    key.strip_prefix(prefix)
+        .is_some_and(|rest| rest.starts_with(&format!("{PROBE_DIR}/")))
+}
+
 /// How the HEAD question is settled, and why: for the start-up log and
 /// `check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,5 +363,22 @@ impl Flipping {
             }
             None => data,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_keys_are_told_from_photo_keys() {
+        assert!(is_probe_key(
+            "photos/",
+            "photos/s3upload-probe/if-none-match"
+        ));
+        assert!(is_probe_key("", "s3upload-probe/checksum"));
+        assert!(!is_probe_key("photos/", "s3upload-probe/if-none-match"));
+        assert!(!is_probe_key("photos/", "photos/s3upload-probe.jpg"));
+        assert!(!is_probe_key("photos/", "photos/2024/s3upload-probe/x"));
     }
 }
