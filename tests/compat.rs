@@ -586,6 +586,45 @@ async fn altered_on_the_way(s3: S3Server) {
     g.drop_database().await;
 }
 
+/// A file rewritten (same size, other bytes) after it was hashed, as a
+/// writer busy with it while it streams out: the upload fails as the
+/// file's (`failed_file_changed`), single and multipart alike, and no
+/// record holds a wrong md5. Servers that check Content-MD5 store nothing;
+/// moto stores the single PUT, and its ETag tells.
+async fn changed_after_hashing(s3: S3Server) {
+    use piwigo_s3upload::piwigo::FileError;
+    use piwigo_s3upload::s3::upload::PutError;
+    let g = Gallery::new().await;
+    let c = config(&g, &s3, "");
+    let target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, len) in [("small.jpg", 100_000usize), ("large.mp4", 7 * 1024 * 1024)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, photo_bytes(1, len)).unwrap();
+        let digest = piwigo_s3upload::digest::digest(
+            path.clone(),
+            target.part_size_for(len as u64),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        std::fs::write(&path, photo_bytes(2, len)).unwrap();
+        let key = target
+            .key_for(&format!("./galleries/a/{name}"), name)
+            .unwrap();
+        let err = target.put(&key, &path, &digest).await.unwrap_err();
+        assert!(
+            matches!(err, PutError::Local(FileError::Changed { .. })),
+            "{name}: {err}"
+        );
+        let stored = s3.get(&key.key).await;
+        if expected(s3.kind).content_md5_checked || len > 6 * 1024 * 1024 {
+            assert!(stored.is_none(), "{name}: nothing stored");
+        }
+    }
+    g.drop_database().await;
+}
+
 /// moto checks a signature only in the Authorization header: with its
 /// signature checking on, every presigned GET fails with a 500 (it looks
 /// for that header), so links can be tried only on the others.
@@ -630,6 +669,13 @@ macro_rules! suite {
             async fn altered_on_the_way() {
                 if let Some(s3) = server($kind).await {
                     super::altered_on_the_way(s3).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn changed_after_hashing() {
+                if let Some(s3) = server($kind).await {
+                    super::changed_after_hashing(s3).await;
                 }
             }
 
