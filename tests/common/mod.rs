@@ -266,15 +266,14 @@ impl S3Server {
 
     pub async fn start_kind(kind: ServerKind) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let started = servers::start(kind, port, data.path(), true).await;
+        let started = servers::start(kind, free_port(), data.path(), true).await;
         Self {
             kind,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: format!("http://127.0.0.1:{}", started.port),
             data,
             access_key: started.access_key,
             secret_key: started.secret_key,
-            port,
+            port: started.port,
             child: Some(started.child),
         }
     }
@@ -306,6 +305,10 @@ impl S3Server {
     pub async fn restart(&mut self) {
         self.stop();
         let started = servers::start(self.kind, self.port, self.data.path(), false).await;
+        assert_eq!(
+            started.port, self.port,
+            "the S3 server came back on another port"
+        );
         self.child = Some(started.child);
     }
 

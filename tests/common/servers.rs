@@ -80,9 +80,11 @@ pub fn garage_cache() -> PathBuf {
     base.join(format!("piwigo-s3upload/garage-{GARAGE_VERSION}"))
 }
 
-/// A started server: its process and the keys it accepts.
+/// A started server: its process, its S3 port (the one asked for, unless
+/// it had to move) and the keys it accepts.
 pub struct Started {
     pub child: Child,
+    pub port: u16,
     pub access_key: String,
     pub secret_key: String,
 }
@@ -156,6 +158,7 @@ async fn rclone(port: u16, data: &Path) -> Started {
     wait_for_port("rclone serve s3", port, &mut child).await;
     Started {
         child,
+        port,
         access_key: ACCESS_KEY.into(),
         secret_key: SECRET_KEY.into(),
     }
@@ -202,6 +205,7 @@ async fn moto(port: u16) -> Started {
     let keys = &answers[2];
     let started = Started {
         child,
+        port,
         access_key: xml_value(keys, "AccessKeyId").expect("moto gave an access key"),
         secret_key: xml_value(keys, "SecretAccessKey").expect("moto gave a secret"),
     };
@@ -209,7 +213,7 @@ async fn moto(port: u16) -> Started {
     started
 }
 
-async fn seaweedfs(port: u16, data: &Path) -> Started {
+async fn seaweedfs(first_port: u16, data: &Path) -> Started {
     let identities = data.join("s3-identities.json");
     std::fs::write(
         &identities,
@@ -218,42 +222,105 @@ async fn seaweedfs(port: u16, data: &Path) -> Started {
         ),
     )
     .unwrap();
-    let store = data.join("weed");
-    std::fs::create_dir_all(&store).unwrap();
-    // Every port is chosen here: its defaults (9333, 8080, 8888 and their
-    // gRPC twins) would collide between tests running side by side.
-    let ports: Vec<u16> = (0..7).map(|_| free_port()).collect();
-    let mut child = spawn(
-        ServerKind::Seaweedfs,
-        Command::new(ServerKind::Seaweedfs.binary())
-            .args(["server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
-            .arg(format!("-dir={}", store.display()))
-            .arg(format!("-master.port={}", ports[0]))
-            .arg(format!("-master.port.grpc={}", ports[1]))
-            .arg(format!("-volume.port={}", ports[2]))
-            .arg(format!("-volume.port.grpc={}", ports[3]))
-            .args(["-filer", "-s3", "-s3.iam=false"])
-            .arg(format!("-filer.port={}", ports[4]))
-            .arg(format!("-filer.port.grpc={}", ports[5]))
-            .arg(format!("-s3.port={port}"))
-            .arg(format!("-s3.port.grpc={}", ports[6]))
-            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
-            .arg(format!("-s3.config={}", identities.display()))
-            .args([
-                "-master.telemetry=false",
-                "-master.volumeSizeLimitMB=64",
-                "-volume.max=16",
-            ]),
-        Some(&data.join("weed.log")),
-    );
-    wait_for_port("weed server", port, &mut child).await;
-    let started = Started {
-        child,
-        access_key: ACCESS_KEY.into(),
-        secret_key: SECRET_KEY.into(),
-    };
-    create_bucket(port, &started).await;
-    started
+    // Its ports are picked free, but another test starting a server at the
+    // same moment may take one first: then it exits, and is started again
+    // on other ports (its S3 port too).
+    let mut failures = Vec::new();
+    let mut port = first_port;
+    for attempt in 0..3 {
+        if attempt > 0 {
+            port = free_port();
+        }
+        let store = data.join(format!("weed-{attempt}"));
+        std::fs::create_dir_all(&store).unwrap();
+        let log = data.join(format!("weed-{attempt}.log"));
+        let ports: Vec<u16> = (0..7).map(|_| free_port()).collect();
+        let child = spawn(
+            ServerKind::Seaweedfs,
+            Command::new(ServerKind::Seaweedfs.binary())
+                .args(["server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+                .arg(format!("-dir={}", store.display()))
+                .arg(format!("-master.port={}", ports[0]))
+                .arg(format!("-master.port.grpc={}", ports[1]))
+                .arg(format!("-volume.port={}", ports[2]))
+                .arg(format!("-volume.port.grpc={}", ports[3]))
+                .args(["-filer", "-s3", "-s3.iam=false"])
+                .arg(format!("-filer.port={}", ports[4]))
+                .arg(format!("-filer.port.grpc={}", ports[5]))
+                .arg(format!("-s3.port={port}"))
+                .arg(format!("-s3.port.grpc={}", ports[6]))
+                .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+                .arg(format!("-s3.config={}", identities.display()))
+                .args([
+                    "-master.telemetry=false",
+                    "-master.volumeSizeLimitMB=64",
+                    "-volume.max=16",
+                ]),
+            Some(&log),
+        );
+        let mut started = Started {
+            child,
+            port,
+            access_key: ACCESS_KEY.into(),
+            secret_key: SECRET_KEY.into(),
+        };
+        match try_start(port, &mut started).await {
+            Ok(()) => return started,
+            Err(e) => {
+                let _ = started.child.kill();
+                let _ = started.child.wait();
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(5).collect();
+                failures.push(format!("{e}; its log ends: {tail:?}"));
+            }
+        }
+    }
+    panic!("weed server did not start: {failures:#?}");
+}
+
+/// Waits for the S3 port, then makes the test bucket; an error when the
+/// process exits meanwhile.
+async fn try_start(port: u16, started: &mut Started) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if let Ok(Some(status)) = started.child.try_wait() {
+            return Err(format!("exited at start: {status}"));
+        }
+        if Instant::now() > deadline {
+            return Err("no S3 port after 60 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let c = client(port, started);
+    loop {
+        match c.create_bucket().bucket(BUCKET).send().await {
+            Ok(_) => break,
+            // A restart keeps its data.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_bucket_already_owned_by_you()) =>
+            {
+                break;
+            }
+            Err(e) => {
+                if let Ok(Some(status)) = started.child.try_wait() {
+                    return Err(format!("exited at start: {status}"));
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "create the test bucket: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(e)
+                    ));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_until_usable(port, started).await;
+    Ok(())
 }
 
 async fn garage(port: u16, data: &Path, fresh: bool) -> Started {
@@ -332,6 +399,7 @@ root_domain = ".s3.garage.localhost"
     }
     let started = Started {
         child,
+        port,
         access_key,
         secret_key,
     };
