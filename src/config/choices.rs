@@ -155,13 +155,3 @@ impl<'de> Deserialize<'de> for IfNoneMatch {
         }
     }
 }
-
-impl IfNoneMatch {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Honoured => "true",
-            Self::Ignored => "false",
-        }
-    }
-}

@@ -106,7 +106,7 @@ impl Target {
     /// Writes the probe object twice with `If-None-Match: *`: a server
     /// that honours it refuses the second write with 412. The first write
     /// may meet an object an earlier probe left, and be refused too.
-    pub async fn probe_if_none_match(&self) -> Result<bool, S3Error> {
+    async fn probe_if_none_match(&self) -> Result<bool, S3Error> {
         let key = self.probe_key("if-none-match");
         if let Err(e) = self.put_probe(&key).await
             && !e.is_precondition_failed()
