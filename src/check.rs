@@ -8,6 +8,8 @@ use crate::piwigo::{self, GalleryRoot};
 use crate::queue::{migrate, schema};
 use crate::redact::Redactor;
 use crate::s3::Target;
+use crate::s3::probe::Trailer;
+use aws_sdk_s3::types::ChecksumAlgorithm;
 use sqlx::MySqlPool;
 
 /// One line of the report.
@@ -132,19 +134,79 @@ pub async fn run(config: &Config) -> Vec<Finding> {
         ),
     }
 
-    let target = Target::new(&config.s3, &config.upload).await;
+    let mut target = Target::new(&config.s3, &config.upload).await;
     match target.check_bucket().await {
-        Ok(()) => push(
-            true,
-            "s3 bucket",
-            format!(
-                "bucket {} is reachable with these credentials",
-                config.s3.bucket
-            ),
-        ),
+        Ok(()) => {
+            push(
+                true,
+                "s3 bucket",
+                format!(
+                    "bucket {} is reachable with these credentials",
+                    config.s3.bucket
+                ),
+            );
+            let settled = target
+                .settle_if_none_match(config.s3.honours_if_none_match)
+                .await;
+            push(
+                true,
+                "s3 overwrites",
+                format!(
+                    "{}: {}",
+                    if settled.honoured {
+                        "the server's 412 to If-None-Match: * guards existing objects (no HEAD before each upload)"
+                    } else {
+                        "a HEAD before each upload guards existing objects"
+                    },
+                    settled.why
+                ),
+            );
+            integrity(&target, &mut push).await;
+        }
         Err(e) => push(false, "s3 bucket", e.to_string()),
     }
     out
+}
+
+/// How uploads are kept intact: Content-MD5 on every upload, which the
+/// server must check (a probe sends a wrong one); and what the server does
+/// with trailing checksums, the cheaper check for when it takes them.
+async fn integrity(target: &Target, push: &mut impl FnMut(bool, &'static str, String)) {
+    match target.probe_content_md5().await {
+        Ok(true) => push(
+            true,
+            "s3 integrity",
+            "every upload carries Content-MD5, and the server refused a body that did not match it".into(),
+        ),
+        Ok(false) => push(
+            false,
+            "s3 integrity",
+            "the server stored a body that did not match its Content-MD5: bytes altered on the way would be kept unnoticed; use a server that checks Content-MD5".into(),
+        ),
+        Err(e) => push(
+            false,
+            "s3 integrity",
+            format!("could not probe Content-MD5 checking: {e}"),
+        ),
+    }
+    let mut answers = Vec::new();
+    for algorithm in [ChecksumAlgorithm::Crc64Nvme, ChecksumAlgorithm::Crc32C] {
+        let answer = match target.probe_trailer(algorithm.clone()).await {
+            Ok(Trailer::Checked) => "taken and checked".to_string(),
+            Ok(Trailer::Unchecked) => "taken but NOT checked".to_string(),
+            Ok(Trailer::Refused(why)) => format!("refused ({why})"),
+            Err(e) => format!("probe failed ({e})"),
+        };
+        answers.push(format!("{}: {answer}", algorithm.as_str()));
+    }
+    push(
+        true,
+        "s3 checksums",
+        format!(
+            "trailing checksums (aws-chunked) are not used for uploads; this server: {}",
+            answers.join("; ")
+        ),
+    );
 }
 
 /// The daemon's own tables against what the applied migrations created.

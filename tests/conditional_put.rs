@@ -1,6 +1,8 @@
 //! `s3.honours_if_none_match`: off, every upload asks HEAD first; on, the
-//! PUT's `If-None-Match: *` is trusted and the HEAD is skipped. Requests
-//! are counted by a proxy between the daemon and the S3 server.
+//! PUT's `If-None-Match: *` is trusted and the HEAD is skipped; `auto`
+//! asks the server at start (rclone ignores the header, so the HEAD
+//! stays). Requests are counted by a proxy between the daemon and the S3
+//! server.
 
 mod common;
 
@@ -54,15 +56,10 @@ async fn counting_proxy(upstream: u16) -> (u16, Arc<AtomicUsize>) {
     (port, heads)
 }
 
-async fn run(honoured: bool) -> (usize, Vec<(u32, String, String, String)>) {
+async fn run(setting: &str) -> (usize, Vec<(u32, String, String, String)>) {
     let g = Gallery::new().await;
     let s3 = S3Server::start().await;
     let (port, heads) = counting_proxy(s3.port()).await;
-    let setting = if honoured {
-        "honours_if_none_match = true\n"
-    } else {
-        ""
-    };
     let text = config_text(&g, &s3, SECRET_KEY, "")
         .replace(&s3.endpoint, &format!("http://127.0.0.1:{port}"))
         .replace(
@@ -90,15 +87,23 @@ async fn run(honoured: bool) -> (usize, Vec<(u32, String, String, String)>) {
 }
 
 #[tokio::test]
-async fn by_default_every_upload_asks_head_first() {
-    let (heads, uploaded) = run(false).await;
+async fn when_off_every_upload_asks_head_first() {
+    let (heads, uploaded) = run("honours_if_none_match = false\n").await;
+    assert_eq!(heads, 5);
+    assert!(uploaded.iter().all(|u| u.1 == "uploaded"));
+}
+
+/// The default: the probe finds rclone ignoring the header.
+#[tokio::test]
+async fn by_default_a_server_that_ignores_if_none_match_keeps_the_head() {
+    let (heads, uploaded) = run("").await;
     assert_eq!(heads, 5);
     assert!(uploaded.iter().all(|u| u.1 == "uploaded"));
 }
 
 #[tokio::test]
 async fn a_server_that_honours_if_none_match_is_spared_the_head() {
-    let (heads, uploaded) = run(true).await;
+    let (heads, uploaded) = run("honours_if_none_match = true\n").await;
     assert_eq!(heads, 0);
     assert!(uploaded.iter().all(|u| u.1 == "uploaded"));
 }

@@ -126,3 +126,32 @@ impl KeyFormat {
 
 /// S3's limit on a key, in UTF-8 bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
+
+/// `s3.honours_if_none_match`: `"auto"` (a probe at start decides), or
+/// `true` / `false` as written by configs from before the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IfNoneMatch {
+    #[default]
+    Auto,
+    Honoured,
+    Ignored,
+}
+
+impl<'de> Deserialize<'de> for IfNoneMatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Flag(bool),
+            Word(String),
+        }
+        match Written::deserialize(d) {
+            Ok(Written::Flag(true)) => Ok(Self::Honoured),
+            Ok(Written::Flag(false)) => Ok(Self::Ignored),
+            Ok(Written::Word(w)) if w == "auto" => Ok(Self::Auto),
+            _ => Err(serde::de::Error::custom(
+                "must be \"auto\" (a probe at start decides), true or false",
+            )),
+        }
+    }
+}

@@ -15,7 +15,7 @@ mod retention;
 mod snapshots;
 mod validate;
 
-pub use choices::{CannedAcl, KeyFormat, ServerSideEncryption, StorageClass};
+pub use choices::{CannedAcl, IfNoneMatch, KeyFormat, ServerSideEncryption, StorageClass};
 pub use retention::{Retain, RetentionConfig, Share};
 pub use snapshots::SnapshotsConfig;
 
@@ -209,13 +209,14 @@ pub struct S3Config {
     /// Off by default because new AWS buckets refuse ACLs.
     #[serde(default)]
     pub acl: Option<CannedAcl>,
-    /// The server refuses `If-None-Match: *` writes over an existing
-    /// object (AWS S3 does; rclone and Garage do not): then the HEAD before
-    /// each upload is skipped, one round trip less per photo. Off by
-    /// default: on a server that ignores the header, an object already at
-    /// the key would be overwritten.
+    /// Whether the server refuses `If-None-Match: *` writes over an
+    /// existing object (AWS S3 does; rclone and Garage do not): then the
+    /// HEAD before each upload is skipped, one round trip less per photo.
+    /// `auto` (the default) asks the server with a probe at start; on a
+    /// server that ignores the header, skipping the HEAD would let an
+    /// object already at the key be overwritten.
     #[serde(default)]
-    pub honours_if_none_match: bool,
+    pub honours_if_none_match: IfNoneMatch,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -560,6 +561,29 @@ bucket = "photos"
         assert_eq!(c.upload.workers, 8);
         assert!(c.upload.prevent_duplicates_by_md5);
         assert_eq!(c.http.presign_expiry, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn if_none_match_is_auto_by_default_and_old_flags_still_read() {
+        assert_eq!(
+            parse(MINIMAL).unwrap().s3.honours_if_none_match,
+            IfNoneMatch::Auto
+        );
+        for (written, want) in [
+            ("\"auto\"", IfNoneMatch::Auto),
+            ("true", IfNoneMatch::Honoured),
+            ("false", IfNoneMatch::Ignored),
+        ] {
+            let c = parse(&format!("{MINIMAL}honours_if_none_match = {written}\n")).unwrap();
+            assert_eq!(c.s3.honours_if_none_match, want, "{written}");
+        }
+        let err = parse(&format!("{MINIMAL}honours_if_none_match = \"yes\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("honours_if_none_match") && err.contains("\"auto\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -238,12 +238,27 @@ async fn context(
                 source,
             }
         })?;
+    let mut target = Target::new(&config.s3, &config.upload).await;
+    let settled = target
+        .settle_if_none_match(config.s3.honours_if_none_match)
+        .await;
+    let redact = Redactor::new(config.secrets());
+    tracing::info!(
+        head_before_put = !settled.honoured,
+        why = %redact.scrub(&settled.why),
+        "existing objects are detected by {}",
+        if settled.honoured {
+            "the server's 412 to If-None-Match: * (no HEAD)"
+        } else {
+            "a HEAD before each upload"
+        }
+    );
     Ok(Arc::new(worker::Context {
         queue,
-        target: Target::new(&config.s3, &config.upload).await,
+        target,
         root,
         upload: config.upload.clone(),
-        redact: Redactor::new(config.secrets()),
+        redact,
         metrics: shared.metrics,
         outage: shared.outage,
         uploads: shared.uploads,

@@ -13,12 +13,15 @@ pub use crate::config::choices::{KeyFormat, MAX_KEY_BYTES};
 pub const RESENT_DIR: &str = "s3upload-resent";
 /// The folder under the prefix that holds database snapshots.
 pub const SNAPSHOTS_DIR: &str = "s3upload-snapshots";
+/// The folder under the prefix that holds the start-up probe's object.
+pub const PROBE_DIR: &str = "s3upload-probe";
 /// Folders under the prefix that hold objects other than photos, with what
 /// each holds. [`ObjectKey::for_image`] never makes a key inside one, so
 /// nothing written there can ever take a photo's key, nor a photo theirs.
-pub const RESERVED_DIRS: [(&str, &str); 2] = [
+pub const RESERVED_DIRS: [(&str, &str); 3] = [
     (RESENT_DIR, "re-sent copies of damaged objects"),
     (SNAPSHOTS_DIR, "database snapshots"),
+    (PROBE_DIR, "the start-up probe's throwaway object"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,6 +5,7 @@ pub mod error;
 pub mod keys;
 pub mod meta;
 pub mod outage;
+pub mod probe;
 pub mod read;
 pub mod stale;
 pub mod stream;
@@ -55,7 +56,9 @@ pub struct Target {
     encryption: Option<ServerSideEncryption>,
     kms_key_id: Option<String>,
     acl: Option<ObjectCannedAcl>,
-    /// Skip the HEAD: the PUT's `If-None-Match: *` is enough.
+    /// Skip the HEAD: the PUT's `If-None-Match: *` is enough. Off until
+    /// the setting or the start-up probe says so
+    /// ([`Target::settle_if_none_match`]).
     pub honours_if_none_match: bool,
     /// How long a look at the file after a failed send may take (a hung
     /// network mount answers no `stat()` either).
@@ -80,7 +83,7 @@ impl Target {
             encryption: s3.server_side_encryption.map(ServerSideEncryption::from),
             kms_key_id: s3.sse_kms_key_id.clone(),
             acl: s3.acl.map(ObjectCannedAcl::from),
-            honours_if_none_match: s3.honours_if_none_match,
+            honours_if_none_match: s3.honours_if_none_match == config::IfNoneMatch::Honoured,
             read_stall: upload.read_stall_timeout,
         }
     }
@@ -298,7 +301,7 @@ mod tests {
             server_side_encryption: None,
             sse_kms_key_id: None,
             acl: None,
-            honours_if_none_match: false,
+            honours_if_none_match: config::IfNoneMatch::Auto,
         }
     }
 

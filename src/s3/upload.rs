@@ -186,7 +186,39 @@ impl Target {
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("put object", &key.key, e))?;
+        self.stored_as_read(path, out.e_tag.as_deref(), &digest.md5)?;
         Ok(Put { etag: out.e_tag })
+    }
+
+    /// Whether the server stored the bytes we read, judged by the ETag it
+    /// gave where that is an md5 (not with SSE-KMS): a server that does not
+    /// check Content-MD5 stores whatever arrives, and those bytes must
+    /// never be recorded as this file's.
+    fn stored_as_read(
+        &self,
+        path: &Path,
+        etag: Option<&str>,
+        md5: &[u8; 16],
+    ) -> Result<(), FileError> {
+        use crate::config::ServerSideEncryption as Sse;
+        let kms = self
+            .encryption
+            .as_ref()
+            .is_some_and(|e| e.as_str() != Sse::Aes256.as_str());
+        let Some(etag) = etag.map(|e| e.trim_matches('"')) else {
+            return Ok(());
+        };
+        let is_md5 = etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit());
+        let ours = crate::digest::hex(md5);
+        if kms || !is_md5 || etag.eq_ignore_ascii_case(&ours) {
+            return Ok(());
+        }
+        Err(FileError::Changed {
+            path: path.to_owned(),
+            reason: format!(
+                "the server stored other bytes than were read (its ETag {etag}, our md5 {ours}): they were altered on the way, and are not recorded"
+            ),
+        })
     }
 
     /// Starts a multipart upload at `key` and returns its id, with the
@@ -312,6 +344,9 @@ impl Target {
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("upload part", &key.key, e))?;
+        // A part stored with other bytes fails the upload before it is
+        // completed: the guard aborts it and nothing becomes visible.
+        self.stored_as_read(path, out.e_tag.as_deref(), part_md5)?;
         Ok(CompletedPart::builder()
             .part_number(number)
             .set_e_tag(out.e_tag)

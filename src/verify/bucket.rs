@@ -229,9 +229,13 @@ pub async fn audit(
                 }
                 // A deleted photo's object on its way out: known.
                 None if removing.contains(&obj.key) => *removal_pending += 1,
-                // Snapshots live under the prefix too, in a folder no
-                // photo key reaches: not orphans.
-                None if orphans && !crate::snapshot::keys::is_snapshot_key(prefix, &obj.key) => {
+                // Snapshots and the start-up probe's object live under
+                // the prefix too, in folders no photo key reaches: not
+                // orphans.
+                None if orphans
+                    && !crate::snapshot::keys::is_snapshot_key(prefix, &obj.key)
+                    && !crate::s3::probe::is_probe_key(prefix, &obj.key) =>
+                {
                     found_orphans.push(Orphan {
                         key: obj.key,
                         size: obj.size,

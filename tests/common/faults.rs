@@ -60,6 +60,9 @@ pub enum Fault {
     Error503,
     /// Answer 301 `PermanentRedirect` (bucket in another region).
     Redirect301,
+    /// Forward the request with one bit of its body's first byte flipped,
+    /// as a faulty link or middlebox would.
+    FlipBodyByte,
 }
 
 impl Fault {
@@ -71,6 +74,7 @@ impl Fault {
             Fault::Error500 => "error500",
             Fault::Error503 => "error503",
             Fault::Redirect301 => "redirect301",
+            Fault::FlipBodyByte => "flip",
         }
     }
 }
@@ -482,7 +486,7 @@ async fn handle_http(inner: &HttpInner, client: &mut TcpStream) -> Ending {
         Some(f @ (Fault::Error500 | Fault::Error503 | Fault::Redirect301)) => {
             answer(inner, index, client, canned_response(f, is_head)).await
         }
-        Some(Fault::Stall) | None => {
+        Some(Fault::Stall | Fault::FlipBodyByte) | None => {
             let stall = (fault == Some(Fault::Stall)).then_some(stall_for);
             let request = Exchange {
                 inner,
@@ -491,6 +495,7 @@ async fn handle_http(inner: &HttpInner, client: &mut TcpStream) -> Ending {
                 early_body: &buf[end..],
                 is_head,
                 stall,
+                flip: fault == Some(Fault::FlipBodyByte),
             };
             request.forward(client).await
         }
@@ -525,6 +530,8 @@ struct Exchange<'a> {
     early_body: &'a [u8],
     is_head: bool,
     stall: Option<Duration>,
+    /// Flip one bit of the body's first byte on its way to the server.
+    flip: bool,
 }
 
 /// Why the client-to-server copy ended.
@@ -555,8 +562,14 @@ impl Exchange<'_> {
         // half-closed connection for a client that went away and cancels
         // the request.
         let upload = async {
+            let mut flip = self.flip;
+            let mut early = self.early_body.to_vec();
+            if flip && let Some(first) = early.first_mut() {
+                *first ^= 1;
+                flip = false;
+            }
             if to_server.write_all(&self.head).await.is_err()
-                || to_server.write_all(self.early_body).await.is_err()
+                || to_server.write_all(&early).await.is_err()
             {
                 return Upload::ServerGone;
             }
@@ -565,6 +578,10 @@ impl Exchange<'_> {
                 match from_client.read(&mut chunk).await {
                     Ok(0) | Err(_) => return Upload::ClientGone,
                     Ok(n) => {
+                        if flip {
+                            chunk[0] ^= 1;
+                            flip = false;
+                        }
                         if to_server.write_all(&chunk[..n]).await.is_err() {
                             return Upload::ServerGone;
                         }

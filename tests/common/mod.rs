@@ -1,13 +1,15 @@
 //! Test harness: a fresh database per test on a real MariaDB, a Piwigo
 //! shaped schema with real image files, and a real S3-compatible server
-//! process (`rclone serve s3`) with signature checking on.
+//! process (`rclone serve s3`, or another of `servers`) with signature
+//! checking on.
 #![allow(dead_code)]
 
 pub mod cli;
 pub mod faults;
+pub mod servers;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,8 @@ use piwigo_s3upload::daemon::{self, RunOptions};
 use piwigo_s3upload::metrics::Summary;
 use piwigo_s3upload::shutdown::Shutdown;
 use sqlx::{Executor, MySqlPool};
+
+pub use servers::ServerKind;
 
 pub const ACCESS_KEY: &str = "TESTACCESSKEY0001";
 pub const SECRET_KEY: &str = "TestSecretKey+With/Symbols0001";
@@ -241,70 +245,36 @@ pub fn photo_bytes(seed: u32, len: usize) -> Vec<u8> {
     out
 }
 
-/// The `rclone` binary: $RCLONE, the project's tool venv, or PATH.
-pub fn rclone_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("RCLONE") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/rclone");
-    if venv.exists() {
-        return venv;
-    }
-    PathBuf::from("rclone")
-}
-
-/// A real S3-compatible server on a free loopback port, storing buckets
-/// as directories, checking SigV4 signatures.
+/// A real S3-compatible server on a free loopback port, checking SigV4
+/// signatures: `rclone serve s3` (storing buckets as directories) unless a
+/// test asks for another with [`S3Server::start_kind`].
 pub struct S3Server {
+    pub kind: ServerKind,
     pub endpoint: String,
     pub data: tempfile::TempDir,
+    /// The keys this server accepts (Garage and moto make their own).
+    pub access_key: String,
+    pub secret_key: String,
     port: u16,
     child: Option<Child>,
 }
 
 impl S3Server {
     pub async fn start() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(data.path().join(BUCKET)).unwrap();
-        let port = free_port();
-        let mut server = Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            data,
-            port,
-            child: None,
-        };
-        server.spawn().await;
-        server
+        Self::start_kind(ServerKind::Rclone).await
     }
 
-    async fn spawn(&mut self) {
-        let child = Command::new(rclone_bin())
-            .args(["serve", "s3", "--config", "/dev/null", "--addr"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--auth-key")
-            .arg(format!("{ACCESS_KEY},{SECRET_KEY}"))
-            .args([
-                "--force-path-style=true",
-                "--etag-hash",
-                "MD5",
-                "--log-level",
-                "ERROR",
-            ])
-            .arg(self.data.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            // Aborted uploads (shutdown tests) make it log errors by design.
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start `rclone serve s3` (run scripts/test.sh, or set RCLONE)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "rclone serve s3 did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    pub async fn start_kind(kind: ServerKind) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let started = servers::start(kind, free_port(), data.path(), true).await;
+        Self {
+            kind,
+            endpoint: format!("http://127.0.0.1:{}", started.port),
+            data,
+            access_key: started.access_key,
+            secret_key: started.secret_key,
+            port: started.port,
+            child: Some(started.child),
         }
     }
 
@@ -334,26 +304,17 @@ impl S3Server {
 
     pub async fn restart(&mut self) {
         self.stop();
-        self.spawn().await;
+        let started = servers::start(self.kind, self.port, self.data.path(), false).await;
+        assert_eq!(
+            started.port, self.port,
+            "the S3 server came back on another port"
+        );
+        self.child = Some(started.child);
     }
 
     /// A client with the right keys, to look at what the daemon did.
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::new()
-            .behavior_version_latest()
-            .http_client(piwigo_s3upload::s3::https_client())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
-            .request_checksum_calculation(
-                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-            )
-            .response_checksum_validation(
-                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
-            )
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
+        client_for(&self.endpoint, &self.access_key, &self.secret_key)
     }
 
     pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
@@ -398,6 +359,21 @@ impl S3Server {
     }
 }
 
+/// A plain SDK client for `endpoint` with these keys.
+pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version_latest()
+        .http_client(piwigo_s3upload::s3::https_client())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
@@ -427,7 +403,7 @@ bucket = "{BUCKET}"
 region = "us-east-1"
 endpoint = "{endpoint}"
 force_path_style = true
-access_key_id = "{ACCESS_KEY}"
+access_key_id = "{access_key}"
 secret_access_key = "{secret}"
 prefix = "photos/"
 key_format = "file"
@@ -445,11 +421,12 @@ part_size = "5MiB"
         prefix = g.prefix,
         root = g.root().display(),
         endpoint = s3.endpoint,
+        access_key = s3.access_key,
     )
 }
 
 pub fn config(g: &Gallery, s3: &S3Server, extra: &str) -> Config {
-    config_with_secret(g, s3, SECRET_KEY, extra)
+    config_with_secret(g, s3, &s3.secret_key, extra)
 }
 
 pub fn config_with_secret(g: &Gallery, s3: &S3Server, secret: &str, extra: &str) -> Config {

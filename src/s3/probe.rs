@@ -1,0 +1,384 @@
+//! What the server does, asked with a throwaway object under the reserved
+//! folder `<prefix>s3upload-probe/`:
+//! - at start, whether it refuses a write over an existing object when
+//!   told `If-None-Match: *`. Where it does (AWS, moto, SeaweedFS), the
+//!   HEAD before each upload is skipped; where it does not (rclone,
+//!   Garage) or the probe cannot tell, the HEAD stays, so an unclear
+//!   answer never lets an object be overwritten;
+//! - in `check`, whether it takes a trailing checksum (CRC32C, CRC64NVME
+//!   sent after the body through aws-chunked) and refuses a body altered
+//!   on the way after the checksum was taken.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RequestChecksumCalculation, RuntimeComponents};
+use aws_sdk_s3::error::BoxError;
+use aws_sdk_s3::primitives::{ByteStream, SdkBody};
+use aws_sdk_s3::types::ChecksumAlgorithm;
+use aws_smithy_types::base64;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use md5::Digest;
+
+use super::Target;
+use super::error::S3Error;
+use super::keys::PROBE_DIR;
+use crate::config::IfNoneMatch;
+
+/// The probe object's bytes: small, and saying what it is to whoever
+/// lists the bucket.
+const PROBE_BODY: &[u8] =
+    b"piwigo-s3upload checks with this object whether the server honours If-None-Match; it is safe to delete\n";
+
+/// A probe that has not answered by then counts as "cannot tell": start
+/// is not held up by a server that is down.
+const PROBE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Whether `key` is a probe object under `prefix`: left there when the
+/// keys cannot delete, it is the daemon's own, never an orphan.
+pub fn is_probe_key(prefix: &str, key: &str) -> bool {
+    key.strip_prefix(prefix)
+        .is_some_and(|rest| rest.starts_with(&format!("{PROBE_DIR}/")))
+}
+
+/// How the HEAD question is settled, and why: for the start-up log and
+/// `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub honoured: bool,
+    pub why: String,
+}
+
+impl Target {
+    /// Decides [`Target::honours_if_none_match`] from the setting, probing
+    /// the server when it is `auto`.
+    pub async fn settle_if_none_match(&mut self, setting: IfNoneMatch) -> Settled {
+        let settled = match setting {
+            IfNoneMatch::Honoured => Settled {
+                honoured: true,
+                why: "s3.honours_if_none_match = true".into(),
+            },
+            IfNoneMatch::Ignored => Settled {
+                honoured: false,
+                why: "s3.honours_if_none_match = false".into(),
+            },
+            IfNoneMatch::Auto => {
+                match tokio::time::timeout(PROBE_LIMIT, self.probe_if_none_match()).await {
+                    Ok(Ok(true)) => Settled {
+                        honoured: true,
+                        why: "the probe's second write with If-None-Match: * was refused (412)"
+                            .into(),
+                    },
+                    Ok(Ok(false)) => Settled {
+                        honoured: false,
+                        why: "the server accepted a write over the probe object despite If-None-Match: *".into(),
+                    },
+                    Ok(Err(e)) => Settled {
+                        honoured: false,
+                        why: format!("the probe failed ({e}); the HEAD stays, as is safe"),
+                    },
+                    Err(_) => Settled {
+                        honoured: false,
+                        why: format!(
+                            "the probe had no answer within {}; the HEAD stays, as is safe",
+                            humantime::format_duration(PROBE_LIMIT)
+                        ),
+                    },
+                }
+            }
+        };
+        self.honours_if_none_match = settled.honoured;
+        settled
+    }
+
+    /// The probe's key for this bucket prefix: one fixed key, reused by
+    /// every start, so a probe object that could not be deleted (the
+    /// minimal policy has no `s3:DeleteObject`) never piles up.
+    fn probe_key(&self, name: &str) -> String {
+        format!("{}{PROBE_DIR}/{name}", self.prefix)
+    }
+
+    /// Writes the probe object twice with `If-None-Match: *`: a server
+    /// that honours it refuses the second write with 412. The first write
+    /// may meet an object an earlier probe left, and be refused too.
+    async fn probe_if_none_match(&self) -> Result<bool, S3Error> {
+        let key = self.probe_key("if-none-match");
+        if let Err(e) = self.put_probe(&key).await
+            && !e.is_precondition_failed()
+        {
+            return Err(e);
+        }
+        let honoured = match self.put_probe(&key).await {
+            Ok(()) => false,
+            Err(e) if e.is_precondition_failed() => true,
+            Err(e) => return Err(e),
+        };
+        self.remove_probe(&key).await;
+        Ok(honoured)
+    }
+
+    /// One write of the probe object, with the upload options photos get
+    /// (a bucket policy may require encryption or a storage class).
+    async fn put_probe(&self, key: &str) -> Result<(), S3Error> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("text/plain")
+            .content_md5(base64::encode(md5::Md5::digest(PROBE_BODY)))
+            .if_none_match("*")
+            .set_storage_class(self.storage_class.clone())
+            .set_server_side_encryption(self.encryption.clone())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .body(ByteStream::from_static(PROBE_BODY))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| S3Error::from_sdk("put object", key, e))
+    }
+
+    /// Deletes the probe object, and nothing else: the key must be this
+    /// prefix's probe key. A refusal is fine (the next start reuses the
+    /// key); it is logged, never a failure.
+    async fn remove_probe(&self, key: &str) {
+        if !key.starts_with(&self.probe_key("")) {
+            tracing::error!(s3.key = %key, "refusing to delete an object outside the probe folder");
+            return;
+        }
+        let deleted = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        if let Err(e) = deleted {
+            let e = S3Error::from_sdk("delete object", key, e);
+            tracing::debug!(error = %e, "the probe object stays (the next start reuses its key)");
+        }
+    }
+}
+
+impl Target {
+    /// Whether the server refuses a body that does not match its
+    /// Content-MD5, the integrity check every upload relies on today.
+    pub async fn probe_content_md5(&self) -> Result<bool, S3Error> {
+        let key = self.probe_key("content-md5");
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("text/plain")
+            .content_md5(base64::encode(md5::Md5::digest(b"other bytes")))
+            .set_storage_class(self.storage_class.clone())
+            .set_server_side_encryption(self.encryption.clone())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .body(ByteStream::from_static(PROBE_BODY))
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("put object", &key, e));
+        match sent {
+            Ok(_) => {
+                self.remove_probe(&key).await;
+                Ok(false)
+            }
+            Err(e) if e.is_bad_digest() => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What a server does with a trailing checksum of one algorithm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trailer {
+    /// Taken, and a body altered after the checksum was taken is refused.
+    Checked,
+    /// Taken, but an altered body is stored all the same.
+    Unchecked,
+    /// Not taken at all (R2 answers 501, some servers 400): the answer.
+    Refused(String),
+}
+
+impl Target {
+    /// Writes the checksum probe object twice with a trailing checksum of
+    /// `algorithm`, as an upload would send it: as it is, then with one
+    /// byte of the body flipped after the SDK took its checksum. The
+    /// second write must be refused. (Over plain HTTP the SDK also signs
+    /// each chunk, so a refusal there may come from the chunk signature:
+    /// either way the altered bytes are not stored.)
+    pub async fn probe_trailer(&self, algorithm: ChecksumAlgorithm) -> Result<Trailer, S3Error> {
+        let key = self.probe_key("checksum");
+        if let Err(e) = self.put_with_trailer(&key, algorithm.clone(), None).await {
+            if e.http_status == 0 || (e.http_status >= 500 && e.http_status != 501) {
+                return Err(e);
+            }
+            return Ok(Trailer::Refused(format!(
+                "HTTP {}{}: {}",
+                e.http_status,
+                e.code.map(|c| format!(" {c}")).unwrap_or_default(),
+                e.message
+            )));
+        }
+        let flipped = Arc::new(AtomicBool::new(false));
+        let altered = self
+            .put_with_trailer(&key, algorithm, Some(flipped.clone()))
+            .await;
+        self.remove_probe(&key).await;
+        if !flipped.load(Ordering::Relaxed) {
+            return Err(S3Error {
+                op: "checksum probe",
+                target: key,
+                http_status: 0,
+                code: None,
+                message: "the probe's body was never altered, so it tells nothing".into(),
+            });
+        }
+        match altered {
+            Ok(()) => Ok(Trailer::Unchecked),
+            Err(e) if (400..500).contains(&e.http_status) => Ok(Trailer::Checked),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One write of the probe object as a stream (so the SDK sends the
+    /// checksum as a trailer), its body altered when `flip` is given.
+    async fn put_with_trailer(
+        &self,
+        key: &str,
+        algorithm: ChecksumAlgorithm,
+        flip: Option<Arc<AtomicBool>>,
+    ) -> Result<(), S3Error> {
+        let body =
+            ByteStream::from_body_1_x(http_body_util::Full::new(Bytes::from_static(PROBE_BODY)));
+        // The client sends checksums only where S3 requires one; here the
+        // SDK must compute it.
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("text/plain")
+            .content_length(PROBE_BODY.len() as i64)
+            .checksum_algorithm(algorithm)
+            .set_storage_class(self.storage_class.clone())
+            .set_server_side_encryption(self.encryption.clone())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .body(body)
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::default()
+                    .request_checksum_calculation(RequestChecksumCalculation::WhenSupported),
+            );
+        let sent = match flip {
+            Some(flipped) => request.interceptor(FlipOneByte(flipped)).send().await,
+            None => request.send().await,
+        };
+        sent.map(|_| ())
+            .map_err(|e| S3Error::from_sdk("put object", key, e))
+    }
+}
+
+/// Alters the probe's body as it leaves, after the checksum was taken.
+#[derive(Debug)]
+struct FlipOneByte(Arc<AtomicBool>);
+
+impl Intercept for FlipOneByte {
+    fn name(&self) -> &'static str {
+        "FlipOneByte"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        let inner = std::mem::replace(request.body_mut(), SdkBody::taken());
+        *request.body_mut() = SdkBody::from_body_1_x(Flipping {
+            inner,
+            flipped: self.0.clone(),
+        });
+        Ok(())
+    }
+}
+
+/// A body that flips one bit of the probe text where it first passes,
+/// only once it is aws-chunked encoded (after a chunk header's CRLF): a
+/// flip before the checksum is taken would prove nothing, and is left
+/// undone, which fails the probe.
+struct Flipping {
+    inner: SdkBody,
+    flipped: Arc<AtomicBool>,
+}
+
+impl Body for Flipping {
+    type Data = Bytes;
+    type Error = aws_smithy_types::body::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            other => return other,
+        };
+        let frame = match frame.into_data() {
+            Ok(data) => Frame::data(this.flip(data)),
+            Err(frame) => frame,
+        };
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        Body::size_hint(&self.inner)
+    }
+}
+
+impl Flipping {
+    fn flip(&self, data: Bytes) -> Bytes {
+        let mut mark = b"\r\n".to_vec();
+        mark.extend_from_slice(&PROBE_BODY[..24]);
+        if self.flipped.load(Ordering::Relaxed) {
+            return data;
+        }
+        match data.windows(mark.len()).position(|w| w == mark) {
+            Some(at) => {
+                let mut bytes = data.to_vec();
+                bytes[at + 2] ^= 1;
+                self.flipped.store(true, Ordering::Relaxed);
+                Bytes::from(bytes)
+            }
+            None => data,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_keys_are_told_from_photo_keys() {
+        assert!(is_probe_key(
+            "photos/",
+            "photos/s3upload-probe/if-none-match"
+        ));
+        assert!(is_probe_key("", "s3upload-probe/checksum"));
+        assert!(!is_probe_key("photos/", "s3upload-probe/if-none-match"));
+        assert!(!is_probe_key("photos/", "photos/s3upload-probe.jpg"));
+        assert!(!is_probe_key("photos/", "photos/2024/s3upload-probe/x"));
+    }
+}
