@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "the daemon's view of S3 in its heartbeat",
         sql: include_str!("../../migrations/0007_heartbeat_s3.sql"),
     },
+    Migration {
+        version: 8,
+        description: "record what the change check compares; the version history",
+        sql: include_str!("../../migrations/0008_versions.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -351,7 +356,7 @@ mod tests {
     #[test]
     fn splits_the_shipped_migrations() {
         let n: usize = MIGRATIONS.iter().map(|m| statements(m.sql).count()).sum();
-        assert_eq!(n, 28);
+        assert_eq!(n, 40);
         for m in MIGRATIONS {
             for s in statements(m.sql) {
                 // Safe to run again after a crash half-way.
