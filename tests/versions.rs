@@ -238,3 +238,70 @@ async fn two_daemons_never_send_one_change_twice() {
     assert_eq!(history.len(), 1);
     assert_eq!(record_of(&g, id).await.2, 2);
 }
+
+#[tokio::test]
+async fn restore_gives_the_current_version_or_the_one_current_at_a_time_and_verify_knows_them() {
+    use piwigo_s3upload::restore::{self, Mode, Options};
+    use piwigo_s3upload::verify;
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let cfg = config(&g, &s3, "");
+    drain(cfg.clone()).await;
+    let old = photo_bytes(7, 30_000);
+    let id = g.add_upload(1, "when.jpg", &old).await;
+    drain(cfg.clone()).await;
+    let between: chrono::NaiveDateTime = sqlx::query_scalar("SELECT NOW(3)")
+        .fetch_one(&g.pool)
+        .await
+        .unwrap();
+    let new = photo_bytes(8, 35_000);
+    replace(&g, id, &new).await;
+    let_the_second_settle().await;
+    let t = Tables::new(&g.prefix);
+    let root = GalleryRoot::new(&g.root(), &[]).unwrap();
+    changes::poll_once(&g.pool, &t, &root, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    // Queued, not sent yet: verify lists it; the old object is no orphan.
+    let opts = verify::Options {
+        orphans: true,
+        ..verify::Options::default()
+    };
+    let r = verify::run(&cfg, &g.pool, &t, opts).await.unwrap();
+    assert_eq!(r.changed_waiting, vec![(id, "photo".to_owned(), 0)]);
+    assert!(verify::to_text(&r).contains("Changed: 1 recorded photos"));
+    drain(cfg.clone()).await;
+    let r = verify::run(&cfg, &g.pool, &t, opts).await.unwrap();
+    assert!(r.changed_waiting.is_empty());
+    assert_eq!(r.versions_kept, 1);
+    assert_eq!(
+        r.bucket.orphans.as_deref().map(<[_]>::len),
+        Some(0),
+        "{:?}",
+        r.bucket.orphans
+    );
+
+    let restore_to = |at| Options {
+        mode: Mode::default(),
+        jobs: 2,
+        at,
+        ..Options::default()
+    };
+    std::fs::remove_file(g.root().join(PATH)).unwrap();
+    restore::from_records(&cfg, &g.pool, &t, &restore_to(None))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(g.root().join(PATH)).unwrap(), new);
+    std::fs::remove_file(g.root().join(PATH)).unwrap();
+    restore::from_records(&cfg, &g.pool, &t, &restore_to(Some(between)))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(g.root().join(PATH)).unwrap(), old);
+    // Before its first upload, the photo was not backed up.
+    let before = between - chrono::Duration::days(1);
+    let s = restore::from_records(&cfg, &g.pool, &t, &restore_to(Some(before)))
+        .await
+        .unwrap();
+    assert_eq!(s.selected, 0);
+}

@@ -368,3 +368,68 @@ pub async fn superseded_before(
     .collect::<Result<_, _>>()
     .map_err(DbError::query("list superseded objects"))
 }
+
+/// The superseded objects still in the bucket, as (bucket, key): `verify`
+/// does not take them for orphans.
+pub async fn kept_keys(pool: &MySqlPool, t: &Tables) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query_as(&format!(
+        "SELECT bucket, s3_key FROM {} WHERE removed_at IS NULL",
+        t.versions
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("list kept versions"))
+}
+
+/// Recorded items whose file changed and whose new version is not
+/// recorded yet, as (image id, kind, kind id), by image id.
+pub async fn changed_waiting(
+    pool: &MySqlPool,
+    t: &Tables,
+) -> Result<Vec<(u32, String, u32)>, DbError> {
+    let rows: Vec<(u32, String, u32)> = sqlx::query_as(&format!(
+        "SELECT image_id, kind, kind_id FROM {} \
+         WHERE kind IN ('photo_version', 'format_version') ORDER BY image_id, kind_id",
+        t.queue
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("list changed photos waiting"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, kind, kind_id)| (id, kind.trim_end_matches("_version").to_owned(), kind_id))
+        .collect())
+}
+
+/// The object of an item (photo: `format_id` `None`) that was current at
+/// `at`, when that was a version since superseded; `None` when the record
+/// was current then, or nothing was uploaded yet.
+pub async fn current_at(
+    pool: &MySqlPool,
+    t: &Tables,
+    image_id: u32,
+    format_id: Option<u32>,
+    at: NaiveDateTime,
+) -> Result<Option<Superseded>, DbError> {
+    let (kind, kind_id) = match format_id {
+        None => ("photo", 0),
+        Some(f) => ("format", f),
+    };
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM {} v WHERE v.image_id = ? AND v.kind = ? AND v.kind_id = ? \
+         AND v.uploaded_at <= ? AND v.superseded_at > ? ORDER BY v.version DESC LIMIT 1",
+        t.versions
+    ))
+    .bind(image_id)
+    .bind(kind)
+    .bind(kind_id)
+    .bind(at)
+    .bind(at)
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("find the version current at a time"))?;
+    row.as_ref()
+        .map(superseded)
+        .transpose()
+        .map_err(DbError::query("find the version current at a time"))
+}

@@ -180,6 +180,7 @@ pub async fn audit(
     target: &Target,
     prefix: &str,
     records: &[Recorded],
+    kept_versions: &std::collections::HashSet<&str>,
     etag_is_md5: bool,
     orphans: bool,
     read: Option<ReadData>,
@@ -219,8 +220,12 @@ pub async fn audit(
                     }
                 }
                 // Snapshots live under the prefix too, in a folder no
-                // photo key reaches: not orphans.
-                None if orphans && !crate::snapshot::keys::is_snapshot_key(prefix, &obj.key) => {
+                // photo key reaches, and earlier versions of changed
+                // photos are kept in the version history: not orphans.
+                None if orphans
+                    && !crate::snapshot::keys::is_snapshot_key(prefix, &obj.key)
+                    && !kept_versions.contains(obj.key.as_str()) =>
+                {
                     found_orphans.push(Orphan {
                         key: obj.key,
                         size: obj.size,
@@ -404,6 +409,8 @@ mod tests {
             etag: etag.map(str::to_owned),
             path: None,
             format: None,
+            format_id: None,
+            uploaded_at: None,
         }
     }
 
