@@ -153,7 +153,7 @@ impl Harness {
         }
     }
 
-    /// Replaces every photo's file with new bytes (every tenth above the
+    /// Replaces every photo's file with new bytes (every fifth above the
     /// multipart threshold) and updates Piwigo's row, as
     /// `pwg.images.addFile` does: each photo's record must move to a new
     /// version and its first object stay as it was.
@@ -162,7 +162,7 @@ impl Harness {
         for id in ids {
             let old = self.photos.remove(&id).unwrap();
             let i: u32 = old.key[upload_key("p").len()..][..5].parse().unwrap();
-            let len = if i % 10 == 3 {
+            let len = if i % 5 == 3 {
                 6 * 1024 * 1024 + 99
             } else {
                 3_000 + (i as usize * 104_729) % 50_000
@@ -414,7 +414,7 @@ async fn killed_while_new_versions_upload_loses_and_overwrites_nothing() {
     let config = h.config("versions.toml", &url, "");
     let log = h.log("versions");
     h.run_to_end(&config, &["run", "--until-idle"], &log);
-    h.add(scale(30, 120)).await;
+    h.add(scale(60, 200)).await;
     h.run_to_end(&config, &["enqueue", "--all"], &log);
     h.finish(&config).await;
     h.change_all().await;
