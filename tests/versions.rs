@@ -305,3 +305,62 @@ async fn restore_gives_the_current_version_or_the_one_current_at_a_time_and_veri
         .unwrap();
     assert_eq!(s.selected, 0);
 }
+
+#[tokio::test]
+async fn a_changed_format_gets_a_new_version_beside_its_photo() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    g.create_formats_table().await;
+    let cfg = config(&g, &s3, "");
+    drain(cfg.clone()).await;
+    let id = g.add_upload(1, "raw.jpg", &photo_bytes(11, 20_000)).await;
+    let old = photo_bytes(12, 40_000);
+    let raw = g.add_format(id, 1, "cr2", &old).await;
+    drain(cfg.clone()).await;
+    let t = Tables::new(&g.prefix);
+    let (old_key, format_id): (String, u32) = sqlx::query_as(&format!(
+        "SELECT s3_key, format_id FROM {}",
+        g.table("s3upload_formats")
+    ))
+    .fetch_one(&g.pool)
+    .await
+    .unwrap();
+
+    // Rewritten on disk; Piwigo's tables say nothing.
+    let new = photo_bytes(13, 45_000);
+    std::fs::write(&raw, &new).unwrap();
+    let root = GalleryRoot::new(&g.root(), &[]).unwrap();
+    let (checked, _) = changes::pass_step(&g.pool, &t, &root, Duration::from_secs(10), 100)
+        .await
+        .unwrap();
+    assert_eq!((checked.files, checked.queued), (2, 1));
+    let summary = drain(cfg).await;
+    assert_eq!(summary.hashed_bytes, new.len() as u64, "{summary:?}");
+
+    let (key, md5, version): (String, String, u32) = sqlx::query_as(&format!(
+        "SELECT s3_key, md5, version FROM {}",
+        g.table("s3upload_formats")
+    ))
+    .fetch_one(&g.pool)
+    .await
+    .unwrap();
+    assert_eq!((md5.as_str(), version), (md5_hex(&new).as_str(), 2));
+    assert_eq!(
+        key,
+        format!("photos/s3upload-versions/{id}/f{format_id}-v2-{md5}/20240517120000-raw.cr2")
+    );
+    assert_eq!(s3.get(&key).await.unwrap(), new);
+    assert_eq!(s3.get(&old_key).await.unwrap(), old);
+    let history = versions::of_photo(&g.pool, &t, id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (
+            history[0].item_kind.as_str(),
+            history[0].kind_id,
+            history[0].key.as_str()
+        ),
+        ("format", format_id, old_key.as_str())
+    );
+    // The photo's record did not move.
+    assert_eq!(record_of(&g, id).await.2, 1);
+}
