@@ -68,3 +68,48 @@ def test_a_photo_replaced_with_add_file_gets_a_new_version(piwigo, s3, daemon_fa
     out = daemon.command("verify", "--orphans", "--json")
     report = json.loads(out.stdout)
     assert report["versions_kept"] == 1 and report["bucket"]["orphans"] == [], out.stdout
+
+
+def quick_sync(piwigo):
+    """Piwigo's "Quick Local Synchronization" of ./galleries/, files and
+    metadata, as the administration's button starts it."""
+    r = piwigo.admin.get(f"admin.php?page=site_update&site=1&quick_sync=1&pwg_token={piwigo.admin.token}")
+    r.raise_for_status()
+
+
+def test_a_file_edited_under_galleries_and_synchronised_gets_a_new_version(piwigo, s3, daemon_factory):
+    daemon = daemon_factory(piwigo, s3)
+    daemon.run_until_idle()  # the watermark starts at the newest photo
+    folder = piwigo.root / "galleries" / "versions-sync"
+    folder.mkdir(parents=True, exist_ok=True)
+    old = photos.jpeg("sync-old", size=30_000)
+    (folder / "quay.jpg").write_bytes(old)
+    quick_sync(piwigo)
+    image = piwigo.db.scalar(f"SELECT id FROM {piwigo.table('images')} WHERE path = %s",
+                             ("./galleries/versions-sync/quay.jpg",))
+    assert image, "the synchronisation added the photo"
+    daemon.run_until_idle()
+    old_key, old_md5, version = record(piwigo, image)
+    assert (old_key, old_md5, version) == ("photos/versions-sync/quay.jpg", photos.md5(old), 1)
+    time.sleep(1.1)
+    before = piwigo.db.scalar("SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%d %H:%i:%s')")
+
+    new = photos.jpeg("sync-new", size=70_000)
+    (folder / "quay.jpg").write_bytes(new)
+    quick_sync(piwigo)
+    time.sleep(1.1)  # the poll reads settled seconds of images.lastmodified
+    daemon.run_until_idle()
+    key, md5, version = record(piwigo, image)
+    assert (md5, version) == (photos.md5(new), 2), daemon.command("status").stdout
+    assert key == f"photos/s3upload-versions/{image}/v2-{md5}/versions-sync/quay.jpg"
+    assert s3.get(key) == new
+    assert s3.get(old_key) == old
+
+    path = folder / "quay.jpg"
+    path.unlink()
+    out = daemon.command("restore", "--ids", str(image), "--at", before, "--json")
+    assert json.loads(out.stdout)["restored"] == 1, out.stdout
+    assert path.read_bytes() == old
+    out = daemon.command("restore", "--ids", str(image), "--overwrite", "--json")
+    assert json.loads(out.stdout)["restored"] == 1, out.stdout
+    assert path.read_bytes() == new
