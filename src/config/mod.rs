@@ -580,6 +580,8 @@ bucket = "photos"
         assert_eq!(c.monitor.poll_interval, Duration::from_secs(2));
         assert_eq!(c.upload.workers, 8);
         assert!(c.upload.prevent_duplicates_by_md5);
+        assert!(c.changes.enabled);
+        assert_eq!(c.changes.full_pass, Duration::from_secs(86_400));
         assert_eq!(c.http.presign_expiry, Duration::from_secs(300));
     }
 
