@@ -234,6 +234,35 @@ impl ObjectKey {
         })
     }
 
+    /// The version number a key names: `n` for a key
+    /// [`for_version`](Self::for_version) made, 1 for any other (a first
+    /// upload, or an object not made by a version).
+    pub fn version_of(prefix: &str, key: &str) -> u32 {
+        let Some(rest) = key
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix(VERSIONS_DIR))
+            .and_then(|r| r.strip_prefix('/'))
+        else {
+            return 1;
+        };
+        let mut segments = rest.split('/');
+        let (Some(id), Some(which)) = (segments.next(), segments.next()) else {
+            return 1;
+        };
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return 1;
+        }
+        // `v<n>-<md5>` or `f<format id>-v<n>-<md5>`.
+        let which = match which.split_once("-v") {
+            Some((f, v)) if f.starts_with('f') => v,
+            _ => which.strip_prefix('v').unwrap_or(""),
+        };
+        which
+            .split_once('-')
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or(1)
+    }
+
     /// Where a good copy of the damaged object at `old_key` goes:
     /// `<prefix>s3upload-resent/<stamp>/<the old key under the prefix>`.
     /// No photo's key lies in that folder, and `stamp` (the repair's time)
@@ -611,6 +640,11 @@ mod tests {
             "p/s3upload-versions/7/v2-0cc175b9c0f1b6a831c399e269772661/upload/2013/03/31/beach.jpg"
         );
         assert_eq!(v.content_type, "image/jpeg");
+        assert_eq!(ObjectKey::version_of("p/", &v.key), 2);
+        assert_eq!(ObjectKey::version_of("p/", &photo.key), 1);
+        assert_eq!(ObjectKey::version_of("", &v.key), 1, "another prefix");
+        let f = ObjectKey::for_version("p/", &photo, 7, Some(3), 12, md5s[0]).unwrap();
+        assert_eq!(ObjectKey::version_of("p/", &f.key), 12);
         let f = ObjectKey::for_version("p/", &photo, 7, Some(3), 2, md5s[0]).unwrap();
         assert!(
             f.key.starts_with("p/s3upload-versions/7/f3-v2-0cc1"),
