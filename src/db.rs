@@ -162,6 +162,8 @@ pub struct Tables {
     pub state: String,
     pub counts: String,
     pub formats: String,
+    /// Superseded objects: the version history.
+    pub versions: String,
     pub image_format: String,
     pub migrations: String,
     pub heartbeat: String,
@@ -195,6 +197,7 @@ impl Tables {
             state: t("s3upload_state"),
             counts: t("s3upload_counts"),
             formats: t("s3upload_formats"),
+            versions: t("s3upload_versions"),
             image_format: t("image_format"),
             migrations: t("s3upload_migrations"),
             heartbeat: t("s3upload_heartbeat"),

@@ -228,6 +228,10 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         Ok(counts) => st.metrics.set_queue_depth(counts.iter()),
         Err(e) => tracing::warn!(error = %e, "http: could not count the queue for /metrics"),
     }
+    match report::version_counts(&st.pool, &st.tables).await {
+        Ok(v) => st.metrics.set_versions(v.figures()),
+        Err(e) => tracing::warn!(error = %e, "http: could not count versions for /metrics"),
+    }
     match crate::verify::LastRun::load(&st.pool, &st.tables).await {
         Ok(Some(last)) => st.metrics.set_verify(last.figures()),
         Ok(None) => {}

@@ -25,12 +25,17 @@
 //!   our tables, claims with leases, md5 and key reservations, success and
 //!   failure (backoff is computed there, once), enqueueing, the status
 //!   report; `queue::item` says what a row stands for (a
-//!   photo or one of its formats) and is the one place the kinds differ;
+//!   photo or one of its formats, first upload or new version) and is
+//!   the one place the kinds differ;
 //!   `queue::formats` queues formats and records them.
 //! - [`status`]: the one `Status` and `Outcome` enums (the strings the
 //!   database, `status`, `/metrics`, `verify` and the plugin show) and the
 //!   `Failure` type every module builds.
 //! - [`monitor`]: the poll loop that moves the watermark and follows the tag.
+//! - [`changes`]: recorded files that changed (rows Piwigo touched, and a
+//!   slow `stat()` pass over every record) queued as new versions;
+//!   `queue::changes` reads the candidates, `queue::versions` records a
+//!   new version and keeps the version history.
 //! - [`periodic`]: how periodic tasks log failures (once) and recoveries;
 //!   each task runs in a span named for it (`daemon::task`).
 //! - [`retention`]: photos deleted in Piwigo: marks, the guard that holds
@@ -73,6 +78,7 @@
 //!   the permission errors that name them.
 
 pub mod accounts;
+pub mod changes;
 pub mod check;
 pub mod cli;
 pub mod commands;

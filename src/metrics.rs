@@ -38,6 +38,14 @@ pub struct Metrics {
     /// Unix time in milliseconds when a photo last settled (any outcome or
     /// failure), or when work arrived after an idle spell.
     last_progress_ms: AtomicU64,
+    /// Bytes read to hash files, whatever became of them.
+    hashed_bytes: Counter,
+    /// New versions queued, by what found the change (`poll`, `pass`).
+    changes: Family<Labels, Counter>,
+    /// Recorded files `stat()`ed to look for a change, by `poll` or `pass`.
+    checked: Family<Labels, Counter>,
+    /// Changed photos queued and earlier versions kept, from the tables.
+    versions: Family<Labels, Gauge>,
     /// The last `verify`, as stored in the state table.
     verify: Family<Labels, Gauge>,
     /// The last database snapshot, as stored in the state table.
@@ -62,6 +70,11 @@ pub struct Summary {
     pub failed: u64,
     pub deleted: u64,
     pub bytes: u64,
+    pub hashed_bytes: u64,
+    /// New versions queued because a recorded file changed.
+    pub changes_queued: u64,
+    /// Recorded files looked at by the change check.
+    pub files_checked: u64,
 }
 
 impl Default for Metrics {
@@ -109,6 +122,30 @@ impl Default for Metrics {
             "Photos in the queue and records of finished photos, by status",
             queue_depth.clone(),
         );
+        let hashed_bytes = Counter::default();
+        registry.register(
+            "hashed_bytes",
+            "Bytes read from the gallery to hash files",
+            hashed_bytes.clone(),
+        );
+        let changes = Family::<Labels, Counter>::default();
+        registry.register(
+            "changes_queued",
+            "New versions of recorded photos and formats queued, by what found the change (poll, pass)",
+            changes.clone(),
+        );
+        let checked = Family::<Labels, Counter>::default();
+        registry.register(
+            "change_checks",
+            "Recorded files stat()ed to look for a change, by poll or pass",
+            checked.clone(),
+        );
+        let versions = Family::<Labels, Gauge>::default();
+        registry.register(
+            "versions",
+            "changed_queued: new versions of changed photos and formats waiting; versions_kept: earlier objects kept in the bucket",
+            versions.clone(),
+        );
         let verify = Family::<Labels, Gauge>::default();
         registry.register(
             "verify",
@@ -129,6 +166,10 @@ impl Default for Metrics {
         );
         Self {
             registry,
+            hashed_bytes,
+            changes,
+            checked,
+            versions,
             verify,
             snapshot,
             deletions,
@@ -189,6 +230,21 @@ impl Metrics {
         self.progressed();
     }
 
+    pub fn hashed(&self, bytes: u64) {
+        self.hashed_bytes.inc_by(bytes);
+    }
+
+    /// `found_by` (`poll` or `pass`) looked at `checked` recorded files
+    /// and queued `queued` new versions.
+    pub fn changes(&self, found_by: &str, checked: u64, queued: u64) {
+        self.checked
+            .get_or_create(&label("by", found_by))
+            .inc_by(checked);
+        self.changes
+            .get_or_create(&label("found_by", found_by))
+            .inc_by(queued);
+    }
+
     pub fn deleted(&self) {
         self.deleted.inc();
     }
@@ -222,6 +278,13 @@ impl Metrics {
             self.queue_depth
                 .get_or_create(&label("status", status))
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Shows the version counts, one gauge per figure.
+    pub fn set_versions<'a>(&self, figures: impl IntoIterator<Item = (&'a str, i64)>) {
+        for (what, value) in figures {
+            self.versions.get_or_create(&label("what", what)).set(value);
         }
     }
 
@@ -261,6 +324,15 @@ impl Metrics {
             failed: self.failed_total.load(Ordering::Relaxed),
             deleted: self.deleted.get(),
             bytes: self.bytes.get(),
+            hashed_bytes: self.hashed_bytes.get(),
+            changes_queued: ["poll", "pass"]
+                .iter()
+                .map(|by| self.changes.get_or_create(&label("found_by", by)).get())
+                .sum(),
+            files_checked: ["poll", "pass"]
+                .iter()
+                .map(|by| self.checked.get_or_create(&label("by", by)).get())
+                .sum(),
         }
     }
 

@@ -424,6 +424,28 @@ impl FileError {
     }
 }
 
+/// What `stat()` says of a file: what the change check compares with the
+/// record of its upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: u64,
+    /// Nanoseconds since 1970; 0 where the filesystem keeps no mtime.
+    pub mtime_ns: i64,
+}
+
+impl FileStat {
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            size: meta.len(),
+            mtime_ns: meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec()),
+        }
+    }
+}
+
 /// The gallery root and any extra allowed directories, canonicalised once.
 #[derive(Debug, Clone)]
 pub struct GalleryRoot {
@@ -452,9 +474,13 @@ impl GalleryRoot {
         self.resolve_with_size(rel).map(|(path, _)| path)
     }
 
-    /// [`resolve`](Self::resolve) and the file's size, asked
+    /// [`resolve`](Self::resolve) and the file's size and mtime, asked
     /// [`off_runtime`].
-    pub async fn locate(&self, rel: &str, limit: Duration) -> Result<(PathBuf, u64), FileError> {
+    pub async fn locate(
+        &self,
+        rel: &str,
+        limit: Duration,
+    ) -> Result<(PathBuf, FileStat), FileError> {
         let root = self.clone();
         let owned = rel.to_owned();
         off_runtime(&self.root.join(rel), limit, move || {
@@ -463,7 +489,7 @@ impl GalleryRoot {
         .await?
     }
 
-    fn resolve_with_size(&self, rel: &str) -> Result<(PathBuf, u64), FileError> {
+    fn resolve_with_size(&self, rel: &str) -> Result<(PathBuf, FileStat), FileError> {
         let outside = || self.outside(rel);
         let lexical = self.lexical(rel)?;
         if !self.is_allowed(&lexical) {
@@ -495,7 +521,7 @@ impl GalleryRoot {
                 reason: "not a regular file".into(),
             });
         }
-        Ok((real, meta.len()))
+        Ok((real, FileStat::of(&meta)))
     }
 
     /// Where a file for `rel` may be written: the same confinement as
@@ -583,11 +609,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn locate_gives_path_and_size_off_the_runtime_with_resolves_rules() {
+    async fn locate_gives_path_size_and_mtime_off_the_runtime_with_resolves_rules() {
         let (_dir, g) = gallery();
         let limit = Duration::from_secs(10);
-        let (path, size) = g.locate("./upload/2024/01/02/a.jpg", limit).await.unwrap();
-        assert_eq!((path, size), (g.root().join("upload/2024/01/02/a.jpg"), 4));
+        let (path, stat) = g.locate("./upload/2024/01/02/a.jpg", limit).await.unwrap();
+        assert_eq!(
+            (path.clone(), stat.size),
+            (g.root().join("upload/2024/01/02/a.jpg"), 4)
+        );
+        let then = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(then)
+            .unwrap();
+        let (_, touched) = g.locate("./upload/2024/01/02/a.jpg", limit).await.unwrap();
+        assert_eq!(touched.mtime_ns, 1_700_000_000_000_000_000);
+        assert_ne!(touched, stat);
         assert!(matches!(
             g.locate("upload/gone.jpg", limit).await,
             Err(FileError::Missing(_))

@@ -30,16 +30,23 @@ pub enum SweepError {
 
 /// One sweep with the running configuration.
 pub async fn once(ctx: &worker::Context) -> Result<Swept, SweepError> {
-    let live: HashSet<String> = ctx
-        .queue
-        .live_claims()
-        .await?
+    let claims = ctx.queue.live_claims().await?;
+    let live: HashSet<String> = claims
         .iter()
-        .filter_map(|(image, item)| ctx.target.key_for_item(item, image).ok())
+        .filter(|c| !c.new_version)
+        .filter_map(|c| ctx.target.key_for_item(&c.item, &c.image).ok())
         .map(|k| k.key)
         .collect();
+    // A new version's key names its md5, known only to the worker that
+    // hashed it: everything under its photo's versions is spared.
+    let versions: Vec<String> = claims
+        .iter()
+        .filter(|c| c.new_version)
+        .map(|c| ctx.target.versions_of(c.image_id))
+        .collect();
     let min_age = ctx.target.stale_after(ctx.upload.claim_lease);
-    Ok(ctx.target.abort_stale_uploads(min_age, &live).await?)
+    let spared = |key: &str| live.contains(key) || versions.iter().any(|v| key.starts_with(v));
+    Ok(ctx.target.abort_stale_uploads(min_age, spared).await?)
 }
 
 /// Logs a sweep's outcome; a failed sweep is no reason to stop uploading.

@@ -16,7 +16,7 @@ use crate::config::UploadConfig;
 use crate::db::DbError;
 use crate::digest::{self, FileDigest};
 use crate::metrics::Metrics;
-use crate::piwigo::{FileError, GalleryRoot};
+use crate::piwigo::{FileError, FileStat, GalleryRoot};
 use crate::queue::item::Item;
 use crate::queue::{Backoff, Claimed, Outcome, Queue, Record, Reservation};
 use crate::redact::Redactor;
@@ -151,6 +151,8 @@ struct Prepared {
     key: ObjectKey,
     path: PathBuf,
     digest: FileDigest,
+    /// The file before it was hashed, recorded with the object.
+    stat: FileStat,
 }
 
 /// Resolves and hashes the file. `None` when the row is finished already:
@@ -174,7 +176,7 @@ async fn prepare(
     };
     let stall = ctx.upload.read_stall_timeout;
     let rel = claim.item.source_path(&image.path);
-    let (path, size) = match ctx.root.locate(&rel, stall).await {
+    let (path, stat) = match ctx.root.locate(&rel, stall).await {
         Ok(located) => located,
         Err(e) => return fail(ctx, claim, e.failure(), started).await.map(|()| None),
     };
@@ -182,7 +184,13 @@ async fn prepare(
         Ok(k) => k,
         Err(e) => return fail(ctx, claim, e.failure(), started).await.map(|()| None),
     };
-    let part_size = ctx.target.part_size_for(size);
+    // A new version starts from the object recorded now; an item whose
+    // record has gone is sent as a first upload.
+    let current = match claim.new_version {
+        true => q.current(claim).await?,
+        false => None,
+    };
+    let part_size = ctx.target.part_size_for(stat.size);
     let digest = match digest::digest(path.clone(), part_size, stall).await {
         Ok(d) => d,
         Err(e) => {
@@ -190,6 +198,7 @@ async fn prepare(
             return fail(ctx, claim, failure, started).await.map(|()| None);
         }
     };
+    ctx.metrics.hashed(digest.size);
     // The size may have changed between stat and read (a file replaced or
     // still growing): the parts must match what was hashed.
     if part_size != ctx.target.part_size_for(digest.size) {
@@ -199,9 +208,35 @@ async fn prepare(
         };
         return fail(ctx, claim, e.failure(), started).await.map(|()| None);
     }
-    let key = key.describing(claim.image_id, &rel, &digest.md5_hex(), claim.item.label());
-    tracing::debug!(s3.key = %key.key, file.size = digest.size, file.md5 = %digest.md5_hex(), "hashed");
-    Ok(Some(Prepared { key, path, digest }))
+    let md5 = digest.md5_hex();
+    let key = match current {
+        // Touched, not changed: nothing new to keep.
+        Some(c) if c.md5 == md5 && c.size == digest.size => {
+            if q.refresh(claim, stat, claim.piwigo).await? {
+                tracing::info!(s3.key = %c.key, "the file was touched but its bytes are the recorded ones; record refreshed, nothing uploaded");
+            }
+            return Ok(None);
+        }
+        Some(c) => {
+            let version = c.version + 1;
+            match ctx
+                .target
+                .key_for_version(&claim.item, claim.image_id, &image, version, &md5)
+            {
+                Ok(k) => k,
+                Err(e) => return fail(ctx, claim, e.failure(), started).await.map(|()| None),
+            }
+        }
+        None => key,
+    };
+    let key = key.describing(claim.image_id, &rel, &md5, claim.item.label());
+    tracing::debug!(s3.key = %key.key, file.size = digest.size, file.md5 = %md5, "hashed");
+    Ok(Some(Prepared {
+        key,
+        path,
+        digest,
+        stat,
+    }))
 }
 
 /// De-duplicates, reserves the key, uploads and records a hashed photo.
@@ -239,6 +274,8 @@ async fn finish(
                 etag: first.etag,
                 url: first.url,
                 duplicate_of: Some(first.image_id),
+                stat: prepared.stat,
+                piwigo: claim.piwigo,
             };
             return complete(ctx, claim, record, started).await;
         }
@@ -267,7 +304,12 @@ async fn upload(
     ours: bool,
     started: Instant,
 ) -> Result<(), DbError> {
-    let Prepared { key, path, digest } = prepared;
+    let Prepared {
+        key,
+        path,
+        digest,
+        stat,
+    } = prepared;
     let target = &ctx.target;
     // HEAD first: not every S3-compatible server honours If-None-Match, and
     // an existing object must never be overwritten. Where the server does,
@@ -319,6 +361,8 @@ async fn upload(
         md5,
         etag,
         duplicate_of: None,
+        stat,
+        piwigo: claim.piwigo,
     };
     complete(ctx, claim, record, started).await
 }

@@ -17,6 +17,8 @@ secret_access_key = "Hidden-Secret-456"
 enabled = true
 [upload]
 workers = 8
+[changes]
+enabled = true
 [http]
 [retention]
 "#;
@@ -74,6 +76,9 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     ("monitor", "poll_interval = \"soon\"", "poll_interval"),
     ("monitor", "tag = \"\"", "monitor.tag"),
+    ("changes", "full_pass = \"10s\"", "changes.full_pass"),
+    ("changes", "full_pass = \"daily\"", "full_pass"),
+    ("changes", "enabled = \"yes\"", "enabled"),
     ("upload", "workers = 0", "upload.workers"),
     ("upload", "workers = 1000", "upload.workers"),
     ("upload", "workers = -1", "workers"),

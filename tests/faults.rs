@@ -67,6 +67,8 @@ struct Harness {
     photos: HashMap<u32, Photo>,
     /// Formats by their photo's id.
     formats: HashMap<u32, Photo>,
+    /// Objects a new version superseded, by photo id: kept as they were.
+    superseded: HashMap<u32, Photo>,
     next: u32,
 }
 
@@ -82,6 +84,7 @@ impl Harness {
             dir: tempfile::tempdir().unwrap(),
             photos: HashMap::new(),
             formats: HashMap::new(),
+            superseded: HashMap::new(),
             next: 0,
         }
     }
@@ -147,6 +150,41 @@ impl Harness {
                     md5: md5_hex(&bytes),
                 },
             );
+        }
+    }
+
+    /// Replaces every photo's file with new bytes (every fifth above the
+    /// multipart threshold) and updates Piwigo's row, as
+    /// `pwg.images.addFile` does: each photo's record must move to a new
+    /// version and its first object stay as it was.
+    async fn change_all(&mut self) {
+        let ids: Vec<u32> = self.photos.keys().copied().collect();
+        for id in ids {
+            let old = self.photos.remove(&id).unwrap();
+            let i: u32 = old.key[upload_key("p").len()..][..5].parse().unwrap();
+            let len = if i % 5 == 3 {
+                6 * 1024 * 1024 + 99
+            } else {
+                3_000 + (i as usize * 104_729) % 50_000
+            };
+            let bytes = photo_bytes(i + 1_000_000, len);
+            let path = self
+                .g
+                .root()
+                .join(format!("upload/2024/05/17/20240517120000-{i:08x}.jpg"));
+            std::fs::write(path, &bytes).unwrap();
+            self.g
+                .exec(&format!(
+                    "UPDATE {} SET filesize = {} WHERE id = {id}",
+                    self.g.table("images"),
+                    len / 1024
+                ))
+                .await;
+            let md5 = md5_hex(&bytes);
+            let rest = old.key.strip_prefix("photos/").unwrap();
+            let key = format!("photos/s3upload-versions/{id}/v2-{md5}/{rest}");
+            self.photos.insert(id, Photo { key, md5 });
+            self.superseded.insert(id, old);
         }
     }
 
@@ -246,10 +284,34 @@ impl Harness {
                 "format of photo {id}: bytes in the bucket"
             );
         }
+        for (id, old) in &self.superseded {
+            let body = self
+                .s3
+                .get(&old.key)
+                .await
+                .unwrap_or_else(|| panic!("photo {id}: superseded {} missing", old.key));
+            assert_eq!(md5_hex(&body), old.md5, "photo {id}: first version kept");
+        }
+        let history: Vec<(u32, String, String)> = sqlx::query_as(&format!(
+            "SELECT image_id, s3_key, md5 FROM {}",
+            self.g.table("s3upload_versions")
+        ))
+        .fetch_all(&self.g.pool)
+        .await
+        .unwrap_or_default();
+        assert_eq!(
+            history.len(),
+            self.superseded.len(),
+            "one history row per superseded object"
+        );
+        for (id, key, md5) in &history {
+            let old = &self.superseded[id];
+            assert_eq!((key, md5), (&old.key, &old.md5), "history of photo {id}");
+        }
         let keys = self.s3.keys().await;
         assert_eq!(
             keys.len(),
-            self.photos.len() + self.formats.len(),
+            self.photos.len() + self.formats.len() + self.superseded.len(),
             "no stray objects"
         );
         // Writes the daemon was told succeeded: a stalled answer the SDK
@@ -334,6 +396,47 @@ async fn killed_while_formats_upload_loses_and_duplicates_nothing() {
     eprintln!(
         "kills survived: {kills}, formats: {}, recorded before the last run: {sent}",
         h.formats.len()
+    );
+    h.finish(&config).await;
+    h.verify().await;
+    h.done().await;
+}
+
+/// SIGKILL while new versions of changed photos are found, sent and
+/// recorded (some in parts): each photo ends with its record on its new
+/// version, the first object untouched, one history row, nothing written
+/// twice and no stray object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: scripts/faults.sh"]
+async fn killed_while_new_versions_upload_loses_and_overwrites_nothing() {
+    let mut h = Harness::new().await;
+    let url = h.g.url.clone();
+    let config = h.config("versions.toml", &url, "");
+    let log = h.log("versions");
+    h.run_to_end(&config, &["run", "--until-idle"], &log);
+    h.add(scale(60, 200)).await;
+    h.run_to_end(&config, &["enqueue", "--all"], &log);
+    h.finish(&config).await;
+    h.change_all().await;
+    // The poll reads settled seconds of `lastmodified` only.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut rng = Rng::new();
+    let kills = scale(8, 25);
+    for _ in 0..kills {
+        let mut child = h.spawn(&config, &["run"], &log);
+        tokio::time::sleep(Duration::from_millis(300 + rng.below(1500))).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let moved =
+        h.g.scalar_i64(&format!(
+            "SELECT COUNT(*) FROM {} WHERE version = 2",
+            h.g.table("s3upload_uploaded")
+        ))
+        .await;
+    eprintln!(
+        "kills survived: {kills}, photos changed: {}, moved before the last run: {moved}",
+        h.superseded.len()
     );
     h.finish(&config).await;
     h.verify().await;

@@ -155,8 +155,8 @@ async fn each_missing_privilege_is_named_and_refused_before_anything_changes() {
 }
 
 /// A database migrated by the previous release (migrations 1 to 4) as a
-/// user with that release's grants: the new version's migration 5 adds a
-/// table, so `run` says which grant it needs and changes nothing; after
+/// user with that release's grants: the new version's migrations 5 and 8
+/// add tables, so `run` says which grant it needs and changes nothing; after
 /// the printed GRANTs, the daemon migrates and runs.
 #[tokio::test]
 async fn an_upgrade_that_adds_a_table_names_its_grant_before_migrating() {
@@ -223,13 +223,19 @@ async fn an_upgrade_that_adds_a_table_names_its_grant_before_migrating() {
         .filter_map(|l| l.trim_start().strip_prefix("GRANT "))
         .map(|l| l.split(" -- ").next().unwrap())
         .collect();
-    // Only the tables migrations after 4 create: formats (5), and the
-    // deleted photos' tables (9).
-    let created_since = ["formats", "deleted", "places", "removed"];
+    // Only the tables migrations after 4 create: formats (5), the version
+    // history (8) and the deleted photos' tables (9).
+    let created_since = ["formats", "versions", "deleted", "places", "removed"];
     assert!(
         statements.iter().all(|s| created_since
             .iter()
             .any(|t| s.contains(&format!("{}s3upload_{t}`", g.prefix)))),
+        "{printed}"
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|s| s.contains(&format!("{}s3upload_versions`", g.prefix))),
         "{printed}"
     );
     for s in &statements {

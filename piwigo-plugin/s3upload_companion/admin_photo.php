@@ -44,6 +44,7 @@ if (isset($_POST['s3c_retry_photo']) and $ready)
 
 $queued = null;
 $uploaded = null;
+$versions = array();
 if ($ready)
 {
   $queued = pwg_db_fetch_assoc(pwg_query('
@@ -62,6 +63,22 @@ SELECT IF(claimed_until > NOW(3), \'' . S3C_STATUS_UPLOADING . '\', status) AS s
     $uploaded['link'] = s3c_download_url($image_id, $uploaded, true);
     list($uploaded['meaning'], $uploaded['fix']) = s3c_status_explained($uploaded['outcome']);
   }
+  // Earlier objects of the photo and its formats, newest first: the
+  // daemon keeps them when the file changes (the versions table comes
+  // with daemons that keep versions).
+  if (s3c_tables_ready(array('versions')))
+  {
+    $result = pwg_query('
+SELECT kind, kind_id, version, s3_key, md5, size, uploaded_at, superseded_at, removed_at
+  FROM ' . s3c_table('versions') . '
+  WHERE image_id = ' . $image_id . '
+  ORDER BY kind_id, version DESC
+;');
+    while ($row = pwg_db_fetch_assoc($result))
+    {
+      $versions[] = $row;
+    }
+  }
 }
 
 $template->set_filename('s3c_photo', realpath(S3C_PATH . 'template/admin_photo.tpl'));
@@ -73,5 +90,6 @@ $template->assign(array(
   'S3C_PHOTO' => $photo,
   'S3C_QUEUED' => $queued ? $queued : null,
   'S3C_RECORD' => $uploaded,
+  'S3C_VERSIONS' => $versions,
 ));
 $template->assign_var_from_handle('ADMIN_CONTENT', 's3c_photo');

@@ -30,7 +30,26 @@ pub(super) async fn run(config: &Config, args: RestoreArgs) -> anyhow::Result<Ex
             "say what to restore: --ids, --album, --all or --missing".into(),
         ));
     }
+    // Without --gallery, --at picks the versions of photos current then.
+    let at = match &gallery.at {
+        Some(text) => Some(
+            restore::gallery::parse_time(text)
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--at `{text}` is not a time; write YYYY-MM-DD or \"YYYY-MM-DD HH:MM:SS\" (UTC)"
+                    ))
+                })?
+                .naive_utc(),
+        ),
+        None => None,
+    };
+    if at.is_some() && from_bucket {
+        return Err(usage(
+            "--at needs the version history in the database; leave out --from-bucket".into(),
+        ));
+    }
     let mut opts = restore::Options {
+        at,
         to,
         mode: restore::Mode {
             overwrite,

@@ -91,6 +91,8 @@ pub struct Config {
     #[serde(default)]
     pub upload: UploadConfig,
     #[serde(default)]
+    pub changes: ChangesConfig,
+    #[serde(default)]
     pub http: HttpConfig,
     /// Database snapshots; `None` when the section is left out.
     pub snapshots: Option<SnapshotsConfig>,
@@ -234,6 +236,30 @@ impl Default for MonitorConfig {
             enabled: true,
             poll_interval: Duration::from_secs(2),
             tag: None,
+        }
+    }
+}
+
+/// Recorded photos whose file changes get a new version: rows Piwigo
+/// touched are checked at each poll, and a slow pass `stat()`s every
+/// recorded file in turn.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChangesConfig {
+    /// Off: nothing recorded is ever looked at again (uploads are
+    /// one-time, as with the old plugin).
+    pub enabled: bool,
+    /// The slow pass covers every recorded file once in this period,
+    /// spreading its `stat()`s evenly over it.
+    #[serde(deserialize_with = "duration")]
+    pub full_pass: Duration,
+}
+
+impl Default for ChangesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            full_pass: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -560,6 +586,8 @@ bucket = "photos"
         assert_eq!(c.monitor.poll_interval, Duration::from_secs(2));
         assert_eq!(c.upload.workers, 8);
         assert!(c.upload.prevent_duplicates_by_md5);
+        assert!(c.changes.enabled);
+        assert_eq!(c.changes.full_pass, Duration::from_secs(86_400));
         assert_eq!(c.http.presign_expiry, Duration::from_secs(300));
     }
 

@@ -77,6 +77,12 @@ impl Config {
                 "is empty; remove the line or name a Piwigo tag",
             ));
         }
+        if self.changes.full_pass < Duration::from_secs(60) {
+            return Err(ConfigError::invalid(
+                "changes.full_pass",
+                "must be at least 1m (a day, \"1d\", is the default)",
+            ));
+        }
         self.validate_http()?;
         self.validate_upload()
     }

@@ -1,5 +1,5 @@
 //! Wiring: connect, migrate, start the background tasks (HTTP listener,
-//! monitor, plugin requests, multipart sweep, formats, deletions,
+//! monitor, plugin requests, multipart sweep, formats, changed files, deletions,
 //! snapshots), run the pipeline's
 //! event loop until a stop (or, with `until_idle`, until nothing is left
 //! to do), then stop the tasks in reverse order.
@@ -25,7 +25,7 @@ use crate::metrics::Summary;
 use crate::piwigo;
 use crate::queue::{self, Queue, migrate::MigrateError};
 use crate::shutdown::Shutdown;
-use crate::{companion, http, monitor, sweep, systemd};
+use crate::{changes, companion, http, monitor, sweep, systemd};
 use settings::Settings;
 use task::Task;
 
@@ -154,6 +154,12 @@ pub async fn run(
         metrics.polled(started.elapsed());
         companion::once(&pool, &t, &settings.ctx(), true).await?;
         queue::formats::discover(&pool, &t).await?;
+        if settings.config().changes.enabled {
+            let ctx = settings.ctx();
+            let polled =
+                changes::poll_once(&pool, &t, &ctx.root, ctx.upload.read_stall_timeout).await?;
+            metrics.changes("poll", polled.files, polled.queued);
+        }
         let retention = settings.config().retention.clone();
         let removed = crate::retention::once(
             &pool,
@@ -195,6 +201,23 @@ pub async fn run(
             stop.clone(),
             formats::run(pool.clone(), t.clone(), wake.clone(), stop),
         ));
+        if settings.config().changes.enabled {
+            let stop = shutdown.graceful.child_token();
+            let ctx = settings.ctx();
+            tasks.push(Task::spawn(
+                "changes",
+                stop.clone(),
+                changes::run(
+                    (pool.clone(), t.clone()),
+                    (ctx.root.clone(), ctx.upload.read_stall_timeout),
+                    settings.config().changes.clone(),
+                    settings.config().monitor.poll_interval,
+                    metrics.clone(),
+                    wake.clone(),
+                    stop,
+                ),
+            ));
+        }
         let stop = shutdown.graceful.child_token();
         tasks.push(Task::spawn(
             "deletions",

@@ -10,6 +10,16 @@ use super::item::{self, Item};
 use super::{ClaimStrategy, Claimed, Queue};
 use crate::db::DbError;
 
+/// An item some daemon works on right now.
+#[derive(Debug, Clone)]
+pub struct LiveClaim {
+    pub image_id: u32,
+    pub image: crate::piwigo::Image,
+    pub item: Item,
+    /// A new version: its key is known only once the file is hashed.
+    pub new_version: bool,
+}
+
 impl Queue {
     /// Claims up to `limit` due rows for `lease`. Expired claims of crashed
     /// workers are due again, so they are taken back here too.
@@ -72,18 +82,26 @@ impl Queue {
         }
         // Piwigo's rows come along in the same read: one query less per
         // item. A format deleted in Piwigo is gone like a deleted photo.
-        let format_present = if self.formats {
-            format!(
-                "(SELECT pf.format_id FROM {} pf WHERE q.kind = 'format' \
-                 AND pf.format_id = q.kind_id)",
-                self.t.image_format
+        let (format_present, filesize) = if self.formats {
+            let format = |column: &str| {
+                format!(
+                    "(SELECT pf.{column} FROM {} pf WHERE q.kind IN ('format', 'format_version') \
+                     AND pf.format_id = q.kind_id)",
+                    self.t.image_format
+                )
+            };
+            (
+                format("format_id"),
+                format!("IF(q.kind_id = 0, i.filesize, {})", format("filesize")),
             )
         } else {
-            "q.kind_id".into()
+            ("q.kind_id".into(), "i.filesize".into())
         };
         let rows = sqlx::query(&format!(
             "SELECT q.id, q.image_id, q.kind, q.kind_id, q.ext, q.attempts, q.sent_key_md5, \
-             i.id AS present, {format_present} AS format_present, i.file, i.path \
+             i.id AS present, {format_present} AS format_present, i.file, i.path, \
+             CAST({filesize} AS UNSIGNED) AS piwigo_filesize, \
+             CAST(i.lastmodified AS DATETIME) AS lastmodified \
              FROM {q} q LEFT JOIN {images} i ON i.id = q.image_id \
              WHERE q.claimed_by = ? ORDER BY q.id",
             images = self.t.images
@@ -96,8 +114,16 @@ impl Queue {
             .map(|r| {
                 let image_id: u32 = r.try_get("image_id")?;
                 let kind: String = r.try_get("kind")?;
-                let item = Item::from_columns(&kind, r.try_get("kind_id")?, r.try_get("ext")?)
-                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown kind {kind:?}").into()))?;
+                let (item, new_version) =
+                    Item::from_columns(&kind, r.try_get("kind_id")?, r.try_get("ext")?)
+                        .ok_or_else(|| {
+                            sqlx::Error::Decode(format!("unknown kind {kind:?}").into())
+                        })?;
+                let filesize: Option<u64> = r.try_get("piwigo_filesize")?;
+                let piwigo = super::PiwigoSeen {
+                    filesize: filesize.and_then(|f| u32::try_from(f).ok()),
+                    lastmodified: r.try_get("lastmodified")?,
+                };
                 let present: Option<u32> = r.try_get("present")?;
                 let format_present: Option<u32> = r.try_get("format_present")?;
                 let gone = present.is_none() || item != Item::Photo && format_present.is_none();
@@ -116,6 +142,8 @@ impl Queue {
                     sent_key: r.try_get("sent_key_md5")?,
                     token: token.clone(),
                     image,
+                    new_version,
+                    piwigo,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -156,10 +184,10 @@ impl Queue {
 
     /// The items claimed right now, by any daemon, with their photo's
     /// row: their multipart uploads are alive however old they are.
-    pub async fn live_claims(&self) -> Result<Vec<(crate::piwigo::Image, Item)>, DbError> {
+    pub async fn live_claims(&self) -> Result<Vec<LiveClaim>, DbError> {
         let err = DbError::query("list live claims");
         sqlx::query(&format!(
-            "SELECT i.file, i.path, q.kind, q.kind_id, q.ext FROM {} q \
+            "SELECT q.image_id, i.file, i.path, q.kind, q.kind_id, q.ext FROM {} q \
              JOIN {} i ON i.id = q.image_id WHERE q.claimed_until > NOW(3)",
             self.t.queue, self.t.images
         ))
@@ -175,9 +203,15 @@ impl Queue {
             // Another kind's upload (a newer daemon's) cannot be named
             // here: no sweep then, rather than one that aborts it.
             let kind: String = r.try_get("kind")?;
-            let item = Item::from_columns(&kind, r.try_get("kind_id")?, r.try_get("ext")?)
-                .ok_or_else(|| sqlx::Error::Decode(format!("unknown kind {kind:?}").into()))?;
-            Ok((image, item))
+            let (item, new_version) =
+                Item::from_columns(&kind, r.try_get("kind_id")?, r.try_get("ext")?)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown kind {kind:?}").into()))?;
+            Ok(LiveClaim {
+                image_id: r.try_get("image_id")?,
+                image,
+                item,
+                new_version,
+            })
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(DbError::query("list live claims"))

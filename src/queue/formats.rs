@@ -66,7 +66,9 @@ pub(super) async fn record(
 ) -> Result<(), DbError> {
     sqlx::query(&format!(
         "INSERT IGNORE INTO {} (format_id, image_id, ext, status, bucket, s3_key, size, md5, \
-         etag, uploaded_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NOW(3), NOW(3))",
+         etag, uploaded_at, updated_at, file_size, file_mtime_ns, piwigo_filesize, \
+         piwigo_lastmodified) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NOW(3), NOW(3), ?, ?, ?, ?)",
         t.formats
     ))
     .bind(format_id)
@@ -78,6 +80,10 @@ pub(super) async fn record(
     .bind(r.size)
     .bind(&r.md5)
     .bind(&r.etag)
+    .bind(r.stat.size)
+    .bind(r.stat.mtime_ns)
+    .bind(r.piwigo.filesize)
+    .bind(r.piwigo.lastmodified)
     .execute(tx)
     .await
     .map_err(DbError::query("record success: record the format"))?;

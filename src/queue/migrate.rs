@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0007_heartbeat_s3.sql"),
     },
     Migration {
+        version: 8,
+        description: "record what the change check compares; the version history",
+        sql: include_str!("../../migrations/0008_versions.sql"),
+    },
+    Migration {
         version: 9,
         description: "deleted photos, where they were, and objects removed",
         sql: include_str!("../../migrations/0009_deletions.sql"),
@@ -356,7 +361,7 @@ mod tests {
     #[test]
     fn splits_the_shipped_migrations() {
         let n: usize = MIGRATIONS.iter().map(|m| statements(m.sql).count()).sum();
-        assert_eq!(n, 32);
+        assert_eq!(n, 44);
         for m in MIGRATIONS {
             for s in statements(m.sql) {
                 // Safe to run again after a crash half-way.

@@ -2,16 +2,20 @@
 //! heartbeats, hand-backs), `reserve` (md5 and key reservations, waits),
 //! `record` (success, failure with backoff, rows Piwigo dropped), `retry`
 //! (rows made due again, work left), `item` (what a row stands for),
-//! `formats`, `enqueue`, `report`, `heartbeat` and `requests` (the
-//! companion plugin's tables), `migrate` and `schema`; `deleted` (photos
-//! deleted in Piwigo, the guard's memory) and `removal` (their objects
-//! leaving the records). This file holds the types they share.
+//! `formats`, `versions` (new versions and their history), `changes`
+//! (what the change check reads), `enqueue`, `report`, `heartbeat` and
+//! `requests` (the companion plugin's tables), `migrate` and `schema`;
+//! `deleted` (photos deleted in Piwigo, the guard's memory) and `removal`
+//! (their objects leaving the records). This file holds the types they
+//! share.
 //!
 //! A row belongs to a worker while `claimed_by` holds that worker's claim
 //! token and `claimed_until` is in the future; every write that finishes a
 //! row checks the token, so a worker that lost its claim changes nothing.
 
+pub mod changes;
 mod claim;
+pub use claim::LiveClaim;
 pub mod deleted;
 pub mod enqueue;
 pub mod formats;
@@ -26,6 +30,7 @@ pub use retry::retry_changed_photos;
 pub mod report;
 pub mod requests;
 pub mod schema;
+pub mod versions;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -107,6 +112,19 @@ pub struct Claimed {
     /// The photo's Piwigo row as it was at claim time; `None` when the
     /// photo, or the format this row stands for, has been deleted.
     pub image: Option<crate::piwigo::Image>,
+    /// A new version of the item's recorded object (its file changed).
+    pub new_version: bool,
+    /// Piwigo's view of the file at claim time, recorded with the object.
+    pub piwigo: PiwigoSeen,
+}
+
+/// Piwigo's `filesize` (KB) of the item (the photo's row, or the format's)
+/// and the photo's `lastmodified`, as seen before the file was hashed:
+/// recorded so that a later change of either is noticed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PiwigoSeen {
+    pub filesize: Option<u32>,
+    pub lastmodified: Option<chrono::NaiveDateTime>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +137,10 @@ pub struct Record {
     pub etag: Option<String>,
     pub url: String,
     pub duplicate_of: Option<u32>,
+    /// The file as `stat()` saw it before it was hashed: a later change of
+    /// size or mtime means new bytes may be there.
+    pub stat: crate::piwigo::FileStat,
+    pub piwigo: PiwigoSeen,
 }
 
 /// An earlier copy of the same bytes.

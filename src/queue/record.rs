@@ -4,7 +4,9 @@
 
 use super::item::Item;
 use super::status::{Failure, Retry, Status};
-use super::{Backoff, Claimed, Queue, Record, UNTIL_CHANGED, formats, micros_from_now, retrying};
+use super::{
+    Backoff, Claimed, Queue, Record, UNTIL_CHANGED, formats, micros_from_now, retrying, versions,
+};
 use crate::db::DbError;
 
 impl Queue {
@@ -130,6 +132,9 @@ impl Queue {
         self.wake_waiters(&mut tx, c.image_id, &Status::WAITING)
             .await?;
         match &c.item {
+            _ if c.new_version => {
+                versions::supersede(&mut tx, &self.t, c, r).await?;
+            }
             Item::Photo => {
                 self.record_photo(&mut tx, c, r).await?;
                 if self.formats {
@@ -153,8 +158,9 @@ impl Queue {
     ) -> Result<(), DbError> {
         let err = DbError::query;
         let inserted = sqlx::query(&format!(
-            "INSERT INTO {} (image_id, outcome, bucket, s3_key, size, md5, etag, url, duplicate_of) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO {} (image_id, outcome, bucket, s3_key, size, md5, etag, url, duplicate_of, \
+             file_size, file_mtime_ns, piwigo_filesize, piwigo_lastmodified) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.t.uploaded
         ))
         .bind(c.image_id)
@@ -166,6 +172,10 @@ impl Queue {
         .bind(&r.etag)
         .bind(&r.url)
         .bind(r.duplicate_of)
+        .bind(r.stat.size)
+        .bind(r.stat.mtime_ns)
+        .bind(r.piwigo.filesize)
+        .bind(r.piwigo.lastmodified)
         .execute(&mut *tx)
         .await;
         match inserted {

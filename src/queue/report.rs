@@ -66,6 +66,7 @@ pub struct Report {
     /// The last database snapshot; `None` until one was attempted.
     pub last_snapshot: Option<crate::snapshot::LastSnapshot>,
     pub deletions: Deletions,
+    pub versions: VersionCounts,
 }
 
 /// Photos deleted in Piwigo: what they keep, what was removed, and the
@@ -126,6 +127,42 @@ impl Deletions {
         }
         (!out.is_empty()).then_some(out)
     }
+}
+
+/// Changed photos and their versions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct VersionCounts {
+    /// New versions of changed photos and formats waiting in the queue.
+    pub changed_queued: u64,
+    /// Earlier objects of changed photos and formats kept in the bucket.
+    pub versions_kept: u64,
+}
+
+impl VersionCounts {
+    /// As `/metrics` shows them.
+    pub fn figures(&self) -> [(&'static str, i64); 2] {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        [
+            ("changed_queued", n(self.changed_queued)),
+            ("versions_kept", n(self.versions_kept)),
+        ]
+    }
+}
+
+/// How many new versions wait and how many earlier objects are kept.
+pub async fn version_counts(pool: &MySqlPool, t: &Tables) -> Result<VersionCounts, DbError> {
+    let (queued, kept): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT (SELECT COUNT(*) FROM {} WHERE kind IN ('photo_version', 'format_version')), \
+         (SELECT COUNT(*) FROM {} WHERE removed_at IS NULL)",
+        t.queue, t.versions
+    ))
+    .fetch_one(pool)
+    .await
+    .map_err(DbError::query("status: count versions"))?;
+    Ok(VersionCounts {
+        changed_queued: queued.max(0) as u64,
+        versions_kept: kept.max(0) as u64,
+    })
 }
 
 fn time_text(t: chrono::NaiveDateTime) -> String {
@@ -239,7 +276,9 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
     .map_err(err("status: daemons"))?;
 
     let last_snapshot = crate::snapshot::LastSnapshot::load(pool, t).await?;
+    let versions = version_counts(pool, t).await?;
     Ok(Report {
+        versions,
         daemons,
         counts,
         pending,
@@ -306,6 +345,13 @@ impl Report {
                 counts.join(", ")
             }
         );
+        if self.versions != VersionCounts::default() {
+            let _ = writeln!(
+                out,
+                "Versions: {} changed photos or formats queued, {} earlier versions kept",
+                self.versions.changed_queued, self.versions.versions_kept
+            );
+        }
         if let Some(last) = &self.last_snapshot {
             let _ = writeln!(out, "{}", last.to_text());
         }
@@ -389,6 +435,10 @@ mod tests {
         let report = Report {
             daemons: vec![],
             last_snapshot: None,
+            versions: VersionCounts {
+                changed_queued: 2,
+                versions_kept: 5,
+            },
             counts: BTreeMap::new(),
             pending: vec![PendingRow {
                 image_id: 7,
@@ -403,6 +453,10 @@ mod tests {
         };
         let text = report.to_text();
         assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(
+            text.contains("Versions: 2 changed photos or formats queued, 5 earlier versions kept"),
+            "{text}"
+        );
         let lines: Vec<&str> = text.lines().collect();
         let row = lines
             .iter()

@@ -61,7 +61,7 @@ pub async fn run(
         }
     }))
     .buffer_unordered(opts.jobs.max(1));
-    let mut jobs = Vec::new();
+    let mut found = Vec::new();
     while let Some((obj, meta)) = heads.next().await {
         let meta = match meta {
             Ok(Some(m)) => m,
@@ -86,7 +86,7 @@ pub async fn run(
         if meta.path.is_none() {
             summary.no_metadata.push(obj.key.clone());
         }
-        jobs.push(Job {
+        found.push(Job {
             image_id: meta.image_id,
             bucket: target.bucket.clone(),
             key: obj.key,
@@ -96,6 +96,7 @@ pub async fn run(
         });
     }
     drop(heads);
+    let mut jobs = newest_versions(prefix, found);
     if let Some((pool, t)) = gallery {
         jobs = with_gallery_rows(pool, t, jobs, opts, &wanted, &mut summary).await?;
     }
@@ -103,6 +104,24 @@ pub async fn run(
     summary.selected = jobs.len() as u64 + summary.unplaceable.len() as u64;
     super::run_jobs(&target, &root, jobs, opts, &mut summary).await;
     Ok(summary)
+}
+
+/// Of the objects of one photo's file (its first upload and the versions
+/// a changed file got), the newest: the one its record would name.
+fn newest_versions(prefix: &str, jobs: Vec<Job>) -> Vec<Job> {
+    let mut newest: std::collections::HashMap<(Option<u32>, String), (u32, Job)> =
+        std::collections::HashMap::new();
+    for job in jobs {
+        let version = crate::s3::keys::ObjectKey::version_of(prefix, &job.key);
+        let slot = (job.image_id, job.rel.clone());
+        match newest.get(&slot) {
+            Some((held, _)) if *held >= version => {}
+            _ => {
+                newest.insert(slot, (version, job));
+            }
+        }
+    }
+    newest.into_values().map(|(_, job)| job).collect()
 }
 
 /// Leaves out photos Piwigo deleted (unless `--include-deleted`), and adds

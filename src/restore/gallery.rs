@@ -34,8 +34,9 @@ pub struct GalleryArgs {
     /// default.
     #[arg(long, value_name = "NAME")]
     pub snapshot: Option<String>,
-    /// The newest snapshot taken at or before this time (UTC):
-    /// YYYY-MM-DD or "YYYY-MM-DD HH:MM:SS".
+    /// With --gallery: the newest snapshot taken at or before this time
+    /// (UTC); with --ids, --album or --all: the versions of the photos
+    /// that were current then. YYYY-MM-DD or "YYYY-MM-DD HH:MM:SS".
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// The age identity file (from age-keygen) for encrypted snapshots.
@@ -275,7 +276,9 @@ fn choose<'a>(listed: &'a [Listed], args: &GalleryArgs) -> Result<&'a Listed, Ga
     })
 }
 
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+/// A time on the command line (UTC): YYYY-MM-DD (its end),
+/// "YYYY-MM-DD HH:MM:SS" or RFC 3339.
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
         .ok()

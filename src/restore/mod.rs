@@ -35,6 +35,8 @@ pub struct Options {
     /// Restore photos Piwigo deleted too: from their records, to the path
     /// they were last seen at; with `--from-bucket`, from the objects.
     pub include_deleted: bool,
+    /// `--at`: the versions current at this time (UTC), not the latest.
+    pub at: Option<chrono::NaiveDateTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,37 @@ pub enum RestoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// The records as they were at `at`: an object recorded later gives way to
+/// the version of the history current then; one uploaded after `at` with
+/// nothing before it is left out (it was not backed up yet).
+async fn as_of(
+    pool: &MySqlPool,
+    t: &Tables,
+    recs: Vec<records::Recorded>,
+    at: chrono::NaiveDateTime,
+) -> Result<Vec<records::Recorded>, DbError> {
+    let mut out = Vec::with_capacity(recs.len());
+    for mut r in recs {
+        if r.uploaded_at.is_none_or(|u| u <= at) {
+            out.push(r);
+            continue;
+        }
+        if let Some(v) =
+            crate::queue::versions::current_at(pool, t, r.image_id, r.format_id, at).await?
+        {
+            r.outcome = v.outcome;
+            r.bucket = v.bucket;
+            r.key = v.key;
+            r.size = v.size;
+            r.md5 = v.md5;
+            r.etag = None;
+            r.uploaded_at = Some(v.uploaded_at);
+            out.push(r);
+        }
+    }
+    Ok(out)
 }
 
 /// One file that did not come back as it should.
@@ -284,7 +317,10 @@ pub async fn from_records(
     opts: &Options,
 ) -> Result<Summary, RestoreError> {
     let root = destination_root(config, opts.to.as_ref())?;
-    let recs = records::load(pool, t, &opts.filter).await?;
+    let mut recs = records::load(pool, t, &opts.filter).await?;
+    if let Some(at) = opts.at {
+        recs = as_of(pool, t, recs, at).await?;
+    }
     let mut summary = Summary {
         selected: recs.len() as u64,
         ..Summary::default()

@@ -15,13 +15,17 @@ pub const RESENT_DIR: &str = "s3upload-resent";
 pub const SNAPSHOTS_DIR: &str = "s3upload-snapshots";
 /// The folder under the prefix that holds the start-up probe's object.
 pub const PROBE_DIR: &str = "s3upload-probe";
+/// The folder under the prefix that holds every version of a photo (or
+/// format) after its first: see [`ObjectKey::for_version`].
+pub const VERSIONS_DIR: &str = "s3upload-versions";
 /// Folders under the prefix that hold objects other than photos, with what
 /// each holds. [`ObjectKey::for_image`] never makes a key inside one, so
 /// nothing written there can ever take a photo's key, nor a photo theirs.
-pub const RESERVED_DIRS: [(&str, &str); 3] = [
+pub const RESERVED_DIRS: [(&str, &str); 4] = [
     (RESENT_DIR, "re-sent copies of damaged objects"),
     (SNAPSHOTS_DIR, "database snapshots"),
     (PROBE_DIR, "the start-up probe's throwaway object"),
+    (VERSIONS_DIR, "new versions of changed photos"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -196,6 +200,72 @@ impl ObjectKey {
 }
 
 impl ObjectKey {
+    /// Where a new version of a recorded photo or format goes:
+    /// `<prefix>s3upload-versions/<image id>/<which>/<key under the prefix>`,
+    /// `<which>` being `v<n>-<md5>` for the photo and
+    /// `f<format id>-v<n>-<md5>` for a format, `n` the version's number
+    /// (2 and up) and `md5` its bytes'. No photo's key lies in that folder,
+    /// and the first two segments name one item's version with one content:
+    /// two versions (of any photo, in any layout) share a key only when they
+    /// are the same version of the same item with the same bytes, which is
+    /// the same object. `current` is the item's key in the layout (its
+    /// first version's place), so a version is found beside its name.
+    pub fn for_version(
+        prefix: &str,
+        current: &ObjectKey,
+        image_id: u32,
+        format_id: Option<u32>,
+        version: u32,
+        md5: &str,
+    ) -> Result<Self, KeyError> {
+        let rest = current.key.strip_prefix(prefix).unwrap_or(&current.key);
+        let which = match format_id {
+            None => format!("v{version}-{md5}"),
+            Some(f) => format!("f{f}-v{version}-{md5}"),
+        };
+        let key = format!("{prefix}{VERSIONS_DIR}/{image_id}/{which}/{rest}");
+        if key.len() > MAX_KEY_BYTES {
+            return Err(KeyError::TooLong {
+                key: key.chars().take(60).collect(),
+                bytes: key.len(),
+            });
+        }
+        Ok(Self {
+            key,
+            content_type: current.content_type.clone(),
+            metadata: Default::default(),
+        })
+    }
+
+    /// The version number a key names: `n` for a key
+    /// [`for_version`](Self::for_version) made, 1 for any other (a first
+    /// upload, or an object not made by a version).
+    pub fn version_of(prefix: &str, key: &str) -> u32 {
+        let Some(rest) = key
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix(VERSIONS_DIR))
+            .and_then(|r| r.strip_prefix('/'))
+        else {
+            return 1;
+        };
+        let mut segments = rest.split('/');
+        let (Some(id), Some(which)) = (segments.next(), segments.next()) else {
+            return 1;
+        };
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return 1;
+        }
+        // `v<n>-<md5>` or `f<format id>-v<n>-<md5>`.
+        let which = match which.split_once("-v") {
+            Some((f, v)) if f.starts_with('f') => v,
+            _ => which.strip_prefix('v').unwrap_or(""),
+        };
+        which
+            .split_once('-')
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or(1)
+    }
+
     /// Where a good copy of the damaged object at `old_key` goes:
     /// `<prefix>s3upload-resent/<stamp>/<the old key under the prefix>`.
     /// No photo's key lies in that folder, and `stamp` (the repair's time)
@@ -481,6 +551,117 @@ mod tests {
         assert_eq!(r.content_type, "image/jpeg");
         let elsewhere = ObjectKey::resent("p/", "other/x.cr2", "s").unwrap();
         assert_eq!(elsewhere.key, "p/s3upload-resent/s/x.cr2");
+    }
+
+    const LAYOUTS: [KeyFormat; 6] = [
+        KeyFormat::None,
+        KeyFormat::File,
+        KeyFormat::FileUnique,
+        KeyFormat::Path,
+        KeyFormat::PathAndFile,
+        KeyFormat::PathAndFileUnique,
+    ];
+
+    /// Photos chosen to collide in the layouts that drop the path or the
+    /// unique part: same names in other folders, same upload second,
+    /// synchronised albums, a format with the photo's own extension.
+    const PHOTOS: [(&str, &str); 6] = [
+        (
+            "./upload/2024/01/02/20240102010203-abcd1234.jpg",
+            "beach.jpg",
+        ),
+        (
+            "./upload/2024/01/03/20240102010203-ffff0000.jpg",
+            "beach.jpg",
+        ),
+        ("./upload/2024/01/02/20240102010203-abcd1234.jpg", "v2.jpg"),
+        ("./galleries/album/beach.jpg", "beach.jpg"),
+        (
+            "./galleries/s3upload-versionsx/1/v2-x/beach.jpg",
+            "beach.jpg",
+        ),
+        ("./upload/x/IMG_0001.JPG", "h.jpg"),
+    ];
+
+    #[test]
+    fn version_keys_never_meet_a_photo_key_nor_each_other_in_any_layout() {
+        let md5s = [
+            "0cc175b9c0f1b6a831c399e269772661",
+            "92eb5ffee6ae2fec3ad71c777531578f",
+        ];
+        for prefix in ["", "p/"] {
+            for format in LAYOUTS {
+                let mut photo_keys = std::collections::HashSet::new();
+                let mut version_keys = std::collections::HashMap::new();
+                for (id, (path, file)) in (1u32..).zip(PHOTOS) {
+                    let photo = ObjectKey::for_image(prefix, format, path, file).unwrap();
+                    // Formats 10·id and 10·id+1, one with the photo's extension.
+                    let raw = ObjectKey::for_format(&photo, "cr2").unwrap();
+                    let same = ObjectKey::for_format(&photo, "jpg").unwrap();
+                    photo_keys.extend([photo.key.clone(), raw.key.clone(), same.key.clone()]);
+                    let items = [
+                        (None, &photo),
+                        (Some(10 * id), &raw),
+                        (Some(10 * id + 1), &same),
+                    ];
+                    for (format_id, current) in items {
+                        for n in [2, 3, 12] {
+                            for md5 in md5s {
+                                let v =
+                                    ObjectKey::for_version(prefix, current, id, format_id, n, md5)
+                                        .unwrap();
+                                let rest = v.key.strip_prefix(prefix).unwrap();
+                                assert!(rest.starts_with("s3upload-versions/"), "{}", v.key);
+                                let who = (id, format_id, n, md5);
+                                if let Some(other) = version_keys.insert(v.key.clone(), who) {
+                                    panic!("{format:?}: {} for {who:?} and {other:?}", v.key);
+                                }
+                            }
+                        }
+                    }
+                }
+                for k in version_keys.keys() {
+                    assert!(!photo_keys.contains(k), "{format:?}: {k}");
+                }
+                // And no photo's key can be made inside the folder.
+                let inside = ObjectKey::for_image(
+                    prefix,
+                    format,
+                    "./galleries/s3upload-versions/1/v2-x/beach.jpg",
+                    "beach.jpg",
+                );
+                assert!(
+                    matches!(inside, Err(KeyError::Reserved { .. })),
+                    "{inside:?}"
+                );
+            }
+        }
+        let photo = ObjectKey::for_image("p/", KeyFormat::Path, UPLOAD, "beach.jpg").unwrap();
+        let v = ObjectKey::for_version("p/", &photo, 7, None, 2, md5s[0]).unwrap();
+        assert_eq!(
+            v.key,
+            "p/s3upload-versions/7/v2-0cc175b9c0f1b6a831c399e269772661/upload/2013/03/31/beach.jpg"
+        );
+        assert_eq!(v.content_type, "image/jpeg");
+        assert_eq!(ObjectKey::version_of("p/", &v.key), 2);
+        assert_eq!(ObjectKey::version_of("p/", &photo.key), 1);
+        assert_eq!(ObjectKey::version_of("", &v.key), 1, "another prefix");
+        let f = ObjectKey::for_version("p/", &photo, 7, Some(3), 12, md5s[0]).unwrap();
+        assert_eq!(ObjectKey::version_of("p/", &f.key), 12);
+        let f = ObjectKey::for_version("p/", &photo, 7, Some(3), 2, md5s[0]).unwrap();
+        assert!(
+            f.key.starts_with("p/s3upload-versions/7/f3-v2-0cc1"),
+            "{}",
+            f.key
+        );
+        let long = ObjectKey {
+            key: format!("p/{}", "e".repeat(990)),
+            ..photo
+        };
+        assert!(matches!(
+            ObjectKey::for_version("p/", &long, 7, None, 2, md5s[0]),
+            Err(KeyError::TooLong { .. })
+        ));
     }
 
     #[test]

@@ -105,6 +105,32 @@ impl Target {
         }
     }
 
+    /// The folder every later version of photo `image_id` (and of its
+    /// formats) lies in: see [`ObjectKey::for_version`].
+    pub fn versions_of(&self, image_id: u32) -> String {
+        format!("{}{}/{image_id}/", self.prefix, keys::VERSIONS_DIR)
+    }
+
+    /// The key of a new version of `item`, its bytes hashed to `md5`.
+    pub fn key_for_version(
+        &self,
+        item: &Item,
+        image_id: u32,
+        image: &crate::piwigo::Image,
+        version: u32,
+        md5: &str,
+    ) -> Result<ObjectKey, KeyError> {
+        let current = self.key_for_item(item, image)?;
+        ObjectKey::for_version(
+            &self.prefix,
+            &current,
+            image_id,
+            item.format_id(),
+            version,
+            md5,
+        )
+    }
+
     /// What the queue reserves for `key`: bucket and key in a fixed
     /// width (keys are too long for a unique index).
     pub fn reservation_for(&self, key: &str) -> String {

@@ -2,7 +2,6 @@
 //! the abort on failure never ran). Their parts cost storage until someone
 //! aborts them; a bucket lifecycle rule is the second line of defence.
 
-use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use super::Target;
@@ -37,12 +36,12 @@ impl Target {
     }
 
     /// Aborts incomplete multipart uploads under the prefix initiated more
-    /// than `min_age` ago, except those on `live` keys (photos claimed
-    /// right now, possibly uploading for longer than the lease).
+    /// than `min_age` ago, except those on keys `live` says are claimed
+    /// right now (possibly uploading for longer than the lease).
     pub async fn abort_stale_uploads(
         &self,
         min_age: Duration,
-        live: &HashSet<String>,
+        live: impl Fn(&str) -> bool,
     ) -> Result<Swept, S3Error> {
         let cutoff = SystemTime::now() - min_age;
         let mut swept = Swept::default();
@@ -67,7 +66,7 @@ impl Target {
                     .initiated()
                     .and_then(|t| SystemTime::try_from(*t).ok())
                     .is_some_and(|t| t < cutoff);
-                if !old || live.contains(key) || !key.starts_with(&self.prefix) {
+                if !old || live(key) || !key.starts_with(&self.prefix) {
                     swept.kept += 1;
                     continue;
                 }

@@ -181,16 +181,29 @@ impl ReadData {
     }
 }
 
+/// Objects in the bucket that no record holds and that are no orphans:
+/// earlier versions of changed photos, and deleted photos' objects whose
+/// removal is under way.
+#[derive(Debug, Default)]
+pub struct Known<'a> {
+    pub kept_versions: HashSet<&'a str>,
+    pub removing: HashSet<String>,
+}
+
 /// Audits `records` against the bucket of `target` under `prefix`.
 pub async fn audit(
     target: &Target,
     prefix: &str,
     records: &[Recorded],
+    known: &Known<'_>,
     etag_is_md5: bool,
     orphans: bool,
     read: Option<ReadData>,
-    removing: &HashSet<String>,
 ) -> Result<BucketAudit, S3Error> {
+    let Known {
+        kept_versions,
+        removing,
+    } = known;
     let mut audit = BucketAudit {
         records: records.len() as u64,
         of_deleted_photos: records.iter().filter(|r| r.path.is_none()).count() as u64,
@@ -230,11 +243,13 @@ pub async fn audit(
                 // A deleted photo's object on its way out: known.
                 None if removing.contains(&obj.key) => *removal_pending += 1,
                 // Snapshots and the start-up probe's object live under
-                // the prefix too, in folders no photo key reaches: not
-                // orphans.
+                // the prefix too, in folders no photo key reaches, and
+                // earlier versions of changed photos are kept in the
+                // version history: not orphans.
                 None if orphans
                     && !crate::snapshot::keys::is_snapshot_key(prefix, &obj.key)
-                    && !crate::s3::probe::is_probe_key(prefix, &obj.key) =>
+                    && !crate::s3::probe::is_probe_key(prefix, &obj.key)
+                    && !kept_versions.contains(obj.key.as_str()) =>
                 {
                     found_orphans.push(Orphan {
                         key: obj.key,
@@ -420,6 +435,8 @@ mod tests {
             path: None,
             deleted_path: None,
             format: None,
+            format_id: None,
+            uploaded_at: None,
         }
     }
 

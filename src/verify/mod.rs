@@ -72,6 +72,12 @@ pub struct Report {
     pub disk: Option<disk::DiskAudit>,
     /// With `--resend`: what was sent again and what could not be.
     pub resend: Option<resend::ResendReport>,
+    /// Recorded photos and formats whose file changed, their new version
+    /// queued and not recorded yet: (image id, `photo` or `format`, format
+    /// id or 0). The bucket holds their earlier bytes only.
+    pub changed_waiting: Vec<(u32, String, u32)>,
+    /// Earlier versions kept in the bucket (not orphans).
+    pub versions_kept: u64,
 }
 
 impl Report {
@@ -124,14 +130,25 @@ pub async fn run(
         percent,
         seed: chrono::Utc::now().timestamp_micros().unsigned_abs(),
     });
+    let kept = crate::queue::versions::kept_keys(pool, t).await?;
+    let kept_here: std::collections::HashSet<&str> = kept
+        .iter()
+        .filter(|(b, _)| *b == target.bucket)
+        .map(|(_, k)| k.as_str())
+        .collect();
+    let changed_waiting = crate::queue::versions::changed_waiting(pool, t).await?;
+    let known = bucket::Known {
+        kept_versions: kept_here,
+        removing: crate::queue::removal::pending_keys(pool, t, &config.s3.bucket).await?,
+    };
     let bucket = bucket::audit(
         &target,
         &config.s3.prefix,
         &recs,
+        &known,
         etag_is_md5,
         opts.orphans,
         read,
-        &crate::queue::removal::pending_keys(pool, t, &config.s3.bucket).await?,
     )
     .await?;
     let root = if opts.disk || opts.resend {
@@ -174,6 +191,8 @@ pub async fn run(
         enqueued,
         bucket,
         disk,
+        changed_waiting,
+        versions_kept: kept.len() as u64,
         resend,
     };
     let c = &report.coverage;

@@ -23,6 +23,10 @@ pub struct Recorded {
     pub deleted_path: Option<String>,
     /// A format's extension; `None` for the photo itself.
     pub format: Option<String>,
+    /// A format's id; `None` for the photo itself.
+    pub format_id: Option<u32>,
+    /// When the recorded object became the current one (`restore --at`).
+    pub uploaded_at: Option<chrono::NaiveDateTime>,
 }
 
 /// Which records to read.
@@ -37,7 +41,8 @@ pub struct Filter {
 pub async fn load(pool: &MySqlPool, t: &Tables, filter: &Filter) -> Result<Vec<Recorded>, DbError> {
     let photos = format!(
         "SELECT u.image_id, u.outcome, u.bucket, u.s3_key, u.size, u.md5, u.etag, i.path, \
-         d.path AS deleted_path, CAST(NULL AS CHAR) AS ext \
+         d.path AS deleted_path, CAST(NULL AS CHAR) AS ext, \
+         CAST(NULL AS UNSIGNED) AS format_id, u.uploaded_at \
          FROM {} u LEFT JOIN {} i ON i.id = u.image_id \
          LEFT JOIN {} d ON d.image_id = u.image_id AND i.id IS NULL WHERE TRUE",
         t.uploaded, t.images, t.deleted
@@ -45,7 +50,8 @@ pub async fn load(pool: &MySqlPool, t: &Tables, filter: &Filter) -> Result<Vec<R
     let formats = format!(
         "SELECT f.image_id, f.status AS outcome, COALESCE(f.bucket, '') AS bucket, \
          COALESCE(f.s3_key, '') AS s3_key, CAST(COALESCE(f.size, 0) AS UNSIGNED) AS size, \
-         COALESCE(f.md5, '') AS md5, f.etag, i.path, d.path AS deleted_path, f.ext \
+         COALESCE(f.md5, '') AS md5, f.etag, i.path, d.path AS deleted_path, f.ext, \
+         CAST(f.format_id AS UNSIGNED) AS format_id, f.uploaded_at \
          FROM {} f LEFT JOIN {} i ON i.id = f.image_id \
          LEFT JOIN {} d ON d.image_id = f.image_id AND i.id IS NULL \
          WHERE f.status IN ('uploaded', 'already_present')",
@@ -71,6 +77,7 @@ pub async fn load(pool: &MySqlPool, t: &Tables, filter: &Filter) -> Result<Vec<R
 
 fn read(r: &sqlx::mysql::MySqlRow) -> Result<Recorded, sqlx::Error> {
     let format: Option<String> = r.try_get("ext")?;
+    let format_id: Option<u64> = r.try_get("format_id")?;
     let path = crate::piwigo::optional_text_column(r, "path")?;
     let deleted_path: Option<String> = r.try_get("deleted_path")?;
     let beside = |p: Option<String>| match (&format, p) {
@@ -88,6 +95,8 @@ fn read(r: &sqlx::mysql::MySqlRow) -> Result<Recorded, sqlx::Error> {
         path: beside(path),
         deleted_path: beside(deleted_path),
         format,
+        format_id: format_id.and_then(|f| u32::try_from(f).ok()),
+        uploaded_at: r.try_get("uploaded_at")?,
     })
 }
 

@@ -133,6 +133,31 @@ pub fn to_text(r: &Report) -> String {
             "  unproven objects were checked by size alone: `verify --read-data` downloads and hashes them"
         );
     }
+    if !r.changed_waiting.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nChanged: {} recorded photos or formats changed and their new version is not uploaded yet (queued; the bucket holds the earlier bytes)",
+            r.changed_waiting.len()
+        );
+        for (id, kind, kind_id) in r.changed_waiting.iter().take(SHOWN) {
+            match kind.as_str() {
+                "format" => {
+                    let _ = writeln!(out, "  photo {id}, format {kind_id}");
+                }
+                _ => {
+                    let _ = writeln!(out, "  photo {id}");
+                }
+            }
+        }
+        more_line(&mut out, r.changed_waiting.len());
+    }
+    if r.versions_kept > 0 {
+        let _ = writeln!(
+            out,
+            "Versions: {} earlier objects of changed photos kept (see the version history; not orphans)",
+            r.versions_kept
+        );
+    }
     if let Some(orphans) = &b.orphans {
         let _ = writeln!(
             out,

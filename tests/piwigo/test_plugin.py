@@ -200,6 +200,20 @@ def test_photo_tab_shows_the_status_and_key(env):
     assert env.uploaded(image) in tab and "uploaded" in tab
 
 
+def test_photo_tab_lists_the_earlier_versions(env):
+    from test_versions import replace_file
+    p = env.piwigo
+    image, old = env.uploaded_photo("photo-tab-versions", size=20_000)
+    old_key = env.uploaded(image)
+    replace_file(p, image, photos.jpeg("photo-tab-versions-new", size=80_000))
+    env.daemon.wait_until(lambda: env.uploaded(image) != old_key, timeout=60,
+                          what="the new version recorded")
+    tab = env.admin_page(f"-photo&image_id={image}").text
+    assert 'id="s3c-versions"' in tab and "Earlier versions" in tab
+    assert old_key in tab and photos.md5(old) in tab
+    assert env.uploaded(image) in tab and "/s3upload-versions/" in env.uploaded(image)
+
+
 def test_french_strings(env):
     p = env.piwigo
     p.db.execute(f"UPDATE {p.table('user_infos')} SET language = 'fr_FR' WHERE user_id = 1")

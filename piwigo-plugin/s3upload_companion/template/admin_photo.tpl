@@ -12,6 +12,15 @@
     <tr><th>md5</th><td>{$S3C_RECORD.md5|escape:html}</td></tr>
     <tr><th>{'s3c_uploaded'|translate}</th><td>{$S3C_RECORD.uploaded_at}</td></tr>
   </table>
+  {if $S3C_VERSIONS}
+  <h4>{'s3c_versions'|translate}</h4>
+  <table class="table2" id="s3c-versions">
+    <tr><th>{'s3c_version'|translate}</th><th>{'s3c_s3_key'|translate}</th><th>md5</th><th>{'s3c_size'|translate}</th><th>{'s3c_uploaded'|translate}</th><th>{'s3c_superseded'|translate}</th></tr>
+    {foreach from=$S3C_VERSIONS item=v}
+    <tr><td>{if $v.kind == 'format'}{'s3c_format'|translate} {$v.kind_id}, {/if}{$v.version}</td><td class="s3c-key">{$v.s3_key|escape:html}</td><td>{$v.md5|escape:html}</td><td>{$v.size}</td><td>{$v.uploaded_at}</td><td>{$v.superseded_at}{if $v.removed_at} ({'s3c_removed'|translate} {$v.removed_at}){/if}</td></tr>
+    {/foreach}
+  </table>
+  {/if}
   {elseif $S3C_QUEUED}
   <table class="table2">
     <tr><th>{'s3c_status'|translate}</th><td class="s3c-status" data-status="{$S3C_QUEUED.status|escape:html}">{$S3C_QUEUED.meaning|escape:html}</td></tr>
