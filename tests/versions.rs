@@ -376,3 +376,85 @@ async fn a_changed_format_gets_a_new_version_beside_its_photo() {
     // The photo's record did not move.
     assert_eq!(record_of(&g, id).await.2, 1);
 }
+
+/// `[retention] versions = "1s"`: an earlier version superseded longer ago
+/// leaves the bucket, the current one stays.
+#[tokio::test]
+async fn an_earlier_version_leaves_after_retention_versions() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let cfg = config(&g, &s3, "[retention]\nversions = \"1s\"\n");
+    drain(cfg.clone()).await;
+    let old = photo_bytes(11, 30_000);
+    let id = g.add_upload(1, "pier.jpg", &old).await;
+    drain(cfg.clone()).await;
+    let (old_key, _, _) = record_of(&g, id).await;
+    let new = photo_bytes(12, 31_000);
+    replace(&g, id, &new).await;
+    let_the_second_settle().await;
+    drain(cfg.clone()).await;
+    let (key, _, v) = record_of(&g, id).await;
+    assert_eq!(v, 2);
+    assert_eq!(
+        s3.get(&old_key).await.unwrap(),
+        old,
+        "kept until the policy says"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    drain(cfg.clone()).await;
+    assert!(s3.get(&old_key).await.is_none(), "the earlier version went");
+    assert!(s3.get(&key).await == Some(new), "the current one stays");
+    let left = g
+        .scalar_i64(&format!(
+            "SELECT COUNT(*) FROM {} WHERE removed_at IS NULL",
+            g.table("s3upload_versions")
+        ))
+        .await;
+    assert_eq!(left, 0);
+    g.drop_database().await;
+}
+
+/// A deleted photo's earlier versions go with it under `[retention]
+/// deleted`, and `keep` for versions does not keep them past that.
+#[tokio::test]
+async fn a_deleted_photos_earlier_versions_go_with_it() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let cfg = config(&g, &s3, "[retention]\ndeleted = \"1s\"\n");
+    drain(cfg.clone()).await;
+    let old = photo_bytes(21, 30_000);
+    let id = g.add_upload(1, "dune.jpg", &old).await;
+    // Others stay: an images table left empty would hold every deletion.
+    g.add_upload(2, "stays.jpg", &photo_bytes(23, 20_000)).await;
+    g.add_upload(3, "stays-too.jpg", &photo_bytes(24, 20_000))
+        .await;
+    drain(cfg.clone()).await;
+    let (old_key, _, _) = record_of(&g, id).await;
+    let new = photo_bytes(22, 31_000);
+    replace(&g, id, &new).await;
+    let_the_second_settle().await;
+    drain(cfg.clone()).await;
+    let (key, _, _) = record_of(&g, id).await;
+    assert!(s3.get(&old_key).await.is_some() && s3.get(&key).await.is_some());
+    // Piwigo deletes the photo: file, then rows.
+    std::fs::remove_file(g.root().join(PATH)).unwrap();
+    g.exec(&format!(
+        "DELETE FROM {} WHERE id = {id}",
+        g.table("images")
+    ))
+    .await;
+    drain(cfg.clone()).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    drain(cfg.clone()).await;
+    assert!(s3.get(&key).await.is_none());
+    assert!(s3.get(&old_key).await.is_none());
+    let removed: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT CAST(kind AS CHAR) FROM {} WHERE image_id = {id} AND removed_at IS NOT NULL ORDER BY kind",
+        g.table("s3upload_removed")
+    ))
+    .fetch_all(&g.pool)
+    .await
+    .unwrap();
+    assert_eq!(removed, ["photo", "version"]);
+    g.drop_database().await;
+}

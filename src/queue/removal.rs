@@ -66,8 +66,8 @@ pub async fn due(
 }
 
 /// Every object a deleted photo's records point at: its photo record's
-/// object and its formats' objects. Superseded versions of the photo join
-/// this list when the version history is in (their rows, not yet removed).
+/// object, its formats' objects, and the earlier versions of both still in
+/// the bucket (not a `duplicate` row's: that object is another photo's).
 async fn objects_of(
     conn: &mut MySqlConnection,
     t: &Tables,
@@ -77,10 +77,14 @@ async fn objects_of(
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT 'photo', bucket, s3_key, size, md5 FROM {u} WHERE image_id = ? \
              UNION ALL SELECT 'format', bucket, s3_key, size, md5 FROM {f} \
-             WHERE image_id = ? AND s3_key IS NOT NULL AND bucket IS NOT NULL",
+             WHERE image_id = ? AND s3_key IS NOT NULL AND bucket IS NOT NULL \
+             UNION ALL SELECT 'version', bucket, s3_key, size, md5 FROM {v} \
+             WHERE image_id = ? AND removed_at IS NULL AND outcome <> 'duplicate'",
         u = t.uploaded,
         f = t.formats,
+        v = t.versions,
     ))
+    .bind(image_id)
     .bind(image_id)
     .bind(image_id)
     .fetch_all(&mut *conn)
@@ -89,7 +93,11 @@ async fn objects_of(
     Ok(rows
         .into_iter()
         .map(|(kind, bucket, key, size, md5)| Object {
-            kind: if kind == "photo" { "photo" } else { "format" },
+            kind: match kind.as_str() {
+                "photo" => "photo",
+                "version" => "version",
+                _ => "format",
+            },
             bucket,
             key,
             size,
@@ -217,7 +225,8 @@ pub async fn take_records(
         .await
         .map_err(err("deletions: count the record out"))?;
     }
-    for table in [&t.uploaded, &t.formats] {
+    // The version history's rows move too: their objects are listed above.
+    for table in [&t.uploaded, &t.formats, &t.versions] {
         sqlx::query(&format!("DELETE FROM {table} WHERE image_id = ?"))
             .bind(image_id)
             .execute(&mut *tx)

@@ -369,6 +369,19 @@ pub async fn superseded_before(
     .map_err(DbError::query("list superseded objects"))
 }
 
+/// A superseded object left the bucket under `[retention] versions`.
+pub async fn mark_removed(pool: &MySqlPool, t: &Tables, id: u64) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "UPDATE {} SET removed_at = NOW(3) WHERE id = ? AND removed_at IS NULL",
+        t.versions
+    ))
+    .bind(id)
+    .execute(pool)
+    .await
+    .map_err(DbError::query("versions: record a removal"))?;
+    Ok(())
+}
+
 /// The superseded objects still in the bucket, as (bucket, key): `verify`
 /// does not take them for orphans.
 pub async fn kept_keys(pool: &MySqlPool, t: &Tables) -> Result<Vec<(String, String)>, DbError> {

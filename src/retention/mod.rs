@@ -214,13 +214,23 @@ pub async fn once(
     ctx: &worker::Context,
 ) -> Result<Removed, DbError> {
     look(pool, t, cfg, sweep).await?;
-    let Retain::For(after) = cfg.deleted else {
+    if matches!((cfg.deleted, cfg.versions), (Retain::Keep, Retain::Keep)) {
         return Ok(Removed::default());
-    };
+    }
+    // A hold stops every deletion from the bucket, earlier versions too.
     if deleted::hold(pool, t).await?.is_some() {
         return Ok(Removed::default());
     }
-    remove::due(pool, t, after, ctx).await
+    let mut done = match cfg.deleted {
+        Retain::For(after) => remove::due(pool, t, after, ctx).await?,
+        Retain::Keep => Removed::default(),
+    };
+    if let Retain::For(after) = cfg.versions {
+        let v = remove::versions_due(pool, t, after, ctx).await?;
+        done.objects += v.objects;
+        done.failed += v.failed;
+    }
+    Ok(done)
 }
 
 /// Looks every `monitor.poll_interval` until `stop`, with the `[retention]`

@@ -1,5 +1,6 @@
 //! The retention policy at work: the objects of photos deleted longer ago
-//! than `[retention] deleted` leave the bucket, through the one delete of
+//! than `[retention] deleted`, and earlier versions superseded longer ago
+//! than `[retention] versions`, leave the bucket, through the one delete of
 //! `s3/` (deleting an absent key succeeds, so a removal interrupted at any
 //! point is simply done again). A failure is logged, kept on the photo's
 //! mark for `status` and `retention`, and tried again after a backoff.
@@ -95,4 +96,38 @@ async fn one(
     removal::confirm(pool, t, image_id)
         .await
         .map_err(Failed::Db)
+}
+
+/// Removes earlier versions superseded more than `after` ago (never one a
+/// record holds now, nor a `duplicate`'s object: the listing leaves those
+/// out). A failure leaves the row as it was, for the next round.
+pub(super) async fn versions_due(
+    pool: &MySqlPool,
+    t: &Tables,
+    after: Duration,
+    ctx: &worker::Context,
+) -> Result<Removed, DbError> {
+    let mut done = Removed::default();
+    for v in crate::queue::versions::superseded_before(pool, t, after, BATCH).await? {
+        if v.bucket != ctx.target.bucket {
+            // Written to another bucket: not this configuration's to delete.
+            continue;
+        }
+        match ctx.target.delete_keys(std::slice::from_ref(&v.key)).await {
+            Ok(()) => {
+                crate::queue::versions::mark_removed(pool, t, v.id).await?;
+                done.objects += 1;
+                tracing::info!(
+                    image.id = v.image_id,
+                    key = %v.key,
+                    "earlier version removed from the bucket (retention.versions)"
+                );
+            }
+            Err(e) => {
+                done.failed += 1;
+                tracing::warn!(image.id = v.image_id, error = %ctx.redact.scrub(&e.to_string()), "earlier version not removed; trying again later");
+            }
+        }
+    }
+    Ok(done)
 }
