@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::MySqlPool;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ChangesConfig;
 use crate::db::{DbError, Tables};
 use crate::metrics::Metrics;
 use crate::piwigo::{FileError, FileStat, GalleryRoot};
@@ -145,37 +144,51 @@ fn budget(total: u64, elapsed: Duration, period: Duration, carry: &mut f64) -> u
     whole as u64
 }
 
-/// Polls for touched rows every `poll_interval` and moves the slow pass
-/// on by its share of the time passed, until `stop`. The pipeline is woken
-/// when a new version is queued.
+/// Until `stop`: each `monitor.poll_interval`, the rows Piwigo touched and
+/// the slow pass's share of the records, with the configuration and the
+/// gallery root running at the time (a reload applies `[changes]` at the
+/// next round; `enabled = false` pauses both).
 pub async fn run(
     (pool, t): (MySqlPool, Tables),
-    (root, stall): (GalleryRoot, Duration),
-    cfg: ChangesConfig,
-    poll_interval: Duration,
+    mut configs: watch::Receiver<crate::config::Config>,
+    contexts: watch::Receiver<Arc<crate::worker::Context>>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     stop: CancellationToken,
 ) {
     let mut carry = 0.0;
     let mut last = Instant::now();
-    let mut failing = false;
+    let mut failures = crate::periodic::Failures::default();
     loop {
+        let (cfg, poll_interval) = {
+            let c = configs.borrow_and_update();
+            (c.changes.clone(), c.monitor.poll_interval)
+        };
+        if !cfg.enabled {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = configs.changed() => if changed.is_err() { return },
+            }
+            last = Instant::now();
+            continue;
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(poll_interval) => {}
         }
+        let ctx = contexts.borrow().clone();
+        let (root, stall) = (&ctx.root, ctx.upload.read_stall_timeout);
         let elapsed = last.elapsed();
         last = Instant::now();
         let step = async {
-            let polled = poll_once(&pool, &t, &root, stall).await?;
+            let polled = poll_once(&pool, &t, root, stall).await?;
             metrics.changes("poll", polled.files, polled.queued);
             let total = changes::recorded_count(&pool, &t).await?;
             let n = budget(total, elapsed, cfg.full_pass, &mut carry);
-            let (passed, wrapped) = pass_step(&pool, &t, &root, stall, n).await?;
+            let (passed, wrapped) = pass_step(&pool, &t, root, stall, n).await?;
             metrics.changes("pass", passed.files, passed.queued);
             if wrapped {
-                tracing::info!("changes: the slow pass covered every recorded file; starting over");
+                tracing::info!("the slow pass covered every recorded file; starting over");
             }
             Ok::<_, DbError>(polled.queued + passed.queued)
         };
@@ -185,19 +198,12 @@ pub async fn run(
         };
         match result {
             Ok(queued) => {
-                if failing {
-                    tracing::info!("changes: database reachable again");
-                    failing = false;
-                }
+                failures.succeeded();
                 if queued > 0 {
                     wake.notify_one();
                 }
             }
-            Err(e) if !failing => {
-                tracing::warn!(error = %e, "changes: could not look for changed files; retrying");
-                failing = true;
-            }
-            Err(_) => {}
+            Err(e) => failures.failed(&e, "could not look for changed files; retrying"),
         }
     }
 }

@@ -201,23 +201,19 @@ pub async fn run(
             stop.clone(),
             formats::run(pool.clone(), t.clone(), wake.clone(), stop),
         ));
-        if settings.config().changes.enabled {
-            let stop = shutdown.graceful.child_token();
-            let ctx = settings.ctx();
-            tasks.push(Task::spawn(
-                "changes",
-                stop.clone(),
-                changes::run(
-                    (pool.clone(), t.clone()),
-                    (ctx.root.clone(), ctx.upload.read_stall_timeout),
-                    settings.config().changes.clone(),
-                    settings.config().monitor.poll_interval,
-                    metrics.clone(),
-                    wake.clone(),
-                    stop,
-                ),
-            ));
-        }
+        let stop = shutdown.graceful.child_token();
+        tasks.push(Task::spawn(
+            "changes",
+            stop.clone(),
+            changes::run(
+                (pool.clone(), t.clone()),
+                settings.configs(),
+                settings.contexts(),
+                metrics.clone(),
+                wake.clone(),
+                stop,
+            ),
+        ));
         let stop = shutdown.graceful.child_token();
         tasks.push(Task::spawn(
             "deletions",

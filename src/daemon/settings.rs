@@ -211,11 +211,6 @@ fn warn_restart_only(running: &Config, new: &Config) {
             "http.listen changed: the listener stays as it is until the next restart (systemctl restart piwigo-s3upload)"
         );
     }
-    if new.changes != running.changes {
-        tracing::warn!(
-            "[changes] changed: the change check keeps its settings until the next restart (systemctl restart piwigo-s3upload)"
-        );
-    }
 }
 
 fn feed_of(config: &Config, ctx: &worker::Context) -> http::Feed {
