@@ -38,34 +38,12 @@ pub struct Watermark {
 const WATERMARK: &str = "changes_watermark";
 const CURSOR: &str = "changes_cursor";
 
-async fn state(pool: &MySqlPool, t: &Tables, name: &str) -> Result<Option<String>, DbError> {
-    sqlx::query_scalar(&format!("SELECT value FROM {} WHERE name = ?", t.state))
-        .bind(name)
-        .fetch_optional(pool)
-        .await
-        .map_err(DbError::query("changes: read position"))
-}
-
-async fn set_state(pool: &MySqlPool, t: &Tables, name: &str, value: &str) -> Result<(), DbError> {
-    sqlx::query(&format!(
-        "INSERT INTO {} (name, value) VALUES (?, ?) \
-         ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = NOW(3)",
-        t.state
-    ))
-    .bind(name)
-    .bind(value)
-    .execute(pool)
-    .await
-    .map_err(DbError::query("changes: store position"))?;
-    Ok(())
-}
-
 const STAMP: &str = "%Y-%m-%d %H:%M:%S";
 
 /// The poll's watermark; on the first run, the newest settled second:
 /// what was touched before the daemon kept versions is the slow pass's.
 pub async fn watermark(pool: &MySqlPool, t: &Tables) -> Result<Watermark, DbError> {
-    let stored = state(pool, t, WATERMARK).await?.and_then(|v| {
+    let stored = super::state::get(pool, t, WATERMARK).await?.and_then(|v| {
         let (at, id) = v.split_once('|')?;
         Some(Watermark {
             at: NaiveDateTime::parse_from_str(at, STAMP).ok()?,
@@ -89,7 +67,7 @@ pub async fn watermark(pool: &MySqlPool, t: &Tables) -> Result<Watermark, DbErro
 
 pub async fn set_watermark(pool: &MySqlPool, t: &Tables, w: Watermark) -> Result<(), DbError> {
     let value = format!("{}|{}", w.at.format(STAMP), w.id);
-    set_state(pool, t, WATERMARK, &value).await
+    super::state::set(pool, t, WATERMARK, &value).await
 }
 
 /// The record columns every candidate query reads, `r` being the record.
@@ -236,7 +214,7 @@ pub async fn next_recorded(
     t: &Tables,
     limit: u32,
 ) -> Result<(Vec<Candidate>, u32), DbError> {
-    let cursor: u32 = state(pool, t, CURSOR)
+    let cursor: u32 = super::state::get(pool, t, CURSOR)
         .await?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -269,7 +247,7 @@ pub async fn next_recorded(
 }
 
 pub async fn set_cursor(pool: &MySqlPool, t: &Tables, cursor: u32) -> Result<(), DbError> {
-    set_state(pool, t, CURSOR, &cursor.to_string()).await
+    super::state::set(pool, t, CURSOR, &cursor.to_string()).await
 }
 
 /// How many records the slow pass has to cover: photos and formats.

@@ -26,7 +26,7 @@ const SWEEP_CURSOR: &str = "deletions_sweep_from";
 /// how many records it went through.
 pub async fn note_new_places(pool: &MySqlPool, t: &Tables) -> Result<u64, DbError> {
     let err = DbError::query;
-    let cursor: u64 = read_state(pool, t, PLACES_CURSOR)
+    let cursor: u64 = super::state::get(pool, t, PLACES_CURSOR)
         .await?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -53,7 +53,7 @@ pub async fn note_new_places(pool: &MySqlPool, t: &Tables) -> Result<u64, DbErro
     .execute(pool)
     .await
     .map_err(err("places: note new records"))?;
-    write_state(pool, t, PLACES_CURSOR, &upto.to_string()).await?;
+    super::state::set(pool, t, PLACES_CURSOR, &upto.to_string()).await?;
     Ok(upto - cursor)
 }
 
@@ -96,13 +96,13 @@ pub async fn next_sweep_chunk(
     t: &Tables,
     last: u32,
 ) -> Result<(u32, u32), DbError> {
-    let from: u32 = read_state(pool, t, SWEEP_CURSOR)
+    let from: u32 = super::state::get(pool, t, SWEEP_CURSOR)
         .await?
         .and_then(|v| v.parse().ok())
         .filter(|from| *from <= last)
         .unwrap_or(0);
     let to = from.saturating_add(CHUNK - 1);
-    write_state(pool, t, SWEEP_CURSOR, &to.saturating_add(1).to_string()).await?;
+    super::state::set(pool, t, SWEEP_CURSOR, &to.saturating_add(1).to_string()).await?;
     Ok((from, to))
 }
 
@@ -269,7 +269,7 @@ pub async fn unmark_returned(
 
 /// The last look at the images table, if any.
 pub async fn baseline(pool: &MySqlPool, t: &Tables) -> Result<Option<GallerySignal>, DbError> {
-    Ok(read_state(pool, t, BASELINE)
+    Ok(super::state::get(pool, t, BASELINE)
         .await?
         .and_then(|v| serde_json::from_str(&v).ok()))
 }
@@ -278,7 +278,7 @@ pub async fn set_baseline(pool: &MySqlPool, t: &Tables, s: &GallerySignal) -> Re
     // Serialising plain strings and numbers cannot fail; an empty value
     // would only mean "no baseline", which the guard treats with care.
     let value = serde_json::to_string(s).unwrap_or_default();
-    write_state(pool, t, BASELINE, &value).await
+    super::state::set(pool, t, BASELINE, &value).await
 }
 
 /// Why deletions are held, and since when; `None` when they are not.
@@ -336,28 +336,6 @@ pub async fn release(
         set_baseline(pool, t, s).await?;
     }
     Ok(reason)
-}
-
-async fn read_state(pool: &MySqlPool, t: &Tables, name: &str) -> Result<Option<String>, DbError> {
-    sqlx::query_scalar(&format!("SELECT value FROM {} WHERE name = ?", t.state))
-        .bind(name)
-        .fetch_optional(pool)
-        .await
-        .map_err(DbError::query("deletions: read state"))
-}
-
-async fn write_state(pool: &MySqlPool, t: &Tables, name: &str, value: &str) -> Result<(), DbError> {
-    sqlx::query(&format!(
-        "INSERT INTO {} (name, value) VALUES (?, ?) \
-         ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = NOW(3)",
-        t.state
-    ))
-    .bind(name)
-    .bind(value)
-    .execute(pool)
-    .await
-    .map_err(DbError::query("deletions: write state"))?;
-    Ok(())
 }
 
 pub(super) fn push_ids(qb: &mut QueryBuilder<'_, sqlx::MySql>, ids: &[u32]) {

@@ -4,7 +4,8 @@
 //! (rows made due again, work left), `item` (what a row stands for),
 //! `formats`, `versions` (new versions and their history), `changes`
 //! (what the change check reads), `enqueue`, `report`, `heartbeat` and
-//! `requests` (the companion plugin's tables), `migrate` and `schema`;
+//! `requests` (the companion plugin's tables), `state` (named values kept
+//! between runs), `migrate` and `schema`;
 //! `deleted` (photos deleted in Piwigo, the guard's memory) and `removal`
 //! (their objects leaving the records). This file holds the types they
 //! share.
@@ -30,6 +31,7 @@ pub use retry::retry_changed_photos;
 pub mod report;
 pub mod requests;
 pub mod schema;
+pub mod state;
 pub mod versions;
 
 use std::sync::atomic::{AtomicU64, Ordering};

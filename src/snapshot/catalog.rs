@@ -179,32 +179,19 @@ impl LastSnapshot {
             ("snapshot_last_ok_at", self.last_ok_at.to_string()),
             ("snapshot_error", self.error.chars().take(250).collect()),
         ];
-        let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO {} (name, value) ", t.state));
-        qb.push_values(values, |mut b, (name, v)| {
-            b.push_bind(name).push_bind(v);
-        });
-        qb.push(" ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = NOW(3)");
-        qb.build()
-            .execute(pool)
-            .await
-            .map_err(DbError::query("store the snapshot result"))?;
-        Ok(())
+        crate::queue::state::set_many(pool, t, &values).await
     }
 
     /// `None` until a snapshot was attempted against this database (also
     /// before the daemon's first start, when its tables do not exist yet:
     /// `init` and `check` ask this of a fresh install).
     pub async fn load(pool: &MySqlPool, t: &Tables) -> Result<Option<Self>, DbError> {
-        let rows: Vec<(String, String)> = match sqlx::query_as(&format!(
-            "SELECT name, value FROM {} WHERE name LIKE 'snapshot\\_%'",
-            t.state
-        ))
-        .fetch_all(pool)
-        .await
-        {
+        let rows = match crate::queue::state::with_prefix(pool, t, PREFIX).await {
             Ok(rows) => rows,
-            Err(e) if crate::db::is_missing_table(&e) => return Ok(None),
-            Err(e) => return Err(DbError::query("read the snapshot result")(e)),
+            Err(DbError::Query { source, .. }) if crate::db::is_missing_table(&source) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
         let get = |name: &str| {
             rows.iter()

@@ -265,27 +265,17 @@ impl LastRun {
     }
 
     pub async fn store(&self, pool: &MySqlPool, t: &Tables) -> Result<(), DbError> {
-        let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO {} (name, value) ", t.state));
-        qb.push_values(STATE_NAMES.iter().zip(self.values()), |mut b, (name, v)| {
-            b.push_bind(*name).push_bind(v.to_string());
-        });
-        qb.push(" ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = NOW(3)");
-        qb.build()
-            .execute(pool)
-            .await
-            .map_err(DbError::query("store the verify result"))?;
-        Ok(())
+        let values: Vec<(&str, String)> = STATE_NAMES
+            .iter()
+            .zip(self.values())
+            .map(|(name, v)| (*name, v.to_string()))
+            .collect();
+        crate::queue::state::set_many(pool, t, &values).await
     }
 
     /// `None` until a verify has run against this database.
     pub async fn load(pool: &MySqlPool, t: &Tables) -> Result<Option<Self>, DbError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
-            "SELECT name, value FROM {} WHERE name LIKE 'verify\\_%'",
-            t.state
-        ))
-        .fetch_all(pool)
-        .await
-        .map_err(DbError::query("read the verify result"))?;
+        let rows = crate::queue::state::with_prefix(pool, t, "verify_").await?;
         let get = |name: &str| {
             rows.iter()
                 .find(|(n, _)| n == name)
