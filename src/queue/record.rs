@@ -156,39 +156,9 @@ impl Queue {
         c: &Claimed,
         r: &Record,
     ) -> Result<(), DbError> {
-        let err = DbError::query;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO {} (image_id, outcome, bucket, s3_key, size, md5, etag, url, duplicate_of, \
-             file_size, file_mtime_ns, piwigo_filesize, piwigo_lastmodified) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            self.t.uploaded
-        ))
-        .bind(c.image_id)
-        .bind(r.outcome.as_str())
-        .bind(&r.bucket)
-        .bind(&r.key)
-        .bind(r.size)
-        .bind(&r.md5)
-        .bind(&r.etag)
-        .bind(&r.url)
-        .bind(r.duplicate_of)
-        .bind(r.stat.size)
-        .bind(r.stat.mtime_ns)
-        .bind(r.piwigo.filesize)
-        .bind(r.piwigo.lastmodified)
-        .execute(&mut *tx)
-        .await;
+        let inserted = insert_record(tx, &self.t, c.image_id, r).await;
         match inserted {
-            Ok(_) => {
-                sqlx::query(&format!(
-                    "INSERT INTO {} (outcome, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1",
-                    self.t.counts
-                ))
-                .bind(r.outcome.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(err("record success: count"))?;
-            }
+            Ok(_) => count_outcome(tx, &self.t, r.outcome).await?,
             // Recorded before (by an earlier run): the first record stands.
             // A failed statement does not end the transaction in MySQL.
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
@@ -201,4 +171,52 @@ impl Queue {
         }
         Ok(())
     }
+}
+
+/// Inserts a photo's record (the row of `uploaded`) as it is. The callers
+/// decide what a row already there means.
+pub(super) async fn insert_record(
+    tx: &mut sqlx::MySqlConnection,
+    t: &crate::db::Tables,
+    image_id: u32,
+    r: &Record,
+) -> Result<sqlx::mysql::MySqlQueryResult, sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO {} (image_id, outcome, bucket, s3_key, size, md5, etag, url, duplicate_of, \
+         file_size, file_mtime_ns, piwigo_filesize, piwigo_lastmodified) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        t.uploaded
+    ))
+    .bind(image_id)
+    .bind(r.outcome.as_str())
+    .bind(&r.bucket)
+    .bind(&r.key)
+    .bind(r.size)
+    .bind(&r.md5)
+    .bind(&r.etag)
+    .bind(&r.url)
+    .bind(r.duplicate_of)
+    .bind(r.stat.size)
+    .bind(r.stat.mtime_ns)
+    .bind(r.piwigo.filesize)
+    .bind(r.piwigo.lastmodified)
+    .execute(tx)
+    .await
+}
+
+/// One more record with `outcome` in the counts `status` reads.
+pub(super) async fn count_outcome(
+    tx: &mut sqlx::MySqlConnection,
+    t: &crate::db::Tables,
+    outcome: crate::status::Outcome,
+) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO {} (outcome, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1",
+        t.counts
+    ))
+    .bind(outcome.as_str())
+    .execute(tx)
+    .await
+    .map_err(DbError::query("record success: count"))?;
+    Ok(())
 }

@@ -209,7 +209,7 @@ pub(super) async fn supersede(
         .execute(&mut *tx)
         .await
         .map_err(err("record version: count"))?;
-        count(tx, t, r.outcome).await?;
+        super::record::count_outcome(tx, t, r.outcome).await?;
     }
     Ok(())
 }
@@ -221,45 +221,10 @@ async fn insert_first(
     c: &Claimed,
     r: &Record,
 ) -> Result<(), DbError> {
-    sqlx::query(&format!(
-        "INSERT INTO {} (image_id, outcome, bucket, s3_key, size, md5, etag, url, duplicate_of, \
-         file_size, file_mtime_ns, piwigo_filesize, piwigo_lastmodified) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        t.uploaded
-    ))
-    .bind(c.image_id)
-    .bind(r.outcome.as_str())
-    .bind(&r.bucket)
-    .bind(&r.key)
-    .bind(r.size)
-    .bind(&r.md5)
-    .bind(&r.etag)
-    .bind(&r.url)
-    .bind(r.duplicate_of)
-    .bind(r.stat.size)
-    .bind(r.stat.mtime_ns)
-    .bind(r.piwigo.filesize)
-    .bind(r.piwigo.lastmodified)
-    .execute(&mut *tx)
-    .await
-    .map_err(DbError::query("record version: insert the record"))?;
-    count(tx, t, r.outcome).await
-}
-
-async fn count(
-    tx: &mut sqlx::MySqlConnection,
-    t: &Tables,
-    outcome: Outcome,
-) -> Result<(), DbError> {
-    sqlx::query(&format!(
-        "INSERT INTO {} (outcome, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1",
-        t.counts
-    ))
-    .bind(outcome.as_str())
-    .execute(tx)
-    .await
-    .map_err(DbError::query("record version: count"))?;
-    Ok(())
+    super::record::insert_record(tx, t, c.image_id, r)
+        .await
+        .map_err(DbError::query("record version: insert the record"))?;
+    super::record::count_outcome(tx, t, r.outcome).await
 }
 
 /// Queues a new version of a recorded item. Returns whether a row was
