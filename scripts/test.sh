@@ -147,7 +147,11 @@ compat="rclone,moto"
 [ -x "$garage_dir/bin/garage" ] && compat="$compat,garage"
 # The compatibility suite fails when a server named here is missing.
 export TEST_S3_SERVERS="$compat"
-log "compatibility suite servers: $TEST_S3_SERVERS (scripts/test.sh --servers adds the others)"
+if [ -x "$garage_dir/bin/garage" ]; then
+  log "compatibility suite servers: $TEST_S3_SERVERS"
+else
+  log "compatibility suite servers: $TEST_S3_SERVERS (scripts/test.sh --servers builds Garage too)"
+fi
 
 # --- Piwigo suite: PHP, chromium, Python packages -------------------------
 export PIWIGO_TARBALLS="${PIWIGO_TARBALLS:-$PWD/../shared/piwigo}"
