@@ -37,8 +37,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Shared across reloads: an outage outlives a config change.
     pub outage: Arc<Outage>,
-    /// One permit per upload in flight (`upload.workers`); photos hashed
-    /// ahead wait here. Shared across reloads.
+    /// One permit per upload in flight (`upload.workers`, or the figure
+    /// found when it is "auto"); photos hashed ahead wait here. Shared
+    /// across reloads.
     pub uploads: Arc<Semaphore>,
 }
 
@@ -477,6 +478,9 @@ async fn s3_fail(
     started: Instant,
 ) -> Result<(), DbError> {
     let message = ctx.redact.scrub(&e.to_string());
+    if e.is_slow_down() {
+        ctx.metrics.slowed_down();
+    }
     let quiet = ctx.outage.failed(e, &message);
     record_failure(ctx, claim, e.failure(message), started, quiet).await
 }
