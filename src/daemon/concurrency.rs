@@ -2,16 +2,18 @@
 //! logic, fed one measurement window at a time by `daemon::slots`.
 //!
 //! The figure doubles from its start while each step pays (throughput of
-//! finished uploads up by at least [`PAYS`]), and once a step stops paying
+//! finished uploads up by at least [`PAYS`] of the step's proportion), and once a step stops paying
 //! it goes back to the figure that paid, holds there for [`HOLD_WINDOWS`]
 //! windows, then probes one small step up again. Server push-back (503
 //! SlowDown, 429) halves it at once. Only windows with a backlog (photos
 //! waiting for a slot the whole time) are judged: a quiet queue says
 //! nothing about the link. The figure never leaves `min..=max`.
 
-/// A step up pays when throughput grows by at least this fraction; less
-/// is within the noise of a busy machine and not worth the connections.
-const PAYS: f64 = 0.10;
+/// A step up pays when throughput grows by at least this share of the
+/// step's own proportion (doubling must bring +50%, an eighth more
+/// +6.25%): a link that is full gains nothing from more connections, and
+/// a gain far below what the connections could bring is mostly noise.
+const PAYS: f64 = 0.5;
 
 /// Windows spent at a figure after a step back or a halving before the
 /// next probe up.
@@ -111,7 +113,8 @@ impl Controller {
         };
         match self.last {
             Some(before) if before.slots < self.current => {
-                if rate >= before.rate * (1.0 + PAYS) {
+                let step = (self.current - before.slots) as f64 / before.slots as f64;
+                if rate >= before.rate * (1.0 + PAYS * step) {
                     self.last = Some(here);
                     self.grow()
                 } else {
@@ -212,6 +215,21 @@ mod tests {
         for _ in 0..HOLD_WINDOWS {
             assert_eq!(c.window(busy(10.0)), None);
         }
+    }
+
+    #[test]
+    fn a_gain_far_below_the_step_does_not_pay() {
+        // Doubling brought +30%: the link is nearly full, the extra
+        // connections would mostly queue.
+        let mut c = Controller::new(4, 64, 8);
+        c.window(busy(10.0));
+        assert_eq!(c.window(busy(13.0)), Some((8, Why::NoGain)));
+        // An eighth more that brings +8% pays.
+        for _ in 0..HOLD_WINDOWS {
+            c.window(busy(10.0));
+        }
+        assert_eq!(c.window(busy(10.0)), Some((9, Why::Growing)));
+        assert_eq!(c.window(busy(10.8)), Some((10, Why::Growing)));
     }
 
     #[test]

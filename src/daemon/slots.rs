@@ -82,7 +82,9 @@ struct Open {
     bytes: u64,
     finished: u64,
     slow_downs: u64,
-    backlog: bool,
+    /// Looks taken, and how many of them saw photos waiting for a slot.
+    looks: u32,
+    waiting: u32,
 }
 
 impl Open {
@@ -93,8 +95,22 @@ impl Open {
             bytes: s.bytes,
             finished: s.uploaded + s.already_present + s.duplicates + s.failed,
             slow_downs: m.slow_downs(),
-            backlog: true,
+            looks: 0,
+            waiting: 0,
         }
+    }
+
+    fn look(&mut self, slots: &Slots) {
+        self.looks += 1;
+        if slots.backlog() {
+            self.waiting += 1;
+        }
+    }
+
+    /// Photos waited at three looks in four or more: a look right after a
+    /// change may catch the pipeline claiming its new room.
+    fn backlog(&self) -> bool {
+        self.looks > 0 && self.waiting * 4 >= self.looks * 3
     }
 
     /// The finished window, once it has lasted long enough.
@@ -108,7 +124,7 @@ impl Open {
             bytes: s.bytes - self.bytes,
             seconds: took.as_secs_f64(),
             pushed_back,
-            backlog: self.backlog,
+            backlog: self.backlog(),
         })
     }
 }
@@ -152,7 +168,7 @@ pub(super) async fn run(
                 &mut tuned.insert((bounds, c)).1
             }
         };
-        open.backlog &= slots.backlog();
+        open.look(&slots);
         let Some(window) = open.close(&metrics, slots.figure()) else {
             continue;
         };
