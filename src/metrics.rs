@@ -236,6 +236,11 @@ impl Metrics {
         self.upload_slots.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
+    /// Uploads allowed at once now, as the gauge shows it.
+    pub fn upload_slots(&self) -> i64 {
+        self.upload_slots.get()
+    }
+
     pub fn slowed_down(&self) {
         self.slow_downs.inc();
     }

@@ -1,8 +1,8 @@
 //! `upload.workers = "auto"` against the real database and S3 server,
 //! through a proxy that adds a round trip to every request and, on
 //! demand, answers 503 SlowDown: the figure grows over the slow link,
-//! drops when S3 pushes back, and every photo ends up uploaded with the
-//! bytes its record says.
+//! drops when S3 pushes back, `status` shows it, and every photo ends up
+//! uploaded with the bytes its record says.
 
 mod common;
 
@@ -15,7 +15,7 @@ use piwigo_s3upload::config::Workers;
 use piwigo_s3upload::daemon::{self, RunOptions};
 use piwigo_s3upload::db::Tables;
 use piwigo_s3upload::piwigo::Selection;
-use piwigo_s3upload::queue::enqueue;
+use piwigo_s3upload::queue::{enqueue, report};
 use piwigo_s3upload::shutdown::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -125,6 +125,21 @@ async fn uploads_at_once_grow_over_a_slow_link_and_halve_on_slow_down() {
     proxy.clear();
     wait_for("every photo uploaded", Duration::from_secs(300), || async {
         g.uploaded().await.len() == PHOTOS as usize
+    })
+    .await;
+    // `status` shows the running daemon's figure, from its heartbeat; the
+    // queue is quiet now, so the figure holds still until the next beat.
+    let t = Tables::new(&g.prefix);
+    wait_for("status to show the figure", Duration::from_secs(60), || {
+        let (pool, t) = (&g.pool, &t);
+        async move {
+            let report = report::report(pool, t, 10).await.unwrap();
+            let now = metric(port, slots).await;
+            report.daemons[0].uploads_at_once.map(u64::from) == Some(now)
+                && report
+                    .to_text()
+                    .contains(&format!(", {now} uploads at once)"))
+        }
     })
     .await;
     shutdown.graceful.cancel();

@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "deleted photos, where they were, and objects removed",
         sql: include_str!("../../migrations/0009_deletions.sql"),
     },
+    Migration {
+        version: 10,
+        description: "uploads at once in the heartbeat",
+        sql: include_str!("../../migrations/0010_heartbeat_uploads_at_once.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
