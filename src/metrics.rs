@@ -55,7 +55,8 @@ pub struct Metrics {
     /// Uploads allowed at once now (`upload.workers`, or its figure when
     /// "auto").
     upload_slots: Gauge,
-    /// S3 answers that asked us to slow down (503 SlowDown, 429).
+    /// S3 answers that asked us to slow down (503 SlowDown, 429), each
+    /// attempt.
     slow_downs: Counter,
 }
 
@@ -178,7 +179,7 @@ impl Default for Metrics {
         let slow_downs = Counter::default();
         registry.register(
             "s3_slow_downs",
-            "Uploads S3 refused with 503 SlowDown or 429 after the client's own retries",
+            "S3 answers that asked to slow down (503 SlowDown, 429), each attempt counted, retried ones included",
             slow_downs.clone(),
         );
         Self {

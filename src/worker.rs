@@ -478,9 +478,6 @@ async fn s3_fail(
     started: Instant,
 ) -> Result<(), DbError> {
     let message = ctx.redact.scrub(&e.to_string());
-    if e.is_slow_down() {
-        ctx.metrics.slowed_down();
-    }
     let quiet = ctx.outage.failed(e, &message);
     record_failure(ctx, claim, e.failure(message), started, quiet).await
 }

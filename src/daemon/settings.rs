@@ -254,6 +254,8 @@ async fn context(
             }
         })?;
     let mut target = Target::new(&config.s3, &config.upload).await;
+    let metrics = shared.metrics.clone();
+    target.count_slow_downs(Arc::new(move || metrics.slowed_down()));
     let settled = target
         .settle_if_none_match(config.s3.honours_if_none_match)
         .await;

@@ -130,16 +130,6 @@ impl S3Error {
         self.http_status == 412 || self.code.as_deref() == Some("PreconditionFailed")
     }
 
-    /// S3 asked us to slow down: 503 (SlowDown, or overloaded), 429, or a
-    /// throttling code under another status.
-    pub fn is_slow_down(&self) -> bool {
-        matches!(self.http_status, 429 | 503)
-            || matches!(
-                self.code.as_deref(),
-                Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded")
-            )
-    }
-
     /// S3 refused the bytes for not matching Content-MD5: the file changed
     /// after we hashed it.
     pub fn is_bad_digest(&self) -> bool {
@@ -239,12 +229,6 @@ mod tests {
     fn special_cases_are_recognised() {
         assert!(err(412, Some("PreconditionFailed")).is_precondition_failed());
         assert!(err(400, Some("BadDigest")).is_bad_digest());
-        assert!(err(503, Some("SlowDown")).is_slow_down());
-        assert!(err(503, None).is_slow_down());
-        assert!(err(429, None).is_slow_down());
-        assert!(err(400, Some("Throttling")).is_slow_down());
-        assert!(!err(500, Some("InternalError")).is_slow_down());
-        assert!(!err(0, None).is_slow_down());
         assert!(!err(400, Some("InvalidRequest")).is_bad_digest());
     }
 }
