@@ -11,15 +11,43 @@ use std::time::Duration;
 
 use common::faults::HttpFaultProxy;
 use common::*;
-use piwigo_s3upload::config::Workers;
+use std::path::PathBuf;
+
+use piwigo_s3upload::config::{Config, Workers};
 use piwigo_s3upload::daemon::{self, RunOptions};
 use piwigo_s3upload::db::Tables;
+use piwigo_s3upload::metrics::Summary;
 use piwigo_s3upload::piwigo::Selection;
 use piwigo_s3upload::queue::{enqueue, report};
 use piwigo_s3upload::shutdown::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
 
 const PHOTOS: u32 = 400;
+const SLOTS: &str = "piwigo_s3upload_upload_slots";
+
+/// Starts the daemon (reloads read `path`) and waits for its listener.
+async fn start(
+    config: Config,
+    path: Option<PathBuf>,
+    port: u16,
+) -> (Shutdown, JoinHandle<Summary>) {
+    init_logs();
+    let shutdown = Shutdown::default();
+    let s = shutdown.clone();
+    let opts = RunOptions {
+        until_idle: false,
+        config_path: path,
+    };
+    let run = tokio::spawn(async move { daemon::run(config, s, opts).await.expect("daemon") });
+    wait_for("the listener", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
+    (shutdown, run)
+}
 
 /// A gauge or counter from `/metrics`.
 async fn metric(port: u16, name: &str) -> u64 {
@@ -69,29 +97,8 @@ async fn uploads_at_once_grow_over_a_slow_link_and_halve_on_slow_down() {
     c.upload.workers = Workers::Auto;
     c.upload.min_workers = 2;
     c.upload.max_workers = 32;
-    let start = c.upload.initial_workers();
-    init_logs();
-    let shutdown = Shutdown::default();
-    let s = shutdown.clone();
-    let run = tokio::spawn(async move {
-        daemon::run(
-            c,
-            s,
-            RunOptions {
-                until_idle: false,
-                config_path: None,
-            },
-        )
-        .await
-        .expect("daemon")
-    });
-    let slots = "piwigo_s3upload_upload_slots";
-    wait_for("the listener", Duration::from_secs(30), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-    })
-    .await;
+    let first = c.upload.initial_workers();
+    let (shutdown, run) = start(c, None, port).await;
 
     // Each upload waits on round trips, not on bytes: more at once pay.
     let peak = &AtomicU64::new(0);
@@ -99,9 +106,9 @@ async fn uploads_at_once_grow_over_a_slow_link_and_halve_on_slow_down() {
         "more uploads at once",
         Duration::from_secs(120),
         || async move {
-            let now = metric(port, slots).await;
+            let now = metric(port, SLOTS).await;
             peak.fetch_max(now, Ordering::Relaxed);
-            now > start as u64
+            now > first as u64
         },
     )
     .await;
@@ -112,14 +119,14 @@ async fn uploads_at_once_grow_over_a_slow_link_and_halve_on_slow_down() {
         "fewer uploads at once",
         Duration::from_secs(120),
         || async move {
-            let now = metric(port, slots).await;
+            let now = metric(port, SLOTS).await;
             now < peak.fetch_max(now, Ordering::Relaxed)
         },
     )
     .await;
     assert!(metric(port, "piwigo_s3upload_s3_slow_downs_total").await > 0);
     assert!(proxy.injected("error503") > 0);
-    assert!(metric(port, slots).await >= 2, "never below min_workers");
+    assert!(metric(port, SLOTS).await >= 2, "never below min_workers");
 
     // Pushed back, not lost: once S3 answers again, every photo is there.
     proxy.clear();
@@ -134,7 +141,7 @@ async fn uploads_at_once_grow_over_a_slow_link_and_halve_on_slow_down() {
         let (pool, t) = (&g.pool, &t);
         async move {
             let report = report::report(pool, t, 10).await.unwrap();
-            let now = metric(port, slots).await;
+            let now = metric(port, SLOTS).await;
             report.daemons[0].uploads_at_once.map(u64::from) == Some(now)
                 && report
                     .to_text()
@@ -155,5 +162,42 @@ async fn uploads_at_once_grow_over_a_slow_link_and_halve_on_slow_down() {
         assert_eq!(&md5_hex(&body), md5, "{key}: bytes in the bucket");
     }
     assert!(g.queue_statuses().await.is_empty());
+    g.drop_database().await;
+}
+
+/// A reload switches between a fixed figure and "auto": "auto" goes on
+/// from the figure running then, kept within its bounds; a number is set
+/// as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_switches_between_a_fixed_figure_and_auto() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let port = free_port();
+    let text = |upload: &str| {
+        format!(
+            "{}\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+            config_text(&g, &s3, &s3.secret_key, "").replace("workers = 4", upload)
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text("workers = 4")).unwrap();
+    let (shutdown, run) = start(Config::load(&path).unwrap(), Some(path.clone()), port).await;
+    assert_eq!(metric(port, SLOTS).await, 4);
+
+    for (upload, figure) in [
+        ("workers = \"auto\"\nmin_workers = 6", 6),
+        ("workers = 3", 3),
+        ("workers = \"auto\"\nmax_workers = 2\nmin_workers = 1", 2),
+    ] {
+        std::fs::write(&path, text(upload)).unwrap();
+        shutdown.reload.notify_one();
+        wait_for(upload, Duration::from_secs(30), || async move {
+            metric(port, SLOTS).await == figure
+        })
+        .await;
+    }
+    shutdown.graceful.cancel();
+    run.await.unwrap();
     g.drop_database().await;
 }

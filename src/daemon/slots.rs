@@ -130,7 +130,8 @@ impl Open {
 }
 
 /// Moves the figure while `upload.workers` is "auto"; a fixed figure is
-/// set by the reload itself. Follows the bounds across reloads.
+/// set by the reload itself (and kept here). Follows the bounds across
+/// reloads.
 pub(super) async fn run(
     slots: Arc<Slots>,
     mut configs: watch::Receiver<Config>,
@@ -146,17 +147,19 @@ pub(super) async fn run(
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let bounds = {
-            let config = configs.borrow_and_update();
-            match config.upload.workers {
-                Workers::Fixed(_) => None,
-                Workers::Auto => Some((config.upload.min_workers, config.upload.max_workers)),
-            }
+        let (workers, bounds) = {
+            let up = &configs.borrow_and_update().upload;
+            (up.workers, (up.min_workers, up.max_workers))
         };
-        let Some(bounds) = bounds else {
+        if let Workers::Fixed(n) = workers {
+            // Set by the reload already, unless a window of the "auto"
+            // before it closed in between.
+            if slots.figure() != n {
+                change(&slots, n, "upload.workers");
+            }
             tuned = None;
             continue;
-        };
+        }
         let controller = match &mut tuned {
             Some((b, c)) if *b == bounds => c,
             _ => {
