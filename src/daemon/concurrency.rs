@@ -1,12 +1,13 @@
 //! How many uploads run at once when `upload.workers = "auto"`: pure
 //! logic, fed one measurement window at a time by `daemon::slots`.
 //!
-//! The figure doubles from its start while each step pays (throughput of
-//! finished uploads up by at least [`PAYS`] of the step's proportion), and once a step stops paying
-//! it goes back to the figure that paid, holds there for [`HOLD_WINDOWS`]
-//! windows, then probes one small step up again. Server push-back (503
-//! SlowDown, 429) halves it at once. Only windows with a backlog (photos
-//! waiting for a slot the whole time) are judged: a quiet queue says
+//! After a baseline window, the figure doubles from its start while each
+//! step pays (throughput of finished uploads up by at least [`PAYS`] of
+//! the step's proportion), and once a step stops paying it goes back to
+//! the figure that paid, holds there for [`HOLD_WINDOWS`] windows, then
+//! probes one small step up again. Server push-back (503 SlowDown, 429)
+//! halves it at once. Only windows with a backlog (photos waiting for a
+//! slot at three looks in four) are judged: a quiet queue says
 //! nothing about the link. The figure never leaves `min..=max`.
 
 /// A step up pays when throughput grows by at least this share of the
@@ -124,7 +125,7 @@ impl Controller {
                     self.set(before.slots, Why::NoGain)
                 }
             }
-            _ => {
+            Some(_) => {
                 self.last = Some(here);
                 if self.hold > 0 {
                     self.hold -= 1;
@@ -132,6 +133,14 @@ impl Controller {
                 } else {
                     self.grow()
                 }
+            }
+            // The first window after a start, a quiet spell or a halving
+            // holds the ramp-up (first connections, first hashes): a
+            // baseline only, or the first step up would seem to pay.
+            None => {
+                self.last = Some(here);
+                self.hold = self.hold.saturating_sub(1);
+                None
             }
         }
     }
@@ -178,11 +187,12 @@ mod tests {
     fn grows_while_throughput_grows() {
         let mut c = Controller::new(4, 64, 8);
         let mut seen = vec![c.current()];
-        for _ in 0..4 {
+        for _ in 0..5 {
             c.window(busy(link(c.current(), 1.0, 1000.0)));
             seen.push(c.current());
         }
-        assert_eq!(seen, [8, 16, 32, 64, 64]);
+        // The first window is a baseline.
+        assert_eq!(seen, [8, 8, 16, 32, 64, 64]);
     }
 
     #[test]
@@ -194,7 +204,7 @@ mod tests {
             c.window(busy(link(c.current(), 1.25, 20.0)));
             seen.push(c.current());
         }
-        assert_eq!(seen, [16, 32, 16, 16, 16, 16]);
+        assert_eq!(seen, [8, 16, 32, 16, 16, 16]);
         // After the hold, a small probe; it does not pay either.
         let mut later = vec![];
         for _ in 0..6 {
@@ -208,6 +218,7 @@ mod tests {
     #[test]
     fn a_flat_link_stays_at_the_start() {
         let mut c = Controller::new(4, 64, 8);
+        assert_eq!(c.window(busy(10.0)), None);
         c.window(busy(10.0));
         assert_eq!(c.current(), 16);
         c.window(busy(10.0));
@@ -222,6 +233,7 @@ mod tests {
         // Doubling brought +30%: the link is nearly full, the extra
         // connections would mostly queue.
         let mut c = Controller::new(4, 64, 8);
+        c.window(busy(10.0));
         c.window(busy(10.0));
         assert_eq!(c.window(busy(13.0)), Some((8, Why::NoGain)));
         // An eighth more that brings +8% pays.
@@ -288,6 +300,7 @@ mod tests {
         assert_eq!(c.current(), 8);
         // A backlog after a quiet spell is measured afresh, not compared
         // with what came before it.
+        assert_eq!(c.window(busy(5.0)), None);
         assert_eq!(c.window(busy(5.0)), Some((16, Why::Growing)));
     }
 
