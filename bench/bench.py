@@ -674,7 +674,7 @@ def s3_env(ctx: Context) -> dict:
     return env
 
 
-def ours_config(ctx: Context, bucket: str, workers: int) -> Path:
+def ours_config(ctx: Context, bucket: str, workers: str) -> Path:
     q = json.dumps  # a JSON string is a valid TOML basic string
     text = f"""\
 [piwigo]
@@ -755,11 +755,13 @@ def build_command(ctx: Context, run: Run) -> tuple[list[str], dict, list]:
     raise BenchError(f"unknown tool {run.tool}")
 
 
-def our_workers(args: argparse.Namespace, variant: str) -> int:
-    """upload.workers for a variant: default, tuned, or `wN` of a sweep."""
+def our_workers(args: argparse.Namespace, variant: str) -> str:
+    """upload.workers for a variant (default, tuned, or `wN` of a sweep), as
+    TOML: a number, or "auto"."""
     if variant.startswith("w"):
-        return int(variant[1:])
-    return args.tuned_workers if variant == "tuned" else args.workers
+        return variant[1:]
+    n = args.tuned_workers if variant == "tuned" else args.workers
+    return '"auto"' if n == "auto" else n
 
 
 def settings_text(args: argparse.Namespace, tool: str, variant: str) -> str:
@@ -1220,6 +1222,13 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
 # --------------------------------------------------------------------------
 
 
+def workers_spec(text: str) -> str:
+    text = text.strip().lower()
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: a number of at least 1, or auto")
+
+
 def link_spec(text: str) -> LinkSpec:
     try:
         return LinkSpec.parse(text)
@@ -1263,8 +1272,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     r.add_argument("--variants", default="default,tuned", help="default, tuned or both")
     r.add_argument("--repeat", type=int, help="rounds over all runs; the report shows the "
                    "fastest run of each tool and variant (default 3; 1 with --small)")
-    r.add_argument("--workers", type=int, default=8, help="piwigo-s3upload upload.workers, default variant")
-    r.add_argument("--tuned-workers", type=int, default=16, help="piwigo-s3upload upload.workers, tuned")
+    r.add_argument("--workers", type=workers_spec, default="auto",
+                   help="piwigo-s3upload upload.workers (a number or auto), default variant")
+    r.add_argument("--tuned-workers", type=workers_spec, default="16",
+                   help="piwigo-s3upload upload.workers (a number or auto), tuned")
     r.add_argument("--ours-upload", action="append", default=[], metavar="KEY=VALUE",
                    help="one more [upload] line for piwigo-s3upload, in TOML, e.g. "
                         "'part_size = \"32MiB\"' (repeatable; both variants)")
@@ -1335,7 +1346,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--ours-sweep: worker counts of at least 1")
     # The default and tuned runs cover their own counts already.
     args.ours_sweep = [n for n in dict.fromkeys(args.ours_sweep)
-                       if n not in (args.workers, args.tuned_workers)]
+                       if str(n) not in (args.workers, args.tuned_workers)]
     args.link_check = None
     if args.repeat is None:
         args.repeat = 1 if args.small else 3

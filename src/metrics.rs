@@ -52,6 +52,12 @@ pub struct Metrics {
     snapshot: Family<Labels, Gauge>,
     /// Photos deleted in Piwigo, as the deleted and removed tables hold them.
     deletions: Family<Labels, Gauge>,
+    /// Uploads allowed at once now (`upload.workers`, or its figure when
+    /// "auto").
+    upload_slots: Gauge,
+    /// S3 answers that asked us to slow down (503 SlowDown, 429), each
+    /// attempt.
+    slow_downs: Counter,
 }
 
 fn now_ms() -> u64 {
@@ -164,8 +170,22 @@ impl Default for Metrics {
             "Photos deleted in Piwigo: retained (objects kept), objects_removed (by retention.deleted), removals_failing, held (1 while the guard holds every deletion)",
             deletions.clone(),
         );
+        let upload_slots = Gauge::default();
+        registry.register(
+            "upload_slots",
+            "Uploads allowed at once now: upload.workers, or the figure found when it is \"auto\"",
+            upload_slots.clone(),
+        );
+        let slow_downs = Counter::default();
+        registry.register(
+            "s3_slow_downs",
+            "S3 answers that asked to slow down (503 SlowDown, 429), each attempt counted, retried ones included",
+            slow_downs.clone(),
+        );
         Self {
             registry,
+            upload_slots,
+            slow_downs,
             hashed_bytes,
             changes,
             checked,
@@ -206,6 +226,29 @@ impl Metrics {
         if before == 0 && n > 0 {
             self.progressed();
         }
+    }
+
+    /// Photos claimed by this daemon and not settled yet.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn set_upload_slots(&self, n: usize) {
+        self.upload_slots.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Uploads allowed at once now, as the gauge shows it.
+    pub fn upload_slots(&self) -> i64 {
+        self.upload_slots.get()
+    }
+
+    pub fn slowed_down(&self) {
+        self.slow_downs.inc();
+    }
+
+    /// Slow-downs so far, for the concurrency controller.
+    pub fn slow_downs(&self) -> u64 {
+        self.slow_downs.get()
     }
 
     fn progressed(&self) {

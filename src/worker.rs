@@ -37,8 +37,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Shared across reloads: an outage outlives a config change.
     pub outage: Arc<Outage>,
-    /// One permit per upload in flight (`upload.workers`); photos hashed
-    /// ahead wait here. Shared across reloads.
+    /// One permit per upload in flight (`upload.workers`, or the figure
+    /// found when it is "auto"); photos hashed ahead wait here. Shared
+    /// across reloads.
     pub uploads: Arc<Semaphore>,
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
-use piwigo_s3upload::config::Config;
+use piwigo_s3upload::config::{Config, Workers};
 use piwigo_s3upload::daemon::{self, RunOptions};
 use piwigo_s3upload::metrics::Summary;
 use piwigo_s3upload::shutdown::Shutdown;
@@ -116,7 +116,7 @@ async fn graceful_stop_hands_back_photos_hashed_ahead() {
         .await;
     }
     let mut c = config(&g, &s3, "");
-    c.upload.workers = 1;
+    c.upload.workers = Workers::Fixed(1);
     c.upload.max_bandwidth = Some(1024 * 1024);
     c.upload.shutdown_timeout = Duration::from_secs(30);
     let (shutdown, task) = start(c, None);
@@ -456,7 +456,7 @@ async fn bandwidth_cap_holds_across_workers() {
     let cap = 2 * 1024 * 1024;
     let mut c = config(&g, &s3, "");
     c.upload.max_bandwidth = Some(cap);
-    c.upload.workers = 4;
+    c.upload.workers = Workers::Fixed(4);
     let started = Instant::now();
     let s = drain(c).await;
     let secs = started.elapsed().as_secs_f64();

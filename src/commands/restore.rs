@@ -56,7 +56,7 @@ pub(super) async fn run(config: &Config, args: RestoreArgs) -> anyhow::Result<Ex
             dry_run,
             missing_only: missing,
         },
-        jobs: config.upload.workers,
+        jobs: config.upload.initial_workers(),
         include_deleted,
         ..restore::Options::default()
     };

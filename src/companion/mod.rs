@@ -38,7 +38,8 @@ pub async fn once(
     beat: bool,
 ) -> Result<u64, DbError> {
     if beat {
-        crate::queue::heartbeat::beat(pool, t, ctx.queue.owner()).await?;
+        let at_once = u16::try_from(ctx.metrics.upload_slots()).unwrap_or(u16::MAX);
+        crate::queue::heartbeat::beat(pool, t, ctx.queue.owner(), at_once).await?;
     }
     requests::drain(pool, t, &ctx.queue, ctx.upload.prevent_duplicates_by_md5).await
 }

@@ -267,7 +267,12 @@ impl Default for ChangesConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UploadConfig {
-    pub workers: usize,
+    /// Uploads at once: found by the daemon between `min_workers` and
+    /// `max_workers`, or a fixed number.
+    pub workers: Workers,
+    /// The bounds of `workers = "auto"`.
+    pub min_workers: usize,
+    pub max_workers: usize,
     pub prevent_duplicates_by_md5: bool,
     /// Files larger than this go up in parts.
     #[serde(deserialize_with = "size")]
@@ -309,7 +314,9 @@ pub struct UploadConfig {
 impl Default for UploadConfig {
     fn default() -> Self {
         Self {
-            workers: 8,
+            workers: Workers::Auto,
+            min_workers: 4,
+            max_workers: 64,
             prevent_duplicates_by_md5: true,
             multipart_threshold: 64 * 1024 * 1024,
             part_size: 16 * 1024 * 1024,
@@ -323,6 +330,77 @@ impl Default for UploadConfig {
             read_stall_timeout: Duration::from_secs(60),
             no_progress_alarm: Duration::from_secs(30 * 60),
         }
+    }
+}
+
+/// `upload.workers`: `"auto"` or a fixed number of uploads at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    Auto,
+    Fixed(usize),
+}
+
+/// Where `workers = "auto"` starts: the fixed default of earlier
+/// versions, which every link handles.
+const AUTO_START: usize = 8;
+
+impl UploadConfig {
+    /// Uploads at once when the daemon starts, and what `restore` uses for
+    /// its downloads.
+    pub fn initial_workers(&self) -> usize {
+        match self.workers {
+            Workers::Fixed(n) => n,
+            Workers::Auto => {
+                AUTO_START.clamp(self.min_workers, self.max_workers.max(self.min_workers))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Workers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Workers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Workers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"auto\" or a number of uploads at once, such as 8")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Workers, E> {
+                usize::try_from(n).map(Workers::Fixed).map_err(|_| {
+                    E::custom(format!(
+                        "{n} is not a number of uploads; write \"auto\" or a number such as 8"
+                    ))
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Workers, E> {
+                usize::try_from(n).map(Workers::Fixed).map_err(|_| {
+                    E::custom(format!(
+                        "{n} is not a number of uploads; write \"auto\" or a number such as 8"
+                    ))
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Workers, E> {
+                // The text is not quoted back: a secret pasted on the wrong
+                // line must not reach the log.
+                if s.trim().eq_ignore_ascii_case("auto") {
+                    Ok(Workers::Auto)
+                } else {
+                    Err(E::custom(
+                        "this text is not a number of uploads; write \"auto\" or a number such as 8",
+                    ))
+                }
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -584,7 +662,8 @@ bucket = "photos"
         assert_eq!(c.s3.key_format, KeyFormat::File);
         assert!(c.monitor.enabled);
         assert_eq!(c.monitor.poll_interval, Duration::from_secs(2));
-        assert_eq!(c.upload.workers, 8);
+        assert_eq!(c.upload.workers, Workers::Auto);
+        assert_eq!(c.upload.initial_workers(), 8);
         assert!(c.upload.prevent_duplicates_by_md5);
         assert!(c.changes.enabled);
         assert_eq!(c.changes.full_pass, Duration::from_secs(86_400));
@@ -622,11 +701,44 @@ bucket = "photos"
         .unwrap();
         assert!(c.monitor.enabled);
         assert_eq!(c.monitor.poll_interval, Duration::from_secs(2));
-        assert_eq!(c.upload.workers, 2);
+        assert_eq!(c.upload.workers, Workers::Fixed(2));
         assert_eq!(c.upload.part_size, 16 * 1024 * 1024);
         assert_eq!(c.upload.no_progress_alarm, Duration::from_secs(30 * 60));
         assert_eq!(c.upload.max_bandwidth, None);
         assert_eq!(c.http.presign_expiry, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn workers_are_auto_or_a_number_within_bounds() {
+        let upload = |lines: &str| parse(&format!("{MINIMAL}[upload]\n{lines}\n"));
+        let c = upload("workers = \"auto\"\nmin_workers = 2\nmax_workers = 32").unwrap();
+        assert_eq!(c.upload.workers, Workers::Auto);
+        assert_eq!((c.upload.min_workers, c.upload.max_workers), (2, 32));
+        assert_eq!(c.upload.initial_workers(), 8);
+        // The start follows the bounds.
+        let c = upload("min_workers = 12").unwrap();
+        assert_eq!(c.upload.initial_workers(), 12);
+        let c = upload("max_workers = 6").unwrap();
+        assert_eq!(c.upload.initial_workers(), 6);
+        // A number is a fixed figure, whatever the bounds say.
+        let c = upload("workers = 24\nmax_workers = 6").unwrap();
+        assert_eq!(c.upload.initial_workers(), 24);
+        for (lines, named) in [
+            ("workers = \"lots\"", "workers"),
+            ("workers = 300", "upload.workers"),
+            ("min_workers = 0", "upload.min_workers"),
+            ("max_workers = 257", "upload.max_workers"),
+            ("min_workers = 16\nmax_workers = 8", "upload.min_workers"),
+        ] {
+            let e = upload(lines).unwrap_err().to_string();
+            assert!(e.contains(named), "{lines}: {e}");
+            assert!(
+                e.contains("auto") || e.contains("max_workers") || e.contains("1 to 256"),
+                "{lines}: {e}"
+            );
+        }
+        let e = upload("workers = \"lots\"").unwrap_err().to_string();
+        assert!(!e.contains("lots"), "{e}");
     }
 
     #[test]

@@ -192,10 +192,32 @@ impl Config {
 
     fn validate_upload(&self) -> Result<(), ConfigError> {
         let up = &self.upload;
-        if !(1..=256).contains(&up.workers) {
+        if let super::Workers::Fixed(n) = up.workers
+            && !(1..=256).contains(&n)
+        {
             return Err(ConfigError::invalid(
                 "upload.workers",
-                format!("{} is out of range; use 1 to 256", up.workers),
+                format!("{n} is out of range; use 1 to 256, or \"auto\""),
+            ));
+        }
+        for (field, n) in [
+            ("upload.min_workers", up.min_workers),
+            ("upload.max_workers", up.max_workers),
+        ] {
+            if !(1..=256).contains(&n) {
+                return Err(ConfigError::invalid(
+                    field,
+                    format!("{n} is out of range; use 1 to 256"),
+                ));
+            }
+        }
+        if up.min_workers > up.max_workers {
+            return Err(ConfigError::invalid(
+                "upload.min_workers",
+                format!(
+                    "{} is above upload.max_workers ({}); lower min_workers or raise max_workers",
+                    up.min_workers, up.max_workers
+                ),
             ));
         }
         if !(MIN_PART..=MAX_PART).contains(&up.part_size) {

@@ -4,10 +4,12 @@
 //! event loop until a stop (or, with `until_idle`, until nothing is left
 //! to do), then stop the tasks in reverse order.
 
+mod concurrency;
 mod formats;
 mod housekeeping;
 mod pipeline;
 mod settings;
+mod slots;
 mod task;
 
 use std::path::PathBuf;
@@ -140,8 +142,15 @@ pub async fn run(
             http::serve(listener, Arc::new(state), stop),
         ));
     }
+    let stop = CancellationToken::new();
+    tasks.push(Task::spawn(
+        "upload slots",
+        stop.clone(),
+        slots::run(settings.slots(), settings.configs(), stop),
+    ));
     tracing::info!(
-        workers = settings.config().upload.workers,
+        workers = %settings.config().upload.workers,
+        uploads_at_once = settings.slots().figure(),
         s3.bucket = %settings.config().s3.bucket,
         monitor.enabled = settings.config().monitor.enabled,
         "piwigo-s3upload started"

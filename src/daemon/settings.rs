@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use sqlx::MySqlPool;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::DaemonError;
+use super::slots::Slots;
 use super::task::Task;
-use crate::config::Config;
+use crate::config::{Config, Workers};
 use crate::db::{DbError, Tables};
 use crate::metrics::Metrics;
 use crate::piwigo::GalleryRoot;
@@ -22,8 +23,8 @@ use crate::s3::outage::Outage;
 use crate::s3::{self, Target};
 use crate::{http, monitor, systemd, worker};
 
-/// Photos claimed and hashed ahead of the uploads, as a multiple of
-/// `upload.workers`: the next photos are hashed while the current ones
+/// Photos claimed and hashed ahead of the uploads, as a multiple of the
+/// uploads allowed at once: the next photos are hashed while the current ones
 /// upload, so no upload slot waits for a hash.
 const PIPELINE_DEPTH: usize = 2;
 
@@ -32,7 +33,7 @@ const PIPELINE_DEPTH: usize = 2;
 pub(super) struct Shared {
     pub metrics: Arc<Metrics>,
     pub outage: Arc<Outage>,
-    pub uploads: Arc<Semaphore>,
+    pub slots: Arc<Slots>,
 }
 
 pub(super) struct Settings {
@@ -50,6 +51,7 @@ pub(super) struct Settings {
     /// reload made failed ones due).
     wake: Arc<Notify>,
     graceful: CancellationToken,
+    slots: Arc<Slots>,
 }
 
 impl Settings {
@@ -61,10 +63,12 @@ impl Settings {
         wake: Arc<Notify>,
         graceful: CancellationToken,
     ) -> Result<Self, DaemonError> {
+        let metrics: Arc<Metrics> = Arc::default();
+        let slots = Slots::new(config.upload.initial_workers(), metrics.clone());
         let shared = Shared {
-            metrics: Arc::default(),
+            metrics,
             outage: Arc::default(),
-            uploads: Arc::new(Semaphore::new(config.upload.workers)),
+            slots: slots.clone(),
         };
         let ctx = context(&config, queue, shared).await?;
         retry_if_changed(&ctx.queue, &config).await?;
@@ -81,6 +85,7 @@ impl Settings {
             t,
             wake,
             graceful,
+            slots,
         })
     }
 
@@ -110,8 +115,13 @@ impl Settings {
     }
 
     /// Photos the pipeline may hold at once: uploading, and hashed ahead.
+    /// Follows the uploads allowed now, not the bounds.
     pub(super) fn capacity(&self) -> usize {
-        self.config().upload.workers * PIPELINE_DEPTH
+        self.slots.figure() * PIPELINE_DEPTH
+    }
+
+    pub(super) fn slots(&self) -> Arc<Slots> {
+        self.slots.clone()
     }
 
     pub(super) fn start_monitor(&mut self) {
@@ -162,12 +172,20 @@ impl Settings {
     async fn apply(&mut self, new: Config) -> Result<(), DaemonError> {
         warn_restart_only(&self.config(), &new);
         let running = self.ctx();
-        let ctx = context(&new, running.queue.clone(), shared_of(&running)).await?;
+        let shared = Shared {
+            metrics: running.metrics.clone(),
+            outage: running.outage.clone(),
+            slots: self.slots.clone(),
+        };
+        let ctx = context(&new, running.queue.clone(), shared).await?;
         retry_if_changed(&ctx.queue, &new).await?;
-        let (from, to) = (self.config().upload.workers, new.upload.workers);
-        if from != to {
-            resize(&ctx.uploads, from, to);
-            tracing::info!(from, to, "worker count changed");
+        // A fixed figure is set here; "auto" is followed by the slots'
+        // task, from the figure running now.
+        if let Workers::Fixed(to) = new.upload.workers {
+            let from = self.slots.set(to);
+            if from != to {
+                tracing::info!(from, to, "uploads at once changed (upload.workers)");
+            }
         }
         let monitor_changed = new.monitor != self.config().monitor;
         self.feed.send_replace(feed_of(&new, &ctx));
@@ -180,14 +198,6 @@ impl Settings {
         // Retried rows are due now: do not wait for the next poll.
         self.wake.notify_one();
         Ok(())
-    }
-}
-
-fn shared_of(ctx: &worker::Context) -> Shared {
-    Shared {
-        metrics: ctx.metrics.clone(),
-        outage: ctx.outage.clone(),
-        uploads: ctx.uploads.clone(),
     }
 }
 
@@ -239,6 +249,8 @@ async fn context(
             }
         })?;
     let mut target = Target::new(&config.s3, &config.upload).await;
+    let metrics = shared.metrics.clone();
+    target.count_slow_downs(Arc::new(move || metrics.slowed_down()));
     let settled = target
         .settle_if_none_match(config.s3.honours_if_none_match)
         .await;
@@ -261,7 +273,7 @@ async fn context(
         redact,
         metrics: shared.metrics,
         outage: shared.outage,
-        uploads: shared.uploads,
+        uploads: shared.slots.semaphore(),
     }))
 }
 
@@ -273,20 +285,4 @@ async fn retry_if_changed(queue: &Queue, config: &Config) -> Result<(), DbError>
         tracing::info!(retried, "S3 settings changed: retrying failed uploads now");
     }
     Ok(())
-}
-
-/// Grows at once; shrinks as the photos holding slots finish.
-fn resize(sem: &Arc<Semaphore>, from: usize, to: usize) {
-    if to > from {
-        sem.add_permits(to - from);
-    } else if let Ok(n) = u32::try_from(from - to)
-        && n > 0
-    {
-        let sem = sem.clone();
-        tokio::spawn(async move {
-            if let Ok(p) = sem.acquire_many_owned(n).await {
-                p.forget();
-            }
-        });
-    }
 }

@@ -10,19 +10,27 @@ use crate::db::{DbError, Tables};
 /// Rows of daemons gone this long are removed.
 const FORGET_AFTER_DAYS: u32 = 7;
 
-/// Records that this daemon is alive now. Times come from the database's
-/// clock, which the plugin compares with: the hosts' clocks do not matter.
-pub async fn beat(pool: &MySqlPool, t: &Tables, daemon: &str) -> Result<(), DbError> {
+/// Records that this daemon is alive now, with the uploads it allows at
+/// once. Times come from the database's clock, which the plugin compares
+/// with: the hosts' clocks do not matter.
+pub async fn beat(
+    pool: &MySqlPool,
+    t: &Tables,
+    daemon: &str,
+    uploads_at_once: u16,
+) -> Result<(), DbError> {
     let host = daemon.split(':').next().unwrap_or(daemon);
     sqlx::query(&format!(
-        "INSERT INTO {} (daemon, host, version, started_at, last_seen) \
-         VALUES (?, ?, ?, NOW(3), NOW(3)) \
-         ON DUPLICATE KEY UPDATE last_seen = NOW(3), stopped_at = NULL",
+        "INSERT INTO {} (daemon, host, version, started_at, last_seen, uploads_at_once) \
+         VALUES (?, ?, ?, NOW(3), NOW(3), ?) \
+         ON DUPLICATE KEY UPDATE last_seen = NOW(3), stopped_at = NULL, \
+         uploads_at_once = VALUES(uploads_at_once)",
         t.heartbeat
     ))
     .bind(daemon)
     .bind(host)
     .bind(env!("CARGO_PKG_VERSION"))
+    .bind(uploads_at_once)
     .execute(pool)
     .await
     .map_err(DbError::query("heartbeat: record"))?;

@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "deleted photos, where they were, and objects removed",
         sql: include_str!("../../migrations/0009_deletions.sql"),
     },
+    Migration {
+        version: 10,
+        description: "uploads at once in the heartbeat",
+        sql: include_str!("../../migrations/0010_heartbeat_uploads_at_once.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -361,7 +366,7 @@ mod tests {
     #[test]
     fn splits_the_shipped_migrations() {
         let n: usize = MIGRATIONS.iter().map(|m| statements(m.sql).count()).sum();
-        assert_eq!(n, 44);
+        assert_eq!(n, 45);
         for m in MIGRATIONS {
             for s in statements(m.sql) {
                 // Safe to run again after a crash half-way.

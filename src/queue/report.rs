@@ -39,6 +39,9 @@ pub struct DaemonRow {
     pub last_seen: String,
     /// `running`, `stopped` or `not seen for N min`.
     pub state: String,
+    /// Uploads it allowed at once at its last heartbeat (`upload.workers`,
+    /// or the figure found under "auto"); `None` from older versions.
+    pub uploads_at_once: Option<u16>,
 }
 
 /// A heartbeat this recent means running: the daemon beats every 10 s, and
@@ -251,7 +254,8 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
     .map_err(err("status: recent uploads"))?;
 
     let daemons = sqlx::query(&format!(
-        "SELECT daemon, host, version, last_seen, stopped_at IS NOT NULL AS stopped, \
+        "SELECT daemon, host, version, last_seen, uploads_at_once, \
+         stopped_at IS NOT NULL AS stopped, \
          CAST(TIMESTAMPDIFF(SECOND, last_seen, NOW(3)) AS SIGNED) AS age \
          FROM {} ORDER BY last_seen DESC LIMIT ?",
         t.heartbeat
@@ -270,6 +274,7 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
             version: r.try_get("version")?,
             last_seen: time_text(r.try_get("last_seen")?),
             state: daemon_state(stopped != 0, age),
+            uploads_at_once: r.try_get("uploads_at_once")?,
         })
     })
     .collect::<Result<Vec<_>, _>>()
@@ -320,9 +325,16 @@ impl Report {
                 let _ = writeln!(out, "Daemon: none has run on this database yet");
             }
             Some(d) => {
+                // The figure is the running daemon's; a stopped one's last
+                // figure says nothing about the next run.
+                let at_once = d
+                    .uploads_at_once
+                    .filter(|_| d.state == "running")
+                    .map(|n| format!(", {n} uploads at once"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "Daemon: {} ({} on {}, version {}, last seen {})",
+                    "Daemon: {} ({} on {}, version {}, last seen {}{at_once})",
                     d.state, d.daemon, d.host, d.version, d.last_seen
                 );
                 let others = self.daemons.iter().skip(1).filter(|d| d.state == "running");

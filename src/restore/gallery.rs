@@ -219,7 +219,7 @@ pub async fn run(config: &Config, args: GalleryArgs, dry_run: bool) -> anyhow::R
     );
     let (pool, t) = crate::daemon::open_database(config, 2).await?;
     let opts = super::Options {
-        jobs: config.upload.workers,
+        jobs: config.upload.initial_workers(),
         ..super::Options::default()
     };
     let summary = super::from_records(config, &pool, &t, &opts).await?;

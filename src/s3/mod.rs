@@ -6,6 +6,7 @@ pub mod keys;
 pub mod meta;
 pub mod outage;
 pub mod probe;
+pub mod pushback;
 pub mod read;
 pub mod stale;
 pub mod stream;
@@ -86,6 +87,12 @@ impl Target {
             honours_if_none_match: s3.honours_if_none_match == config::IfNoneMatch::Honoured,
             read_stall: upload.read_stall_timeout,
         }
+    }
+
+    /// Calls `on` for every answer, retried ones included, that asks the
+    /// client to slow down.
+    pub fn count_slow_downs(&mut self, on: pushback::OnSlowDown) {
+        self.client = pushback::counting(&self.client, on);
     }
 
     pub fn key_for(&self, path: &str, file: &str) -> Result<ObjectKey, KeyError> {

@@ -135,6 +135,9 @@ struct Faults {
     err500: f64,
     err503: f64,
     stall_for: Duration,
+    /// Added before each request is answered or forwarded: a link's round
+    /// trip.
+    latency: Duration,
     down: bool,
     redirect: bool,
     /// Faults for upcoming requests, taken before the random draw: a method
@@ -151,6 +154,7 @@ impl Faults {
             err500: 0.0,
             err503: 0.0,
             stall_for: Duration::from_secs(2),
+            latency: Duration::ZERO,
             down: false,
             redirect: false,
             script: VecDeque::new(),
@@ -270,6 +274,13 @@ impl FaultControls {
         lock(&self.inner.faults).stall_for = d;
     }
 
+    /// Every request waits this long before it is answered or forwarded,
+    /// like a link with this round trip (none unless set; kept by
+    /// [`clear`](Self::clear)).
+    pub fn set_latency(&self, d: Duration) {
+        lock(&self.inner.faults).latency = d;
+    }
+
     /// Restarts the random sequence; the same seed and the same requests
     /// give the same faults.
     pub fn set_seed(&self, seed: u64) {
@@ -298,7 +309,7 @@ impl FaultControls {
     }
 
     /// No faults any more: rates zero, not down, no redirect, nothing
-    /// queued. The log, counts, seed and stall duration are kept, and a
+    /// queued. The log, counts, seed, stall duration and latency are kept, and a
     /// stopped proxy stays stopped.
     pub fn clear(&self) {
         let mut f = lock(&self.inner.faults);
@@ -475,11 +486,14 @@ async fn handle_http(inner: &HttpInner, client: &mut TcpStream) -> Ending {
         eprintln!("fault proxy: malformed request head, resetting");
         return Ending::Reset;
     };
-    let (fault, stall_for) = {
+    let (fault, stall_for, latency) = {
         let mut f = lock(&inner.faults);
-        (f.choose(&head.method), f.stall_for)
+        (f.choose(&head.method), f.stall_for, f.latency)
     };
     let index = inner.record(&head, fault);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let is_head = head.method.eq_ignore_ascii_case("HEAD");
     match fault {
         Some(Fault::Reset) => Ending::Reset,

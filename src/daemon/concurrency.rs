@@ -1,0 +1,320 @@
+//! How many uploads run at once when `upload.workers = "auto"`: pure
+//! logic, fed one measurement window at a time by `daemon::slots`.
+//!
+//! After a baseline window, the figure doubles from its start while each
+//! step pays (throughput of finished uploads up by at least [`PAYS`] of
+//! the step's proportion), and once a step stops paying it goes back to
+//! the figure that paid, holds there for [`HOLD_WINDOWS`] windows, then
+//! probes one small step up again. Server push-back (503 SlowDown, 429)
+//! halves it at once. Only windows with a backlog (photos waiting for a
+//! slot at three looks in four) are judged: a quiet queue says
+//! nothing about the link. The figure never leaves `min..=max`.
+
+/// A step up pays when throughput grows by at least this share of the
+/// step's own proportion (doubling must bring +50%, an eighth more
+/// +6.25%): a link that is full gains nothing from more connections, and
+/// a gain far below what the connections could bring is mostly noise.
+const PAYS: f64 = 0.5;
+
+/// Windows spent at a figure after a step back or a halving before the
+/// next probe up.
+const HOLD_WINDOWS: u32 = 6;
+
+/// One measurement window, as the feeding task saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Window {
+    /// Bytes of uploads finished in the window.
+    pub bytes: u64,
+    /// The window's length.
+    pub seconds: f64,
+    /// Answers in the window that asked us to slow down.
+    pub pushed_back: u64,
+    /// Photos waited for a slot at every look during the window.
+    pub backlog: bool,
+}
+
+/// A figure and the throughput measured at it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sample {
+    slots: usize,
+    rate: f64,
+}
+
+/// Why the figure changed, for the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// The last step up paid; trying the next.
+    Growing,
+    /// The last step up did not pay: back to the figure that did.
+    NoGain,
+    /// The server asked us to slow down.
+    PushedBack,
+}
+
+impl Why {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Growing => "throughput grew with the last step; trying more",
+            Self::NoGain => "the last step did not raise throughput; back to the figure that did",
+            Self::PushedBack => "S3 asked to slow down (503 SlowDown or 429); halved",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Controller {
+    min: usize,
+    max: usize,
+    current: usize,
+    /// Throughput at the figure before the current one, or at the current
+    /// one while holding; `None` right after a change with nothing to
+    /// compare with.
+    last: Option<Sample>,
+    /// A step up has failed to pay once: later steps are small.
+    found_ceiling: bool,
+    /// Windows left before the next probe up.
+    hold: u32,
+}
+
+impl Controller {
+    /// Starts at `start`, kept within `min..=max`.
+    pub(super) fn new(min: usize, max: usize, start: usize) -> Self {
+        let max = max.max(min);
+        Self {
+            min,
+            max,
+            current: start.clamp(min, max),
+            last: None,
+            found_ceiling: false,
+            hold: 0,
+        }
+    }
+
+    pub(super) fn current(&self) -> usize {
+        self.current
+    }
+
+    /// Judges one window; the new figure and why, when it changes.
+    pub(super) fn window(&mut self, w: Window) -> Option<(usize, Why)> {
+        if w.pushed_back > 0 {
+            self.last = None;
+            self.found_ceiling = true;
+            self.hold = HOLD_WINDOWS;
+            return self.set((self.current / 2).max(self.min), Why::PushedBack);
+        }
+        if !w.backlog || w.seconds <= 0.0 {
+            // Nothing to learn, and what was learnt may no longer hold.
+            self.last = None;
+            return None;
+        }
+        let rate = w.bytes as f64 / w.seconds;
+        let here = Sample {
+            slots: self.current,
+            rate,
+        };
+        match self.last {
+            Some(before) if before.slots < self.current => {
+                let step = (self.current - before.slots) as f64 / before.slots as f64;
+                if rate >= before.rate * (1.0 + PAYS * step) {
+                    self.last = Some(here);
+                    self.grow()
+                } else {
+                    self.found_ceiling = true;
+                    self.hold = HOLD_WINDOWS;
+                    self.last = Some(before);
+                    self.set(before.slots, Why::NoGain)
+                }
+            }
+            Some(_) => {
+                self.last = Some(here);
+                if self.hold > 0 {
+                    self.hold -= 1;
+                    None
+                } else {
+                    self.grow()
+                }
+            }
+            // The first window after a start, a quiet spell or a halving
+            // holds the ramp-up (first connections, first hashes): a
+            // baseline only, or the first step up would seem to pay.
+            None => {
+                self.last = Some(here);
+                self.hold = self.hold.saturating_sub(1);
+                None
+            }
+        }
+    }
+
+    fn grow(&mut self) -> Option<(usize, Why)> {
+        let step = if self.found_ceiling {
+            (self.current / 8).max(1)
+        } else {
+            self.current
+        };
+        self.set((self.current + step).min(self.max), Why::Growing)
+    }
+
+    fn set(&mut self, to: usize, why: Why) -> Option<(usize, Why)> {
+        if to == self.current {
+            return None;
+        }
+        self.current = to;
+        Some((to, why))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A busy window at `mb_per_s` over one second.
+    fn busy(mb_per_s: f64) -> Window {
+        Window {
+            bytes: (mb_per_s * 1e6) as u64,
+            seconds: 1.0,
+            pushed_back: 0,
+            backlog: true,
+        }
+    }
+
+    /// Throughput of a link that carries `per_slot` MB/s per connection up
+    /// to `limit` MB/s.
+    fn link(slots: usize, per_slot: f64, limit: f64) -> f64 {
+        (slots as f64 * per_slot).min(limit)
+    }
+
+    #[test]
+    fn grows_while_throughput_grows() {
+        let mut c = Controller::new(4, 64, 8);
+        let mut seen = vec![c.current()];
+        for _ in 0..5 {
+            c.window(busy(link(c.current(), 1.0, 1000.0)));
+            seen.push(c.current());
+        }
+        // The first window is a baseline.
+        assert_eq!(seen, [8, 8, 16, 32, 64, 64]);
+    }
+
+    #[test]
+    fn steps_back_and_holds_when_more_does_not_pay() {
+        // The link is full at 20 MB/s: 16 slots pay over 8, 32 do not.
+        let mut c = Controller::new(4, 64, 8);
+        let mut seen = vec![];
+        for _ in 0..6 {
+            c.window(busy(link(c.current(), 1.25, 20.0)));
+            seen.push(c.current());
+        }
+        assert_eq!(seen, [8, 16, 32, 16, 16, 16]);
+        // After the hold, a small probe; it does not pay either.
+        let mut later = vec![];
+        for _ in 0..6 {
+            c.window(busy(link(c.current(), 1.25, 20.0)));
+            later.push(c.current());
+        }
+        assert!(later.contains(&18), "{later:?}");
+        assert_eq!(c.current(), 16, "{later:?}");
+    }
+
+    #[test]
+    fn a_flat_link_stays_at_the_start() {
+        let mut c = Controller::new(4, 64, 8);
+        assert_eq!(c.window(busy(10.0)), None);
+        c.window(busy(10.0));
+        assert_eq!(c.current(), 16);
+        c.window(busy(10.0));
+        assert_eq!(c.current(), 8);
+        for _ in 0..HOLD_WINDOWS {
+            assert_eq!(c.window(busy(10.0)), None);
+        }
+    }
+
+    #[test]
+    fn a_gain_far_below_the_step_does_not_pay() {
+        // Doubling brought +30%: the link is nearly full, the extra
+        // connections would mostly queue.
+        let mut c = Controller::new(4, 64, 8);
+        c.window(busy(10.0));
+        c.window(busy(10.0));
+        assert_eq!(c.window(busy(13.0)), Some((8, Why::NoGain)));
+        // An eighth more that brings +8% pays.
+        for _ in 0..HOLD_WINDOWS {
+            c.window(busy(10.0));
+        }
+        assert_eq!(c.window(busy(10.0)), Some((9, Why::Growing)));
+        assert_eq!(c.window(busy(10.8)), Some((10, Why::Growing)));
+    }
+
+    #[test]
+    fn halves_on_push_back_and_not_below_the_minimum() {
+        let mut c = Controller::new(4, 64, 32);
+        let slow_down = Window {
+            pushed_back: 3,
+            ..busy(50.0)
+        };
+        assert_eq!(c.window(slow_down), Some((16, Why::PushedBack)));
+        assert_eq!(c.window(slow_down), Some((8, Why::PushedBack)));
+        assert_eq!(c.window(slow_down), Some((4, Why::PushedBack)));
+        assert_eq!(c.window(slow_down), None);
+        assert_eq!(c.current(), 4);
+    }
+
+    #[test]
+    fn push_back_counts_even_without_a_backlog() {
+        let mut c = Controller::new(2, 64, 8);
+        let w = Window {
+            pushed_back: 1,
+            backlog: false,
+            ..busy(1.0)
+        };
+        assert_eq!(c.window(w), Some((4, Why::PushedBack)));
+    }
+
+    #[test]
+    fn never_above_the_cap() {
+        let mut c = Controller::new(4, 12, 8);
+        for _ in 0..10 {
+            c.window(busy(link(c.current(), 1.0, 1000.0)));
+            assert!(c.current() <= 12);
+        }
+        assert_eq!(c.current(), 12);
+    }
+
+    #[test]
+    fn the_start_is_kept_within_bounds() {
+        assert_eq!(Controller::new(4, 64, 2).current(), 4);
+        assert_eq!(Controller::new(4, 6, 8).current(), 6);
+        // A cap below the minimum: the minimum wins, never zero slots.
+        assert_eq!(Controller::new(4, 2, 8).current(), 4);
+    }
+
+    #[test]
+    fn quiet_windows_teach_nothing() {
+        let mut c = Controller::new(4, 64, 8);
+        let quiet = Window {
+            backlog: false,
+            ..busy(1.0)
+        };
+        for _ in 0..5 {
+            assert_eq!(c.window(quiet), None);
+        }
+        assert_eq!(c.current(), 8);
+        // A backlog after a quiet spell is measured afresh, not compared
+        // with what came before it.
+        assert_eq!(c.window(busy(5.0)), None);
+        assert_eq!(c.window(busy(5.0)), Some((16, Why::Growing)));
+    }
+
+    #[test]
+    fn after_push_back_it_holds_then_probes_in_small_steps() {
+        let mut c = Controller::new(4, 64, 32);
+        c.window(Window {
+            pushed_back: 1,
+            ..busy(10.0)
+        });
+        assert_eq!(c.current(), 16);
+        for _ in 0..HOLD_WINDOWS {
+            assert_eq!(c.window(busy(10.0)), None);
+        }
+        assert_eq!(c.window(busy(10.0)), Some((18, Why::Growing)));
+    }
+}

@@ -1,0 +1,190 @@
+//! The upload slots: one semaphore permit per upload at once, the figure
+//! it holds now (which the pipeline's claim-ahead follows), and the task
+//! that moves the figure with `concurrency::Controller` when
+//! `upload.workers = "auto"`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, watch};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::concurrency::{Controller, Window};
+use crate::config::{Config, Workers};
+use crate::metrics::Metrics;
+
+/// How often the task looks whether photos wait for a slot.
+const LOOK_EVERY: Duration = Duration::from_millis(200);
+/// A window lasts at least this long, and until as many uploads finished
+/// as there are slots (each slot has had its say)...
+const MIN_WINDOW: Duration = Duration::from_secs(1);
+/// ...or this long, for large files on slow links.
+const MAX_WINDOW: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub(super) struct Slots {
+    sem: Arc<Semaphore>,
+    figure: AtomicUsize,
+    metrics: Arc<Metrics>,
+}
+
+impl Slots {
+    pub(super) fn new(n: usize, metrics: Arc<Metrics>) -> Arc<Self> {
+        metrics.set_upload_slots(n);
+        Arc::new(Self {
+            sem: Arc::new(Semaphore::new(n)),
+            figure: AtomicUsize::new(n),
+            metrics,
+        })
+    }
+
+    pub(super) fn semaphore(&self) -> Arc<Semaphore> {
+        self.sem.clone()
+    }
+
+    /// Uploads allowed at once now.
+    pub(super) fn figure(&self) -> usize {
+        self.figure.load(Ordering::Relaxed)
+    }
+
+    /// Grows at once; shrinks as the photos holding slots finish. The
+    /// previous figure.
+    pub(super) fn set(&self, to: usize) -> usize {
+        let from = self.figure.swap(to, Ordering::Relaxed);
+        self.metrics.set_upload_slots(to);
+        if to > from {
+            self.sem.add_permits(to - from);
+        } else if let Ok(n) = u32::try_from(from - to)
+            && n > 0
+        {
+            let sem = self.sem.clone();
+            tokio::spawn(async move {
+                if let Ok(p) = sem.acquire_many_owned(n).await {
+                    p.forget();
+                }
+            });
+        }
+        from
+    }
+
+    /// Photos wait for a slot: every slot is taken and more photos are
+    /// held than there are slots.
+    fn backlog(&self) -> bool {
+        self.sem.available_permits() == 0 && self.metrics.in_flight() > self.figure() as u64
+    }
+}
+
+/// A window being measured: the counters at its start.
+struct Open {
+    started: Instant,
+    bytes: u64,
+    finished: u64,
+    slow_downs: u64,
+    /// Looks taken, and how many of them saw photos waiting for a slot.
+    looks: u32,
+    waiting: u32,
+}
+
+impl Open {
+    fn new(m: &Metrics) -> Self {
+        let s = m.summary();
+        Self {
+            started: Instant::now(),
+            bytes: s.bytes,
+            finished: s.uploaded + s.already_present + s.duplicates + s.failed,
+            slow_downs: m.slow_downs(),
+            looks: 0,
+            waiting: 0,
+        }
+    }
+
+    fn look(&mut self, slots: &Slots) {
+        self.looks += 1;
+        if slots.backlog() {
+            self.waiting += 1;
+        }
+    }
+
+    /// Photos waited at three looks in four or more: a look right after a
+    /// change may catch the pipeline claiming its new room.
+    fn backlog(&self) -> bool {
+        self.looks > 0 && self.waiting * 4 >= self.looks * 3
+    }
+
+    /// The finished window, once it has lasted long enough.
+    fn close(&self, m: &Metrics, slots: usize) -> Option<Window> {
+        let took = self.started.elapsed();
+        let s = m.summary();
+        let finished = s.uploaded + s.already_present + s.duplicates + s.failed - self.finished;
+        let pushed_back = m.slow_downs() - self.slow_downs;
+        let enough = finished >= slots as u64 || pushed_back > 0 || took >= MAX_WINDOW;
+        (took >= MIN_WINDOW && enough).then(|| Window {
+            bytes: s.bytes - self.bytes,
+            seconds: took.as_secs_f64(),
+            pushed_back,
+            backlog: self.backlog(),
+        })
+    }
+}
+
+/// Moves the figure while `upload.workers` is "auto"; a fixed figure is
+/// set by the reload itself (and kept here). Follows the bounds across
+/// reloads.
+pub(super) async fn run(
+    slots: Arc<Slots>,
+    mut configs: watch::Receiver<Config>,
+    stop: CancellationToken,
+) {
+    let metrics = slots.metrics.clone();
+    let mut tick = tokio::time::interval(LOOK_EVERY);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut tuned: Option<((usize, usize), Controller)> = None;
+    let mut open = Open::new(&metrics);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (workers, bounds) = {
+            let up = &configs.borrow_and_update().upload;
+            (up.workers, (up.min_workers, up.max_workers))
+        };
+        if let Workers::Fixed(n) = workers {
+            // Set by the reload already, unless a window of the "auto"
+            // before it closed in between.
+            if slots.figure() != n {
+                change(&slots, n, "upload.workers");
+            }
+            tuned = None;
+            continue;
+        }
+        let controller = match &mut tuned {
+            Some((b, c)) if *b == bounds => c,
+            _ => {
+                // Started, switched to "auto" or new bounds: from the
+                // figure running now, kept within the bounds.
+                let c = Controller::new(bounds.0, bounds.1, slots.figure());
+                change(&slots, c.current(), "upload.min_workers/max_workers");
+                open = Open::new(&metrics);
+                &mut tuned.insert((bounds, c)).1
+            }
+        };
+        open.look(&slots);
+        let Some(window) = open.close(&metrics, slots.figure()) else {
+            continue;
+        };
+        if let Some((to, why)) = controller.window(window) {
+            change(&slots, to, why.as_str());
+        }
+        open = Open::new(&metrics);
+    }
+}
+
+fn change(slots: &Slots, to: usize, why: &str) {
+    let from = slots.set(to);
+    if from != to {
+        tracing::info!(from, to, why, "uploads at once changed");
+    }
+}
