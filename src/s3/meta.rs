@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+
 use super::{S3Error, Target};
 
 pub const IMAGE_ID: &str = "piwigo-image-id";
@@ -71,8 +73,13 @@ impl ObjectMeta {
 }
 
 impl Target {
-    /// HEAD with the object's metadata; `None` when there is no object.
-    pub async fn head_meta(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, S3Error> {
+    /// The one HEAD: what S3 says of the object at `key` in `bucket`, `None`
+    /// when there is none (a 404 is an answer here, not an error).
+    pub(super) async fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<HeadObjectOutput>, S3Error> {
         match self
             .client
             .head_object()
@@ -81,11 +88,7 @@ impl Target {
             .send()
             .await
         {
-            Ok(out) => Ok(Some(ObjectMeta::from_map(
-                out.content_length.unwrap_or(0).max(0) as u64,
-                out.e_tag,
-                out.metadata.as_ref(),
-            ))),
+            Ok(out) => Ok(Some(out)),
             Err(e) => {
                 let err = S3Error::from_sdk("head object", key, e);
                 if err.is_missing_object() {
@@ -96,43 +99,15 @@ impl Target {
             }
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_survive_the_round_trip_in_ascii() {
-        for p in [
-            "./upload/2024/01/02/20240102-abcd.jpg",
-            "./galleries/Été 2019/plage & mer/100%.JPG",
-        ] {
-            let enc = encode_path(p);
-            assert!(enc.is_ascii(), "{enc}");
-            assert_eq!(decode_path(&enc), p);
-        }
-    }
-
-    #[test]
-    fn metadata_is_read_case_insensitively_and_checked() {
-        let m = for_upload(
-            42,
-            "./upload/a b.jpg",
-            "0123456789abcdef0123456789ABCDEF",
-            "original",
-        );
-        let upper: HashMap<String, String> =
-            m.into_iter().map(|(k, v)| (k.to_uppercase(), v)).collect();
-        let meta = ObjectMeta::from_map(5, None, Some(&upper));
-        assert_eq!(meta.image_id, Some(42));
-        assert_eq!(meta.path.as_deref(), Some("./upload/a b.jpg"));
-        assert_eq!(
-            meta.md5.as_deref(),
-            Some("0123456789abcdef0123456789abcdef")
-        );
-        assert_eq!(meta.format.as_deref(), Some("original"));
-        let bad = HashMap::from([(MD5.to_owned(), "nope".to_owned())]);
-        assert_eq!(ObjectMeta::from_map(1, None, Some(&bad)).md5, None);
+    /// HEAD with the object's metadata; `None` when there is no object.
+    pub async fn head_meta(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, S3Error> {
+        Ok(self.head_object(bucket, key).await?.map(|out| {
+            ObjectMeta::from_map(
+                out.content_length.unwrap_or(0).max(0) as u64,
+                out.e_tag,
+                out.metadata.as_ref(),
+            )
+        }))
     }
 }

@@ -114,24 +114,10 @@ impl Target {
 
     /// The user metadata of the object at `key`, `None` when absent.
     pub async fn metadata_of(&self, key: &str) -> Result<Option<HashMap<String, String>>, S3Error> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(out.metadata.unwrap_or_default())),
-            Err(e) => {
-                let err = S3Error::from_sdk("head object", key, e);
-                if err.is_missing_object() {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        Ok(self
+            .head_object(&self.bucket, key)
+            .await?
+            .map(|out| out.metadata.unwrap_or_default()))
     }
 
     /// Deletes `keys` (at most 1000 a request, as S3 allows).

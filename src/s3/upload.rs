@@ -75,27 +75,13 @@ impl Target {
 
     /// Whether an object is at `key` already; `None` when there is none.
     pub async fn head(&self, key: &str) -> Result<Option<Present>, S3Error> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(Present {
+        Ok(self
+            .head_object(&self.bucket, key)
+            .await?
+            .map(|out| Present {
                 etag: out.e_tag,
                 size: out.content_length.unwrap_or(0).max(0) as u64,
-            })),
-            Err(e) => {
-                let err = S3Error::from_sdk("head object", key, e);
-                if err.is_missing_object() {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+            }))
     }
 
     /// The md5 of the object at `key`, read back: for the rare object
