@@ -113,16 +113,10 @@ impl Queue {
             .begin()
             .await
             .map_err(err("record success: begin"))?;
-        let deleted = sqlx::query(&format!(
-            "DELETE FROM {} WHERE id = ? AND claimed_by = ?",
-            self.t.queue
-        ))
-        .bind(c.id)
-        .bind(&c.token)
-        .execute(&mut *tx)
-        .await
-        .map_err(err("record success: dequeue"))?;
-        if deleted.rows_affected() != 1 {
+        let dequeued = dequeue(&mut tx, &self.t, c)
+            .await
+            .map_err(err("record success: dequeue"))?;
+        if !dequeued {
             tx.rollback()
                 .await
                 .map_err(err("record success: rollback"))?;
@@ -219,4 +213,23 @@ pub(super) async fn count_outcome(
     .await
     .map_err(DbError::query("record success: count"))?;
     Ok(())
+}
+
+/// Takes the claimed row out of the queue inside `tx`; false when the
+/// claim is no longer ours (another worker took the row over), and then
+/// nothing may be recorded.
+pub(super) async fn dequeue(
+    tx: &mut sqlx::MySqlConnection,
+    t: &crate::db::Tables,
+    c: &Claimed,
+) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query(&format!(
+        "DELETE FROM {} WHERE id = ? AND claimed_by = ?",
+        t.queue
+    ))
+    .bind(c.id)
+    .bind(&c.token)
+    .execute(tx)
+    .await?;
+    Ok(deleted.rows_affected() == 1)
 }

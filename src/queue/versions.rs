@@ -96,16 +96,10 @@ impl Queue {
     ) -> Result<bool, DbError> {
         let err = DbError::query;
         let mut tx = self.pool.begin().await.map_err(err("refresh: begin"))?;
-        let deleted = sqlx::query(&format!(
-            "DELETE FROM {} WHERE id = ? AND claimed_by = ?",
-            self.t.queue
-        ))
-        .bind(c.id)
-        .bind(&c.token)
-        .execute(&mut *tx)
-        .await
-        .map_err(err("refresh: dequeue"))?;
-        if deleted.rows_affected() != 1 {
+        let dequeued = super::record::dequeue(&mut tx, &self.t, c)
+            .await
+            .map_err(err("refresh: dequeue"))?;
+        if !dequeued {
             tx.rollback().await.map_err(err("refresh: rollback"))?;
             return Ok(false);
         }
