@@ -416,17 +416,7 @@ async fn killed_while_formats_upload_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault suite: scripts/faults.sh"]
 async fn killed_while_new_versions_upload_loses_and_overwrites_nothing() {
-    let mut h = Harness::new().await;
-    let url = h.g.url.clone();
-    let config = h.config("versions.toml", &url, "");
-    let log = h.log("versions");
-    h.run_to_end(&config, &["run", "--until-idle"], &log);
-    h.add(scale(60, 200)).await;
-    h.run_to_end(&config, &["enqueue", "--all"], &log);
-    h.finish(&config).await;
-    h.change_all().await;
-    // The poll reads settled seconds of `lastmodified` only.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (h, config, log) = changed_after_upload("versions", scale(60, 200)).await;
     let mut rng = Rng::new();
     let kills = scale(8, 25);
     for _ in 0..kills {
@@ -450,6 +440,23 @@ async fn killed_while_new_versions_upload_loses_and_overwrites_nothing() {
     h.done().await;
 }
 
+/// `n` photos uploaded, then every file changed, and the change due at the
+/// next poll: the harness, its config and its log, named `name`.
+async fn changed_after_upload(name: &str, n: usize) -> (Harness, PathBuf, PathBuf) {
+    let mut h = Harness::new().await;
+    let url = h.g.url.clone();
+    let config = h.config(&format!("{name}.toml"), &url, "");
+    let log = h.log(name);
+    h.run_to_end(&config, &["run", "--until-idle"], &log);
+    h.add(n).await;
+    h.run_to_end(&config, &["enqueue", "--all"], &log);
+    h.finish(&config).await;
+    h.change_all().await;
+    // The poll reads settled seconds of `lastmodified` only.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    (h, config, log)
+}
+
 /// The window a random kill may miss, made certain: the record of a new
 /// version is held (the test locks the photo's record), the version's PUT
 /// is acknowledged, and the daemon is killed there. The old object and
@@ -458,16 +465,7 @@ async fn killed_while_new_versions_upload_loses_and_overwrites_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault suite: scripts/faults.sh"]
 async fn killed_between_a_new_versions_upload_and_its_record() {
-    let mut h = Harness::new().await;
-    let url = h.g.url.clone();
-    let config = h.config("window.toml", &url, "");
-    let log = h.log("window");
-    h.run_to_end(&config, &["run", "--until-idle"], &log);
-    h.add(3).await;
-    h.run_to_end(&config, &["enqueue", "--all"], &log);
-    h.finish(&config).await;
-    h.change_all().await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (h, config, log) = changed_after_upload("window", 3).await;
     // Every record locked: moving one to its new version waits.
     let mut lock = h.g.pool.begin().await.unwrap();
     sqlx::query(&format!(
