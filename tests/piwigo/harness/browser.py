@@ -55,7 +55,12 @@ class Browser:
         return self.driver.page_source
 
     def login(self, piwigo, username, password):
-        """Logs in through Piwigo's own identification form."""
+        """Logs in through Piwigo's own identification form, as nobody else:
+        both Piwigo versions of the suite serve 127.0.0.1, and cookies do
+        not tell ports apart, so an earlier session's cookie (of another
+        user, another install or another path) must not ride along."""
+        self.get(piwigo.url("identification.php"))
+        self.driver.delete_all_cookies()
         self.get(piwigo.url("identification.php"))
         self.find("input[name=username]").send_keys(username)
         self.find("input[name=password]").send_keys(password)
