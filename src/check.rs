@@ -8,7 +8,7 @@ use crate::piwigo::{self, GalleryRoot};
 use crate::queue::{migrate, schema};
 use crate::redact::Redactor;
 use crate::s3::Target;
-use crate::s3::probe::Trailer;
+use crate::s3::probe::Verdict;
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use sqlx::MySqlPool;
 
@@ -161,7 +161,7 @@ pub async fn run(config: &Config) -> Vec<Finding> {
                     settled.why
                 ),
             );
-            integrity(&target, &mut push).await;
+            integrity(&mut target, config.s3.checksum, &mut push).await;
         }
         Err(e) => push(false, "s3 bucket", e.to_string()),
     }
@@ -169,9 +169,29 @@ pub async fn run(config: &Config) -> Vec<Finding> {
 }
 
 /// How uploads are kept intact: Content-MD5 on every upload, which the
-/// server must check (a probe sends a wrong one); and what the server does
-/// with trailing checksums, the cheaper check for when it takes them.
-async fn integrity(target: &Target, push: &mut impl FnMut(bool, &'static str, String)) {
+/// server must check (a probe sends a wrong one); what each part of a
+/// multipart upload is checked against (`s3.checksum`, settled as the
+/// daemon settles it); and what the server does with trailing checksums.
+async fn integrity(
+    target: &mut Target,
+    checksum: crate::config::Checksum,
+    push: &mut impl FnMut(bool, &'static str, String),
+) {
+    let settled = target.settle_checksum(checksum).await;
+    push(
+        true,
+        "s3 parts",
+        format!(
+            "each part of a multipart upload is checked by the server against its {}: {}",
+            match settled.check {
+                crate::digest::PartCheck::Crc32c =>
+                    "CRC32C (one md5 per file, no second one per part)",
+                crate::digest::PartCheck::ContentMd5 =>
+                    "Content-MD5 (a second md5 of each part's bytes)",
+            },
+            settled.why
+        ),
+    );
     match target.probe_content_md5().await {
         Ok(true) => push(
             true,
@@ -192,9 +212,9 @@ async fn integrity(target: &Target, push: &mut impl FnMut(bool, &'static str, St
     let mut answers = Vec::new();
     for algorithm in [ChecksumAlgorithm::Crc64Nvme, ChecksumAlgorithm::Crc32C] {
         let answer = match target.probe_trailer(algorithm.clone()).await {
-            Ok(Trailer::Checked) => "taken and checked".to_string(),
-            Ok(Trailer::Unchecked) => "taken but NOT checked".to_string(),
-            Ok(Trailer::Refused(why)) => format!("refused ({why})"),
+            Ok(Verdict::Checked) => "taken and checked".to_string(),
+            Ok(Verdict::Unchecked) => "taken but NOT checked".to_string(),
+            Ok(Verdict::Refused(why)) => format!("refused ({why})"),
             Err(e) => format!("probe failed ({e})"),
         };
         answers.push(format!("{}: {answer}", algorithm.as_str()));

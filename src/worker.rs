@@ -191,8 +191,8 @@ async fn prepare(
         true => q.current(claim).await?,
         false => None,
     };
-    let part_size = ctx.target.part_size_for(stat.size);
-    let digest = match digest::digest(path.clone(), part_size, stall).await {
+    let split = ctx.target.split_for(stat.size);
+    let digest = match digest::digest(path.clone(), split, stall).await {
         Ok(d) => d,
         Err(e) => {
             let failure = FileError::from_hash(&path, e).failure();
@@ -202,7 +202,7 @@ async fn prepare(
     ctx.metrics.hashed(digest.size);
     // The size may have changed between stat and read (a file replaced or
     // still growing): the parts must match what was hashed.
-    if part_size != ctx.target.part_size_for(digest.size) {
+    if split != ctx.target.split_for(digest.size) {
         let e = FileError::Changed {
             path,
             reason: "its size changed while it was hashed".into(),

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use common::*;
 use md5::Digest;
+use piwigo_s3upload::config::Checksum;
 use piwigo_s3upload::db::Tables;
+use piwigo_s3upload::digest::PartCheck;
 use piwigo_s3upload::restore::{self, Mode};
 use piwigo_s3upload::verify::{self, bucket::Problem};
 
@@ -332,6 +334,21 @@ async fn probe(s3: S3Server) {
         assert_eq!(target.honours_if_none_match, want);
         assert!(s3.keys().await.is_empty(), "{:?}", s3.keys().await);
     }
+    // `s3.checksum`: CRC32C exactly where the server refuses a wrong one,
+    // whether asked for by `auto` or by `crc32c`; never an open upload left.
+    let crc_checked = expected(s3.kind).part_crc32c == "checked";
+    for setting in [Checksum::Auto, Checksum::Crc32c, Checksum::ContentMd5] {
+        let mut target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+        let settled = target.settle_checksum(setting).await;
+        let want = match setting {
+            Checksum::ContentMd5 => PartCheck::ContentMd5,
+            _ if crc_checked => PartCheck::Crc32c,
+            _ => PartCheck::ContentMd5,
+        };
+        assert_eq!(settled.check, want, "{setting:?}: {}", settled.why);
+        assert_eq!(target.part_check, want);
+        assert_eq!(s3.open_uploads().await, 0, "{setting:?}");
+    }
     g.drop_database().await;
 }
 
@@ -340,6 +357,8 @@ async fn probe(s3: S3Server) {
 struct Measured {
     /// A wrong Content-MD5 is refused.
     content_md5_checked: bool,
+    /// A part sent with a wrong `x-amz-checksum-crc32c` header.
+    part_crc32c: &'static str,
     crc32c: &'static str,
     crc64nvme: &'static str,
     /// "md5-of-parts" (AWS's `<md5 of the part md5s>-N`), "md5" (of the
@@ -349,14 +368,14 @@ struct Measured {
     lists_multipart_uploads: bool,
 }
 
-fn trailer(
-    answer: Result<piwigo_s3upload::s3::probe::Trailer, piwigo_s3upload::s3::S3Error>,
+fn verdict(
+    answer: Result<piwigo_s3upload::s3::probe::Verdict, piwigo_s3upload::s3::S3Error>,
 ) -> &'static str {
-    use piwigo_s3upload::s3::probe::Trailer;
+    use piwigo_s3upload::s3::probe::Verdict;
     match answer {
-        Ok(Trailer::Checked) => "checked",
-        Ok(Trailer::Unchecked) => "unchecked",
-        Ok(Trailer::Refused(why)) => {
+        Ok(Verdict::Checked) => "checked",
+        Ok(Verdict::Unchecked) => "unchecked",
+        Ok(Verdict::Refused(why)) => {
             eprintln!("refused: {why}");
             "refused"
         }
@@ -370,17 +389,19 @@ fn trailer(
 /// The measured answers, one server at a time, over plain HTTP (where the
 /// SDK signs each aws-chunked chunk as well as sending the trailer).
 fn expected(kind: ServerKind) -> Measured {
-    let (content_md5_checked, trailers) = match kind {
-        ServerKind::Rclone => (true, "unchecked"),
+    let (content_md5_checked, part_crc32c, trailers) = match kind {
+        ServerKind::Rclone => (true, "unchecked", "unchecked"),
         // moto stores a body whatever its Content-MD5 says.
-        ServerKind::Moto => (false, "unchecked"),
-        // SeaweedFS 4.48 answers 500 to a signed aws-chunked trailer.
-        ServerKind::Seaweedfs => (true, "failed"),
+        ServerKind::Moto => (false, "unchecked", "unchecked"),
+        // SeaweedFS 4.48 answers 500 to a signed aws-chunked trailer, but
+        // checks a CRC32C sent as a header.
+        ServerKind::Seaweedfs => (true, "checked", "failed"),
         // Garage 2.5.0 answers 400 "Invalid payload signature".
-        ServerKind::Garage => (true, "refused"),
+        ServerKind::Garage => (true, "checked", "refused"),
     };
     Measured {
         content_md5_checked,
+        part_crc32c,
         crc32c: trailers,
         crc64nvme: trailers,
         multipart_etag: "md5-of-parts",
@@ -395,8 +416,9 @@ async fn behaviours(s3: S3Server) {
     let target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
     let client = s3.client();
     let content_md5_checked = target.probe_content_md5().await.unwrap();
-    let crc32c = trailer(target.probe_trailer(ChecksumAlgorithm::Crc32C).await);
-    let crc64nvme = trailer(target.probe_trailer(ChecksumAlgorithm::Crc64Nvme).await);
+    let part_crc32c = verdict(target.probe_part_crc32c().await);
+    let crc32c = verdict(target.probe_trailer(ChecksumAlgorithm::Crc32C).await);
+    let crc64nvme = verdict(target.probe_trailer(ChecksumAlgorithm::Crc64Nvme).await);
     let parts = [photo_bytes(1, 5 * 1024 * 1024), photo_bytes(2, 1000)];
     let id = match client
         .create_multipart_upload()
@@ -463,6 +485,7 @@ async fn behaviours(s3: S3Server) {
     let of_parts = format!("{}-2", piwigo_s3upload::digest::hex(&part_md5s.finalize()));
     let measured = Measured {
         content_md5_checked,
+        part_crc32c,
         crc32c,
         crc64nvme,
         multipart_etag: if etag == of_parts {
@@ -517,29 +540,42 @@ async fn check_reports_the_modes(s3: S3Server) {
 /// arrives). Where the server refused them, the next attempt sends the
 /// photo whole.
 async fn altered_on_the_way(s3: S3Server) {
+    for checksum in [Checksum::ContentMd5, Checksum::Crc32c] {
+        altered_with(&s3, checksum).await;
+    }
+}
+
+async fn altered_with(s3: &S3Server, checksum: Checksum) {
     use common::faults::{Fault, HttpFaultProxy};
     let g = Gallery::new().await;
     let proxy = HttpFaultProxy::start(s3.port()).await;
     // Set as the probe finds it, so that the probe's own PUTs do not take
     // the scripted fault.
-    let text = config_text(&g, &s3, &s3.secret_key, "")
+    let text = config_text(&g, s3, &s3.secret_key, "")
         .replace(&s3.endpoint, &proxy.endpoint())
         .replace(
             "key_format = \"file\"\n",
             &format!(
-                "key_format = \"file\"\nhonours_if_none_match = {}\n",
-                honours_if_none_match(s3.kind)
+                "key_format = \"file\"\nhonours_if_none_match = {}\nchecksum = \"{}\"\n",
+                honours_if_none_match(s3.kind),
+                checksum.as_str()
             ),
         );
     let load =
         || piwigo_s3upload::config::Config::from_toml(&text, std::path::Path::new("t"), None);
     drain(load().unwrap()).await;
+    let mode = checksum.as_str();
     let photos = [
-        (1, "single.jpg", photo_bytes(1, 20_000)),
+        (1, format!("{mode}-single.jpg"), photo_bytes(1, 20_000)),
         // Above the tests' 6 MiB threshold: two parts of 5 MiB and 2 MiB.
-        (2, "parts.mp4", photo_bytes(2, 7 * 1024 * 1024)),
+        (
+            2,
+            format!("{mode}-parts.mp4"),
+            photo_bytes(2, 7 * 1024 * 1024),
+        ),
     ];
     for (n, name, bytes) in &photos {
+        let name = name.as_str();
         let id = g.add_upload(*n, name, bytes).await;
         proxy.fail_next("PUT", Fault::FlipBodyByte);
         drain(load().unwrap()).await;
@@ -596,14 +632,24 @@ async fn changed_after_hashing(s3: S3Server) {
     use piwigo_s3upload::s3::upload::PutError;
     let g = Gallery::new().await;
     let c = config(&g, &s3, "");
-    let target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
     let dir = tempfile::tempdir().unwrap();
-    for (name, len) in [("small.jpg", 100_000usize), ("large.mp4", 7 * 1024 * 1024)] {
+    let files = [
+        (PartCheck::ContentMd5, "small.jpg", 100_000usize),
+        (PartCheck::ContentMd5, "large.mp4", 7 * 1024 * 1024),
+        (PartCheck::Crc32c, "crc-large.mp4", 7 * 1024 * 1024),
+    ];
+    for (check, name, len) in files {
+        let mut target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+        // CRC32C parts go only to a server shown to check them.
+        if check == PartCheck::Crc32c && target.settle_checksum(Checksum::Auto).await.check != check
+        {
+            continue;
+        }
         let path = dir.path().join(name);
         std::fs::write(&path, photo_bytes(1, len)).unwrap();
         let digest = piwigo_s3upload::digest::digest(
             path.clone(),
-            target.part_size_for(len as u64),
+            target.split_for(len as u64),
             Duration::from_secs(30),
         )
         .await

@@ -36,7 +36,7 @@ async fn bytes_that_do_not_match_the_hash_are_refused() {
     for (name, len) in [("small.jpg", 100_000usize), ("large.mp4", 11 * 1024 * 1024)] {
         let path = dir.path().join(name);
         std::fs::write(&path, photo_bytes(1, len)).unwrap();
-        let digest = digest(path.clone(), t.part_size_for(len as u64), STALL)
+        let digest = digest(path.clone(), t.split_for(len as u64), STALL)
             .await
             .unwrap();
         std::fs::write(&path, photo_bytes(2, len)).unwrap();
@@ -60,7 +60,7 @@ async fn a_file_that_shrank_or_vanished_is_a_local_failure() {
     for (name, len) in [("small.jpg", 300_000usize), ("large.mp4", 11 * 1024 * 1024)] {
         let path = dir.path().join(name);
         std::fs::write(&path, photo_bytes(1, len)).unwrap();
-        let digest = digest(path.clone(), t.part_size_for(len as u64), STALL)
+        let digest = digest(path.clone(), t.split_for(len as u64), STALL)
             .await
             .unwrap();
         std::fs::write(&path, photo_bytes(1, len / 2)).unwrap();

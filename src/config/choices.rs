@@ -127,6 +127,29 @@ impl KeyFormat {
 /// S3's limit on a key, in UTF-8 bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
+/// `s3.checksum`: what the server checks each part of a multipart upload
+/// against. Single PUTs always carry Content-MD5: the md5 is taken anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Checksum {
+    /// A probe at start: CRC32C where the server refuses a part whose
+    /// bytes do not match it, Content-MD5 otherwise.
+    #[default]
+    Auto,
+    ContentMd5,
+    Crc32c,
+}
+
+impl Checksum {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::ContentMd5 => "content-md5",
+            Self::Crc32c => "crc32c",
+        }
+    }
+}
+
 /// `s3.honours_if_none_match`: `"auto"` (a probe at start decides), or
 /// `true` / `false` as written by configs from before the probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -15,7 +15,9 @@ mod retention;
 mod snapshots;
 mod validate;
 
-pub use choices::{CannedAcl, IfNoneMatch, KeyFormat, ServerSideEncryption, StorageClass};
+pub use choices::{
+    CannedAcl, Checksum, IfNoneMatch, KeyFormat, ServerSideEncryption, StorageClass,
+};
 pub use retention::{Retain, RetentionConfig, Share};
 pub use snapshots::SnapshotsConfig;
 
@@ -219,6 +221,12 @@ pub struct S3Config {
     /// object already at the key be overwritten.
     #[serde(default)]
     pub honours_if_none_match: IfNoneMatch,
+    /// What the server checks each part of a multipart upload against:
+    /// `content-md5` (every server takes it; a second md5 of the parts'
+    /// bytes), `crc32c` (a fraction of that CPU; only for servers that
+    /// check it), or `auto` (the default: a probe at start decides).
+    #[serde(default)]
+    pub checksum: Checksum,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -689,6 +697,22 @@ bucket = "photos"
             .to_string();
         assert!(
             err.contains("honours_if_none_match") && err.contains("\"auto\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn checksum_is_auto_by_default_and_names_its_choices() {
+        assert_eq!(parse(MINIMAL).unwrap().s3.checksum, Checksum::Auto);
+        for want in [Checksum::Auto, Checksum::ContentMd5, Checksum::Crc32c] {
+            let c = parse(&format!("{MINIMAL}checksum = \"{}\"\n", want.as_str())).unwrap();
+            assert_eq!(c.s3.checksum, want);
+        }
+        let err = parse(&format!("{MINIMAL}checksum = \"sha256\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("checksum") && err.contains("content-md5") && err.contains("crc32c"),
             "{err}"
         );
     }

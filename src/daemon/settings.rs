@@ -15,6 +15,7 @@ use super::slots::Slots;
 use super::task::Task;
 use crate::config::{Config, Workers};
 use crate::db::{DbError, Tables};
+use crate::digest::PartCheck;
 use crate::metrics::Metrics;
 use crate::piwigo::GalleryRoot;
 use crate::queue::Queue;
@@ -255,6 +256,16 @@ async fn context(
         .settle_if_none_match(config.s3.honours_if_none_match)
         .await;
     let redact = Redactor::new(config.secrets());
+    let checked = target.settle_checksum(config.s3.checksum).await;
+    tracing::info!(
+        part_check = ?checked.check,
+        why = %redact.scrub(&checked.why),
+        "each part of a multipart upload is checked by the server against its {}",
+        match checked.check {
+            PartCheck::Crc32c => "CRC32C",
+            PartCheck::ContentMd5 => "Content-MD5",
+        }
+    );
     tracing::info!(
         head_before_put = !settled.honoured,
         why = %redact.scrub(&settled.why),

@@ -26,6 +26,7 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::types::{ObjectCannedAcl, ServerSideEncryption, StorageClass};
 
 use crate::config::{self, S3Config, UploadConfig};
+use crate::digest::PartCheck;
 use crate::queue::item::Item;
 pub use error::S3Error;
 use keys::{KeyError, ObjectKey};
@@ -61,6 +62,10 @@ pub struct Target {
     /// the setting or the start-up probe says so
     /// ([`Target::settle_if_none_match`]).
     pub honours_if_none_match: bool,
+    /// What each part of a multipart upload is checked against:
+    /// Content-MD5 until the setting or the start-up probe says the
+    /// server checks a CRC32C ([`Target::settle_checksum`]).
+    pub part_check: PartCheck,
     /// How long a look at the file after a failed send may take (a hung
     /// network mount answers no `stat()` either).
     read_stall: Duration,
@@ -85,6 +90,7 @@ impl Target {
             kms_key_id: s3.sse_kms_key_id.clone(),
             acl: s3.acl.map(ObjectCannedAcl::from),
             honours_if_none_match: s3.honours_if_none_match == config::IfNoneMatch::Honoured,
+            part_check: PartCheck::ContentMd5,
             read_stall: upload.read_stall_timeout,
         }
     }
@@ -335,6 +341,7 @@ mod tests {
             sse_kms_key_id: None,
             acl: None,
             honours_if_none_match: config::IfNoneMatch::Auto,
+            checksum: config::Checksum::Auto,
         }
     }
 

@@ -5,6 +5,11 @@
 //!   HEAD before each upload is skipped; where it does not (rclone,
 //!   Garage) or the probe cannot tell, the HEAD stays, so an unclear
 //!   answer never lets an object be overwritten;
+//! - at start, when `s3.checksum` is `auto`, whether it refuses a part of
+//!   a multipart upload whose bytes do not match its `x-amz-checksum-crc32c`
+//!   header. Where it does, parts are checked by CRC32C instead of a second
+//!   md5 of their bytes; where it does not, or the probe cannot tell,
+//!   Content-MD5 stays, so a wrong byte is never stored unseen;
 //! - in `check`, whether it takes a trailing checksum (CRC32C, CRC64NVME
 //!   sent after the body through aws-chunked) and refuses a body altered
 //!   on the way after the checksum was taken.
@@ -28,7 +33,8 @@ use md5::Digest;
 use super::Target;
 use super::error::S3Error;
 use super::keys::PROBE_DIR;
-use crate::config::IfNoneMatch;
+use crate::config::{Checksum, IfNoneMatch};
+use crate::digest::PartCheck;
 
 /// The probe object's bytes: small, and saying what it is to whoever
 /// lists the bucket.
@@ -194,15 +200,160 @@ impl Target {
     }
 }
 
-/// What a server does with a trailing checksum of one algorithm.
+/// What a server does with a checksum sent beside a body: a part's CRC32C
+/// header, or a trailing checksum of one algorithm.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trailer {
-    /// Taken, and a body altered after the checksum was taken is refused.
+pub enum Verdict {
+    /// Taken, and a body that does not match it is refused.
     Checked,
-    /// Taken, but an altered body is stored all the same.
+    /// Taken, but a body that does not match it is stored all the same.
     Unchecked,
     /// Not taken at all (R2 answers 501, some servers 400): the answer.
     Refused(String),
+}
+
+impl Verdict {
+    /// A refusal of the checksum itself, told apart from a server that is
+    /// down or failing (which tells nothing).
+    fn refused(e: S3Error) -> Result<Self, S3Error> {
+        if e.http_status == 0 || (e.http_status >= 500 && e.http_status != 501) {
+            return Err(e);
+        }
+        Ok(Self::Refused(format!(
+            "HTTP {}{}: {}",
+            e.http_status,
+            e.code.map(|c| format!(" {c}")).unwrap_or_default(),
+            e.message
+        )))
+    }
+}
+
+/// How `s3.checksum` is settled, and why: for the start-up log and
+/// `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledCheck {
+    pub check: PartCheck,
+    pub why: String,
+}
+
+impl Target {
+    /// Decides [`Target::part_check`] from the setting. `auto` and
+    /// `crc32c` both probe the server: CRC32C is used unless the server is
+    /// shown to take a wrong one (or not to take one at all), since a part
+    /// it does not check could be stored with altered bytes. Only where
+    /// the probe cannot tell do they differ: `auto` stays with
+    /// Content-MD5, `crc32c` trusts the setting.
+    pub async fn settle_checksum(&mut self, setting: Checksum) -> SettledCheck {
+        let settled = if setting == Checksum::ContentMd5 {
+            SettledCheck {
+                check: PartCheck::ContentMd5,
+                why: "s3.checksum = \"content-md5\"".into(),
+            }
+        } else {
+            let asked = match setting {
+                Checksum::Crc32c => "s3.checksum = \"crc32c\", but ",
+                _ => "",
+            };
+            let content_md5 = |why: String| SettledCheck {
+                check: PartCheck::ContentMd5,
+                why: format!("{asked}{why}; Content-MD5 is used"),
+            };
+            let untold = |why: String| match setting {
+                Checksum::Crc32c => SettledCheck {
+                    check: PartCheck::Crc32c,
+                    why: format!("s3.checksum = \"crc32c\" ({why})"),
+                },
+                _ => SettledCheck {
+                    check: PartCheck::ContentMd5,
+                    why: format!("{why}; Content-MD5 stays, as is safe"),
+                },
+            };
+            match tokio::time::timeout(PROBE_LIMIT, self.probe_part_crc32c()).await {
+                Ok(Ok(Verdict::Checked)) => SettledCheck {
+                    check: PartCheck::Crc32c,
+                    why: "the probe's part with a wrong CRC32C was refused".into(),
+                },
+                Ok(Ok(Verdict::Unchecked)) => content_md5(
+                    "the server stored a part whose CRC32C did not match its bytes".into(),
+                ),
+                Ok(Ok(Verdict::Refused(why))) => {
+                    content_md5(format!("the server does not take a part's CRC32C ({why})"))
+                }
+                Ok(Err(e)) => untold(format!("the probe failed: {e}")),
+                Err(_) => untold(format!(
+                    "the probe had no answer within {}",
+                    humantime::format_duration(PROBE_LIMIT)
+                )),
+            }
+        };
+        self.part_check = settled.check;
+        settled
+    }
+
+    /// Starts a multipart upload declared with CRC32C on the probe key,
+    /// sends part 1 with its right CRC32C (it must be taken) and part 2
+    /// with a wrong one (it must be refused), then aborts the upload:
+    /// nothing of it ever becomes an object.
+    pub async fn probe_part_crc32c(&self) -> Result<Verdict, S3Error> {
+        let key = self.probe_key("part-checksum");
+        let upload_id = match self
+            .create_multipart(&key, "text/plain", Default::default(), PartCheck::Crc32c)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => return Verdict::refused(e),
+        };
+        let verdict = match self.put_probe_part(&key, &upload_id, 1, PROBE_BODY).await {
+            Err(e) => Verdict::refused(e),
+            Ok(()) => match self
+                .put_probe_part(&key, &upload_id, 2, b"other bytes")
+                .await
+            {
+                Ok(()) => Ok(Verdict::Unchecked),
+                Err(e) if (400..500).contains(&e.http_status) => Ok(Verdict::Checked),
+                Err(e) => Err(e),
+            },
+        };
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key)
+            .upload_id(&upload_id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            let e = S3Error::from_sdk("abort multipart upload", &key, e);
+            tracing::debug!(error = %e, "the probe's multipart upload stays open (the sweep aborts it)");
+        }
+        verdict
+    }
+
+    /// One part of the probe upload: `body`, sent with the CRC32C of
+    /// [`PROBE_BODY`] whatever the body is.
+    async fn put_probe_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: &'static [u8],
+    ) -> Result<(), S3Error> {
+        let mut crc = aws_smithy_checksums::ChecksumAlgorithm::Crc32c.into_impl();
+        crc.update(PROBE_BODY);
+        self.client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(body.len() as i64)
+            .checksum_crc32_c(base64::encode(crc.finalize()))
+            .body(ByteStream::from_static(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| S3Error::from_sdk("upload part", key, e))
+    }
 }
 
 impl Target {
@@ -212,18 +363,10 @@ impl Target {
     /// second write must be refused. (Over plain HTTP the SDK also signs
     /// each chunk, so a refusal there may come from the chunk signature:
     /// either way the altered bytes are not stored.)
-    pub async fn probe_trailer(&self, algorithm: ChecksumAlgorithm) -> Result<Trailer, S3Error> {
+    pub async fn probe_trailer(&self, algorithm: ChecksumAlgorithm) -> Result<Verdict, S3Error> {
         let key = self.probe_key("checksum");
         if let Err(e) = self.put_with_trailer(&key, algorithm.clone(), None).await {
-            if e.http_status == 0 || (e.http_status >= 500 && e.http_status != 501) {
-                return Err(e);
-            }
-            return Ok(Trailer::Refused(format!(
-                "HTTP {}{}: {}",
-                e.http_status,
-                e.code.map(|c| format!(" {c}")).unwrap_or_default(),
-                e.message
-            )));
+            return Verdict::refused(e);
         }
         let flipped = Arc::new(AtomicBool::new(false));
         let altered = self
@@ -240,8 +383,8 @@ impl Target {
             });
         }
         match altered {
-            Ok(()) => Ok(Trailer::Unchecked),
-            Err(e) if (400..500).contains(&e.http_status) => Ok(Trailer::Checked),
+            Ok(()) => Ok(Verdict::Unchecked),
+            Err(e) if (400..500).contains(&e.http_status) => Ok(Verdict::Checked),
             Err(e) => Err(e),
         }
     }

@@ -13,6 +13,7 @@ use md5::{Digest, Md5};
 use super::Target;
 use super::error::S3Error;
 use super::upload::AbortGuard;
+use crate::digest::PartCheck;
 
 /// S3's smallest part (all but the last).
 pub const MIN_PART: usize = 5 * 1024 * 1024;
@@ -67,7 +68,9 @@ impl Target {
         content_type: &str,
         metadata: HashMap<String, String>,
     ) -> Result<StreamUpload, S3Error> {
-        let upload_id = self.create_multipart(key, content_type, metadata).await?;
+        let upload_id = self
+            .create_multipart(key, content_type, metadata, PartCheck::ContentMd5)
+            .await?;
         Ok(StreamUpload {
             target: self.clone(),
             key: key.to_owned(),

@@ -1,6 +1,8 @@
 //! Streaming a file to the bucket: one PUT for small files, multipart for
 //! large ones, every body read from disk as it is sent (memory stays flat
-//! whatever the file size) and checked by S3 against Content-MD5.
+//! whatever the file size) and checked by S3: a single PUT against
+//! Content-MD5, each part against its Content-MD5 or its CRC32C
+//! ([`PartCheck`]).
 
 use std::path::Path;
 
@@ -12,7 +14,7 @@ use aws_smithy_types::base64;
 use super::Target;
 use super::error::S3Error;
 use super::keys::ObjectKey;
-use crate::digest::FileDigest;
+use crate::digest::{FileDigest, PartCheck, PartSum, Split};
 use crate::piwigo::{FileError, off_runtime};
 use md5::{Digest, Md5};
 
@@ -42,7 +44,9 @@ impl Present {
             return Some(false);
         }
         let etag = self.etag.as_deref()?.trim_matches('"');
-        if etag == digest.etag() || (!etag.contains('-') && etag == digest.md5_hex()) {
+        if digest.etag().is_some_and(|ours| ours == etag)
+            || (!etag.contains('-') && etag == digest.md5_hex())
+        {
             Some(true)
         } else {
             None
@@ -61,16 +65,19 @@ pub enum PutError {
 }
 
 impl Target {
-    /// The part size for a file of `size` bytes, `None` below the multipart
-    /// threshold. Grows past the configured size for huge files: S3 allows
-    /// at most 10,000 parts.
-    pub fn part_size_for(&self, size: u64) -> Option<u64> {
+    /// How a file of `size` bytes is sent in parts, `None` below the
+    /// multipart threshold. The part size grows past the configured one
+    /// for huge files: S3 allows at most 10,000 parts.
+    pub fn split_for(&self, size: u64) -> Option<Split> {
         if size <= self.multipart_threshold {
             return None;
         }
         const MIB: u64 = 1024 * 1024;
         let needed = size.div_ceil(10_000).div_ceil(MIB) * MIB;
-        Some(self.part_size.max(needed))
+        Some(Split {
+            part_size: self.part_size.max(needed),
+            check: self.part_check,
+        })
     }
 
     /// Whether an object is at `key` already; `None` when there is none.
@@ -215,6 +222,7 @@ impl Target {
         key: &str,
         content_type: &str,
         metadata: std::collections::HashMap<String, String>,
+        check: PartCheck,
     ) -> Result<String, S3Error> {
         let created = self
             .client
@@ -223,6 +231,7 @@ impl Target {
             .key(key)
             .content_type(content_type)
             .set_metadata(Some(metadata).filter(|m| !m.is_empty()))
+            .set_checksum_algorithm(checksum_algorithm(check))
             .set_storage_class(self.storage_class.clone())
             .set_server_side_encryption(self.encryption.clone())
             .set_ssekms_key_id(self.kms_key_id.clone())
@@ -253,8 +262,12 @@ impl Target {
         path: &Path,
         digest: &FileDigest,
     ) -> Result<Put, PutError> {
+        let check = match digest.parts.first() {
+            Some(PartSum::Crc32c(_)) => PartCheck::Crc32c,
+            _ => PartCheck::ContentMd5,
+        };
         let upload_id = self
-            .create_multipart(&key.key, &key.content_type, key.metadata.clone())
+            .create_multipart(&key.key, &key.content_type, key.metadata.clone(), check)
             .await?;
         // Aborts the upload if this future fails or is dropped half-way, so
         // no orphaned parts keep costing storage.
@@ -275,8 +288,8 @@ impl Target {
             .parts
             .iter()
             .enumerate()
-            .map(|(n, part_md5)| -> PartFuture<'_> {
-                Box::pin(self.put_part(key, path, &upload_id, digest, n, part_md5))
+            .map(|(n, sum)| -> PartFuture<'_> {
+                Box::pin(self.put_part(key, path, &upload_id, digest, n, *sum))
             })
             .collect();
         let mut completed: Vec<CompletedPart> = futures_util::stream::iter(parts)
@@ -312,30 +325,45 @@ impl Target {
         upload_id: &str,
         digest: &FileDigest,
         n: usize,
-        part_md5: &[u8; 16],
+        sum: PartSum,
     ) -> Result<CompletedPart, PutError> {
         let offset = n as u64 * digest.part_size;
         let length = digest.part_size.min(digest.size - offset);
         let number = n as i32 + 1;
-        let out = self
+        let request = self
             .client
             .upload_part()
             .bucket(&self.bucket)
             .key(&key.key)
             .upload_id(upload_id)
             .part_number(number)
-            .content_length(length as i64)
-            .content_md5(base64::encode(part_md5))
+            .content_length(length as i64);
+        // The checksum goes as a header, worked out before the body is
+        // sent: no aws-chunked encoding, which several servers refuse.
+        let request = match sum {
+            PartSum::Md5(md5) => request.content_md5(base64::encode(md5)),
+            PartSum::Crc32c(crc) => request.checksum_crc32_c(base64::encode(crc)),
+        };
+        let out = request
             .body(self.body(path, offset, length, digest).await?)
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("upload part", &key.key, e))?;
         // A part stored with other bytes fails the upload before it is
-        // completed: the guard aborts it and nothing becomes visible.
-        self.stored_as_read(path, out.e_tag.as_deref(), part_md5)?;
+        // completed: the guard aborts it and nothing becomes visible. A
+        // part sent with its CRC32C was checked by the server itself (the
+        // probe showed it refuses a wrong one); its ETag is an md5 we
+        // never took.
+        if let PartSum::Md5(md5) = sum {
+            self.stored_as_read(path, out.e_tag.as_deref(), &md5)?;
+        }
         Ok(CompletedPart::builder()
             .part_number(number)
             .set_e_tag(out.e_tag)
+            .set_checksum_crc32_c(match sum {
+                PartSum::Crc32c(crc) => Some(base64::encode(crc)),
+                PartSum::Md5(_) => None,
+            })
             .build())
     }
 
@@ -408,6 +436,16 @@ fn file_cause(
             reason: format!("{} bytes when hashed, {} now", digest.size, m.len()),
         }),
         Ok(_) => None,
+    }
+}
+
+/// The checksum algorithm a multipart upload is declared with: parts sent
+/// with a CRC32C must say so when the upload is created (AWS refuses
+/// them otherwise); Content-MD5 needs no declaration.
+pub(super) fn checksum_algorithm(check: PartCheck) -> Option<aws_sdk_s3::types::ChecksumAlgorithm> {
+    match check {
+        PartCheck::ContentMd5 => None,
+        PartCheck::Crc32c => Some(aws_sdk_s3::types::ChecksumAlgorithm::Crc32C),
     }
 }
 

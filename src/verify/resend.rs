@@ -170,7 +170,7 @@ async fn good_file<'a>(
                 continue;
             }
         };
-        match digest(path.clone(), target.part_size_for(size), READ_STALL).await {
+        match digest(path.clone(), target.split_for(size), READ_STALL).await {
             Ok(d) if d.md5_hex() == rec.md5 && d.size == rec.size => {
                 return Ok((rec, path, d));
             }

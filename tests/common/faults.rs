@@ -162,15 +162,19 @@ impl Faults {
         }
     }
 
-    fn choose(&mut self, method: &str) -> Option<Fault> {
+    fn choose(&mut self, method: &str, path: &str) -> Option<Fault> {
         // A stalled HEAD answer has no body to stall in and tests nothing a
         // stalled PUT does not: HEADs get every fault but stalls.
         let head = method.eq_ignore_ascii_case("HEAD");
         if self.redirect {
             return Some(Fault::Redirect301);
         }
+        // A scripted fault is meant for a photo: the daemon's start-up
+        // probes (objects under s3upload-probe/) never take one.
+        let probe = path.contains("s3upload-probe/");
         let scripted = self.script.iter().position(|(m, f)| {
-            m.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            !probe
+                && m.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && !(head && *f == Fault::Stall)
         });
         if let Some(i) = scripted {
@@ -488,7 +492,7 @@ async fn handle_http(inner: &HttpInner, client: &mut TcpStream) -> Ending {
     };
     let (fault, stall_for, latency) = {
         let mut f = lock(&inner.faults);
-        (f.choose(&head.method), f.stall_for, f.latency)
+        (f.choose(&head.method, &head.path), f.stall_for, f.latency)
     };
     let index = inner.record(&head, fault);
     if !latency.is_zero() {

@@ -357,6 +357,18 @@ impl S3Server {
         keys.sort();
         keys
     }
+
+    /// How many multipart uploads are open in the bucket.
+    pub async fn open_uploads(&self) -> usize {
+        let listed = self
+            .client()
+            .list_multipart_uploads()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap();
+        listed.uploads.unwrap_or_default().len()
+    }
 }
 
 /// A plain SDK client for `endpoint` with these keys.
