@@ -529,6 +529,12 @@ async fn check_reports_the_modes(s3: S3Server) {
         line("s3 checksums").detail.contains("CRC64NVME: "),
         "{text}"
     );
+    let parts = line("s3 parts");
+    assert_eq!(
+        parts.detail.contains("against its CRC32C"),
+        expected(s3.kind).part_crc32c == "checked",
+        "{text}"
+    );
     assert!(s3.keys().await.is_empty(), "{:?}", s3.keys().await);
     g.drop_database().await;
 }
