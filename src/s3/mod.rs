@@ -4,6 +4,7 @@
 pub mod error;
 pub mod keys;
 pub mod meta;
+mod multipart;
 pub mod outage;
 pub mod probe;
 pub mod pushback;

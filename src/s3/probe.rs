@@ -34,7 +34,7 @@ use super::Target;
 use super::error::S3Error;
 use super::keys::PROBE_DIR;
 use crate::config::{Checksum, IfNoneMatch};
-use crate::digest::PartCheck;
+use crate::digest::{PartCheck, PartSum};
 
 /// The probe object's bytes: small, and saying what it is to whoever
 /// lists the bucket.
@@ -296,63 +296,35 @@ impl Target {
     /// nothing of it ever becomes an object.
     pub async fn probe_part_crc32c(&self) -> Result<Verdict, S3Error> {
         let key = self.probe_key("part-checksum");
-        let upload_id = match self
+        let upload = match self
             .create_multipart(&key, "text/plain", Default::default(), PartCheck::Crc32c)
             .await
         {
-            Ok(id) => id,
+            Ok(upload) => upload,
             Err(e) => return Verdict::refused(e),
         };
-        let verdict = match self.put_probe_part(&key, &upload_id, 1, PROBE_BODY).await {
+        let part = |number, body: &'static [u8]| {
+            // The CRC32C of the probe text, whatever the body is.
+            let mut crc = aws_smithy_checksums::ChecksumAlgorithm::Crc32c.into_impl();
+            crc.update(PROBE_BODY);
+            let crc = <[u8; 4]>::try_from(&crc.finalize()[..]).unwrap_or_default();
+            upload.send_part(
+                number,
+                body.len() as u64,
+                PartSum::Crc32c(crc),
+                ByteStream::from_static(body),
+            )
+        };
+        let verdict = match part(1, PROBE_BODY).await {
             Err(e) => Verdict::refused(e),
-            Ok(()) => match self
-                .put_probe_part(&key, &upload_id, 2, b"other bytes")
-                .await
-            {
-                Ok(()) => Ok(Verdict::Unchecked),
+            Ok(_) => match part(2, b"other bytes").await {
+                Ok(_) => Ok(Verdict::Unchecked),
                 Err(e) if (400..500).contains(&e.http_status) => Ok(Verdict::Checked),
                 Err(e) => Err(e),
             },
         };
-        let aborted = self
-            .client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&key)
-            .upload_id(&upload_id)
-            .send()
-            .await;
-        if let Err(e) = aborted {
-            let e = S3Error::from_sdk("abort multipart upload", &key, e);
-            tracing::debug!(error = %e, "the probe's multipart upload stays open (the sweep aborts it)");
-        }
+        upload.abort().await;
         verdict
-    }
-
-    /// One part of the probe upload: `body`, sent with the CRC32C of
-    /// [`PROBE_BODY`] whatever the body is.
-    async fn put_probe_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        number: i32,
-        body: &'static [u8],
-    ) -> Result<(), S3Error> {
-        let mut crc = aws_smithy_checksums::ChecksumAlgorithm::Crc32c.into_impl();
-        crc.update(PROBE_BODY);
-        self.client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .part_number(number)
-            .content_length(body.len() as i64)
-            .checksum_crc32_c(base64::encode(crc.finalize()))
-            .body(ByteStream::from_static(body))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| S3Error::from_sdk("upload part", key, e))
     }
 }
 

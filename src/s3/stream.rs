@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{CompletedPart, Delete, ObjectIdentifier};
 use aws_smithy_types::base64;
 use md5::{Digest, Md5};
 
 use super::Target;
 use super::error::S3Error;
-use super::upload::AbortGuard;
-use crate::digest::PartCheck;
+use super::multipart::Multipart;
+use crate::digest::{PartCheck, PartSum};
 
 /// S3's smallest part (all but the last).
 pub const MIN_PART: usize = 5 * 1024 * 1024;
@@ -27,9 +27,8 @@ pub struct ListedObject {
 
 /// A multipart upload being fed.
 pub struct StreamUpload {
-    target: Target,
+    upload: Multipart,
     key: String,
-    upload_id: String,
     parts: Vec<CompletedPart>,
     /// The md5 of each part, for the multipart ETag the server should give.
     part_md5s: Vec<[u8; 16]>,
@@ -37,7 +36,6 @@ pub struct StreamUpload {
     /// multipart object.
     whole: Md5,
     size: u64,
-    guard: AbortGuard,
 }
 
 /// A finished streamed object: its size and the ETag it must have.
@@ -68,18 +66,13 @@ impl Target {
         content_type: &str,
         metadata: HashMap<String, String>,
     ) -> Result<StreamUpload, S3Error> {
-        let upload_id = self
+        // Parts are in memory: their md5 is the check every server takes.
+        let upload = self
             .create_multipart(key, content_type, metadata, PartCheck::ContentMd5)
             .await?;
         Ok(StreamUpload {
-            target: self.clone(),
+            upload,
             key: key.to_owned(),
-            guard: AbortGuard {
-                target: Some(self.clone()),
-                key: key.to_owned(),
-                upload_id: upload_id.clone(),
-            },
-            upload_id,
             parts: Vec::new(),
             part_md5s: Vec::new(),
             whole: Md5::new(),
@@ -168,30 +161,15 @@ impl StreamUpload {
     pub async fn part(&mut self, bytes: Vec<u8>) -> Result<(), S3Error> {
         let md5: [u8; 16] = Md5::digest(&bytes).into();
         self.whole.update(&bytes);
+        let len = bytes.len() as u64;
         let number = self.parts.len() as i32 + 1;
-        let len = bytes.len();
-        let out = self
-            .target
-            .client
-            .upload_part()
-            .bucket(&self.target.bucket)
-            .key(&self.key)
-            .upload_id(&self.upload_id)
-            .part_number(number)
-            .content_length(len as i64)
-            .content_md5(base64::encode(md5))
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("upload part", &self.key, e))?;
-        self.parts.push(
-            CompletedPart::builder()
-                .part_number(number)
-                .set_e_tag(out.e_tag)
-                .build(),
-        );
+        let part = self
+            .upload
+            .send_part(number, len, PartSum::Md5(md5), ByteStream::from(bytes))
+            .await?;
+        self.parts.push(part);
         self.part_md5s.push(md5);
-        self.size += len as u64;
+        self.size += len;
         Ok(())
     }
 
@@ -201,30 +179,15 @@ impl StreamUpload {
         if self.parts.is_empty() {
             self.part(Vec::new()).await?;
         }
-        self.target
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.target.bucket)
-            .key(&self.key)
-            .upload_id(&self.upload_id)
-            .if_none_match("*")
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(std::mem::take(&mut self.parts)))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("complete multipart upload", &self.key, e))?;
-        self.guard.target = None;
+        self.upload.complete(self.parts).await?;
         let mut all = Md5::new();
         for md5 in &self.part_md5s {
             all.update(md5);
         }
         Ok(Streamed {
             etag: format!("{:x}-{}", all.finalize(), self.part_md5s.len()),
-            md5: format!("{:x}", std::mem::take(&mut self.whole).finalize()),
-            key: std::mem::take(&mut self.key),
+            md5: format!("{:x}", self.whole.finalize()),
+            key: self.key,
             size: self.size,
         })
     }

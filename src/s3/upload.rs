@@ -6,14 +6,14 @@
 
 use std::path::Path;
 
-use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 use aws_smithy_types::base64;
 
 use super::Target;
 use super::error::S3Error;
 use super::keys::ObjectKey;
+use super::multipart::Multipart;
 use crate::digest::{FileDigest, PartCheck, PartSum, Split};
 use crate::piwigo::{FileError, off_runtime};
 use md5::{Digest, Md5};
@@ -214,48 +214,6 @@ impl Target {
         })
     }
 
-    /// Starts a multipart upload at `key` and returns its id, with the
-    /// target's storage class, encryption and ACL. Used by photos and by
-    /// streamed snapshots alike.
-    pub(super) async fn create_multipart(
-        &self,
-        key: &str,
-        content_type: &str,
-        metadata: std::collections::HashMap<String, String>,
-        check: PartCheck,
-    ) -> Result<String, S3Error> {
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .set_metadata(Some(metadata).filter(|m| !m.is_empty()))
-            .set_checksum_algorithm(checksum_algorithm(check))
-            .set_storage_class(self.storage_class.clone())
-            .set_server_side_encryption(self.encryption.clone())
-            .set_ssekms_key_id(self.kms_key_id.clone())
-            .set_acl(self.acl.clone())
-            .send()
-            .await;
-        match created {
-            Ok(out) => out.upload_id,
-            // Servers built on gofakes3 (`rclone serve s3`) answer 200 with
-            // a root element the SDK does not accept; the id is still there.
-            Err(SdkError::ServiceError(se)) if se.raw().status().is_success() => {
-                se.raw().body().bytes().and_then(upload_id_from_xml)
-            }
-            Err(e) => return Err(S3Error::from_sdk("create multipart upload", key, e)),
-        }
-        .ok_or_else(|| S3Error {
-            op: "create multipart upload",
-            target: key.to_owned(),
-            http_status: 200,
-            code: None,
-            message: "the answer holds no UploadId".into(),
-        })
-    }
-
     async fn put_multipart(
         &self,
         key: &ObjectKey,
@@ -266,16 +224,11 @@ impl Target {
             Some(PartSum::Crc32c(_)) => PartCheck::Crc32c,
             _ => PartCheck::ContentMd5,
         };
-        let upload_id = self
+        // Dropped half-way (this future fails or is cancelled), the upload
+        // is aborted: nothing becomes visible.
+        let upload = self
             .create_multipart(&key.key, &key.content_type, key.metadata.clone(), check)
             .await?;
-        // Aborts the upload if this future fails or is dropped half-way, so
-        // no orphaned parts keep costing storage.
-        let mut guard = AbortGuard {
-            target: Some(self.clone()),
-            key: key.key.clone(),
-            upload_id: upload_id.clone(),
-        };
         // Parts go up a few at a time: one large video then uses several
         // connections, while memory stays flat (bodies stream from disk).
         use futures_util::{StreamExt, TryStreamExt};
@@ -289,82 +242,39 @@ impl Target {
             .iter()
             .enumerate()
             .map(|(n, sum)| -> PartFuture<'_> {
-                Box::pin(self.put_part(key, path, &upload_id, digest, n, *sum))
+                Box::pin(self.put_part(&upload, path, digest, n, *sum))
             })
             .collect();
-        let mut completed: Vec<CompletedPart> = futures_util::stream::iter(parts)
+        let completed: Vec<CompletedPart> = futures_util::stream::iter(parts)
             .buffer_unordered(self.part_concurrency)
             .try_collect()
             .await?;
-        completed.sort_by_key(|p| p.part_number);
-        let out = self
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&key.key)
-            .upload_id(&upload_id)
-            .if_none_match("*")
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(completed))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("complete multipart upload", &key.key, e))?;
-        guard.target = None;
-        Ok(Put { etag: out.e_tag })
+        let etag = upload.complete(completed).await?;
+        Ok(Put { etag })
     }
 }
 
 impl Target {
     async fn put_part(
         &self,
-        key: &ObjectKey,
+        upload: &Multipart,
         path: &Path,
-        upload_id: &str,
         digest: &FileDigest,
         n: usize,
         sum: PartSum,
     ) -> Result<CompletedPart, PutError> {
         let offset = n as u64 * digest.part_size;
         let length = digest.part_size.min(digest.size - offset);
-        let number = n as i32 + 1;
-        let request = self
-            .client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(&key.key)
-            .upload_id(upload_id)
-            .part_number(number)
-            .content_length(length as i64);
-        // The checksum goes as a header, worked out before the body is
-        // sent: no aws-chunked encoding, which several servers refuse.
-        let request = match sum {
-            PartSum::Md5(md5) => request.content_md5(base64::encode(md5)),
-            PartSum::Crc32c(crc) => request.checksum_crc32_c(base64::encode(crc)),
-        };
-        let out = request
-            .body(self.body(path, offset, length, digest).await?)
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("upload part", &key.key, e))?;
+        let body = self.body(path, offset, length, digest).await?;
+        let part = upload.send_part(n as i32 + 1, length, sum, body).await?;
         // A part stored with other bytes fails the upload before it is
-        // completed: the guard aborts it and nothing becomes visible. A
-        // part sent with its CRC32C was checked by the server itself (the
-        // probe showed it refuses a wrong one); its ETag is an md5 we
-        // never took.
+        // completed: it is aborted and nothing becomes visible. A part
+        // sent with its CRC32C was checked by the server itself (the probe
+        // showed it refuses a wrong one); its ETag is an md5 never taken.
         if let PartSum::Md5(md5) = sum {
-            self.stored_as_read(path, out.e_tag.as_deref(), &md5)?;
+            self.stored_as_read(path, part.e_tag(), &md5)?;
         }
-        Ok(CompletedPart::builder()
-            .part_number(number)
-            .set_e_tag(out.e_tag)
-            .set_checksum_crc32_c(match sum {
-                PartSum::Crc32c(crc) => Some(base64::encode(crc)),
-                PartSum::Md5(_) => None,
-            })
-            .build())
+        Ok(part)
     }
 
     /// A body streamed from `path[offset..offset+length]`, re-readable so
@@ -436,70 +346,5 @@ fn file_cause(
             reason: format!("{} bytes when hashed, {} now", digest.size, m.len()),
         }),
         Ok(_) => None,
-    }
-}
-
-/// The checksum algorithm a multipart upload is declared with: parts sent
-/// with a CRC32C must say so when the upload is created (AWS refuses
-/// them otherwise); Content-MD5 needs no declaration.
-pub(super) fn checksum_algorithm(check: PartCheck) -> Option<aws_sdk_s3::types::ChecksumAlgorithm> {
-    match check {
-        PartCheck::ContentMd5 => None,
-        PartCheck::Crc32c => Some(aws_sdk_s3::types::ChecksumAlgorithm::Crc32C),
-    }
-}
-
-fn upload_id_from_xml(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("<UploadId>")? + "<UploadId>".len();
-    let len = text[start..].find("</UploadId>")?;
-    Some(text[start..start + len].trim().to_owned()).filter(|id| !id.is_empty())
-}
-
-pub(super) struct AbortGuard {
-    pub(super) target: Option<Target>,
-    pub(super) key: String,
-    pub(super) upload_id: String,
-}
-
-impl Drop for AbortGuard {
-    fn drop(&mut self) {
-        let Some(target) = self.target.take() else {
-            return;
-        };
-        let key = std::mem::take(&mut self.key);
-        let upload_id = std::mem::take(&mut self.upload_id);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let result = target
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(&target.bucket)
-                    .key(&key)
-                    .upload_id(&upload_id)
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => tracing::debug!(s3.key = %key, "aborted unfinished multipart upload"),
-                    Err(e) => {
-                        let e = S3Error::from_sdk("abort multipart upload", &key, e);
-                        tracing::warn!(s3.key = %key, error = %e, "could not abort multipart upload; a bucket lifecycle rule for incomplete uploads cleans it up");
-                    }
-                }
-            });
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upload_id_is_found_in_a_nonstandard_answer() {
-        let xml = b"<?xml version=\"1.0\"?>\n<InitiateMultipartUpload><Bucket>b</Bucket><UploadId>abc-123</UploadId></InitiateMultipartUpload>";
-        assert_eq!(upload_id_from_xml(xml).as_deref(), Some("abc-123"));
-        assert_eq!(upload_id_from_xml(b"<UploadId></UploadId>"), None);
-        assert_eq!(upload_id_from_xml(b"garbage"), None);
     }
 }
