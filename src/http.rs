@@ -21,12 +21,12 @@ use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Secret;
 use crate::db::Tables;
 use crate::metrics::Metrics;
 use crate::queue::report;
 use crate::redact::Redactor;
 use crate::s3::Target;
+use crate::secret::Secret;
 
 /// Connections served at once. A slot is taken before `accept`, so clients
 /// beyond it wait in the kernel's backlog holding none of the daemon's

@@ -3,9 +3,12 @@
 //!
 //! How the modules fit together:
 //!
-//! - [`config`]: the TOML file, its defaults and `validate()`.
-//! - [`sources`]: settings the file leaves out, from the environment,
-//!   Piwigo's [`database_inc`] and [`secret_file`]s, with their origins.
+//! - [`config`]: the config in two steps: the TOML file parsed with its
+//!   defaults, with no side effects (`Config::parse`); then
+//!   `config::sources` resolves what the file leaves out, from the
+//!   environment, Piwigo's [`database_inc`] and [`secret_file`]s, keeps
+//!   each value's origin and validates (`Config::resolve`).
+//! - [`secret`]: the `Secret` string that never shows in `Debug`.
 //! - [`cli`]: the command line's arguments, and nothing else.
 //! - [`commands`]: one module per command (`run`, `enqueue`, `status`,
 //!   `retry`, `check`, `verify`, `restore`, `import-s3upload`, `init`,
@@ -104,10 +107,10 @@ pub mod redact;
 pub mod restore;
 pub mod retention;
 pub mod s3;
+pub mod secret;
 pub mod secret_file;
 pub mod shutdown;
 pub mod snapshot;
-pub mod sources;
 pub mod status;
 pub mod sweep;
 pub mod systemd;
