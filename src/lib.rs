@@ -22,15 +22,21 @@
 //!   reload; the HTTP listener gets only a small `http::Feed` of it.
 //! - [`shutdown`]: signals turned into cancellation tokens.
 //! - [`db`]: the connection pool and the prefixed table names.
-//! - [`piwigo`]: read-only queries on Piwigo's tables; safe resolution of
-//!   `images.path` under the gallery root.
+//! - [`piwigo`]: Piwigo's side: read-only queries on its tables
+//!   (`piwigo::tables`), photo ids as admins type them (`piwigo::ids`), safe
+//!   resolution of `images.path` under the gallery root (`piwigo::root`),
+//!   and a photo's file with what reading it can fail with
+//!   (`piwigo::files`).
 //! - [`queue`]: all of our own SQL: migrations and the check and repair of
 //!   our tables, claims with leases, md5 and key reservations, success and
 //!   failure (backoff is computed there, once), enqueueing, the status
 //!   report; `queue::item` says what a row stands for (a
 //!   photo or one of its formats, first upload or new version) and is
 //!   the one place the kinds differ;
-//!   `queue::formats` queues formats and records them.
+//!   `queue::formats` queues formats and records them;
+//!   `queue::selection` is the photos a batch command picks,
+//!   `queue::records` the records `verify` audits and `restore` reads,
+//!   `queue::coverage` what `verify` finds neither recorded nor queued.
 //! - [`status`]: the one `Status` and `Outcome` enums (the strings the
 //!   database, `status`, `/metrics`, `verify` and the plugin show) and the
 //!   `Failure` type every module builds.

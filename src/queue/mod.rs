@@ -3,7 +3,9 @@
 //! `record` (success, failure with backoff, rows Piwigo dropped), `retry`
 //! (rows made due again, work left), `item` (what a row stands for),
 //! `formats`, `versions` (new versions and their history), `changes`
-//! (what the change check reads), `enqueue`, `report`, `heartbeat` and
+//! (what the change check reads), `enqueue` (with `selection`, the photos a batch command picks), `report`, `records` (the
+//! records `verify` audits and `restore` reads), `coverage` (what
+//! `verify` finds neither recorded nor queued), `heartbeat` and
 //! `requests` (the companion plugin's tables), `state` (named values kept
 //! between runs), `migrate` and `schema`;
 //! `deleted` (photos deleted in Piwigo, the guard's memory) and `removal`
@@ -16,6 +18,7 @@
 
 pub mod changes;
 mod claim;
+pub mod coverage;
 pub use claim::LiveClaim;
 pub mod deleted;
 pub mod enqueue;
@@ -24,6 +27,7 @@ pub mod heartbeat;
 pub mod item;
 pub mod migrate;
 mod record;
+pub mod records;
 pub mod removal;
 mod reserve;
 mod retry;
@@ -31,6 +35,7 @@ pub use retry::retry_changed_photos;
 pub mod report;
 pub mod requests;
 pub mod schema;
+pub mod selection;
 pub mod state;
 pub mod versions;
 

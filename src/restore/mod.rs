@@ -20,8 +20,8 @@ use crate::config::Config;
 use crate::db::{DbError, Tables};
 use crate::piwigo::GalleryRoot;
 use crate::progress::Progress;
+use crate::queue::records::{self, Filter};
 use crate::s3::{S3Error, Target};
-use crate::verify::records::{self, Filter};
 pub use fetch::{Job, Mode, Outcome};
 
 #[derive(Debug, Clone, Default)]

@@ -1,5 +1,6 @@
-//! Coverage: is every Piwigo photo recorded (uploaded, already present or a
-//! duplicate) or at least queued? The rest are listed by album.
+//! Coverage, for `verify`: is every Piwigo photo recorded (uploaded,
+//! already present or a duplicate) or at least queued? The rest are listed
+//! by album, and `verify --enqueue` queues them.
 
 use serde::Serialize;
 use sqlx::{MySqlPool, Row};
@@ -86,7 +87,7 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
     .await
     .map_err(err("verify: list photos not backed up"))?;
     cov.not_backed_up = ids.len() as u64;
-    cov.not_backed_up_ids = id_ranges(&ids);
+    cov.not_backed_up_ids = crate::piwigo::id_ranges(&ids);
     if ids.is_empty() {
         return Ok(cov);
     }
@@ -201,37 +202,4 @@ pub async fn enqueue_gaps(pool: &MySqlPool, t: &Tables) -> Result<u64, DbError> 
     .await
     .map_err(DbError::query("verify: queue photos not backed up"))?;
     Ok(done.rows_affected())
-}
-
-/// `1,2,3,7,9,10` as `1-3,7,9-10`.
-pub fn id_ranges(sorted: &[u32]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut iter = sorted.iter().copied().peekable();
-    while let Some(lo) = iter.next() {
-        let mut hi = lo;
-        while iter.peek() == Some(&(hi.wrapping_add(1))) && hi < u32::MAX {
-            hi += 1;
-            iter.next();
-        }
-        out.push(if lo == hi {
-            lo.to_string()
-        } else {
-            format!("{lo}-{hi}")
-        });
-    }
-    out.join(",")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_are_compact_and_parse_back() {
-        assert_eq!(id_ranges(&[]), "");
-        assert_eq!(id_ranges(&[5]), "5");
-        assert_eq!(id_ranges(&[1, 2, 3, 7, 9, 10]), "1-3,7,9-10");
-        let parsed = crate::piwigo::parse_id_list("1-3,7,9-10").unwrap();
-        assert_eq!(parsed, vec![(1, 3), (7, 7), (9, 10)]);
-    }
 }

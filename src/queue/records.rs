@@ -1,5 +1,6 @@
-//! The upload records joined with Piwigo's rows: what `verify` audits and
-//! `restore` brings back.
+//! The upload records (photos and formats) joined with Piwigo's rows:
+//! what `verify` audits and `restore` brings back, and the move of a
+//! record to an object `verify --resend` sent again.
 
 use sqlx::{MySqlPool, QueryBuilder, Row};
 
