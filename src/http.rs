@@ -164,12 +164,7 @@ async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
 }
 
 async fn readyz(State(st): State<Arc<HttpState>>) -> Response {
-    let db = match tokio::time::timeout(
-        PROBE_TIMEOUT,
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&st.pool),
-    )
-    .await
-    {
+    let db = match tokio::time::timeout(PROBE_TIMEOUT, crate::db::ping(&st.pool)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_string()),

@@ -93,6 +93,36 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
+/// A photo's `path` and `md5sum`, `None` when Piwigo has no such photo.
+pub async fn path_and_md5(
+    pool: &MySqlPool,
+    t: &Tables,
+    id: u32,
+) -> Result<Option<(String, Option<String>)>, DbError> {
+    sqlx::query_as(&format!(
+        "SELECT path, md5sum FROM {} WHERE id = ?",
+        t.images
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("import: read the photo"))
+}
+
+/// The branch Piwigo's database records (`piwigo_db_version` in its
+/// config table); `None` when it cannot be read.
+pub async fn db_version(pool: &MySqlPool, t: &Tables) -> Option<String> {
+    let branch: Option<(String,)> = sqlx::query_as(&format!(
+        "SELECT CAST(value AS CHAR) FROM {}config WHERE param = 'piwigo_db_version'",
+        t.prefix
+    ))
+    .fetch_optional(pool)
+    .await
+    .ok()
+    .flatten();
+    branch.map(|(b,)| b)
+}
+
 /// Whether an album with this id exists, so a mistyped `--album` is an
 /// error rather than an empty selection.
 pub async fn album_exists(pool: &MySqlPool, t: &Tables, id: u32) -> Result<bool, DbError> {

@@ -2,10 +2,11 @@
 //! heartbeats, hand-backs), `reserve` (md5 and key reservations, waits),
 //! `record` (success, failure with backoff, rows Piwigo dropped), `retry`
 //! (rows made due again, work left), `item` (what a row stands for),
-//! `formats`, `versions` (new versions and their history), `changes`
+//! `formats`, `versions` (new versions and their history), `uploaded`
+//! (the steps of a success that `record` and `versions` share), `changes`
 //! (what the change check reads), `enqueue` (with `selection`, the photos a batch command picks), `report`, `records` (the
 //! records `verify` audits and `restore` reads), `coverage` (what
-//! `verify` finds neither recorded nor queued), `heartbeat` and
+//! `verify` finds neither recorded nor queued), `import` (the old plugin's uploads taken over), `heartbeat` and
 //! `requests` (the companion plugin's tables), `state` (named values kept
 //! between runs), `migrate` and `schema`;
 //! `deleted` (photos deleted in Piwigo, the guard's memory) and `removal`
@@ -24,6 +25,7 @@ pub mod deleted;
 pub mod enqueue;
 pub mod formats;
 pub mod heartbeat;
+pub mod import;
 pub mod item;
 pub mod migrate;
 mod record;
@@ -37,6 +39,7 @@ pub mod requests;
 pub mod schema;
 pub mod selection;
 pub mod state;
+mod uploaded;
 pub mod versions;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -116,6 +116,31 @@ fn push_filter<'a>(
     }
 }
 
+/// How many photos have a record (none: the daemon's tables were lost or
+/// nothing was uploaded yet).
+pub async fn count(pool: &MySqlPool, t: &Tables) -> Result<i64, DbError> {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", t.uploaded))
+        .fetch_one(pool)
+        .await
+        .map_err(DbError::query("restore: count upload records"))
+}
+
+/// The bucket and key a photo's record points at, `None` when it has no
+/// record.
+pub async fn object_of(
+    pool: &MySqlPool,
+    t: &Tables,
+    image_id: u32,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT bucket, s3_key FROM {} WHERE image_id = ?",
+        t.uploaded
+    ))
+    .bind(image_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// An ETag without its quotes, lower case.
 pub fn bare_etag(etag: &str) -> String {
     etag.trim().trim_matches('"').to_ascii_lowercase()

@@ -6,7 +6,6 @@
 pub mod fetch;
 pub mod from_bucket;
 pub mod gallery;
-mod gallery_rows;
 pub mod owner;
 
 use std::collections::HashMap;
@@ -275,10 +274,7 @@ pub async fn why_nothing_selected(
     t: &Tables,
     filter: &Filter,
 ) -> Result<String, DbError> {
-    let records: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", t.uploaded))
-        .fetch_one(pool)
-        .await
-        .map_err(DbError::query("restore: count upload records"))?;
+    let records = records::count(pool, t).await?;
     if records == 0 {
         return Ok(format!(
             "restore: no upload records exist ({} is empty: the daemon's tables were lost or nothing was uploaded yet); bring the files back from the objects themselves with `restore --from-bucket --all`",

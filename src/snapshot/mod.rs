@@ -86,15 +86,9 @@ pub async fn piwigo_version(root: &Path, pool: &MySqlPool, t: &Tables) -> String
     if let Some(v) = tree_version(root) {
         return v;
     }
-    let branch: Option<(String,)> = sqlx::query_as(&format!(
-        "SELECT CAST(value AS CHAR) FROM {}config WHERE param = 'piwigo_db_version'",
-        t.prefix
-    ))
-    .fetch_optional(pool)
-    .await
-    .ok()
-    .flatten();
-    branch.map_or_else(|| "unknown".into(), |(b,)| b)
+    crate::piwigo::db_version(pool, t)
+        .await
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// `define('PHPWG_VERSION', '16.4.0');` in a Piwigo tree.
