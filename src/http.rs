@@ -232,7 +232,7 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "http: could not read the last verify for /metrics"),
     }
-    match crate::snapshot::LastSnapshot::load(&st.pool, &st.tables).await {
+    match crate::queue::last_snapshot::LastSnapshot::load(&st.pool, &st.tables).await {
         Ok(Some(last)) => st.metrics.set_snapshot(last.figures()),
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "http: could not read the last snapshot for /metrics"),

@@ -72,7 +72,7 @@
 //!   `restore::gallery` a whole gallery from a snapshot.
 //! - [`snapshot`]: database snapshots (every table with Piwigo's prefix,
 //!   consistent, plain SQL, gzip, optionally age-encrypted) and `local/`,
-//!   streamed to the bucket; retention, the schedule, `snapshot --list`.
+//!   streamed to the bucket; retention, the schedule, the listing.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, `/status` and `/presign`.
 //! - [`health`]: the `health` command, a client of that listener.

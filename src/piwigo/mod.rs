@@ -17,6 +17,7 @@ pub use old_plugin::{OldRow, old_rows};
 pub use root::GalleryRoot;
 pub use tables::{
     GallerySignal, Image, REQUIRED_TABLES, SKIPPED_PATHS_SQL, album_exists, count_above,
-    db_version, format_exists, gallery_signal, has_formats, html_escape, missing_tables,
-    optional_text_column, path_and_md5, push_in_album, table_exists, tag_id, tag_name, text_column,
+    db_version, decode_piwigo_html, format_exists, gallery_signal, has_formats, html_escape,
+    missing_tables, optional_text_column, path_and_md5, push_in_album, table_exists, tag_id,
+    tag_name, text_column,
 };

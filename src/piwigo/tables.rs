@@ -123,6 +123,37 @@ pub async fn db_version(pool: &MySqlPool, t: &Tables) -> Option<String> {
     branch.map(|(b,)| b)
 }
 
+/// Piwigo stores names (`images.file`, album names) through
+/// `htmlspecialchars`: undo exactly that, in one pass, so `&amp;lt;` becomes `&lt;` and not `<`.
+pub fn decode_piwigo_html(text: &str) -> String {
+    const ENTITIES: [(&str, char); 6] = [
+        ("&amp;", '&'),
+        ("&lt;", '<'),
+        ("&gt;", '>'),
+        ("&quot;", '"'),
+        ("&#039;", '\''),
+        ("&#39;", '\''),
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(&rest[..pos]);
+        rest = &rest[pos..];
+        match ENTITIES.iter().find(|(e, _)| rest.starts_with(e)) {
+            Some((entity, ch)) => {
+                out.push(*ch);
+                rest = &rest[entity.len()..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Whether an album with this id exists, so a mistyped `--album` is an
 /// error rather than an empty selection.
 pub async fn album_exists(pool: &MySqlPool, t: &Tables, id: u32) -> Result<bool, DbError> {

@@ -118,7 +118,7 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
                 album: if album_id == 0 {
                     "(in no album)".into()
                 } else {
-                    crate::s3::keys::decode_piwigo_html(&name)
+                    crate::piwigo::decode_piwigo_html(&name)
                 },
                 photos: n.max(0) as u64,
                 sample_ids: sample.split(',').filter_map(|s| s.parse().ok()).collect(),

@@ -8,7 +8,7 @@
 //! records `verify` audits and `restore` reads), `coverage` (what
 //! `verify` finds neither recorded nor queued), `import` (the old plugin's uploads taken over), `heartbeat` and
 //! `requests` (the companion plugin's tables), `state` (named values kept
-//! between runs), `migrate` and `schema`;
+//! between runs) and `last_snapshot` (the last snapshot's result in it), `migrate` and `schema`;
 //! `deleted` (photos deleted in Piwigo, the guard's memory) and `removal`
 //! (their objects leaving the records). This file holds the types they
 //! share.
@@ -27,6 +27,7 @@ pub mod formats;
 pub mod heartbeat;
 pub mod import;
 pub mod item;
+pub mod last_snapshot;
 pub mod migrate;
 mod record;
 pub mod records;

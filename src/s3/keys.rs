@@ -2,6 +2,7 @@
 //! bucket and with which Content-Type. The six layouts are the S3Upload
 //! plugin's, so a bucket filled by the plugin keeps growing the same way.
 
+use crate::piwigo::decode_piwigo_html;
 use crate::status::{Failure, Retry, Status};
 
 // The layout is an option of the config file, and S3's key limit bounds
@@ -309,37 +310,6 @@ fn split_upload_name(disk_name: &str) -> (Option<&str>, Option<&str>) {
         }
         _ => (None, None),
     }
-}
-
-/// Piwigo stores `images.file` through `htmlspecialchars`: undo exactly
-/// that, in one pass, so `&amp;lt;` becomes `&lt;` and not `<`.
-pub fn decode_piwigo_html(text: &str) -> String {
-    const ENTITIES: [(&str, char); 6] = [
-        ("&amp;", '&'),
-        ("&lt;", '<'),
-        ("&gt;", '>'),
-        ("&quot;", '"'),
-        ("&#039;", '\''),
-        ("&#39;", '\''),
-    ];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find('&') {
-        out.push_str(&rest[..pos]);
-        rest = &rest[pos..];
-        match ENTITIES.iter().find(|(e, _)| rest.starts_with(e)) {
-            Some((entity, ch)) => {
-                out.push(*ch);
-                rest = &rest[entity.len()..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

@@ -12,9 +12,10 @@ use sqlx::MySqlPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::catalog::{self, LastSnapshot};
+use super::catalog;
 use crate::config::{Config, SnapshotsConfig};
 use crate::db::Tables;
+use crate::queue::last_snapshot::LastSnapshot;
 use crate::redact::Redactor;
 use crate::s3::Target;
 
