@@ -24,21 +24,16 @@ pub async fn run(config: &Config, list: bool) -> anyhow::Result<ExitCode> {
     let now = Utc::now().timestamp();
     let previous = LastSnapshot::load(&pool, &t).await?;
     let last = match &result {
-        Ok(taken) => LastSnapshot {
-            at: now,
-            ok: true,
-            name: taken.manifest.name.clone(),
-            bytes: taken.manifest.database_bytes,
-            last_ok_at: now,
-            error: String::new(),
-        },
-        Err(e) => LastSnapshot {
-            at: now,
-            ok: false,
-            error: Redactor::new(config.secrets()).scrub(&e.to_string()),
-            last_ok_at: previous.map_or(0, |p| p.last_ok_at),
-            ..LastSnapshot::default()
-        },
+        Ok(taken) => LastSnapshot::succeeded(
+            now,
+            taken.manifest.name.clone(),
+            taken.manifest.database_bytes,
+        ),
+        Err(e) => LastSnapshot::failed(
+            now,
+            Redactor::new(config.secrets()).scrub(&e.to_string()),
+            previous.as_ref(),
+        ),
     };
     last.store(&pool, &t).await?;
     let taken = result?;

@@ -16,7 +16,6 @@ mod render;
 use std::collections::BTreeMap;
 use std::fmt;
 
-
 use crate::db::DbError;
 use crate::queue::migrate::{MIGRATIONS, Migration};
 

@@ -65,10 +65,7 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
     .fetch_one(pool)
     .await
     .map_err(err("verify: count photos"))?;
-    let count = |name: &str| -> Result<u64, DbError> {
-        let n: i64 = row.try_get(name).map_err(err("verify: count photos"))?;
-        Ok(n.max(0) as u64)
-    };
+    let count = |name| count_column(&row, name, "verify: count photos");
     let mut cov = Coverage {
         photos: count("photos")?,
         recorded: count("recorded")?,
@@ -159,10 +156,7 @@ async fn formats(pool: &MySqlPool, t: &Tables) -> Result<FormatCoverage, DbError
     .fetch_one(pool)
     .await
     .map_err(err("verify: count formats"))?;
-    let n = |name: &str| -> Result<u64, DbError> {
-        let v: i64 = row.try_get(name).map_err(err("verify: count formats"))?;
-        Ok(v.max(0) as u64)
-    };
+    let n = |name| count_column(&row, name, "verify: count formats");
     let (total, recorded, failing, missing) =
         (n("total")?, n("recorded")?, n("failing")?, n("missing")?);
     Ok(FormatCoverage {
@@ -172,6 +166,16 @@ async fn formats(pool: &MySqlPool, t: &Tables) -> Result<FormatCoverage, DbError
         failing,
         not_backed_up: missing,
     })
+}
+
+/// A count column of `row` (SUMs come back signed).
+fn count_column(
+    row: &sqlx::mysql::MySqlRow,
+    name: &str,
+    verb: &'static str,
+) -> Result<u64, DbError> {
+    let n: i64 = row.try_get(name).map_err(DbError::query(verb))?;
+    Ok(n.max(0) as u64)
 }
 
 /// Photos of this gallery neither recorded nor queued, as a condition on

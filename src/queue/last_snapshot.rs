@@ -24,6 +24,30 @@ pub struct LastSnapshot {
 const PREFIX: &str = "snapshot_";
 
 impl LastSnapshot {
+    /// A snapshot named `name` of `bytes` that ended at `at`.
+    pub fn succeeded(at: i64, name: String, bytes: u64) -> Self {
+        Self {
+            at,
+            ok: true,
+            name,
+            bytes,
+            last_ok_at: at,
+            error: String::new(),
+        }
+    }
+
+    /// A snapshot that failed at `at` with `error` (already scrubbed);
+    /// the last good one is carried over from `previous`.
+    pub fn failed(at: i64, error: String, previous: Option<&Self>) -> Self {
+        Self {
+            at,
+            ok: false,
+            error,
+            last_ok_at: previous.map_or(0, |p| p.last_ok_at),
+            ..Self::default()
+        }
+    }
+
     pub async fn store(&self, pool: &MySqlPool, t: &Tables) -> Result<(), DbError> {
         let values = [
             ("snapshot_at", self.at.to_string()),

@@ -165,6 +165,13 @@ impl ObjectKey {
     /// `key` with the content type `guess` names, unless the key is over
     /// S3's limit.
     fn within_limit(key: String, guess: mime_guess::MimeGuess) -> Result<Self, KeyError> {
+        let content_type = guess.first_raw().unwrap_or("application/octet-stream");
+        Self::typed_within_limit(key, content_type.to_owned())
+    }
+
+    /// `key` with `content_type`, unless the key is over S3's limit: the
+    /// one place every key is measured.
+    fn typed_within_limit(key: String, content_type: String) -> Result<Self, KeyError> {
         if key.len() > MAX_KEY_BYTES {
             return Err(KeyError::TooLong {
                 key: key.chars().take(60).collect(),
@@ -173,10 +180,7 @@ impl ObjectKey {
         }
         Ok(Self {
             key,
-            content_type: guess
-                .first_raw()
-                .unwrap_or("application/octet-stream")
-                .to_owned(),
+            content_type,
             metadata: Default::default(),
         })
     }
@@ -225,17 +229,7 @@ impl ObjectKey {
             Some(f) => format!("f{f}-v{version}-{md5}"),
         };
         let key = format!("{prefix}{VERSIONS_DIR}/{image_id}/{which}/{rest}");
-        if key.len() > MAX_KEY_BYTES {
-            return Err(KeyError::TooLong {
-                key: key.chars().take(60).collect(),
-                bytes: key.len(),
-            });
-        }
-        Ok(Self {
-            key,
-            content_type: current.content_type.clone(),
-            metadata: Default::default(),
-        })
+        Self::typed_within_limit(key, current.content_type.clone())
     }
 
     /// The version number a key names: `n` for a key
@@ -276,20 +270,7 @@ impl ObjectKey {
             .strip_prefix(prefix)
             .unwrap_or_else(|| old_key.rsplit('/').next().unwrap_or(old_key));
         let key = format!("{prefix}{RESENT_DIR}/{stamp}/{rest}");
-        if key.len() > MAX_KEY_BYTES {
-            return Err(KeyError::TooLong {
-                key: key.chars().take(60).collect(),
-                bytes: key.len(),
-            });
-        }
-        Ok(Self {
-            content_type: mime_guess::from_path(rest)
-                .first_raw()
-                .unwrap_or("application/octet-stream")
-                .to_owned(),
-            key,
-            metadata: Default::default(),
-        })
+        Self::within_limit(key, mime_guess::from_path(rest))
     }
 }
 
