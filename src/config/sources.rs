@@ -48,6 +48,8 @@ impl Config {
 
     /// Both steps on text already read, against the process environment
     /// with the database URL given apart (tests pass their own, or none).
+    /// Like [`Config::resolve`], it reads the files the config points to;
+    /// [`Config::parse`] is the step that reads nothing.
     pub fn from_toml(
         text: &str,
         path: &Path,
