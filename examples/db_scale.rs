@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use piwigo_s3upload::config::MonitorConfig;
 use piwigo_s3upload::db::Tables;
-use piwigo_s3upload::piwigo::Selection;
+use piwigo_s3upload::queue::selection::Selection;
 use piwigo_s3upload::queue::{enqueue, migrate, report};
 use sqlx::{Executor, MySqlPool, Row};
 

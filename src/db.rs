@@ -276,6 +276,13 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool, DbErr
         })
 }
 
+/// A round trip to the server, for `/readyz`.
+pub async fn ping(pool: &MySqlPool) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(pool)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,12 +21,12 @@ use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Secret;
 use crate::db::Tables;
 use crate::metrics::Metrics;
 use crate::queue::report;
 use crate::redact::Redactor;
 use crate::s3::Target;
+use crate::secret::Secret;
 
 /// Connections served at once. A slot is taken before `accept`, so clients
 /// beyond it wait in the kernel's backlog holding none of the daemon's
@@ -164,12 +164,7 @@ async fn healthz(State(st): State<Arc<HttpState>>) -> Response {
 }
 
 async fn readyz(State(st): State<Arc<HttpState>>) -> Response {
-    let db = match tokio::time::timeout(
-        PROBE_TIMEOUT,
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&st.pool),
-    )
-    .await
-    {
+    let db = match tokio::time::timeout(PROBE_TIMEOUT, crate::db::ping(&st.pool)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_string()),
@@ -237,7 +232,7 @@ async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "http: could not read the last verify for /metrics"),
     }
-    match crate::snapshot::LastSnapshot::load(&st.pool, &st.tables).await {
+    match crate::queue::last_snapshot::LastSnapshot::load(&st.pool, &st.tables).await {
         Ok(Some(last)) => st.metrics.set_snapshot(last.figures()),
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "http: could not read the last snapshot for /metrics"),

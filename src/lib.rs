@@ -3,9 +3,12 @@
 //!
 //! How the modules fit together:
 //!
-//! - [`config`]: the TOML file, its defaults and `validate()`.
-//! - [`sources`]: settings the file leaves out, from the environment,
-//!   Piwigo's [`database_inc`] and [`secret_file`]s, with their origins.
+//! - [`config`]: the config in two steps: the TOML file parsed with its
+//!   defaults, with no side effects (`Config::parse`); then
+//!   `config::sources` resolves what the file leaves out, from the
+//!   environment, Piwigo's [`database_inc`] and [`secret_file`]s, keeps
+//!   each value's origin and validates (`Config::resolve`).
+//! - [`secret`]: the `Secret` string that never shows in `Debug`.
 //! - [`cli`]: the command line's arguments, and nothing else.
 //! - [`commands`]: one module per command (`run`, `enqueue`, `status`,
 //!   `retry`, `check`, `verify`, `restore`, `import-s3upload`, `init`,
@@ -19,15 +22,21 @@
 //!   reload; the HTTP listener gets only a small `http::Feed` of it.
 //! - [`shutdown`]: signals turned into cancellation tokens.
 //! - [`db`]: the connection pool and the prefixed table names.
-//! - [`piwigo`]: read-only queries on Piwigo's tables; safe resolution of
-//!   `images.path` under the gallery root.
+//! - [`piwigo`]: Piwigo's side: read-only queries on its tables
+//!   (`piwigo::tables`), photo ids as admins type them (`piwigo::ids`), safe
+//!   resolution of `images.path` under the gallery root (`piwigo::root`),
+//!   and a photo's file with what reading it can fail with
+//!   (`piwigo::files`).
 //! - [`queue`]: all of our own SQL: migrations and the check and repair of
 //!   our tables, claims with leases, md5 and key reservations, success and
 //!   failure (backoff is computed there, once), enqueueing, the status
 //!   report; `queue::item` says what a row stands for (a
 //!   photo or one of its formats, first upload or new version) and is
 //!   the one place the kinds differ;
-//!   `queue::formats` queues formats and records them.
+//!   `queue::formats` queues formats and records them;
+//!   `queue::selection` is the photos a batch command picks,
+//!   `queue::records` the records `verify` audits and `restore` reads,
+//!   `queue::coverage` what `verify` finds neither recorded nor queued.
 //! - [`status`]: the one `Status` and `Outcome` enums (the strings the
 //!   database, `status`, `/metrics`, `verify` and the plugin show) and the
 //!   `Failure` type every module builds.
@@ -63,7 +72,7 @@
 //!   `restore::gallery` a whole gallery from a snapshot.
 //! - [`snapshot`]: database snapshots (every table with Piwigo's prefix,
 //!   consistent, plain SQL, gzip, optionally age-encrypted) and `local/`,
-//!   streamed to the bucket; retention, the schedule, `snapshot --list`.
+//!   streamed to the bucket; retention, the schedule, the listing.
 //! - [`metrics`]: counters for the summary, progress and `/metrics`.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, `/status` and `/presign`.
 //! - [`health`]: the `health` command, a client of that listener.
@@ -104,10 +113,10 @@ pub mod redact;
 pub mod restore;
 pub mod retention;
 pub mod s3;
+pub mod secret;
 pub mod secret_file;
 pub mod shutdown;
 pub mod snapshot;
-pub mod sources;
 pub mod status;
 pub mod sweep;
 pub mod systemd;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Where Docker and compose mount secrets.
 pub const DOCKER_SECRETS: &str = "/run/secrets";

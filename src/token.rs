@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// None when the request carries the configured token; otherwise the
 /// answer to send: 403 when no token is configured (the endpoint is off),

@@ -17,7 +17,7 @@ use piwigo_s3upload::config::{Config, Workers};
 use piwigo_s3upload::daemon::{self, RunOptions};
 use piwigo_s3upload::db::Tables;
 use piwigo_s3upload::metrics::Summary;
-use piwigo_s3upload::piwigo::Selection;
+use piwigo_s3upload::queue::selection::Selection;
 use piwigo_s3upload::queue::{enqueue, report};
 use piwigo_s3upload::shutdown::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use piwigo_s3upload::db::Tables;
-use piwigo_s3upload::piwigo::Selection;
 use piwigo_s3upload::queue::enqueue;
+use piwigo_s3upload::queue::selection::Selection;
 
 async fn enqueue_all(g: &Gallery) {
     let sel = Selection {

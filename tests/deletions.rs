@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use piwigo_s3upload::db::Tables;
-use piwigo_s3upload::piwigo::Selection;
 use piwigo_s3upload::queue::enqueue;
+use piwigo_s3upload::queue::selection::Selection;
 use piwigo_s3upload::retention::{self, Sweep};
 
 const NO_MONITOR: &str = "[monitor]\nenabled = false\n";

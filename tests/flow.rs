@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use piwigo_s3upload::db::Tables;
-use piwigo_s3upload::piwigo::Selection;
 use piwigo_s3upload::queue::enqueue;
+use piwigo_s3upload::queue::selection::Selection;
 
 /// First run sets the watermark; only photos added after it are queued,
 /// and what lands in the bucket is byte-identical to the files.

@@ -169,7 +169,7 @@ async fn the_slow_pass_finds_a_change_on_disk_alone_and_reads_no_unchanged_file(
     piwigo_s3upload::queue::enqueue::selection(
         &g.pool,
         &Tables::new(&g.prefix),
-        &piwigo_s3upload::piwigo::Selection {
+        &piwigo_s3upload::queue::selection::Selection {
             all: true,
             ..Default::default()
         },

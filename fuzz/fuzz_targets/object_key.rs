@@ -17,8 +17,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use piwigo_s3upload::config::normalize_prefix;
-use piwigo_s3upload::piwigo::html_escape;
-use piwigo_s3upload::s3::keys::{KeyFormat, ObjectKey, decode_piwigo_html};
+use piwigo_s3upload::piwigo::{decode_piwigo_html, html_escape};
+use piwigo_s3upload::s3::keys::{KeyFormat, ObjectKey};
 
 const FORMATS: [KeyFormat; 6] = [
     KeyFormat::None,

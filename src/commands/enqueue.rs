@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use crate::cli::EnqueueArgs;
 use crate::config::Config;
 use crate::exit::usage;
-use crate::piwigo::{self, Selection};
+use crate::piwigo;
 use crate::queue;
+use crate::queue::selection::Selection;
 
 pub(super) async fn run(config: &Config, args: EnqueueArgs) -> anyhow::Result<ExitCode> {
     let EnqueueArgs {

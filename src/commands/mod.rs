@@ -14,6 +14,7 @@ mod restore;
 mod retention;
 mod retry;
 mod run;
+mod snapshot;
 mod status;
 mod verify;
 
@@ -62,7 +63,7 @@ async fn configured(path: &Path, command: Configured) -> ExitCode {
         Configured::ImportS3upload => import::run(&config).await,
         Configured::Verify(args) => verify::run(&config, args).await,
         Configured::Restore(args) => restore::run(&config, args).await,
-        Configured::Snapshot { list } => crate::snapshot::command::run(&config, list).await,
+        Configured::Snapshot { list } => snapshot::run(&config, list).await,
         Configured::Retention { release } => retention::run(&config, release).await,
     };
     match result {

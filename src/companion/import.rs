@@ -5,11 +5,12 @@
 //! nothing added since is missed. Safe to run again: what is recorded
 //! stays, and queueing skips what is queued or uploaded.
 
-use sqlx::{MySqlPool, Row};
+use sqlx::MySqlPool;
 
 use crate::db::{DbError, Tables};
-use crate::piwigo::GalleryRoot;
-use crate::queue::{Outcome, Queue};
+use crate::piwigo::{self, GalleryRoot, OldRow};
+use crate::queue::Queue;
+use crate::queue::import::{self, OldUpload};
 
 use super::requests;
 
@@ -77,14 +78,6 @@ impl ImportReport {
     }
 }
 
-struct OldRow {
-    img_id: u32,
-    status: String,
-    s3_url: String,
-    md5: String,
-    date: Option<chrono::NaiveDateTime>,
-}
-
 /// Runs the import. `bucket` is the configured bucket, used for URLs that
 /// do not name one (a custom endpoint or `public_url`).
 pub async fn run(
@@ -96,44 +89,9 @@ pub async fn run(
     public_base: Option<&str>,
     dedupe: bool,
 ) -> Result<ImportReport, ImportError> {
-    let err = DbError::query;
-    let exists: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.tables \
-         WHERE table_schema = DATABASE() AND table_name = ?",
-    )
-    .bind(format!("{}s3upload", t.prefix))
-    .fetch_one(pool)
-    .await
-    .map_err(err("import: look for the old table"))?;
-    if exists == 0 {
+    let Some(old) = piwigo::old_rows(pool, t).await? else {
         return Err(ImportError::NoOldTable(t.old_plugin.clone()));
-    }
-    let rows = sqlx::query(&format!(
-        "SELECT o.img_id, o.status, o.s3_url, COALESCE(o.img_md5sum, '') AS md5, o.date_updated \
-         FROM {} o ORDER BY o.id",
-        t.old_plugin
-    ))
-    .fetch_all(pool)
-    .await
-    .map_err(err("import: read the old table"))?;
-    let mut old = Vec::with_capacity(rows.len());
-    for r in rows {
-        let text = |name: &str| -> Result<String, DbError> {
-            crate::piwigo::optional_text_column(&r, name)
-                .map(Option::unwrap_or_default)
-                .map_err(err("import: read the old table"))
-        };
-        old.push(OldRow {
-            img_id: r
-                .try_get::<Option<u32>, _>("img_id")
-                .map_err(err("import: read the old table"))?
-                .unwrap_or(0),
-            status: text("status")?,
-            s3_url: text("s3_url")?,
-            md5: text("md5")?,
-            date: r.try_get("date_updated").ok().flatten(),
-        });
-    }
+    };
 
     let mut report = ImportReport {
         rows: old.len() as u64,
@@ -167,25 +125,8 @@ pub async fn run(
         .old_watermark
         .max(report.newest_old_photo)
         .unwrap_or(0);
-    let set = sqlx::query(&format!(
-        "INSERT IGNORE INTO {} (name, value) VALUES ('watermark', ?)",
-        t.state
-    ))
-    .bind(stop.to_string())
-    .execute(pool)
-    .await
-    .map_err(err("import: set the watermark"))?
-    .rows_affected();
-    let current: u32 = sqlx::query_scalar::<_, String>(&format!(
-        "SELECT value FROM {} WHERE name = 'watermark'",
-        t.state
-    ))
-    .fetch_one(pool)
-    .await
-    .map_err(err("import: read the watermark"))?
-    .parse()
-    .unwrap_or(0);
-    if set == 1 {
+    let (set, current) = import::start_watermark(pool, t, stop).await?;
+    if set {
         report.watermark_set = Some(stop);
     }
     // This daemon ran first and put its watermark past photos the old
@@ -209,7 +150,6 @@ async fn record(
     bucket: &str,
     public_base: Option<&str>,
 ) -> Result<Result<bool, String>, DbError> {
-    let err = DbError::query;
     if row.img_id == 0 {
         return Ok(Err("no photo id in the old row".into()));
     }
@@ -219,14 +159,7 @@ async fn record(
             row.s3_url
         )));
     };
-    let image: Option<(String, Option<String>)> = sqlx::query_as(&format!(
-        "SELECT path, md5sum FROM {} WHERE id = ?",
-        t.images
-    ))
-    .bind(row.img_id)
-    .fetch_optional(pool)
-    .await
-    .map_err(err("import: read the photo"))?;
+    let image = piwigo::path_and_md5(pool, t, row.img_id).await?;
     let (path, piwigo_md5) = image.unwrap_or_default();
     // The old plugin sent the file without hashing it: its md5 is
     // Piwigo's, when Piwigo had one.
@@ -241,37 +174,16 @@ async fn record(
         .and_then(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .unwrap_or(0);
-    let outcome = Outcome::Uploaded.as_str();
-    let mut tx = pool.begin().await.map_err(err("import: begin"))?;
-    let inserted = sqlx::query(&format!(
-        "INSERT IGNORE INTO {} (image_id, outcome, bucket, s3_key, size, md5, url, uploaded_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(?, NOW(3)))",
-        t.uploaded
-    ))
-    .bind(row.img_id)
-    .bind(outcome)
-    .bind(&obj_bucket)
-    .bind(&key)
-    .bind(size)
-    .bind(&md5)
-    .bind(&row.s3_url)
-    .bind(row.date)
-    .execute(&mut *tx)
-    .await
-    .map_err(err("import: record an old upload"))?
-    .rows_affected();
-    if inserted == 1 {
-        sqlx::query(&format!(
-            "INSERT INTO {} (outcome, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1",
-            t.counts
-        ))
-        .bind(outcome)
-        .execute(&mut *tx)
-        .await
-        .map_err(err("import: count an old upload"))?;
-    }
-    tx.commit().await.map_err(err("import: commit"))?;
-    Ok(Ok(inserted == 1))
+    let old = OldUpload {
+        image_id: row.img_id,
+        bucket: &obj_bucket,
+        key: &key,
+        size,
+        md5: &md5,
+        url: &row.s3_url,
+        uploaded_at: row.date,
+    };
+    Ok(Ok(import::record_old_upload(pool, t, &old).await?))
 }
 
 /// The bucket and key an old plugin URL points at: AWS virtual-host and

@@ -36,13 +36,7 @@ pub async fn answer(
             "the photo id must be a number".into(),
         );
     };
-    let row: Result<Option<(String, String)>, sqlx::Error> = sqlx::query_as(&format!(
-        "SELECT bucket, s3_key FROM {} WHERE image_id = ?",
-        t.uploaded
-    ))
-    .bind(image_id)
-    .fetch_optional(pool)
-    .await;
+    let row = crate::queue::records::object_of(pool, t, image_id).await;
     let (bucket, key) = match row {
         Ok(Some(row)) => row,
         Ok(None) => {

@@ -12,8 +12,8 @@
 use sqlx::MySqlPool;
 
 use crate::db::{DbError, Tables};
-use crate::piwigo::Selection;
 use crate::queue::enqueue::{self, EnqueueReport};
+use crate::queue::selection::Selection;
 use crate::queue::{Queue, requests};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

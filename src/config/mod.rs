@@ -1,451 +1,46 @@
-//! The one TOML file an admin edits: serde structs, each section's
-//! defaults in its `Default`, and strict parsing whose errors name the key
-//! and line. `choices` holds the options with a fixed set of values;
-//! `validate` the checks whose errors name the field and the fix.
+//! The config in two steps. First the TOML file an admin edits is parsed
+//! into serde structs ([`Config::parse`], with no side effects: the
+//! result depends on the text alone). Then [`Config::resolve`] fills in
+//! what the file leaves out, from the environment, secret files and
+//! Piwigo's own `database.inc.php`, records where each value came from
+//! (for `check`), and validates. [`Config::load`] does both for a path,
+//! [`Config::from_toml`] for text already read.
+//!
+//! - `sections`: the structs, each section's defaults in its `Default`;
+//! - `units`: durations, sizes and rates as they are written;
+//! - `choices`: the options with a fixed set of values;
+//! - `parse`: the first step, with errors that name the key and line;
+//! - `sources`: the second step, the only one that reads the environment
+//!   and other files;
+//! - `validate`: the checks whose errors name the field and the fix;
+//! - `retention`, `snapshots`: their sections.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
-
-use serde::{Deserialize, Deserializer};
+use std::path::Path;
 
 pub mod choices;
+mod error;
+mod parse;
 mod retention;
+mod sections;
 mod snapshots;
+mod sources;
+mod units;
 mod validate;
 
+pub use crate::secret::Secret;
 pub use choices::{
     CannedAcl, Checksum, IfNoneMatch, KeyFormat, ServerSideEncryption, StorageClass,
 };
+pub use error::ConfigError;
 pub use retention::{Retain, RetentionConfig, Share};
+pub use sections::{
+    ChangesConfig, Config, DATABASE_URL_ENV, HttpConfig, MonitorConfig, Origin, PiwigoConfig,
+    S3Config, UploadConfig, Workers,
+};
 pub use snapshots::SnapshotsConfig;
-
-/// The environment variable that overrides `piwigo.database_url`, so the
-/// database password can live outside the file (systemd credentials,
-/// docker secrets).
-pub const DATABASE_URL_ENV: &str = "PIWIGO_S3UPLOAD_DATABASE_URL";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("config: cannot read {path}: {source} ({fix})")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-        /// What to do, which depends on why it could not be read.
-        fix: String,
-    },
-    #[error("config: {path} line {line}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error("config: {field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    #[error(transparent)]
-    PiwigoSettings(#[from] crate::database_inc::SettingsError),
-    #[error(transparent)]
-    SecretFile(#[from] crate::secret_file::SecretFileError),
-}
-
-impl ConfigError {
-    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-/// A string that never shows up in `Debug` or `Display` output, so a
-/// secret cannot leak through a log line, an error or a panic message.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    pub piwigo: PiwigoConfig,
-    pub s3: S3Config,
-    #[serde(default)]
-    pub monitor: MonitorConfig,
-    #[serde(default)]
-    pub upload: UploadConfig,
-    #[serde(default)]
-    pub changes: ChangesConfig,
-    #[serde(default)]
-    pub http: HttpConfig,
-    /// Database snapshots; `None` when the section is left out.
-    pub snapshots: Option<SnapshotsConfig>,
-    /// What becomes of deleted photos' objects and superseded versions.
-    #[serde(default)]
-    pub retention: RetentionConfig,
-    /// Whether the file itself holds a secret (decides the permission
-    /// warning); set while loading.
-    #[serde(skip)]
-    pub file_holds_secret: bool,
-    /// Where the database and credential settings came from, for `check`.
-    #[serde(skip)]
-    pub origins: Vec<crate::sources::Origin>,
-}
-
-/// Nothing here is required: a field left out of the file takes its value
-/// from `Default`, the one place the defaults are written (so for
-/// `monitor` and `upload`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Where `/healthz`, `/metrics` and `/status` are served; off when unset.
-    pub listen: Option<std::net::SocketAddr>,
-    /// Shared with the Piwigo plugin: `/status` and `/presign` answer only
-    /// requests that carry it (`Authorization: Bearer ...`), because they
-    /// show keys, paths and errors, and sign links to private objects.
-    pub token: Option<Secret>,
-    /// How long a presigned download link stays valid.
-    #[serde(deserialize_with = "duration")]
-    pub presign_expiry: Duration,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            listen: None,
-            token: None,
-            presign_expiry: Duration::from_secs(300),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PiwigoConfig {
-    /// `mysql://user:password@host:port/database`; read from Piwigo's
-    /// `local/config/database.inc.php` when unset.
-    #[serde(default)]
-    pub database_url: Option<Secret>,
-    /// A file holding the database password, for a `database_url` written
-    /// without one (or Piwigo's settings file left unread).
-    #[serde(default)]
-    pub database_password_file: Option<PathBuf>,
-    /// Piwigo's `database.inc.php`, when it is not under `root` (or the
-    /// linuxserver path).
-    #[serde(default)]
-    pub database_settings: Option<PathBuf>,
-    /// As written in the file; `table_prefix` holds the value in force.
-    #[serde(default, rename = "table_prefix")]
-    pub table_prefix_in_file: Option<String>,
-    /// `$prefixeTable` from Piwigo's settings when the file sets none,
-    /// else "piwigo_"; set while loading.
-    #[serde(skip)]
-    pub table_prefix: String,
-    /// Piwigo's install directory: `images.path` is relative to it.
-    pub root: PathBuf,
-    /// Directories outside `root` that photos may legitimately live in
-    /// (Piwigo's upload dir can be configured to `../photos`).
-    #[serde(default)]
-    pub extra_roots: Vec<PathBuf>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3Config {
-    pub bucket: String,
-    /// As written in the file; `region` holds the value in force.
-    #[serde(default, rename = "region")]
-    pub region_in_file: Option<String>,
-    /// `AWS_REGION` when the file sets none, else "us-east-1"; set while
-    /// loading.
-    #[serde(skip)]
-    pub region: String,
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    #[serde(default)]
-    pub force_path_style: bool,
-    #[serde(default)]
-    pub access_key_id: Option<Secret>,
-    #[serde(default)]
-    pub secret_access_key: Option<Secret>,
-    /// Files holding the keys instead of the two lines above: a path, or a
-    /// bare name looked up in $CREDENTIALS_DIRECTORY and /run/secrets.
-    #[serde(default)]
-    pub access_key_id_file: Option<PathBuf>,
-    #[serde(default)]
-    pub secret_access_key_file: Option<PathBuf>,
-    #[serde(default)]
-    pub session_token: Option<Secret>,
-    /// The plugin's "bucket path"; normalised by `validate()`.
-    #[serde(default)]
-    pub prefix: String,
-    #[serde(default)]
-    pub key_format: KeyFormat,
-    /// Base of the links shown by `status` (a CDN or public bucket URL);
-    /// derived from endpoint, bucket and region when unset.
-    #[serde(default)]
-    pub public_url: Option<String>,
-    /// The bucket's default when unset.
-    #[serde(default)]
-    pub storage_class: Option<StorageClass>,
-    #[serde(default)]
-    pub server_side_encryption: Option<ServerSideEncryption>,
-    #[serde(default)]
-    pub sse_kms_key_id: Option<String>,
-    /// Off by default because new AWS buckets refuse ACLs.
-    #[serde(default)]
-    pub acl: Option<CannedAcl>,
-    /// Whether the server refuses `If-None-Match: *` writes over an
-    /// existing object (AWS S3 does; rclone and Garage do not): then the
-    /// HEAD before each upload is skipped, one round trip less per photo.
-    /// `auto` (the default) asks the server with a probe at start; on a
-    /// server that ignores the header, skipping the HEAD would let an
-    /// object already at the key be overwritten.
-    #[serde(default)]
-    pub honours_if_none_match: IfNoneMatch,
-    /// What the server checks each part of a multipart upload against:
-    /// `content-md5` (every server takes it; a second md5 of the parts'
-    /// bytes), `crc32c` (a fraction of that CPU; only for servers that
-    /// check it), or `auto` (the default: a probe at start decides).
-    #[serde(default)]
-    pub checksum: Checksum,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MonitorConfig {
-    pub enabled: bool,
-    #[serde(deserialize_with = "duration")]
-    pub poll_interval: Duration,
-    pub tag: Option<String>,
-}
-
-impl Default for MonitorConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            poll_interval: Duration::from_secs(2),
-            tag: None,
-        }
-    }
-}
-
-/// Recorded photos whose file changes get a new version: rows Piwigo
-/// touched are checked at each poll, and a slow pass `stat()`s every
-/// recorded file in turn.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChangesConfig {
-    /// Off: nothing recorded is ever looked at again (uploads are
-    /// one-time, as with the old plugin).
-    pub enabled: bool,
-    /// The slow pass covers every recorded file once in this period,
-    /// spreading its `stat()`s evenly over it.
-    #[serde(deserialize_with = "duration")]
-    pub full_pass: Duration,
-}
-
-impl Default for ChangesConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            full_pass: Duration::from_secs(24 * 3600),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UploadConfig {
-    /// Uploads at once: found by the daemon between `min_workers` and
-    /// `max_workers`, or a fixed number.
-    pub workers: Workers,
-    /// The bounds of `workers = "auto"`.
-    pub min_workers: usize,
-    pub max_workers: usize,
-    pub prevent_duplicates_by_md5: bool,
-    /// Files larger than this go up in parts.
-    #[serde(deserialize_with = "size")]
-    pub multipart_threshold: u64,
-    #[serde(deserialize_with = "size")]
-    pub part_size: u64,
-    /// Parts of one large file sent at once.
-    pub part_concurrency: usize,
-    /// How long a claimed photo stays with its worker without a heartbeat;
-    /// after a crash, its photos come back to the queue after this long.
-    #[serde(deserialize_with = "duration")]
-    pub claim_lease: Duration,
-    #[serde(deserialize_with = "duration")]
-    pub retry_backoff_min: Duration,
-    #[serde(deserialize_with = "duration")]
-    pub retry_backoff_max: Duration,
-    /// On SIGINT/SIGTERM, how long uploads in flight may take to finish
-    /// before they are stopped and handed back to the queue.
-    #[serde(deserialize_with = "duration")]
-    pub shutdown_timeout: Duration,
-    /// Total upload rate across all workers, in bytes per second; no cap
-    /// when unset.
-    #[serde(deserialize_with = "rate")]
-    pub max_bandwidth: Option<u64>,
-    /// How often progress is logged while a backlog drains.
-    #[serde(deserialize_with = "duration")]
-    pub progress_interval: Duration,
-    /// A photo whose `open()` or `read()` returns nothing for this long (a
-    /// hung network mount, a FIFO) fails alone as `failed_file_stalled`.
-    #[serde(deserialize_with = "duration")]
-    pub read_stall_timeout: Duration,
-    /// When photos are in flight and none has settled (uploaded, recorded
-    /// or failed) for this long, `/healthz` fails and the systemd watchdog
-    /// is no longer fed. Raise it for very large files on slow uplinks.
-    #[serde(deserialize_with = "duration")]
-    pub no_progress_alarm: Duration,
-}
-
-impl Default for UploadConfig {
-    fn default() -> Self {
-        Self {
-            workers: Workers::Auto,
-            min_workers: 4,
-            max_workers: 64,
-            prevent_duplicates_by_md5: true,
-            multipart_threshold: 64 * 1024 * 1024,
-            part_size: 16 * 1024 * 1024,
-            part_concurrency: 4,
-            claim_lease: Duration::from_secs(60),
-            retry_backoff_min: Duration::from_secs(10),
-            retry_backoff_max: Duration::from_secs(3600),
-            shutdown_timeout: Duration::from_secs(30),
-            max_bandwidth: None,
-            progress_interval: Duration::from_secs(30),
-            read_stall_timeout: Duration::from_secs(60),
-            no_progress_alarm: Duration::from_secs(30 * 60),
-        }
-    }
-}
-
-/// `upload.workers`: `"auto"` or a fixed number of uploads at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workers {
-    Auto,
-    Fixed(usize),
-}
-
-/// Where `workers = "auto"` starts: the fixed default of earlier
-/// versions, which every link handles.
-const AUTO_START: usize = 8;
-
-impl UploadConfig {
-    /// Uploads at once when the daemon starts, and what `restore` uses for
-    /// its downloads.
-    pub fn initial_workers(&self) -> usize {
-        match self.workers {
-            Workers::Fixed(n) => n,
-            Workers::Auto => {
-                AUTO_START.clamp(self.min_workers, self.max_workers.max(self.min_workers))
-            }
-        }
-    }
-}
-
-impl fmt::Display for Workers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Auto => f.write_str("auto"),
-            Self::Fixed(n) => write!(f, "{n}"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Workers {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Workers;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"auto\" or a number of uploads at once, such as 8")
-            }
-            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Workers, E> {
-                usize::try_from(n).map(Workers::Fixed).map_err(|_| {
-                    E::custom(format!(
-                        "{n} is not a number of uploads; write \"auto\" or a number such as 8"
-                    ))
-                })
-            }
-            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Workers, E> {
-                usize::try_from(n).map(Workers::Fixed).map_err(|_| {
-                    E::custom(format!(
-                        "{n} is not a number of uploads; write \"auto\" or a number such as 8"
-                    ))
-                })
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Workers, E> {
-                // The text is not quoted back: a secret pasted on the wrong
-                // line must not reach the log.
-                if s.trim().eq_ignore_ascii_case("auto") {
-                    Ok(Workers::Auto)
-                } else {
-                    Err(E::custom(
-                        "this text is not a number of uploads; write \"auto\" or a number such as 8",
-                    ))
-                }
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "`{text}` is not a duration ({e}); write it like \"2s\", \"500ms\" or \"5m\""
-        ))
-    })
-}
-
-fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_size(&text).map_err(serde::de::Error::custom)
-}
-
-fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let text = String::deserialize(d)?;
-    let size = text.trim().strip_suffix("/s").unwrap_or(&text);
-    match parse_size(size) {
-        Ok(0) => Err(serde::de::Error::custom(
-            "a bandwidth of 0 would stop every upload; remove the line for no cap",
-        )),
-        Ok(n) => Ok(Some(n)),
-        Err(_) => Err(serde::de::Error::custom(format!(
-            "`{text}` is not a rate; write it like \"20MiB/s\""
-        ))),
-    }
-}
-
-/// Parses "64MiB", "5 MB", "1048576": sizes as admins write them.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    bytesize::ByteSize::from_str(text.trim())
-        .map(|b| b.as_u64())
-        .map_err(|_| format!("`{text}` is not a size; write it like \"16MiB\" or \"64MB\""))
-}
+pub use sources::Environment;
+pub use units::parse_size;
+pub use validate::normalize_prefix;
 
 /// Far above any real config file; a path to `/dev/zero` or a huge file by
 /// mistake is refused instead of read into memory.
@@ -475,136 +70,15 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
 }
 
 impl Config {
-    /// Reads, parses and validates the file, then applies the environment
-    /// override. Nothing here touches the network or the database.
+    /// Reads the file, parses it, then resolves it against the process
+    /// environment. Nothing here touches the network or the database.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = read_capped(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             fix: read_fix(path, &source),
             source,
         })?;
-        let env_url = std::env::var(DATABASE_URL_ENV).ok();
-        Self::from_toml(&text, path, env_url)
-    }
-
-    pub fn from_toml(
-        text: &str,
-        path: &Path,
-        env_database_url: Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| parse_error(&e, text, path))?;
-        config.file_holds_secret = config.holds_secret();
-        crate::sources::apply(
-            &mut config,
-            crate::sources::Environment::current(env_database_url),
-        )?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    pub fn database_url(&self) -> &str {
-        self.piwigo
-            .database_url
-            .as_ref()
-            .map(Secret::expose)
-            .unwrap_or_default()
-    }
-
-    /// Every secret value in the config, for scrubbing text that came from
-    /// outside (server error messages) before it is logged or stored.
-    /// Whether a secret is written in the config itself. An access key id
-    /// is redacted from logs like a secret but grants nothing without its
-    /// secret key: alone it does not make a world-readable file a leak.
-    fn holds_secret(&self) -> bool {
-        let id = self.s3.access_key_id.as_ref().map(|s| s.expose());
-        self.secrets().iter().any(|s| Some(s.as_str()) != id)
-    }
-
-    pub fn secrets(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let s3 = &self.s3;
-        for s in [
-            &s3.access_key_id,
-            &s3.secret_access_key,
-            &s3.session_token,
-            &self.http.token,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            out.push(s.expose().to_owned());
-        }
-        if let Ok(url) = url::Url::parse(self.database_url())
-            && let Some(pw) = url.password()
-        {
-            out.push(pw.to_owned());
-            if let Ok(decoded) = percent_encoding::percent_decode_str(pw).decode_utf8() {
-                out.push(decoded.into_owned());
-            }
-        }
-        out.retain(|s| s.len() >= 4);
-        out
-    }
-}
-
-/// Keys whose values must not be echoed, even when they are malformed.
-const SECRET_KEYS: &[&str] = &[
-    "database_url",
-    "access_key_id",
-    "secret_access_key",
-    "session_token",
-];
-
-/// A parse error that names the line and the key but never quotes the
-/// line (it may hold a secret), nor the value of a secret key.
-fn parse_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
-    let (line, key) = match e.span() {
-        Some(span) => {
-            let start = span.start.min(text.len());
-            let line_no = text.as_bytes()[..start]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1;
-            let line_text = text.lines().nth(line_no - 1).unwrap_or_default();
-            let key = line_text
-                .split_once('=')
-                .map(|(k, _)| k.trim().to_owned())
-                .filter(|k| {
-                    !k.is_empty()
-                        && k.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                });
-            // The section the line is in, so the key reads as it is
-            // documented (`s3.acl`, not `acl`).
-            let section = text
-                .lines()
-                .take(line_no - 1)
-                .map(str::trim)
-                .filter(|l| l.starts_with('[') && l.ends_with(']'))
-                .last()
-                .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-            let field = |k: &String| match &section {
-                Some(section) => format!("{section}.{k}"),
-                None => k.clone(),
-            };
-            (line_no, key.map(|k| (field(&k), k)))
-        }
-        None => (0, None),
-    };
-    let message = match &key {
-        Some((field, k)) if SECRET_KEYS.contains(&k.as_str()) => {
-            format!("{field}: not a valid value (it must be a quoted string)")
-        }
-        Some((field, k)) if !e.message().contains(k.as_str()) => {
-            format!("{field}: {}", e.message())
-        }
-        _ => e.message().to_owned(),
-    };
-    ConfigError::Parse {
-        path: path.to_owned(),
-        line,
-        message,
+        Self::parse(&text, path)?.resolve(&Environment::current())
     }
 }
 
@@ -632,23 +106,10 @@ pub fn readable_by_others(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
 }
 
-/// The plugin's bucket path: no leading slash, exactly one trailing slash,
-/// empty for the bucket root.
-pub fn normalize_prefix(prefix: &str) -> String {
-    let segments: Vec<&str> = prefix
-        .split('/')
-        .filter(|s| !s.is_empty() && *s != "." && *s != "..")
-        .collect();
-    if segments.is_empty() {
-        String::new()
-    } else {
-        format!("{}/", segments.join("/"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const MINIMAL: &str = r#"
 [piwigo]
@@ -659,7 +120,18 @@ bucket = "photos"
 "#;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::from_toml(text, Path::new("test.toml"), None)
+        resolved(text, Environment::default())
+    }
+
+    fn resolved(text: &str, env: Environment) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))?.resolve(&env)
+    }
+
+    fn with_database_url(url: &str) -> Environment {
+        Environment {
+            database_url: Some(url.into()),
+            ..Environment::default()
+        }
     }
 
     #[test]
@@ -676,6 +148,22 @@ bucket = "photos"
         assert!(c.changes.enabled);
         assert_eq!(c.changes.full_pass, Duration::from_secs(86_400));
         assert_eq!(c.http.presign_expiry, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn checksum_is_auto_by_default_and_names_its_choices() {
+        assert_eq!(parse(MINIMAL).unwrap().s3.checksum, Checksum::Auto);
+        for want in [Checksum::Auto, Checksum::ContentMd5, Checksum::Crc32c] {
+            let c = parse(&format!("{MINIMAL}checksum = \"{}\"\n", want.as_str())).unwrap();
+            assert_eq!(c.s3.checksum, want);
+        }
+        let err = parse(&format!("{MINIMAL}checksum = \"sha256\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("checksum") && err.contains("content-md5") && err.contains("crc32c"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -697,22 +185,6 @@ bucket = "photos"
             .to_string();
         assert!(
             err.contains("honours_if_none_match") && err.contains("\"auto\""),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn checksum_is_auto_by_default_and_names_its_choices() {
-        assert_eq!(parse(MINIMAL).unwrap().s3.checksum, Checksum::Auto);
-        for want in [Checksum::Auto, Checksum::ContentMd5, Checksum::Crc32c] {
-            let c = parse(&format!("{MINIMAL}checksum = \"{}\"\n", want.as_str())).unwrap();
-            assert_eq!(c.s3.checksum, want);
-        }
-        let err = parse(&format!("{MINIMAL}checksum = \"sha256\"\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("checksum") && err.contains("content-md5") && err.contains("crc32c"),
             "{err}"
         );
     }
@@ -768,7 +240,7 @@ bucket = "photos"
     #[test]
     fn example_config_parses() {
         let text = include_str!("../../config.example.toml");
-        let c = Config::from_toml(text, Path::new("t"), Some("mysql://u:p@h/db".into())).unwrap();
+        let c = resolved(text, with_database_url("mysql://u:p@h/db")).unwrap();
         assert_eq!(c.s3.prefix, "photos/");
     }
 
@@ -818,12 +290,7 @@ bucket = "photos"
             "",
         );
         assert!(parse(&text).is_err());
-        let c = Config::from_toml(
-            &text,
-            Path::new("t"),
-            Some("mysql://u:p@db:3306/gallery".into()),
-        )
-        .unwrap();
+        let c = resolved(&text, with_database_url("mysql://u:p@db:3306/gallery")).unwrap();
         assert_eq!(c.database_url(), "mysql://u:p@db:3306/gallery");
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// How long objects no longer in use stay in the bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -15,7 +15,7 @@ pub struct SnapshotsConfig {
     pub enabled: bool,
     /// Time between two snapshots; one is taken at start when the newest
     /// in the bucket is older than this.
-    #[serde(deserialize_with = "super::duration")]
+    #[serde(deserialize_with = "super::units::duration")]
     pub interval: Duration,
     /// The newest N are kept whatever their age.
     pub keep_last: u32,

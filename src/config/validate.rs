@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use super::{Config, ConfigError, DATABASE_URL_ENV, ServerSideEncryption, normalize_prefix};
+use super::choices::{MAX_KEY_BYTES, ServerSideEncryption};
+use super::error::ConfigError;
+use super::sections::{Config, DATABASE_URL_ENV, Workers};
 
 /// The longest `s3.prefix`: what is left of S3's 1024-byte keys must hold
 /// the longest file name a filesystem allows (255) and some album path.
@@ -177,7 +179,7 @@ impl Config {
         }
         s3.prefix = normalize_prefix(&s3.prefix);
         // Keys are at most 1024 bytes; a file name alone may take 255.
-        let room = super::choices::MAX_KEY_BYTES - MAX_PREFIX_BYTES;
+        let room = MAX_KEY_BYTES - MAX_PREFIX_BYTES;
         if s3.prefix.len() > MAX_PREFIX_BYTES {
             return Err(ConfigError::invalid(
                 "s3.prefix",
@@ -192,7 +194,7 @@ impl Config {
 
     fn validate_upload(&self) -> Result<(), ConfigError> {
         let up = &self.upload;
-        if let super::Workers::Fixed(n) = up.workers
+        if let Workers::Fixed(n) = up.workers
             && !(1..=256).contains(&n)
         {
             return Err(ConfigError::invalid(
@@ -289,4 +291,18 @@ fn check_database_url(url: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// The plugin's bucket path: no leading slash, exactly one trailing slash,
+/// empty for the bucket root.
+pub fn normalize_prefix(prefix: &str) -> String {
+    let segments: Vec<&str> = prefix
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+        .collect();
+    if segments.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", segments.join("/"))
+    }
 }

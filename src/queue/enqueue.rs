@@ -3,8 +3,9 @@
 
 use sqlx::{MySqlPool, QueryBuilder};
 
+use super::selection::Selection;
 use crate::db::{DbError, Tables};
-use crate::piwigo::{SKIPPED_PATHS_SQL, Selection};
+use crate::piwigo::SKIPPED_PATHS_SQL;
 
 /// What a monitoring poll did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -2,10 +2,13 @@
 //! heartbeats, hand-backs), `reserve` (md5 and key reservations, waits),
 //! `record` (success, failure with backoff, rows Piwigo dropped), `retry`
 //! (rows made due again, work left), `item` (what a row stands for),
-//! `formats`, `versions` (new versions and their history), `changes`
-//! (what the change check reads), `enqueue`, `report`, `heartbeat` and
+//! `formats`, `versions` (new versions and their history), `uploaded`
+//! (the steps of a success that `record` and `versions` share), `changes`
+//! (what the change check reads), `enqueue` (with `selection`, the photos a batch command picks), `report`, `records` (the
+//! records `verify` audits and `restore` reads), `coverage` (what
+//! `verify` finds neither recorded nor queued), `import` (the old plugin's uploads taken over), `heartbeat` and
 //! `requests` (the companion plugin's tables), `state` (named values kept
-//! between runs), `migrate` and `schema`;
+//! between runs) and `last_snapshot` (the last snapshot's result in it), `migrate` and `schema`;
 //! `deleted` (photos deleted in Piwigo, the guard's memory) and `removal`
 //! (their objects leaving the records). This file holds the types they
 //! share.
@@ -16,14 +19,18 @@
 
 pub mod changes;
 mod claim;
+pub mod coverage;
 pub use claim::LiveClaim;
 pub mod deleted;
 pub mod enqueue;
 pub mod formats;
 pub mod heartbeat;
+pub mod import;
 pub mod item;
+pub mod last_snapshot;
 pub mod migrate;
 mod record;
+pub mod records;
 pub mod removal;
 mod reserve;
 mod retry;
@@ -31,7 +38,9 @@ pub use retry::retry_changed_photos;
 pub mod report;
 pub mod requests;
 pub mod schema;
+pub mod selection;
 pub mod state;
+mod uploaded;
 pub mod versions;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -67,7 +67,7 @@ pub struct Report {
     pub pending: Vec<PendingRow>,
     pub uploaded: Vec<UploadedRow>,
     /// The last database snapshot; `None` until one was attempted.
-    pub last_snapshot: Option<crate::snapshot::LastSnapshot>,
+    pub last_snapshot: Option<super::last_snapshot::LastSnapshot>,
     pub deletions: Deletions,
     pub versions: VersionCounts,
 }
@@ -280,7 +280,7 @@ pub async fn report(pool: &MySqlPool, t: &Tables, limit: u32) -> Result<Report, 
     .collect::<Result<Vec<_>, _>>()
     .map_err(err("status: daemons"))?;
 
-    let last_snapshot = crate::snapshot::LastSnapshot::load(pool, t).await?;
+    let last_snapshot = super::last_snapshot::LastSnapshot::load(pool, t).await?;
     let versions = version_counts(pool, t).await?;
     Ok(Report {
         versions,

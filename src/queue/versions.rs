@@ -96,7 +96,7 @@ impl Queue {
     ) -> Result<bool, DbError> {
         let err = DbError::query;
         let mut tx = self.pool.begin().await.map_err(err("refresh: begin"))?;
-        let dequeued = super::record::dequeue(&mut tx, &self.t, c)
+        let dequeued = super::uploaded::dequeue(&mut tx, &self.t, c)
             .await
             .map_err(err("refresh: dequeue"))?;
         if !dequeued {
@@ -203,7 +203,7 @@ pub(super) async fn supersede(
         .execute(&mut *tx)
         .await
         .map_err(err("record version: count"))?;
-        super::record::count_outcome(tx, t, r.outcome).await?;
+        super::uploaded::count_outcome(tx, t, r.outcome).await?;
     }
     Ok(())
 }
@@ -215,10 +215,10 @@ async fn insert_first(
     c: &Claimed,
     r: &Record,
 ) -> Result<(), DbError> {
-    super::record::insert_record(tx, t, c.image_id, r)
+    super::uploaded::insert_record(tx, t, c.image_id, r)
         .await
         .map_err(DbError::query("record version: insert the record"))?;
-    super::record::count_outcome(tx, t, r.outcome).await
+    super::uploaded::count_outcome(tx, t, r.outcome).await
 }
 
 /// Queues a new version of a recorded item. Returns whether a row was

@@ -10,13 +10,14 @@ use std::collections::HashSet;
 use futures_util::StreamExt;
 use sqlx::MySqlPool;
 
-use super::{Options, RestoreError, Summary, fetch::Job, gallery_rows};
+use super::{Options, RestoreError, Summary, fetch::Job};
 use crate::config::{Config, ServerSideEncryption};
 use crate::db::Tables;
+use crate::piwigo::gallery_rows;
+use crate::queue::records::bare_etag;
 use crate::s3::Target;
 use crate::s3::keys::KeyFormat;
 use crate::s3::read::Listed;
-use crate::verify::records::bare_etag;
 
 pub async fn run(
     config: &Config,

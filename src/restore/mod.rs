@@ -6,7 +6,6 @@
 pub mod fetch;
 pub mod from_bucket;
 pub mod gallery;
-mod gallery_rows;
 pub mod owner;
 
 use std::collections::HashMap;
@@ -20,8 +19,8 @@ use crate::config::Config;
 use crate::db::{DbError, Tables};
 use crate::piwigo::GalleryRoot;
 use crate::progress::Progress;
+use crate::queue::records::{self, Filter};
 use crate::s3::{S3Error, Target};
-use crate::verify::records::{self, Filter};
 pub use fetch::{Job, Mode, Outcome};
 
 #[derive(Debug, Clone, Default)]
@@ -275,10 +274,7 @@ pub async fn why_nothing_selected(
     t: &Tables,
     filter: &Filter,
 ) -> Result<String, DbError> {
-    let records: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", t.uploaded))
-        .fetch_one(pool)
-        .await
-        .map_err(DbError::query("restore: count upload records"))?;
+    let records = records::count(pool, t).await?;
     if records == 0 {
         return Ok(format!(
             "restore: no upload records exist ({} is empty: the daemon's tables were lost or nothing was uploaded yet); bring the files back from the objects themselves with `restore --from-bucket --all`",

@@ -2,6 +2,7 @@
 //! bucket and with which Content-Type. The six layouts are the S3Upload
 //! plugin's, so a bucket filled by the plugin keeps growing the same way.
 
+use crate::piwigo::decode_piwigo_html;
 use crate::status::{Failure, Retry, Status};
 
 // The layout is an option of the config file, and S3's key limit bounds
@@ -164,6 +165,13 @@ impl ObjectKey {
     /// `key` with the content type `guess` names, unless the key is over
     /// S3's limit.
     fn within_limit(key: String, guess: mime_guess::MimeGuess) -> Result<Self, KeyError> {
+        let content_type = guess.first_raw().unwrap_or("application/octet-stream");
+        Self::typed_within_limit(key, content_type.to_owned())
+    }
+
+    /// `key` with `content_type`, unless the key is over S3's limit: the
+    /// one place every key is measured.
+    fn typed_within_limit(key: String, content_type: String) -> Result<Self, KeyError> {
         if key.len() > MAX_KEY_BYTES {
             return Err(KeyError::TooLong {
                 key: key.chars().take(60).collect(),
@@ -172,10 +180,7 @@ impl ObjectKey {
         }
         Ok(Self {
             key,
-            content_type: guess
-                .first_raw()
-                .unwrap_or("application/octet-stream")
-                .to_owned(),
+            content_type,
             metadata: Default::default(),
         })
     }
@@ -224,17 +229,7 @@ impl ObjectKey {
             Some(f) => format!("f{f}-v{version}-{md5}"),
         };
         let key = format!("{prefix}{VERSIONS_DIR}/{image_id}/{which}/{rest}");
-        if key.len() > MAX_KEY_BYTES {
-            return Err(KeyError::TooLong {
-                key: key.chars().take(60).collect(),
-                bytes: key.len(),
-            });
-        }
-        Ok(Self {
-            key,
-            content_type: current.content_type.clone(),
-            metadata: Default::default(),
-        })
+        Self::typed_within_limit(key, current.content_type.clone())
     }
 
     /// The version number a key names: `n` for a key
@@ -275,20 +270,7 @@ impl ObjectKey {
             .strip_prefix(prefix)
             .unwrap_or_else(|| old_key.rsplit('/').next().unwrap_or(old_key));
         let key = format!("{prefix}{RESENT_DIR}/{stamp}/{rest}");
-        if key.len() > MAX_KEY_BYTES {
-            return Err(KeyError::TooLong {
-                key: key.chars().take(60).collect(),
-                bytes: key.len(),
-            });
-        }
-        Ok(Self {
-            content_type: mime_guess::from_path(rest)
-                .first_raw()
-                .unwrap_or("application/octet-stream")
-                .to_owned(),
-            key,
-            metadata: Default::default(),
-        })
+        Self::within_limit(key, mime_guess::from_path(rest))
     }
 }
 
@@ -309,37 +291,6 @@ fn split_upload_name(disk_name: &str) -> (Option<&str>, Option<&str>) {
         }
         _ => (None, None),
     }
-}
-
-/// Piwigo stores `images.file` through `htmlspecialchars`: undo exactly
-/// that, in one pass, so `&amp;lt;` becomes `&lt;` and not `<`.
-pub fn decode_piwigo_html(text: &str) -> String {
-    const ENTITIES: [(&str, char); 6] = [
-        ("&amp;", '&'),
-        ("&lt;", '<'),
-        ("&gt;", '>'),
-        ("&quot;", '"'),
-        ("&#039;", '\''),
-        ("&#39;", '\''),
-    ];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find('&') {
-        out.push_str(&rest[..pos]);
-        rest = &rest[pos..];
-        match ENTITIES.iter().find(|(e, _)| rest.starts_with(e)) {
-            Some((entity, ch)) => {
-                out.push(*ch);
-                rest = &rest[entity.len()..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

@@ -9,14 +9,13 @@
 //! - `local_dir`: Piwigo's `local/` beside the dump.
 //! - `open`: the reading side: decrypt, decompress, statements.
 //! - `retention`: which snapshots to keep.
-//! - `catalog`: the snapshots in the bucket, their manifests, and the
-//!   last result for `status` and `/metrics`.
+//! - `catalog`: the snapshots in the bucket and their manifests (the last
+//!   result is kept by `queue::last_snapshot`).
 //! - `grants`: what the database user needs.
-//! - `command`: `snapshot` and `snapshot --list`.
-//! - `schedule`: the daemon's background task.
+//! - `schedule`: the daemon's background task (the command is
+//!   `commands::snapshot`).
 
 pub mod catalog;
-pub mod command;
 pub mod dump;
 pub mod grants;
 pub mod keys;
@@ -37,8 +36,9 @@ use tracing::Instrument;
 
 use crate::config::{Config, SnapshotsConfig};
 use crate::db::{DbError, Tables};
+pub use crate::queue::last_snapshot::LastSnapshot;
 use crate::s3::{S3Error, Target};
-pub use catalog::{LastSnapshot, Manifest};
+pub use catalog::Manifest;
 use keys::SnapshotName;
 
 #[derive(Debug, thiserror::Error)]
@@ -86,15 +86,9 @@ pub async fn piwigo_version(root: &Path, pool: &MySqlPool, t: &Tables) -> String
     if let Some(v) = tree_version(root) {
         return v;
     }
-    let branch: Option<(String,)> = sqlx::query_as(&format!(
-        "SELECT CAST(value AS CHAR) FROM {}config WHERE param = 'piwigo_db_version'",
-        t.prefix
-    ))
-    .fetch_optional(pool)
-    .await
-    .ok()
-    .flatten();
-    branch.map_or_else(|| "unknown".into(), |(b,)| b)
+    crate::piwigo::db_version(pool, t)
+        .await
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// `define('PHPWG_VERSION', '16.4.0');` in a Piwigo tree.

@@ -12,9 +12,10 @@ use sqlx::MySqlPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::catalog::{self, LastSnapshot};
+use super::catalog;
 use crate::config::{Config, SnapshotsConfig};
 use crate::db::Tables;
+use crate::queue::last_snapshot::LastSnapshot;
 use crate::redact::Redactor;
 use crate::s3::Target;
 
@@ -73,27 +74,18 @@ pub async fn run(
         let last = match &result {
             Ok(taken) => {
                 retry_at = None;
-                LastSnapshot {
-                    at: now,
-                    ok: true,
-                    name: taken.manifest.name.clone(),
-                    bytes: taken.manifest.database_bytes,
-                    last_ok_at: now,
-                    error: String::new(),
-                }
+                LastSnapshot::succeeded(
+                    now,
+                    taken.manifest.name.clone(),
+                    taken.manifest.database_bytes,
+                )
             }
             Err(e) => {
                 let error = redact.scrub(&e.to_string());
                 let after = RETRY_AFTER.min(snap.interval);
                 tracing::warn!(error = %error, retry_in = ?after, "snapshot failed; trying again later");
                 retry_at = Some(Instant::now() + after);
-                LastSnapshot {
-                    at: now,
-                    ok: false,
-                    error,
-                    last_ok_at: previous.map_or(0, |p| p.last_ok_at),
-                    ..LastSnapshot::default()
-                }
+                LastSnapshot::failed(now, error, previous.as_ref())
             }
         };
         if let Err(e) = last.store(&pool, &t).await {

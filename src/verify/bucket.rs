@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::records::{Recorded, bare_etag};
+use crate::queue::records::{Recorded, bare_etag};
 use crate::s3::{S3Error, Target};
 
 /// Objects downloaded at once by `--read-data`.

@@ -8,8 +8,8 @@ use futures_util::StreamExt;
 use md5::{Digest, Md5};
 use serde::Serialize;
 
-use super::records::Recorded;
 use crate::piwigo::{FileError, GalleryRoot};
+use crate::queue::records::Recorded;
 
 /// Files hashed at once: the disk, not the CPU, is the limit.
 const PARALLEL: usize = 4;

@@ -3,9 +3,7 @@
 //! exit code, and a few numbers kept for `/metrics`.
 
 pub mod bucket;
-pub mod coverage;
 pub mod disk;
-pub mod records;
 mod render;
 pub mod resend;
 
@@ -15,6 +13,7 @@ use sqlx::MySqlPool;
 use crate::config::{Config, ServerSideEncryption};
 use crate::db::{DbError, Tables};
 use crate::piwigo::GalleryRoot;
+use crate::queue::{coverage, records};
 use crate::s3::{S3Error, Target};
 
 pub use render::to_text;

@@ -12,10 +12,10 @@ use serde::Serialize;
 use sqlx::MySqlPool;
 
 use super::bucket::{ObjectProblem, Problem};
-use super::records::{self, Recorded};
 use crate::db::{DbError, Tables};
 use crate::digest::{FileDigest, digest};
 use crate::piwigo::GalleryRoot;
+use crate::queue::records::{self, Recorded};
 use crate::s3::Target;
 use crate::s3::keys::ObjectKey;
 use crate::s3::upload::PutError;

@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
-use super::catalog::{self, LastSnapshot};
 use crate::config::Config;
+use crate::queue::last_snapshot::LastSnapshot;
 use crate::redact::Redactor;
 use crate::s3::Target;
+use crate::snapshot::{self, catalog};
 
 pub async fn run(config: &Config, list: bool) -> anyhow::Result<ExitCode> {
     let target = Target::new(&config.s3, &config.upload).await;
@@ -19,25 +20,20 @@ pub async fn run(config: &Config, list: bool) -> anyhow::Result<ExitCode> {
     // Without a [snapshots] section: its defaults, unencrypted.
     let snap = config.snapshots.clone().unwrap_or_default();
     let (pool, t) = crate::daemon::open_database(config, 2).await?;
-    let result = super::take(config, &snap, &pool, &t).await;
+    let result = snapshot::take(config, &snap, &pool, &t).await;
     let now = Utc::now().timestamp();
     let previous = LastSnapshot::load(&pool, &t).await?;
     let last = match &result {
-        Ok(taken) => LastSnapshot {
-            at: now,
-            ok: true,
-            name: taken.manifest.name.clone(),
-            bytes: taken.manifest.database_bytes,
-            last_ok_at: now,
-            error: String::new(),
-        },
-        Err(e) => LastSnapshot {
-            at: now,
-            ok: false,
-            error: Redactor::new(config.secrets()).scrub(&e.to_string()),
-            last_ok_at: previous.map_or(0, |p| p.last_ok_at),
-            ..LastSnapshot::default()
-        },
+        Ok(taken) => LastSnapshot::succeeded(
+            now,
+            taken.manifest.name.clone(),
+            taken.manifest.database_bytes,
+        ),
+        Err(e) => LastSnapshot::failed(
+            now,
+            Redactor::new(config.secrets()).scrub(&e.to_string()),
+            previous.as_ref(),
+        ),
     };
     last.store(&pool, &t).await?;
     let taken = result?;

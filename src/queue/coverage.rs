@@ -1,5 +1,6 @@
-//! Coverage: is every Piwigo photo recorded (uploaded, already present or a
-//! duplicate) or at least queued? The rest are listed by album.
+//! Coverage, for `verify`: is every Piwigo photo recorded (uploaded,
+//! already present or a duplicate) or at least queued? The rest are listed
+//! by album, and `verify --enqueue` queues them.
 
 use serde::Serialize;
 use sqlx::{MySqlPool, Row};
@@ -64,10 +65,7 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
     .fetch_one(pool)
     .await
     .map_err(err("verify: count photos"))?;
-    let count = |name: &str| -> Result<u64, DbError> {
-        let n: i64 = row.try_get(name).map_err(err("verify: count photos"))?;
-        Ok(n.max(0) as u64)
-    };
+    let count = |name| count_column(&row, name, "verify: count photos");
     let mut cov = Coverage {
         photos: count("photos")?,
         recorded: count("recorded")?,
@@ -86,7 +84,7 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
     .await
     .map_err(err("verify: list photos not backed up"))?;
     cov.not_backed_up = ids.len() as u64;
-    cov.not_backed_up_ids = id_ranges(&ids);
+    cov.not_backed_up_ids = crate::piwigo::id_ranges(&ids);
     if ids.is_empty() {
         return Ok(cov);
     }
@@ -117,7 +115,7 @@ pub async fn check(pool: &MySqlPool, t: &Tables) -> Result<Coverage, DbError> {
                 album: if album_id == 0 {
                     "(in no album)".into()
                 } else {
-                    crate::s3::keys::decode_piwigo_html(&name)
+                    crate::piwigo::decode_piwigo_html(&name)
                 },
                 photos: n.max(0) as u64,
                 sample_ids: sample.split(',').filter_map(|s| s.parse().ok()).collect(),
@@ -158,10 +156,7 @@ async fn formats(pool: &MySqlPool, t: &Tables) -> Result<FormatCoverage, DbError
     .fetch_one(pool)
     .await
     .map_err(err("verify: count formats"))?;
-    let n = |name: &str| -> Result<u64, DbError> {
-        let v: i64 = row.try_get(name).map_err(err("verify: count formats"))?;
-        Ok(v.max(0) as u64)
-    };
+    let n = |name| count_column(&row, name, "verify: count formats");
     let (total, recorded, failing, missing) =
         (n("total")?, n("recorded")?, n("failing")?, n("missing")?);
     Ok(FormatCoverage {
@@ -171,6 +166,16 @@ async fn formats(pool: &MySqlPool, t: &Tables) -> Result<FormatCoverage, DbError
         failing,
         not_backed_up: missing,
     })
+}
+
+/// A count column of `row` (SUMs come back signed).
+fn count_column(
+    row: &sqlx::mysql::MySqlRow,
+    name: &str,
+    verb: &'static str,
+) -> Result<u64, DbError> {
+    let n: i64 = row.try_get(name).map_err(DbError::query(verb))?;
+    Ok(n.max(0) as u64)
 }
 
 /// Photos of this gallery neither recorded nor queued, as a condition on
@@ -201,37 +206,4 @@ pub async fn enqueue_gaps(pool: &MySqlPool, t: &Tables) -> Result<u64, DbError> 
     .await
     .map_err(DbError::query("verify: queue photos not backed up"))?;
     Ok(done.rows_affected())
-}
-
-/// `1,2,3,7,9,10` as `1-3,7,9-10`.
-pub fn id_ranges(sorted: &[u32]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut iter = sorted.iter().copied().peekable();
-    while let Some(lo) = iter.next() {
-        let mut hi = lo;
-        while iter.peek() == Some(&(hi.wrapping_add(1))) && hi < u32::MAX {
-            hi += 1;
-            iter.next();
-        }
-        out.push(if lo == hi {
-            lo.to_string()
-        } else {
-            format!("{lo}-{hi}")
-        });
-    }
-    out.join(",")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_are_compact_and_parse_back() {
-        assert_eq!(id_ranges(&[]), "");
-        assert_eq!(id_ranges(&[5]), "5");
-        assert_eq!(id_ranges(&[1, 2, 3, 7, 9, 10]), "1-3,7,9-10");
-        let parsed = crate::piwigo::parse_id_list("1-3,7,9-10").unwrap();
-        assert_eq!(parsed, vec![(1, 3), (7, 7), (9, 10)]);
-    }
 }

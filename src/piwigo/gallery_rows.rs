@@ -29,7 +29,7 @@ pub async fn existing(
     ids: &[u32],
 ) -> Result<Option<HashSet<u32>>, DbError> {
     let err = DbError::query("restore: read Piwigo's photo ids");
-    if !crate::piwigo::table_exists(pool, &format!("{}images", t.prefix)).await? {
+    if !super::table_exists(pool, &format!("{}images", t.prefix)).await? {
         return Ok(None);
     }
     let any: Option<u32> = sqlx::query_scalar(&format!("SELECT id FROM {} LIMIT 1", t.images))
@@ -84,8 +84,8 @@ pub async fn by_md5(
                 use sqlx::Row as _;
                 Ok(Row {
                     id: r.try_get("id")?,
-                    path: crate::piwigo::text_column(&r, "path")?,
-                    md5sum: crate::piwigo::text_column(&r, "md5sum")?,
+                    path: super::text_column(&r, "path")?,
+                    md5sum: super::text_column(&r, "md5sum")?,
                 })
             };
             let row = read().map_err(DbError::query("restore: read Piwigo's md5 duplicates"))?;

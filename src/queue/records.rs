@@ -1,5 +1,6 @@
-//! The upload records joined with Piwigo's rows: what `verify` audits and
-//! `restore` brings back.
+//! The upload records (photos and formats) joined with Piwigo's rows:
+//! what `verify` audits and `restore` brings back, and the move of a
+//! record to an object `verify --resend` sent again.
 
 use sqlx::{MySqlPool, QueryBuilder, Row};
 
@@ -113,6 +114,31 @@ fn push_filter<'a>(
     if let Some(album) = filter.album {
         crate::piwigo::push_in_album(qb, t, column, album);
     }
+}
+
+/// How many photos have a record (none: the daemon's tables were lost or
+/// nothing was uploaded yet).
+pub async fn count(pool: &MySqlPool, t: &Tables) -> Result<i64, DbError> {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", t.uploaded))
+        .fetch_one(pool)
+        .await
+        .map_err(DbError::query("restore: count upload records"))
+}
+
+/// The bucket and key a photo's record points at, `None` when it has no
+/// record.
+pub async fn object_of(
+    pool: &MySqlPool,
+    t: &Tables,
+    image_id: u32,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT bucket, s3_key FROM {} WHERE image_id = ?",
+        t.uploaded
+    ))
+    .bind(image_id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// An ETag without its quotes, lower case.

@@ -1,20 +1,16 @@
-//! Where the database and credential settings come from when the config
-//! file does not hold them: the environment, Piwigo's own
-//! `database.inc.php`, and secret files. Each value's origin is kept so
-//! `check` can say it.
+//! The second step of loading: where the database and credential
+//! settings come from when the config file does not hold them: the
+//! environment, Piwigo's own `database.inc.php`, and secret files. Each
+//! value's origin is kept so `check` can say it. This is the one part of
+//! the config that reads anything but the file's text.
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, ConfigError, DATABASE_URL_ENV, Secret};
+use super::error::ConfigError;
+use super::sections::{Config, DATABASE_URL_ENV, Origin};
 use crate::database_inc::{DatabaseSettings, Server};
+use crate::secret::Secret;
 use crate::secret_file;
-
-/// Where one setting came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub setting: &'static str,
-    pub from: String,
-}
 
 /// MariaDB's socket on Debian, where PHP's mysqli goes for "localhost".
 const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
@@ -31,33 +27,58 @@ pub struct Environment {
 }
 
 impl Environment {
-    /// The process environment, with the database URL given apart (tests
-    /// pass their own).
-    pub fn current(database_url: Option<String>) -> Self {
+    /// The process environment; tests build their own `Environment`.
+    pub fn current() -> Self {
         Self {
-            database_url,
+            database_url: std::env::var(DATABASE_URL_ENV).ok(),
             aws_region: std::env::var("AWS_REGION").ok(),
             credentials_dir: secret_file::credentials_dir_from_env(),
         }
     }
 }
 
+impl Config {
+    /// The second step: fills in what the file left out, from `env` and
+    /// the files the config points to, then validates the whole.
+    pub fn resolve(mut self, env: &Environment) -> Result<Self, ConfigError> {
+        apply(&mut self, env)?;
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Both steps on text already read, against the process environment
+    /// with the database URL given apart (tests pass their own, or none).
+    /// Like [`Config::resolve`], it reads the files the config points to;
+    /// [`Config::parse`] is the step that reads nothing.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env_database_url: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Environment {
+            database_url: env_database_url,
+            ..Environment::current()
+        };
+        Self::parse(text, path)?.resolve(&env)
+    }
+}
+
 /// Fills in what the file left out, in this order: the environment,
 /// secret files, Piwigo's settings; and records each origin.
-pub fn apply(config: &mut Config, env: Environment) -> Result<(), ConfigError> {
+fn apply(config: &mut Config, env: &Environment) -> Result<(), ConfigError> {
     let credentials_dir = env.credentials_dir.as_deref();
     let mut origins = Vec::new();
     let mut note = |setting: &'static str, from: String| origins.push(Origin { setting, from });
 
     let s3 = &mut config.s3;
-    s3.region = match (&s3.region_in_file, env.aws_region) {
+    s3.region = match (&s3.region_in_file, &env.aws_region) {
         (Some(r), _) => {
             note("s3.region", "the config file".into());
             r.clone()
         }
         (None, Some(r)) if !r.trim().is_empty() => {
             note("s3.region", "the environment (AWS_REGION)".into());
-            r
+            r.clone()
         }
         _ => {
             note("s3.region", "the default".into());
@@ -98,7 +119,7 @@ pub fn apply(config: &mut Config, env: Environment) -> Result<(), ConfigError> {
     }
 
     let piwigo = &mut config.piwigo;
-    let env_url = env.database_url.filter(|u| !u.is_empty());
+    let env_url = env.database_url.clone().filter(|u| !u.is_empty());
     let need_url = env_url.is_none() && piwigo.database_url.is_none();
     let path = match &piwigo.database_settings {
         Some(path) => Some(path.clone()),
@@ -293,7 +314,7 @@ mod tests {
     }
 
     fn load(text: &str) -> Result<Config, ConfigError> {
-        Config::from_toml(text, Path::new("t.toml"), None)
+        Config::parse(text, Path::new("t.toml"))?.resolve(&Environment::default())
     }
 
     fn sqlx_options(c: &Config) -> sqlx::mysql::MySqlConnectOptions {
@@ -389,13 +410,16 @@ mod tests {
     fn aws_region_applies_when_the_file_sets_none() {
         let text = format!("[piwigo]\nroot = \"/x\"\ndatabase_url = \"mysql://u@h/db\"\n{S3}");
         let region = |file: &str| {
-            let mut c: Config = toml::from_str(&format!("{text}{file}")).unwrap();
             let env = Environment {
                 aws_region: Some("eu-north-1".into()),
                 ..Environment::default()
             };
-            apply(&mut c, env).unwrap();
-            c.s3.region
+            Config::parse(&format!("{text}{file}"), Path::new("t"))
+                .unwrap()
+                .resolve(&env)
+                .unwrap()
+                .s3
+                .region
         };
         assert_eq!(region(""), "eu-north-1");
         assert_eq!(region("region = \"ap-south-1\"\n"), "ap-south-1");
@@ -407,36 +431,28 @@ mod tests {
         std::fs::write(dir.path().join("id"), "AKIAFROMFILE\n").unwrap();
         std::fs::write(dir.path().join("secret"), "s3cr3t-from-file\n").unwrap();
         let base = "[piwigo]\nroot = \"/x\"\ndatabase_url = \"mysql://u@h/db\"\n";
-        let mut c = Config::from_toml(
-            &format!(
-                "{base}{S3}access_key_id_file = \"id\"\nsecret_access_key_file = \"secret\"\n"
-            ),
-            Path::new("t"),
-            None,
-        )
-        .unwrap_err();
+        let text =
+            format!("{base}{S3}access_key_id_file = \"id\"\nsecret_access_key_file = \"secret\"\n");
         // Bare names are looked up in the credentials directory only when
-        // it is given; from_toml reads the real environment, so use apply.
+        // the environment gives one.
+        let c = load(&text).unwrap_err();
         assert!(c.to_string().contains("does not exist"), "{c}");
-        let mut config: Config = toml::from_str(&format!(
-            "{base}{S3}access_key_id_file = \"id\"\nsecret_access_key_file = \"secret\"\n"
-        ))
-        .unwrap();
         let env = Environment {
             credentials_dir: Some(dir.path().to_owned()),
             ..Environment::default()
         };
-        apply(&mut config, env).unwrap();
+        let config = Config::parse(&text, Path::new("t"))
+            .unwrap()
+            .resolve(&env)
+            .unwrap();
         assert_eq!(
             config.s3.secret_access_key.as_ref().unwrap().expose(),
             "s3cr3t-from-file"
         );
         assert!(!config.file_holds_secret);
-        c = Config::from_toml(
-            &format!("{base}{S3}secret_access_key = \"a\"\nsecret_access_key_file = \"/s\"\n"),
-            Path::new("t"),
-            None,
-        )
+        let c = load(&format!(
+            "{base}{S3}secret_access_key = \"a\"\nsecret_access_key_file = \"/s\"\n"
+        ))
         .unwrap_err();
         assert!(c.to_string().contains("keep one"), "{c}");
     }
