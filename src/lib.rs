@@ -51,7 +51,8 @@
 //!   every deletion when much disappears at once, and the removal of their
 //!   objects under `[retention] deleted`.
 //! - [`worker`]: one item's life (a photo or a format): hash,
-//!   de-duplicate, reserve the key, upload, record.
+//!   de-duplicate, reserve the key, upload (`worker::send`), record
+//!   (`worker::record`).
 //! - [`sweep`]: aborting multipart uploads a killed daemon left behind.
 //! - [`digest`]: the md5 of one file (and its parts) on the blocking pool,
 //!   failing that file alone when a read stalls.

@@ -1,11 +1,19 @@
 //! One claimed item (a photo or one of its formats), start to finish:
 //! read the Piwigo row, resolve the file, hash it, de-duplicate (photos),
 //! reserve its key, upload without overwriting, record. The kinds differ
-//! only where `queue::item::Item` says so.
+//! only where `queue::item::Item` says so. `send` is the trip to the
+//! bucket, `record` how the end is written down.
+
+mod record;
+mod send;
+
+pub use record::panicked;
+use record::{complete, counted, fail};
+use send::upload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use tokio::sync::Semaphore;
@@ -17,14 +25,12 @@ use crate::db::DbError;
 use crate::digest::{self, FileDigest};
 use crate::metrics::Metrics;
 use crate::piwigo::{FileError, FileStat, GalleryRoot};
-use crate::queue::item::Item;
 use crate::queue::{Backoff, Claimed, Outcome, Queue, Record, Reservation};
 use crate::redact::Redactor;
+use crate::s3::Target;
 use crate::s3::keys::ObjectKey;
 use crate::s3::outage::Outage;
-use crate::s3::upload::{Present, PutError};
-use crate::s3::{S3Error, Target};
-use crate::status::{Failure, Retry, Status};
+use crate::status::Status;
 
 /// Everything a worker needs, shared by all of them.
 #[derive(Debug, Clone)]
@@ -295,242 +301,4 @@ async fn finish(
     // was lost: an object with its bytes there is its own upload.
     let ours = claim.sent_key.as_deref() == Some(reservation.as_str());
     upload(ctx, claim, prepared, md5, ours, started).await
-}
-
-async fn upload(
-    ctx: &Context,
-    claim: &Claimed,
-    prepared: Prepared,
-    md5: String,
-    ours: bool,
-    started: Instant,
-) -> Result<(), DbError> {
-    let Prepared {
-        key,
-        path,
-        digest,
-        stat,
-    } = prepared;
-    let target = &ctx.target;
-    // HEAD first: not every S3-compatible server honours If-None-Match, and
-    // an existing object must never be overwritten. Where the server does,
-    // its 412 answers the same question without a round trip of its own.
-    let existing = if target.honours_if_none_match {
-        None
-    } else {
-        match target.head(&key.key).await {
-            Ok(e) => e,
-            Err(e) => return s3_fail(ctx, claim, &e, started).await,
-        }
-    };
-    let (outcome, etag) = match existing {
-        Some(present) => match found(ctx, &key, &present, &digest, ours).await {
-            Ok(Some(outcome)) => (outcome, present.etag),
-            Ok(None) => return key_taken(ctx, claim, &key, &present, started).await,
-            Err(e) => return s3_fail(ctx, claim, &e, started).await,
-        },
-        None => match target.put(&key, &path, &digest).await {
-            Ok(put) => (Outcome::Uploaded, put.etag),
-            Err(PutError::S3(e)) if e.is_precondition_failed() => {
-                // Created between our HEAD and PUT by something outside the
-                // queue: judge it like any object found there.
-                let present = match target.head(&key.key).await {
-                    Ok(Some(p)) => p,
-                    Ok(None) => return s3_fail(ctx, claim, &e, started).await,
-                    Err(e) => return s3_fail(ctx, claim, &e, started).await,
-                };
-                match found(ctx, &key, &present, &digest, ours).await {
-                    Ok(Some(outcome)) => (outcome, present.etag),
-                    Ok(None) => return key_taken(ctx, claim, &key, &present, started).await,
-                    Err(e) => return s3_fail(ctx, claim, &e, started).await,
-                }
-            }
-            Err(PutError::S3(e)) => return s3_fail(ctx, claim, &e, started).await,
-            Err(PutError::Local(e)) => {
-                tracing::info!(error = %ctx.redact.scrub(&e.to_string()), "the file could not be sent as hashed");
-                return fail(ctx, claim, e.failure(), started).await;
-            }
-        },
-    };
-    ctx.outage.succeeded();
-    let record = Record {
-        outcome,
-        bucket: target.bucket.clone(),
-        url: target.url_for(&key.key),
-        key: key.key.clone(),
-        size: digest.size,
-        md5,
-        etag,
-        duplicate_of: None,
-        stat,
-        piwigo: claim.piwigo,
-    };
-    complete(ctx, claim, record, started).await
-}
-
-/// What an object found at the key means for this photo: its upload (an
-/// earlier attempt of its own), `already_present` (the same bytes, put
-/// there by something else), or `None` for other bytes.
-async fn found(
-    ctx: &Context,
-    key: &ObjectKey,
-    present: &Present,
-    digest: &FileDigest,
-    ours: bool,
-) -> Result<Option<Outcome>, S3Error> {
-    let same = match present.holds(digest) {
-        Some(same) => same,
-        // The ETag cannot tell: read the object back.
-        None => ctx.target.object_md5(&key.key).await? == digest.md5,
-    };
-    Ok(match (same, ours) {
-        (false, _) => None,
-        (true, true) => Some(Outcome::Uploaded),
-        (true, false) => Some(Outcome::AlreadyPresent),
-    })
-}
-
-/// Another object is at this photo's key: never overwritten, so this photo
-/// is not backed up. It waits for a change of layout (or of the photo).
-async fn key_taken(
-    ctx: &Context,
-    claim: &Claimed,
-    key: &ObjectKey,
-    present: &Present,
-    started: Instant,
-) -> Result<(), DbError> {
-    let fix = "set s3.key_format to \"file_unique\" or \"path_and_file_unique\" so that every photo gets a key of its own";
-    if !KEY_TAKEN_WARNED.swap(true, Ordering::Relaxed) {
-        tracing::warn!(s3.key = %key.key, fix, "an object with other bytes is at a photo's key; it is never overwritten, so that photo is NOT backed up");
-    }
-    let message = format!(
-        "the key {} holds other bytes ({} bytes, ETag {}); it is never overwritten, so this {} is not backed up: {fix}",
-        key.key,
-        present.size,
-        present.etag.as_deref().unwrap_or("none"),
-        claim.item.kind(),
-    );
-    fail(
-        ctx,
-        claim,
-        Failure::new(Status::FailedKeyTaken, message, Retry::UntilChanged),
-        started,
-    )
-    .await
-}
-
-/// Records a finished photo; a record the database refuses is a counted,
-/// visible failure (retried), never a silent loop.
-async fn complete(
-    ctx: &Context,
-    claim: &Claimed,
-    record: Record,
-    started: Instant,
-) -> Result<(), DbError> {
-    match ctx.queue.complete(claim, &record).await {
-        Ok(true) => {
-            if counted(claim) {
-                ctx.metrics
-                    .finished(record.outcome, record.size, started.elapsed());
-            }
-            match record.outcome {
-                Outcome::Uploaded => {
-                    tracing::info!(s3.key = %record.key, file.size = record.size, "uploaded");
-                }
-                Outcome::AlreadyPresent => {
-                    tracing::info!(s3.key = %record.key, "this photo's bytes are at its key already; left as they are");
-                }
-                Outcome::Duplicate => {
-                    tracing::info!(
-                        duplicate_of = record.duplicate_of,
-                        "same bytes as a photo already uploaded; not uploaded again"
-                    );
-                }
-            }
-            Ok(())
-        }
-        Ok(false) => {
-            tracing::warn!(s3.key = %record.key, "claim lost before the result was recorded; the next worker finds the object and records it");
-            Ok(())
-        }
-        Err(e) => {
-            let message = format!(
-                "the object {} is in the bucket, but recording it failed: {e}; it is retried, and then recorded",
-                record.key
-            );
-            fail(
-                ctx,
-                claim,
-                Failure::new(Status::FailedRecord, message, Retry::Backoff),
-                started,
-            )
-            .await
-        }
-    }
-}
-
-/// An S3 failure: during an outage the per-photo line is quiet, the
-/// outage itself was logged once.
-async fn s3_fail(
-    ctx: &Context,
-    claim: &Claimed,
-    e: &S3Error,
-    started: Instant,
-) -> Result<(), DbError> {
-    let message = ctx.redact.scrub(&e.to_string());
-    let quiet = ctx.outage.failed(e, &message);
-    record_failure(ctx, claim, e.failure(message), started, quiet).await
-}
-
-async fn fail(
-    ctx: &Context,
-    claim: &Claimed,
-    mut failure: Failure,
-    started: Instant,
-) -> Result<(), DbError> {
-    failure.message = ctx.redact.scrub(&failure.message);
-    record_failure(ctx, claim, failure, started, false).await
-}
-
-async fn record_failure(
-    ctx: &Context,
-    claim: &Claimed,
-    failure: Failure,
-    started: Instant,
-    quiet: bool,
-) -> Result<(), DbError> {
-    let status = failure.status.as_str();
-    if counted(claim) {
-        ctx.metrics.failed(&status, started.elapsed());
-    }
-    let retry = failure.retry;
-    if quiet {
-        tracing::debug!(status = %status, error = %failure.message, ?retry, "upload failed");
-    } else {
-        tracing::warn!(status = %status, error = %failure.message, ?retry, "upload failed");
-    }
-    ctx.queue.fail(claim, &failure, ctx.backoff()).await
-}
-
-/// The counters and the run's summary are of photos: a photo's formats
-/// are logged and recorded, not counted as photos.
-fn counted(claim: &Claimed) -> bool {
-    claim.item == Item::Photo
-}
-
-/// A worker task that panicked: a failure of that photo alone.
-pub async fn panicked(ctx: &Context, claim: &Claimed, e: &tokio::task::JoinError) {
-    tracing::error!(image.id = claim.image_id, error = %e, "worker failed unexpectedly; the photo is retried");
-    let failure = Failure::new(
-        Status::FailedInternalError,
-        "internal error; see the daemon's log",
-        Retry::Backoff,
-    );
-    if counted(claim) {
-        ctx.metrics
-            .failed(&failure.status.as_str(), Default::default());
-    }
-    if let Err(e) = ctx.queue.fail(claim, &failure, ctx.backoff()).await {
-        tracing::warn!(error = %e, "could not record the failure; the photo returns after the claim lease");
-    }
 }
