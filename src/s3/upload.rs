@@ -16,7 +16,6 @@ use super::keys::ObjectKey;
 use super::multipart::Multipart;
 use crate::digest::{FileDigest, PartCheck, PartSum, Split};
 use crate::piwigo::{FileError, off_runtime};
-use md5::{Digest, Md5};
 
 /// Read size for streaming bodies: large enough to run at disk speed, small
 /// enough that 8 workers stay within a few MiB.
@@ -91,33 +90,18 @@ impl Target {
             }))
     }
 
-    /// The md5 of the object at `key`, read back: for the rare object
-    /// whose ETag cannot say whether it holds a photo's bytes.
-    pub async fn object_md5(&self, key: &str) -> Result<[u8; 16], S3Error> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("get object", key, e))?;
-        let mut body = out.body;
-        let mut h = Md5::new();
-        loop {
-            match body.try_next().await {
-                Ok(Some(chunk)) => h.update(&chunk),
-                Ok(None) => return Ok(h.finalize().into()),
-                Err(e) => {
-                    return Err(S3Error {
-                        op: "get object",
-                        target: key.to_owned(),
-                        http_status: 0,
-                        code: None,
-                        message: e.to_string(),
-                    });
-                }
-            }
+    /// The md5 (hex) of the object at `key`, read back: for the rare
+    /// object whose ETag cannot say whether it holds a photo's bytes.
+    pub async fn object_md5(&self, key: &str) -> Result<String, S3Error> {
+        match self.read_md5(&self.bucket, key).await? {
+            Some((md5, _)) => Ok(md5),
+            None => Err(S3Error {
+                op: "get object",
+                target: key.to_owned(),
+                http_status: 404,
+                code: Some("NoSuchKey".into()),
+                message: "the object was gone when it was read back; it is looked at again".into(),
+            }),
         }
     }
 

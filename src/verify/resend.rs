@@ -203,7 +203,7 @@ async fn send(
                         .object_md5(&key.key)
                         .await
                         .map_err(|e| e.to_string())?
-                        == digest.md5
+                        == digest.md5_hex()
                 }
             };
             return if same {

@@ -99,7 +99,7 @@ pub(super) async fn found(
     let same = match present.holds(digest) {
         Some(same) => same,
         // The ETag cannot tell: read the object back.
-        None => ctx.target.object_md5(&key.key).await? == digest.md5,
+        None => ctx.target.object_md5(&key.key).await? == digest.md5_hex(),
     };
     Ok(match (same, ours) {
         (false, _) => None,
