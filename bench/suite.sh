@@ -45,21 +45,40 @@ done
 mkdir -p "$results"
 results="$(cd "$results" && pwd)"
 
-# Link workloads are a few hundred MB so that a run at 50 Mbit/s stays
-# under a minute; loopback keeps the full gallery.
+# Every bench runs three rounds; reports and the summary give the median.
+# The links run the defaults only (defaults against defaults is what is
+# compared there; the tuned variants run on loopback). Each link's
+# workloads are sized so that one run takes roughly 5-40 s at its rate;
+# loopback keeps the full gallery. --small: a tenth of the data or so and
+# one round, to check that everything runs.
 if [[ $small -eq 1 ]]; then
-	mix_link=(--photos 12 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 30 --video-max-mb 30)
-	photos_link=(--photos 40 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
-	photos_loop=(--photos 100 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	rounds=1
 	loop_size=(--small)
-	fast_rounds=1
+	photos_loop=(--photos 100 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	# 40 ms / 200 Mbit/s and 100 ms / 50 Mbit/s
+	mix_mid=(--photos 8 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 20 --video-max-mb 20)
+	photos_mid=(--photos 25 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	mix_slow=(--photos 4 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 10 --video-max-mb 10)
+	photos_slow=(--photos 12 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	# 100 ms with no rate cap, 100 ms / 1000 Mbit/s
+	mix_fat=(--photos 12 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 40 --video-max-mb 40)
+	photos_fat=(--photos 40 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
 else
-	mix_link=(--photos 30 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 50 --video-max-mb 50)
-	photos_link=(--photos 100 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
-	photos_loop=(--photos 400 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	rounds=3
 	loop_size=()
-	fast_rounds=2
+	photos_loop=(--photos 400 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	# 40 ms / 200 Mbit/s: about 0.2 GB, 9-10 s a run at 23 MB/s
+	mix_mid=(--photos 30 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 50 --video-max-mb 50)
+	photos_mid=(--photos 100 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	# 100 ms / 50 Mbit/s: about 0.1 GB, 15-20 s a run at 6 MB/s
+	mix_slow=(--photos 15 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 25 --video-max-mb 25)
+	photos_slow=(--photos 50 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	# 100 ms with no rate cap, 100 ms / 1000 Mbit/s: about 0.4 GB
+	mix_fat=(--photos 60 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 100 --video-max-mb 100)
+	photos_fat=(--photos 200 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
 fi
+mix="gallery mix"
+photos="small photos (1-3 MB)"
 
 nobuild=()
 [[ $build -eq 1 ]] || nobuild=(--no-build)
@@ -77,14 +96,23 @@ bench() {
 }
 
 if [[ $loopback -eq 1 ]]; then
-	bench loopback-mix ${loop_size[@]+"${loop_size[@]}"} --workload "gallery mix" --perf
-	bench loopback-photos "${photos_loop[@]}" --workload "small photos (1-3 MB)" --repeat "$((fast_rounds + 1))"
+	bench loopback-mix ${loop_size[@]+"${loop_size[@]}"} --workload "$mix" --repeat "$rounds" --perf
+	bench loopback-photos "${photos_loop[@]}" --workload "$photos" --repeat "$rounds"
 fi
 if [[ $links -eq 1 ]]; then
-	bench 40ms-200mbit-mix --link 40ms/200mbit "${mix_link[@]}" --workload "gallery mix" --repeat "$fast_rounds"
-	bench 40ms-200mbit-photos --link 40ms/200mbit "${photos_link[@]}" --workload "small photos (1-3 MB)" --repeat "$fast_rounds"
-	bench 100ms-50mbit-mix --link 100ms/50mbit "${mix_link[@]}" --workload "gallery mix" --repeat 1
-	bench 100ms-50mbit-photos --link 100ms/50mbit "${photos_link[@]}" --workload "small photos (1-3 MB)" --repeat 1 --ours-sweep 2,4,16,32
+	link() { # name, link, workload args...
+		local name=$1 spec=$2
+		shift 2
+		bench "$name" --link "$spec" --variants default --repeat "$rounds" "$@"
+	}
+	link 40ms-200mbit-mix 40ms/200mbit "${mix_mid[@]}" --workload "$mix"
+	link 40ms-200mbit-photos 40ms/200mbit "${photos_mid[@]}" --workload "$photos"
+	link 100ms-50mbit-mix 100ms/50mbit "${mix_slow[@]}" --workload "$mix"
+	link 100ms-50mbit-photos 100ms/50mbit "${photos_slow[@]}" --workload "$photos"
+	link 100ms-nocap-mix 100ms "${mix_fat[@]}" --workload "$mix"
+	link 100ms-nocap-photos 100ms "${photos_fat[@]}" --workload "$photos"
+	link 100ms-1000mbit-mix 100ms/1000mbit "${mix_fat[@]}" --workload "$mix"
+	link 100ms-1000mbit-photos 100ms/1000mbit "${photos_fat[@]}" --workload "$photos"
 fi
 
 python3 "$here/summary.py" "${outputs[@]}" >"$results/summary.md"
