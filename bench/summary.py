@@ -175,7 +175,9 @@ def main(paths: list[str]) -> int:
                 f"- {name}: RTT {c['rtt_median_ms']:.1f} ms median ({c['rtt_min_ms']:.1f} min), "
                 f"connect + first reply {c['connect_and_first_reply_ms']:.1f} ms; payload "
                 f"{c['rate_1_stream_mbit']:.0f} Mbit/s on one stream, "
-                f"{c['rate_4_streams_mbit']:.0f} on four; proxy {c['proxy_cpu_s_per_gb']:.2f} "
+                f"{c['rate_4_streams_mbit']:.0f} on four"
+                + (f" ({c['rate_check_bytes'] / 1e6:.0f} MB each)" if c.get("rate_check_bytes") else "")
+                + f"; proxy {c['proxy_cpu_s_per_gb']:.2f} "
                 "CPU s per GB"
             )
     print("\n".join(out))
