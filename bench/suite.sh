@@ -67,13 +67,14 @@ else
 	rounds=3
 	loop_size=()
 	photos_loop=(--photos 400 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
-	# 40 ms / 200 Mbit/s: about 0.2 GB, 9-10 s a run at 23 MB/s
-	mix_mid=(--photos 30 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 50 --video-max-mb 50)
-	photos_mid=(--photos 100 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
-	# 100 ms / 50 Mbit/s: about 0.1 GB, 15-20 s a run at 6 MB/s
-	mix_slow=(--photos 15 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 25 --video-max-mb 25)
-	photos_slow=(--photos 50 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
-	# 100 ms with no rate cap, 100 ms / 1000 Mbit/s: about 0.4 GB
+	# 40 ms / 200 Mbit/s: about 0.14 GB, 6-9 s a run at 15-23 MB/s
+	mix_mid=(--photos 20 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 40 --video-max-mb 40)
+	photos_mid=(--photos 70 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	# 100 ms / 50 Mbit/s: about 0.07 GB, 12-17 s a run at 4-6 MB/s
+	mix_slow=(--photos 10 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 20 --video-max-mb 20)
+	photos_slow=(--photos 35 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	# 100 ms with no rate cap, 100 ms / 1000 Mbit/s: about 0.4 GB, 5-15 s a
+	# run at 30-80 MB/s
 	mix_fat=(--photos 60 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 100 --video-max-mb 100)
 	photos_fat=(--photos 200 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
 fi
