@@ -86,11 +86,12 @@ nobuild=()
 outputs=()
 rc=0
 bench() {
-	local name=$1
+	local name=$1 t0=$SECONDS
 	shift
 	echo "suite: $name"
 	"$here/run.sh" ${nobuild[@]+"${nobuild[@]}"} --out "$results/$name.md" --json "$results/$name.json" \
 		"$@" ${extra[@]+"${extra[@]}"} || rc=$?
+	echo "suite: $name took $((SECONDS - t0)) s"
 	[[ $rc -ne 1 && $rc -ne 130 ]] || exit "$rc"
 	nobuild=(--no-build)
 	outputs+=("$results/$name.json")
@@ -117,5 +118,5 @@ if [[ $links -eq 1 ]]; then
 fi
 
 python3 "$here/summary.py" "${outputs[@]}" >"$results/summary.md"
-echo "suite: summary in $results/summary.md"
+echo "suite: summary in $results/summary.md; $((SECONDS / 60)) min $((SECONDS % 60)) s in all"
 exit "$rc"
