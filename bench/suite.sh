@@ -73,10 +73,10 @@ else
 	# 100 ms / 50 Mbit/s: about 0.07 GB, 12-17 s a run at 4-6 MB/s
 	mix_slow=(--photos 10 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 20 --video-max-mb 20)
 	photos_slow=(--photos 35 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
-	# 100 ms with no rate cap, 100 ms / 1000 Mbit/s: about 0.4 GB, 5-15 s a
-	# run at 30-80 MB/s
-	mix_fat=(--photos 60 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 100 --video-max-mb 100)
-	photos_fat=(--photos 200 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
+	# 100 ms with no rate cap, 100 ms / 1000 Mbit/s: about 0.8 GB, 4-20 s a
+	# run at 40-200 MB/s
+	mix_fat=(--photos 120 --photo-min-mb 2 --photo-max-mb 8 --videos 1 --video-min-mb 200 --video-max-mb 200)
+	photos_fat=(--photos 400 --photo-min-mb 1 --photo-max-mb 3 --videos 0)
 fi
 mix="gallery mix"
 photos="small photos (1-3 MB)"
