@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# The whole benchmark: loopback, then two real-world links (40 ms RTT at
-# 200 Mbit/s, 100 ms at 50 Mbit/s), each with the gallery photo mix and with
-# many small photos, a workers sweep on the slower link, a CPU profile, and
-# a summary in bench/results/summary.md. See bench/README.md.
+# The whole benchmark: loopback, then four real-world links (40 ms RTT at
+# 200 Mbit/s, 100 ms at 50 Mbit/s, and two long fat ones: 100 ms with no
+# rate cap and 100 ms at 1000 Mbit/s), each with the gallery photo mix and
+# with many small photos, three rounds each (reports give the medians), a
+# CPU profile, and a summary in bench/results/summary.md. See bench/README.md.
 #
 #   bench/suite.sh [--small] [--no-build] [--skip-loopback] [--skip-links] [--results DIR]
 #                  [-- RUN.SH OPTIONS...]   (e.g. -- --settle 5, passed to every run)
 #
-# The links need root (network namespace, tc). About 30 minutes on 2 cores;
-# --small about 8.
+# Expected duration on 2 cores: about 34 minutes (plus the build). Estimated
+# from smoke runs of this suite on a 2-core machine that was partly busy
+# with a compile: the loopback part took 12 min 2 s (loopback-mix 477 s,
+# loopback-photos 245 s, gallery written included); the links took
+# 18 min 19 s while the long fat links sent 0.4 GB (40ms-200mbit 133 s +
+# 145 s, 100ms-50mbit 217 s + 209 s, 100ms-nocap 74 s + 102 s,
+# 100ms-1000mbit 95 s + 124 s); at today's 0.8 GB those four take about
+# 3 minutes more. --small: 6 min 32 s. (All with `-- --settle 2`; on an idle
+# machine the settle wait ends after 1 s anyway.) The links need root (network
+# namespace, tc).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,7 +42,7 @@ while [[ $# -gt 0 ]]; do
 		break
 		;;
 	-h | --help)
-		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
