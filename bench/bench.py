@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -582,6 +583,10 @@ class Run:
     user: float = 0.0
     sys: float = 0.0
     maxrss_kib: int = 0
+    # Voluntary and involuntary context switches (`time -v`), the uploading
+    # process and its children.
+    vcsw: int = 0
+    ivcsw: int = 0
     server_cpu: float = float("nan")
     server_rss: float = float("nan")
     proxy_cpu: float = float("nan")
@@ -600,6 +605,10 @@ class Run:
     @property
     def cpu(self) -> float:
         return self.user + self.sys
+
+    @property
+    def ctx_switches(self) -> int:
+        return self.vcsw + self.ivcsw
 
 
 @dataclass
@@ -629,6 +638,10 @@ def parse_time_v(path: Path) -> dict:
             out["sys"] = float(value)
         elif key == "Maximum resident set size (kbytes)":
             out["maxrss"] = int(value)
+        elif key == "Voluntary context switches":
+            out["vcsw"] = int(value)
+        elif key == "Involuntary context switches":
+            out["ivcsw"] = int(value)
         elif key == "Exit status":
             out["exit"] = int(value)
         elif line.startswith("Command terminated by signal"):
@@ -875,6 +888,7 @@ def execute(ctx: Context, run: Run, index: int, total: int) -> None:
         run.wall = wall
         tv = parse_time_v(timefile)
         run.user, run.sys, run.maxrss_kib = tv.get("user", 0.0), tv.get("sys", 0.0), tv.get("maxrss", 0)
+        run.vcsw, run.ivcsw = tv.get("vcsw", 0), tv.get("ivcsw", 0)
         db = run.db_cpu if run.db_cpu == run.db_cpu else 0.0
         run.other_cpu = max(
             0.0, (machine1 - machine0) - run.cpu - run.server_cpu - db - run.proxy_cpu
@@ -910,6 +924,7 @@ def execute(ctx: Context, run: Run, index: int, total: int) -> None:
         log(
             f"{label}: {run.wall:.1f} s, {ctx.gallery.total_bytes / MB / run.wall:.0f} MB/s, "
             f"RSS {run.maxrss_kib / 1024:.0f} MiB, CPU {run.cpu:.1f} s, "
+            f"{run.ctx_switches} context switches, "
             f"server CPU {run.server_cpu:.1f} s, database CPU {run.db_cpu:.1f} s, "
             f"other CPU {run.other_cpu:.1f} s: {status}"
         )
@@ -1016,6 +1031,69 @@ def fmt(x: float, digits: int = 1) -> str:
     return "—" if x != x else f"{x:.{digits}f}"
 
 
+def median(values) -> float:
+    """The median of the figures that are numbers (NaN: not measured)."""
+    vals = [v for v in values if v == v]
+    return statistics.median(vals) if vals else float("nan")
+
+
+@dataclass
+class Agg:
+    """One tool and variant over its rounds: the median wall time, CPU,
+    context switches and the other processes' figures, and the largest peak
+    RSS. The rows of the report and of the JSON."""
+    tool: str
+    variant: str
+    settings: str
+    runs: list[Run]
+    gb: float
+
+    @property
+    def wall(self) -> float:
+        return median(r.wall for r in self.runs)
+
+    @property
+    def cpu(self) -> float:
+        return median(r.cpu for r in self.runs)
+
+    @property
+    def cpu_per_gb(self) -> float:
+        return median(r.cpu / self.gb for r in self.runs)
+
+    @property
+    def ctx_per_gb(self) -> float:
+        return median(r.ctx_switches / self.gb for r in self.runs)
+
+    @property
+    def vcsw_per_gb(self) -> float:
+        return median(r.vcsw / self.gb for r in self.runs)
+
+    @property
+    def ivcsw_per_gb(self) -> float:
+        return median(r.ivcsw / self.gb for r in self.runs)
+
+    @property
+    def maxrss_kib(self) -> int:
+        return max(r.maxrss_kib for r in self.runs)
+
+    def med(self, attr: str) -> float:
+        return median(getattr(r, attr) for r in self.runs)
+
+    @property
+    def server_rss(self) -> float:
+        vals = [r.server_rss for r in self.runs if r.server_rss == r.server_rss]
+        return max(vals) if vals else float("nan")
+
+
+def num(x: float) -> float | None:
+    """A figure for the JSON: NaN (not measured) as null."""
+    return None if x != x else x
+
+
+def ctx_fmt(x: float) -> str:
+    return "—" if x != x else f"{x:,.0f}"
+
+
 def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: str,
            warm_s: float, where: str) -> str:
     g = ctx.gallery
@@ -1028,8 +1106,9 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
     spec = ctx.args.link
     link_lines = []
     if spec:
+        veth = "a veth pair shaped by `tbf`" if spec.capped else "a veth pair with no rate cap (no `tbf`)"
         server_where = (
-            "inside a network namespace, behind a veth pair shaped by `tbf` and the delaying "
+            f"inside a network namespace, behind {veth} and the delaying "
             f"proxy (bench/delayproxy.py) on {HOST}"
         )
         link_lines = [
@@ -1051,21 +1130,24 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
         f"rclone {versions['rclone']}; {versions['aws']}",
         f"- Page cache: source files read once before the timed runs ({warm_s:.1f} s) and again "
         "before each run, so every tool reads them from memory; `sync` before each run",
-        "- MB = 10^6 bytes, GB = 10^9 bytes. Peak RSS and CPU s (user + system) are the "
-        "uploading process and its children, from `time -v`; the server's CPU and memory "
-        "during the run are shown separately",
+        "- MB = 10^6 bytes, GB = 10^9 bytes. Peak RSS, CPU s (user + system) and context "
+        "switches (voluntary + involuntary) are the uploading process and its children, from "
+        "`time -v`; the server's CPU and memory during the run are shown separately",
+        f"- Each row: the **median of {ctx.args.repeat} round{'s' if ctx.args.repeat > 1 else ''}** "
+        "of that tool and variant (wall time, CPU, context switches, the server's, MariaDB's and "
+        "the rest of the machine's CPU), and the largest peak RSS of those rounds",
         "",
         "| tool | variant | settings | wall s | MB/s | files/s | peak RSS MiB | CPU s | "
-        "CPU s per GB | server CPU s | server RSS MiB | MariaDB CPU s | "
+        "CPU s per GB | ctx switches per GB | server CPU s | server RSS MiB | MariaDB CPU s | "
         + ("proxy CPU s | " if spec else "") + "other CPU s | result |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         + ("---:|" if spec else "") + "---|",
     ]
     groups: dict[tuple[str, str], list[Run]] = {}
     for r in runs:
         groups.setdefault((r.tool, r.variant), []).append(r)
     order = {"ours": 0, "s5cmd": 1, "rclone": 2, "aws": 3}
-    chosen: dict[tuple[str, str], Run] = {}
+    chosen: dict[tuple[str, str], Agg] = {}
     def rank(variant: str) -> tuple[int, int]:
         return (2, int(variant[1:])) if variant.startswith("w") else (variant == "tuned", 0)
 
@@ -1074,53 +1156,77 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
                   "link_check": getattr(ctx.args, "link_check", None),
                   "workload": (f"{ctx.args.workload}, " if ctx.args.workload else "")
                   + f"{len(g.items)} files, {g.total_bytes / GB:.2f} GB", "files": len(g.items),
-                  "bytes": g.total_bytes}
+                  "bytes": g.total_bytes, "rounds": ctx.args.repeat, "statistic": "median"}
     for (tool, variant), group in sorted(
         groups.items(), key=lambda kv: (order[kv[0][0]], rank(kv[0][1]))
     ):
         failed = [r for r in group if not r.ok]
-        timed = sorted((r for r in group if r.wall), key=lambda r: r.wall)
-        # The fastest run: load from other programs only ever slows a run.
-        shown = failed[0] if failed else timed[0]
-        if not failed:
-            chosen[(tool, variant)] = shown
-        wall = fmt(shown.wall, 1) if shown.wall else "—"
-        if len(group) > 1 and not failed:
-            wall += " (" + " / ".join(fmt(r.wall, 1) for r in timed[1:]) + ")"
-        if failed:
-            mbs = fps = per_gb = "FAILED"
+        timed = [r for r in group if r.wall]
+        agg = Agg(tool, variant, group[0].settings, timed, gb) if timed else None
+        if not failed and agg:
+            chosen[(tool, variant)] = agg
+        name = "**piwigo-s3upload**" if tool == "ours" else tool
+        if failed or not agg:
+            shown = failed[0] if failed else group[0]
             count = f" ({len(failed)} of {len(group)} runs)" if len(group) > 1 else ""
             result = f"**FAILED**{count}: " + shown.reason.replace("|", "\\|").replace("\n", " ")
-        else:
-            mbs = fmt(g.total_bytes / MB / shown.wall, 0)
-            fps = fmt(len(g.items) / shown.wall, 1)
-            per_gb = fmt(shown.cpu / gb, 2)
-            result = "ok"
-        name = "**piwigo-s3upload**" if tool == "ours" else tool
-        rss = fmt(shown.maxrss_kib / 1024, 0) if shown.maxrss_kib else "—"
-        cpu = fmt(shown.cpu, 1) if shown.wall else "—"
+            wall = fmt(shown.wall, 1) if shown.wall else "—"
+            rss = fmt(shown.maxrss_kib / 1024, 0) if shown.maxrss_kib else "—"
+            cpu = fmt(shown.cpu, 1) if shown.wall else "—"
+            lines.append(
+                f"| {name} | {variant} | {shown.settings} | {wall} | FAILED | FAILED | {rss} | "
+                f"{cpu} | FAILED | FAILED | {fmt(shown.server_cpu, 1)} | "
+                f"{fmt(shown.server_rss, 0)} | {fmt(shown.db_cpu, 1)} | "
+                + (f"{fmt(shown.proxy_cpu, 1)} | " if spec else "")
+                + f"{fmt(shown.other_cpu, 1)} | {result} |"
+            )
+            data["rows"].append({
+                "tool": tool, "variant": variant, "settings": shown.settings, "ok": False,
+                "wall": shown.wall, "walls": [r.wall for r in timed], "mb_s": None,
+                "files_s": None, "cpu_s": shown.cpu,
+                "cpu_s_per_gb": shown.cpu / gb, "rss_mib": shown.maxrss_kib / 1024,
+                "ctx_switches_per_gb": shown.ctx_switches / gb, "reason": shown.reason,
+            })
+            continue
+        wall = fmt(agg.wall, 1)
+        if len(timed) > 1:
+            # Every round, in the order they ran.
+            wall += " (" + " / ".join(fmt(r.wall, 1) for r in timed) + ")"
         lines.append(
-            f"| {name} | {variant} | {shown.settings} | {wall} | {mbs} | {fps} | {rss} | {cpu} | "
-            f"{per_gb} | {fmt(shown.server_cpu, 1)} | {fmt(shown.server_rss, 0)} | "
-            f"{fmt(shown.db_cpu, 1)} | " + (f"{fmt(shown.proxy_cpu, 1)} | " if spec else "")
-            + f"{fmt(shown.other_cpu, 1)} | {result} |"
+            f"| {name} | {variant} | {agg.settings} | {wall} | {fmt(g.total_bytes / MB / agg.wall, 0)} | "
+            f"{fmt(len(g.items) / agg.wall, 1)} | {fmt(agg.maxrss_kib / 1024, 0)} | "
+            f"{fmt(agg.cpu, 1)} | {fmt(agg.cpu_per_gb, 2)} | {ctx_fmt(agg.ctx_per_gb)} | "
+            f"{fmt(agg.med('server_cpu'), 1)} | {fmt(agg.server_rss, 0)} | "
+            f"{fmt(agg.med('db_cpu'), 1)} | "
+            + (f"{fmt(agg.med('proxy_cpu'), 1)} | " if spec else "")
+            + f"{fmt(agg.med('other_cpu'), 1)} | ok |"
         )
         data["rows"].append({
-            "tool": tool, "variant": variant, "settings": shown.settings, "ok": not failed,
-            "wall": shown.wall, "walls": [r.wall for r in timed],
-            "mb_s": g.total_bytes / MB / shown.wall if not failed else None,
-            "files_s": len(g.items) / shown.wall if not failed else None,
-            "cpu_s": shown.cpu, "cpu_s_per_gb": shown.cpu / gb,
-            "rss_mib": shown.maxrss_kib / 1024, "reason": shown.reason,
+            "tool": tool, "variant": variant, "settings": agg.settings, "ok": True,
+            "wall": agg.wall, "walls": [r.wall for r in timed],
+            "mb_s": g.total_bytes / MB / agg.wall, "files_s": len(g.items) / agg.wall,
+            "cpu_s": agg.cpu, "cpu_s_per_gb": agg.cpu_per_gb,
+            "rss_mib": agg.maxrss_kib / 1024,
+            "ctx_switches_per_gb": agg.ctx_per_gb,
+            "voluntary_ctx_switches_per_gb": agg.vcsw_per_gb,
+            "involuntary_ctx_switches_per_gb": agg.ivcsw_per_gb,
+            "runs": [{"wall": r.wall, "cpu_s": r.cpu, "rss_mib": r.maxrss_kib / 1024,
+                      "voluntary_ctx_switches": r.vcsw, "involuntary_ctx_switches": r.ivcsw,
+                      "server_cpu_s": num(r.server_cpu), "other_cpu_s": num(r.other_cpu)}
+                     for r in timed],
+            "reason": "",
         })
     lines += [""]
     if ctx.args.repeat > 1:
         lines.append(
-            f"Each row is the fastest of {ctx.args.repeat} runs (the others' wall times in "
-            "brackets): other programs on the machine can only slow a run down."
+            f"Each row is the median of {ctx.args.repeat} rounds (every round's wall time in "
+            "brackets, in the order they ran; peak RSS: the largest of the rounds). Every run's "
+            "figures are at the end."
         )
     lines.append(
-        "CPU s: the uploading process and its children. Server CPU s and RSS: the S3 server "
+        "CPU s: the uploading process and its children. Ctx switches per GB: its voluntary "
+        "(waiting: for the network, a lock, a read) plus involuntary (preempted) context "
+        "switches per GB sent. Server CPU s and RSS: the S3 server "
         "during the run. MariaDB CPU s: the database server during the run (piwigo-s3upload's "
         "queue work, plus whatever other clients of the database did; the peers do not use it). "
         "Other CPU s: the rest of the machine during the "
@@ -1135,16 +1241,16 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
             "times are pessimistic; CPU s, RSS and the server's figures are not affected.",
         ]
 
-    def best(tool: str, variant: str | None = None) -> Run | None:
+    def best(tool: str, variant: str | None = None) -> Agg | None:
         """The faster of default and tuned (sweep runs aside), or one variant."""
         ok = [r for (t, v), r in chosen.items()
               if t == tool and (v == variant if variant else v in ("default", "tuned"))]
         return min(ok, key=lambda r: r.wall) if ok else None
 
-    def mbs(r: Run | None) -> str:
+    def mbs(r: Agg | None) -> str:
         return f"{g.total_bytes / MB / r.wall:.0f} MB/s ({r.variant})" if r else "FAILED"
 
-    def ratio(a: Run | None, b: Run | None) -> str:
+    def ratio(a: Agg | None, b: Agg | None) -> str:
         return f"{b.wall / a.wall:.2f}×" if a and b else "—"
 
     peers = [t for t in ("s5cmd", "rclone", "aws") if any(r.tool == t for r in runs)]
@@ -1152,8 +1258,8 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
         ours_best = best("ours")
         lines += [
             "",
-            "Throughput ratio, piwigo-s3upload ÷ peer, each at its faster variant (above 1: "
-            "piwigo-s3upload is faster):",
+            "Throughput ratio, piwigo-s3upload ÷ peer, each at its faster variant, from the "
+            "median wall times (above 1: piwigo-s3upload is faster):",
             "",
             "| peer | peer best | piwigo-s3upload best | ratio best ÷ best | ratio default ÷ default |",
             "|---|---:|---:|---:|---:|",
@@ -1164,7 +1270,7 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
                 f"{ratio(best('ours', 'default'), best(p, 'default'))} |"
             )
 
-        def rate(r: Run) -> str:
+        def rate(r: Agg) -> str:
             return (f"{len(g.items) / r.wall:.1f} photos/s, {g.total_bytes / MB / r.wall:.0f} MB/s "
                     f"({r.settings})")
 
@@ -1197,15 +1303,20 @@ def report(ctx: Context, runs: list[Run], versions: dict[str, str], size_name: s
             "",
             "<details><summary>Every run, in the order they ran</summary>",
             "",
-            "| # | tool | variant | wall s | MB/s | CPU s | server CPU s | MariaDB CPU s | "
+            "| # | tool | variant | wall s | MB/s | peak RSS MiB | CPU s | CPU s per GB | "
+            "ctx switches per GB (voluntary + involuntary) | server CPU s | MariaDB CPU s | "
             "other CPU s | result |",
-            "|---:|---|---|---:|---:|---:|---:|---:|---:|---|",
+            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for i, r in enumerate(runs, 1):
+            csw = (f"{ctx_fmt(r.ctx_switches / gb)} ({ctx_fmt(r.vcsw / gb)} + {ctx_fmt(r.ivcsw / gb)})"
+                   if r.wall else "—")
             lines.append(
                 f"| {i} | {r.tool} | {r.variant} | {fmt(r.wall, 1) if r.wall else '—'} | "
                 f"{fmt(g.total_bytes / MB / r.wall, 0) if r.ok else 'FAILED'} | "
-                f"{fmt(r.cpu, 1) if r.wall else '—'} | {fmt(r.server_cpu, 1)} | "
+                f"{fmt(r.maxrss_kib / 1024, 0) if r.maxrss_kib else '—'} | "
+                f"{fmt(r.cpu, 1) if r.wall else '—'} | {fmt(r.cpu / gb, 2) if r.wall else '—'} | "
+                f"{csw} | {fmt(r.server_cpu, 1)} | "
                 f"{fmt(r.db_cpu, 1)} | {fmt(r.other_cpu, 1)} | {'ok' if r.ok else 'FAILED'} |"
             )
         lines += ["", "</details>"]
@@ -1271,7 +1382,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="comma-separated subset of ours,s5cmd,rclone,aws")
     r.add_argument("--variants", default="default,tuned", help="default, tuned or both")
     r.add_argument("--repeat", type=int, help="rounds over all runs; the report shows the "
-                   "fastest run of each tool and variant (default 3; 1 with --small)")
+                   "median of each tool and variant's runs (default 3; 1 with --small)")
     r.add_argument("--workers", type=workers_spec, default="auto",
                    help="piwigo-s3upload upload.workers (a number or auto), default variant")
     r.add_argument("--tuned-workers", type=workers_spec, default="16",
@@ -1281,8 +1392,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "'part_size = \"32MiB\"' (repeatable; both variants)")
     r.add_argument("--ours-sweep", default="", metavar="N,N,...",
                    help="also run piwigo-s3upload with these upload.workers (variants wN)")
-    r.add_argument("--link", type=link_spec, metavar="RTTms/RATEmbit",
-                   help="put the server behind a shaped link, e.g. 40ms/200mbit (needs root; "
+    r.add_argument("--link", type=link_spec, metavar="RTTms[/RATEmbit]",
+                   help="put the server behind a real-world link: RTT and rate, e.g. "
+                        "40ms/200mbit, or the RTT alone for no rate cap, e.g. 100ms (needs root; "
                         "default: plain loopback)")
     r.add_argument("--workload", help="a name for the file mix, shown in reports")
     r.add_argument("--perf", action="store_true",

@@ -6,6 +6,11 @@ to the proxy on 127.0.0.1, so all of them cross the same link.
 
     python3 bench/link.py check --link 40ms/200mbit     # measure what the link gives
     python3 bench/link.py check --link 40ms/200mbit --ceiling   # and the proxy's own limit
+    python3 bench/link.py check --link 100ms            # the RTT alone, no rate cap
+
+A link is spelled RTTms/RATEmbit (both directions capped at RATE by tbf) or
+RTTms alone: the proxy's round-trip time and no tbf, so the rate is whatever
+the proxy and the veth pair carry (a long fat pipe).
 
 Needs root (ip netns, tc) and the iproute2 tools. Standard library only.
 Nothing leaves the machine: the only addresses are 127.0.0.1 and a /30 on
@@ -39,22 +44,32 @@ class LinkError(Exception):
 @dataclass(frozen=True)
 class LinkSpec:
     rtt_ms: float
-    rate_mbit: float
+    # None: no rate cap (no tbf), only the proxy's delay.
+    rate_mbit: float | None = None
 
     @classmethod
     def parse(cls, text: str) -> "LinkSpec":
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)ms/(\d+(?:\.\d+)?)mbit\s*", text.lower())
-        if not m or float(m.group(2)) <= 0:
-            raise ValueError(f"{text!r}: expected RTTms/RATEmbit, e.g. 40ms/200mbit")
-        return cls(float(m.group(1)), float(m.group(2)))
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)ms(?:/(\d+(?:\.\d+)?)mbit)?\s*", text.lower())
+        if not m or (m.group(2) is not None and float(m.group(2)) <= 0):
+            raise ValueError(
+                f"{text!r}: expected RTTms/RATEmbit (e.g. 40ms/200mbit) or RTTms for no rate "
+                "cap (e.g. 100ms)"
+            )
+        return cls(float(m.group(1)), float(m.group(2)) if m.group(2) is not None else None)
+
+    @property
+    def capped(self) -> bool:
+        return self.rate_mbit is not None
 
     @property
     def name(self) -> str:
-        return f"{self.rtt_ms:g} ms RTT, {self.rate_mbit:g} Mbit/s"
+        rate = f"{self.rate_mbit:g} Mbit/s" if self.capped else "no rate cap"
+        return f"{self.rtt_ms:g} ms RTT, {rate}"
 
     @property
     def slug(self) -> str:
-        return f"{self.rtt_ms:g}ms-{self.rate_mbit:g}mbit"
+        rate = f"{self.rate_mbit:g}mbit" if self.capped else "nocap"
+        return f"{self.rtt_ms:g}ms-{rate}"
 
 
 def _run(cmd: list[str], ns: str | None = None) -> None:
@@ -99,8 +114,16 @@ class Namespace:
 
     def shape(self, spec: LinkSpec) -> None:
         """Both directions at `spec.rate_mbit`. The burst covers a 64 KiB
-        segment (veth passes GSO packets whole); the queue holds 50 ms."""
+        segment (veth passes GSO packets whole); the queue holds 50 ms.
+        Without a rate, no tbf: the veth's own default queueing."""
         self.spec = spec
+        if not spec.capped:
+            for cmd, ns in ((["tc", "qdisc", "del", "dev", self.host_if, "root"], None),
+                            (["tc", "qdisc", "del", "dev", self.ns_if, "root"], self.name)):
+                if ns:
+                    cmd = ["ip", "netns", "exec", ns] + cmd
+                subprocess.run(cmd, capture_output=True)  # fails when there is none: fine
+            return
         rate = f"{spec.rate_mbit:g}mbit"
         tbf = ["root", "tbf", "rate", rate, "burst", "64kb", "latency", "50ms"]
         _run(["tc", "qdisc", "replace", "dev", self.host_if] + tbf)
@@ -240,10 +263,17 @@ def measure_rate(port: int, total: int, streams: int) -> float:
     return sum(results) * 8 / elapsed / 1e6
 
 
-def check(spec: LinkSpec, ns: Namespace | None = None, seconds: float = 4.0) -> dict:
+# Without a rate cap the rate check sends this much (per measurement), as
+# there is no rate to size it from.
+UNCAPPED_CHECK_BYTES = 400 * MB
+
+
+def check(spec: LinkSpec, ns: Namespace | None = None, seconds: float = 4.0,
+          uncapped_bytes: int = UNCAPPED_CHECK_BYTES) -> dict:
     """What the link really gives: RTT through the proxy, and the payload
-    rate for one and for four streams. Builds its own namespace unless one
-    is passed."""
+    rate for one and for four streams. A capped link sends `seconds` worth
+    of its rate; an uncapped one a fixed `uncapped_bytes`. Builds its own
+    namespace unless one is passed."""
     own = ns is None
     ns = ns or Namespace(spec)
     sink = proxy = None
@@ -252,7 +282,11 @@ def check(spec: LinkSpec, ns: Namespace | None = None, seconds: float = 4.0) -> 
         proxy = DelayProxy((ns.ns_ip, 9099), spec.rtt_ms)
         out = {"link": spec.name}
         out.update(measure_rtt(proxy.port))
-        total = int(spec.rate_mbit * 1e6 / 8 * seconds)
+        if spec.capped:
+            total = int(spec.rate_mbit * 1e6 / 8 * seconds)
+        else:
+            total = uncapped_bytes
+        out["rate_check_bytes"] = total
         cpu0 = proxy.cpu_seconds()
         out["rate_1_stream_mbit"] = measure_rate(proxy.port, total, 1)
         out["rate_4_streams_mbit"] = measure_rate(proxy.port, total, 4)
@@ -296,11 +330,14 @@ def ceiling(rtt_ms: float, total: int = 1_000_000_000) -> dict:
 def describe(result: dict) -> str:
     parts = []
     if "rtt_median_ms" in result:
+        sent = result.get("rate_check_bytes")
         parts.append(
             f"RTT {result['rtt_median_ms']:.1f} ms median ({result['rtt_min_ms']:.1f} min; "
             f"connect + first reply {result['connect_and_first_reply_ms']:.1f} ms); payload rate "
             f"{result['rate_1_stream_mbit']:.0f} Mbit/s on one stream, "
-            f"{result['rate_4_streams_mbit']:.0f} on four; proxy "
+            f"{result['rate_4_streams_mbit']:.0f} on four"
+            + (f" ({sent / MB:.0f} MB each)" if sent else "")
+            + "; proxy "
             f"{result['proxy_cpu_s_per_gb']:.2f} CPU s per GB"
         )
     if "proxy_alone_1_stream_mbit" in result:
@@ -320,12 +357,16 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check", help="build the link, measure RTT and rate, remove it")
-    c.add_argument("--link", type=LinkSpec.parse, required=True, help="e.g. 40ms/200mbit")
-    c.add_argument("--seconds", type=float, default=4.0, help="length of each rate measurement")
+    c.add_argument("--link", type=LinkSpec.parse, required=True,
+                   help="RTTms/RATEmbit, e.g. 40ms/200mbit, or RTTms for no rate cap, e.g. 100ms")
+    c.add_argument("--seconds", type=float, default=4.0,
+                   help="length of each rate measurement on a capped link")
+    c.add_argument("--uncapped-mb", type=float, default=UNCAPPED_CHECK_BYTES / MB,
+                   help="MB sent by each rate measurement on a link without a rate cap")
     c.add_argument("--ceiling", action="store_true", help="also measure the proxy alone on loopback")
     a = p.parse_args(argv)
     try:
-        result = check(a.link, seconds=a.seconds)
+        result = check(a.link, seconds=a.seconds, uncapped_bytes=int(a.uncapped_mb * MB))
         if a.ceiling:
             result.update(ceiling(a.link.rtt_ms))
     except LinkError as e:
