@@ -5,7 +5,10 @@
 //! step pays (throughput of finished uploads up by at least [`PAYS`] of
 //! the step's proportion), and once a step stops paying it goes back to
 //! the figure that paid, holds there for [`HOLD_WINDOWS`] windows, then
-//! probes one small step up again. Server push-back (503 SlowDown, 429)
+//! probes one small step up again. The window right after a step up is
+//! not judged: the new connections start slowly (a TCP handshake and slow
+//! start, several round trips on a long link) and would make every step
+//! look as if it did not pay. Server push-back (503 SlowDown, 429)
 //! halves it at once. Only windows with a backlog (photos waiting for a
 //! slot at three looks in four) are judged: a quiet queue says
 //! nothing about the link. The figure never leaves `min..=max`.
@@ -74,6 +77,9 @@ pub(super) struct Controller {
     found_ceiling: bool,
     /// Windows left before the next probe up.
     hold: u32,
+    /// The figure just went up: the next window is the new connections'
+    /// ramp-up, and is not judged.
+    settling: bool,
 }
 
 impl Controller {
@@ -87,6 +93,7 @@ impl Controller {
             last: None,
             found_ceiling: false,
             hold: 0,
+            settling: false,
         }
     }
 
@@ -97,6 +104,7 @@ impl Controller {
     /// Judges one window; the new figure and why, when it changes.
     pub(super) fn window(&mut self, w: Window) -> Option<(usize, Why)> {
         if w.pushed_back > 0 {
+            self.settling = false;
             self.last = None;
             self.found_ceiling = true;
             self.hold = HOLD_WINDOWS;
@@ -104,7 +112,11 @@ impl Controller {
         }
         if !w.backlog || w.seconds <= 0.0 {
             // Nothing to learn, and what was learnt may no longer hold.
+            self.settling = false;
             self.last = None;
+            return None;
+        }
+        if std::mem::take(&mut self.settling) {
             return None;
         }
         let rate = w.bytes as f64 / w.seconds;
@@ -151,7 +163,9 @@ impl Controller {
         } else {
             self.current
         };
-        self.set((self.current + step).min(self.max), Why::Growing)
+        let grown = self.set((self.current + step).min(self.max), Why::Growing);
+        self.settling = grown.is_some();
+        grown
     }
 
     fn set(&mut self, to: usize, why: Why) -> Option<(usize, Why)> {
@@ -187,12 +201,13 @@ mod tests {
     fn grows_while_throughput_grows() {
         let mut c = Controller::new(4, 64, 8);
         let mut seen = vec![c.current()];
-        for _ in 0..5 {
+        for _ in 0..8 {
             c.window(busy(link(c.current(), 1.0, 1000.0)));
             seen.push(c.current());
         }
-        // The first window is a baseline.
-        assert_eq!(seen, [8, 8, 16, 32, 64, 64]);
+        // The first window is a baseline; each step up is followed by one
+        // window that is not judged.
+        assert_eq!(seen, [8, 8, 16, 16, 32, 32, 64, 64, 64]);
     }
 
     #[test]
@@ -204,10 +219,10 @@ mod tests {
             c.window(busy(link(c.current(), 1.25, 20.0)));
             seen.push(c.current());
         }
-        assert_eq!(seen, [8, 16, 32, 16, 16, 16]);
+        assert_eq!(seen, [8, 16, 16, 32, 32, 16]);
         // After the hold, a small probe; it does not pay either.
         let mut later = vec![];
-        for _ in 0..6 {
+        for _ in 0..(HOLD_WINDOWS + 3) {
             c.window(busy(link(c.current(), 1.25, 20.0)));
             later.push(c.current());
         }
@@ -221,6 +236,8 @@ mod tests {
         assert_eq!(c.window(busy(10.0)), None);
         c.window(busy(10.0));
         assert_eq!(c.current(), 16);
+        // The new connections' ramp-up.
+        assert_eq!(c.window(busy(3.0)), None);
         c.window(busy(10.0));
         assert_eq!(c.current(), 8);
         for _ in 0..HOLD_WINDOWS {
@@ -235,13 +252,29 @@ mod tests {
         let mut c = Controller::new(4, 64, 8);
         c.window(busy(10.0));
         c.window(busy(10.0));
+        c.window(busy(10.0));
         assert_eq!(c.window(busy(13.0)), Some((8, Why::NoGain)));
         // An eighth more that brings +8% pays.
         for _ in 0..HOLD_WINDOWS {
             c.window(busy(10.0));
         }
         assert_eq!(c.window(busy(10.0)), Some((9, Why::Growing)));
+        c.window(busy(10.0));
         assert_eq!(c.window(busy(10.8)), Some((10, Why::Growing)));
+    }
+
+    /// On a long link the window after a step up is mostly new
+    /// connections in slow start: judged, it would undo every step.
+    #[test]
+    fn the_window_after_a_step_up_is_not_judged() {
+        let mut c = Controller::new(4, 64, 8);
+        c.window(busy(10.0));
+        assert_eq!(c.window(busy(10.0)), Some((16, Why::Growing)));
+        // Ramp-up: no more finished than before.
+        assert_eq!(c.window(busy(10.0)), None);
+        assert_eq!(c.current(), 16);
+        // Warm: twice the throughput, so doubling paid.
+        assert_eq!(c.window(busy(20.0)), Some((32, Why::Growing)));
     }
 
     #[test]

@@ -252,11 +252,10 @@ async fn context(
     let mut target = Target::new(&config.s3, &config.upload).await;
     let metrics = shared.metrics.clone();
     target.count_slow_downs(Arc::new(move || metrics.slowed_down()));
-    let settled = target
-        .settle_if_none_match(config.s3.honours_if_none_match)
+    let (settled, checked) = target
+        .settle(config.s3.honours_if_none_match, config.s3.checksum)
         .await;
     let redact = Redactor::new(config.secrets());
-    let checked = target.settle_checksum(config.s3.checksum).await;
     tracing::info!(
         part_check = ?checked.check,
         why = %redact.scrub(&checked.why),

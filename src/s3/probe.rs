@@ -64,7 +64,29 @@ impl Target {
     /// Decides [`Target::honours_if_none_match`] from the setting, probing
     /// the server when it is `auto`.
     pub async fn settle_if_none_match(&mut self, setting: IfNoneMatch) -> Settled {
-        let settled = match setting {
+        let settled = self.if_none_match_answer(setting).await;
+        self.honours_if_none_match = settled.honoured;
+        settled
+    }
+
+    /// Both settings at start, their probes run side by side: on a long
+    /// link each costs a few round trips.
+    pub async fn settle(
+        &mut self,
+        if_none_match: IfNoneMatch,
+        checksum: Checksum,
+    ) -> (Settled, SettledCheck) {
+        let (settled, checked) = tokio::join!(
+            self.if_none_match_answer(if_none_match),
+            self.checksum_answer(checksum)
+        );
+        self.honours_if_none_match = settled.honoured;
+        self.part_check = checked.check;
+        (settled, checked)
+    }
+
+    async fn if_none_match_answer(&self, setting: IfNoneMatch) -> Settled {
+        match setting {
             IfNoneMatch::Honoured => Settled {
                 honoured: true,
                 why: "s3.honours_if_none_match = true".into(),
@@ -97,9 +119,7 @@ impl Target {
                     },
                 }
             }
-        };
-        self.honours_if_none_match = settled.honoured;
-        settled
+        }
     }
 
     /// The probe's key for this bucket prefix: one fixed key, reused by
@@ -244,7 +264,13 @@ impl Target {
     /// the probe cannot tell do they differ: `auto` stays with
     /// Content-MD5, `crc32c` trusts the setting.
     pub async fn settle_checksum(&mut self, setting: Checksum) -> SettledCheck {
-        let settled = if setting == Checksum::ContentMd5 {
+        let settled = self.checksum_answer(setting).await;
+        self.part_check = settled.check;
+        settled
+    }
+
+    async fn checksum_answer(&self, setting: Checksum) -> SettledCheck {
+        if setting == Checksum::ContentMd5 {
             SettledCheck {
                 check: PartCheck::ContentMd5,
                 why: "s3.checksum = \"content-md5\"".into(),
@@ -285,9 +311,7 @@ impl Target {
                     humantime::format_duration(PROBE_LIMIT)
                 )),
             }
-        };
-        self.part_check = settled.check;
-        settled
+        }
     }
 
     /// Starts a multipart upload declared with CRC32C on the probe key,
