@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::presigning::PresigningConfig;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -53,25 +52,14 @@ pub async fn answer(
             );
         }
     };
-    let config = match PresigningConfig::expires_in(expiry) {
-        Ok(c) => c,
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    match target
-        .client
-        .get_object()
-        .bucket(&bucket)
-        .key(&key)
-        .presigned(config)
-        .await
-    {
-        Ok(signed) => Json(json!({
-            "url": signed.uri(),
+    match target.presign_get(&bucket, &key, expiry).await {
+        Ok(url) => Json(json!({
+            "url": url,
             "expires_in": expiry.as_secs(),
         }))
         .into_response(),
         Err(e) => {
-            let message = redact.scrub(&format!("s3: presign {key}: {e}"));
+            let message = redact.scrub(&e);
             tracing::warn!(image.id = image_id, error = %message, "presign failed");
             refuse(StatusCode::BAD_GATEWAY, message)
         }

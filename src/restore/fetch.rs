@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::owner;
 use crate::piwigo::GalleryRoot;
-use crate::s3::{S3Error, Target};
+use crate::s3::Target;
 use crate::verify::disk::md5_file;
 
 /// One object to bring back and where it goes.
@@ -116,23 +116,10 @@ async fn hash(path: &Path) -> Option<String> {
 
 /// Streams the object into `temp`, hashing as it goes.
 async fn download(target: &Target, job: &Job, dest: &Path, temp: &Path) -> Outcome {
-    let got = target
-        .client
-        .get_object()
-        .bucket(&job.bucket)
-        .key(&job.key)
-        .send()
-        .await;
-    let mut body = match got {
-        Ok(out) => out.body,
-        Err(e) => {
-            let e = S3Error::from_sdk("get object", &job.key, e);
-            return if e.is_missing_object() {
-                Outcome::NoObject
-            } else {
-                Outcome::Failed(e.to_string())
-            };
-        }
+    let mut body = match target.open_object(&job.bucket, &job.key).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return Outcome::NoObject,
+        Err(e) => return Outcome::Failed(e.to_string()),
     };
     let io = |e: std::io::Error| Outcome::Failed(format!("{}: {e}", temp.display()));
     let dir = dest.parent().unwrap_or(Path::new("/")).to_owned();

@@ -44,7 +44,7 @@ const KEY_IN_URL: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
 /// photo goes.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub client: Client,
+    client: Client,
     pub bucket: String,
     prefix: String,
     key_format: keys::KeyFormat,

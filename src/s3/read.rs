@@ -1,6 +1,11 @@
-//! Reading the bucket back: a prefix listed page by page, and an object
-//! downloaded only to hash it (`verify --read-data`).
+//! Reading the bucket back: a prefix listed page by page, an object's
+//! body opened (with its 404 mapped to `None`), an object downloaded only
+//! to hash it (`verify --read-data`), and presigned links to objects.
 
+use std::time::Duration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
 use md5::{Digest, Md5};
 
 use super::{S3Error, Target};
@@ -43,14 +48,14 @@ impl Target {
         Ok(requests)
     }
 
-    /// Downloads `key` and returns the md5 (hex) and length of its bytes,
-    /// or `None` when there is no object.
-    pub async fn read_md5(
+    /// The body of the object at `bucket`/`key`, read as it is consumed;
+    /// `None` when there is no object.
+    pub async fn open_object(
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<Option<(String, u64)>, S3Error> {
-        let out = match self
+    ) -> Result<Option<ByteStream>, S3Error> {
+        match self
             .client
             .get_object()
             .bucket(bucket)
@@ -58,17 +63,50 @@ impl Target {
             .send()
             .await
         {
-            Ok(out) => out,
+            Ok(out) => Ok(Some(out.body)),
             Err(e) => {
                 let err = S3Error::from_sdk("get object", key, e);
-                return if err.is_missing_object() {
+                if err.is_missing_object() {
                     Ok(None)
                 } else {
                     Err(err)
-                };
+                }
             }
+        }
+    }
+
+    /// A link that lets whoever holds it download `bucket`/`key` for
+    /// `expiry`, signed with the daemon's keys: signed here, no request is
+    /// sent. The error says what could not be signed.
+    pub async fn presign_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        expiry: Duration,
+    ) -> Result<String, String> {
+        let failed = |e: &dyn std::fmt::Display| format!("s3: presign {key}: {e}");
+        let config = PresigningConfig::expires_in(expiry).map_err(|e| failed(&e))?;
+        self.client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map(|signed| signed.uri().to_owned())
+            .map_err(|e| failed(&e))
+    }
+
+    /// Downloads `key` and returns the md5 (hex) and length of its bytes,
+    /// or `None` when there is no object.
+    pub async fn read_md5(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(String, u64)>, S3Error> {
+        let Some(mut body) = self.open_object(bucket, key).await? else {
+            return Ok(None);
         };
-        let mut body = out.body;
+
         let mut h = Md5::new();
         let mut len = 0u64;
         loop {
