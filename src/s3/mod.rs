@@ -12,6 +12,7 @@ pub mod read;
 pub mod stale;
 pub mod stream;
 pub mod throttle;
+mod trailer;
 pub mod upload;
 
 use std::sync::Arc;

@@ -10,24 +10,13 @@
 //!   header. Where it does, parts are checked by CRC32C instead of a second
 //!   md5 of their bytes; where it does not, or the probe cannot tell,
 //!   Content-MD5 stays, so a wrong byte is never stored unseen;
-//! - in `check`, whether it takes a trailing checksum (CRC32C, CRC64NVME
-//!   sent after the body through aws-chunked) and refuses a body altered
-//!   on the way after the checksum was taken.
+//! - in `check`, whether it refuses a body that does not match its
+//!   Content-MD5 (the trailing-checksum probe is `trailer`'s).
 
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
-use aws_sdk_s3::config::{ConfigBag, Intercept, RequestChecksumCalculation, RuntimeComponents};
-use aws_sdk_s3::error::BoxError;
-use aws_sdk_s3::primitives::{ByteStream, SdkBody};
-use aws_sdk_s3::types::ChecksumAlgorithm;
+use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::base64;
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
 use md5::Digest;
 
 use super::Target;
@@ -38,7 +27,7 @@ use crate::digest::{PartCheck, PartSum};
 
 /// The probe object's bytes: small, and saying what it is to whoever
 /// lists the bucket.
-const PROBE_BODY: &[u8] =
+pub(super) const PROBE_BODY: &[u8] =
     b"piwigo-s3upload checks with this object whether the server honours If-None-Match; it is safe to delete\n";
 
 /// A probe that has not answered by then counts as "cannot tell": start
@@ -125,7 +114,7 @@ impl Target {
     /// The probe's key for this bucket prefix: one fixed key, reused by
     /// every start, so a probe object that could not be deleted (the
     /// minimal policy has no `s3:DeleteObject`) never piles up.
-    fn probe_key(&self, name: &str) -> String {
+    pub(super) fn probe_key(&self, name: &str) -> String {
         format!("{}{PROBE_DIR}/{name}", self.prefix)
     }
 
@@ -171,7 +160,7 @@ impl Target {
     /// Deletes the probe object, and nothing else: the key must be this
     /// prefix's probe key. A refusal is fine (the next start reuses the
     /// key); it is logged, never a failure.
-    async fn remove_probe(&self, key: &str) {
+    pub(super) async fn remove_probe(&self, key: &str) {
         if !key.starts_with(&self.probe_key("")) {
             tracing::error!(s3.key = %key, "refusing to delete an object outside the probe folder");
             return;
@@ -235,7 +224,7 @@ pub enum Verdict {
 impl Verdict {
     /// A refusal of the checksum itself, told apart from a server that is
     /// down or failing (which tells nothing).
-    fn refused(e: S3Error) -> Result<Self, S3Error> {
+    pub(super) fn refused(e: S3Error) -> Result<Self, S3Error> {
         if e.http_status == 0 || (e.http_status >= 500 && e.http_status != 501) {
             return Err(e);
         }
@@ -349,159 +338,6 @@ impl Target {
         };
         upload.abort().await;
         verdict
-    }
-}
-
-impl Target {
-    /// Writes the checksum probe object twice with a trailing checksum of
-    /// `algorithm`, as an upload would send it: as it is, then with one
-    /// byte of the body flipped after the SDK took its checksum. The
-    /// second write must be refused. (Over plain HTTP the SDK also signs
-    /// each chunk, so a refusal there may come from the chunk signature:
-    /// either way the altered bytes are not stored.)
-    pub async fn probe_trailer(&self, algorithm: ChecksumAlgorithm) -> Result<Verdict, S3Error> {
-        let key = self.probe_key("checksum");
-        if let Err(e) = self.put_with_trailer(&key, algorithm.clone(), None).await {
-            return Verdict::refused(e);
-        }
-        let flipped = Arc::new(AtomicBool::new(false));
-        let altered = self
-            .put_with_trailer(&key, algorithm, Some(flipped.clone()))
-            .await;
-        self.remove_probe(&key).await;
-        if !flipped.load(Ordering::Relaxed) {
-            return Err(S3Error {
-                op: "checksum probe",
-                target: key,
-                http_status: 0,
-                code: None,
-                message: "the probe's body was never altered, so it tells nothing".into(),
-            });
-        }
-        match altered {
-            Ok(()) => Ok(Verdict::Unchecked),
-            Err(e) if (400..500).contains(&e.http_status) => Ok(Verdict::Checked),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// One write of the probe object as a stream (so the SDK sends the
-    /// checksum as a trailer), its body altered when `flip` is given.
-    async fn put_with_trailer(
-        &self,
-        key: &str,
-        algorithm: ChecksumAlgorithm,
-        flip: Option<Arc<AtomicBool>>,
-    ) -> Result<(), S3Error> {
-        let body =
-            ByteStream::from_body_1_x(http_body_util::Full::new(Bytes::from_static(PROBE_BODY)));
-        // The client sends checksums only where S3 requires one; here the
-        // SDK must compute it.
-        let request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("text/plain")
-            .content_length(PROBE_BODY.len() as i64)
-            .checksum_algorithm(algorithm)
-            .set_storage_class(self.storage_class.clone())
-            .set_server_side_encryption(self.encryption.clone())
-            .set_ssekms_key_id(self.kms_key_id.clone())
-            .body(body)
-            .customize()
-            .config_override(
-                aws_sdk_s3::config::Builder::default()
-                    .request_checksum_calculation(RequestChecksumCalculation::WhenSupported),
-            );
-        let sent = match flip {
-            Some(flipped) => request.interceptor(FlipOneByte(flipped)).send().await,
-            None => request.send().await,
-        };
-        sent.map(|_| ())
-            .map_err(|e| S3Error::from_sdk("put object", key, e))
-    }
-}
-
-/// Alters the probe's body as it leaves, after the checksum was taken.
-#[derive(Debug)]
-struct FlipOneByte(Arc<AtomicBool>);
-
-impl Intercept for FlipOneByte {
-    fn name(&self) -> &'static str {
-        "FlipOneByte"
-    }
-
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let request = context.request_mut();
-        let inner = std::mem::replace(request.body_mut(), SdkBody::taken());
-        *request.body_mut() = SdkBody::from_body_1_x(Flipping {
-            inner,
-            flipped: self.0.clone(),
-        });
-        Ok(())
-    }
-}
-
-/// A body that flips one bit of the probe text where it first passes,
-/// only once it is aws-chunked encoded (after a chunk header's CRLF): a
-/// flip before the checksum is taken would prove nothing, and is left
-/// undone, which fails the probe.
-struct Flipping {
-    inner: SdkBody,
-    flipped: Arc<AtomicBool>,
-}
-
-impl Body for Flipping {
-    type Data = Bytes;
-    type Error = aws_smithy_types::body::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => frame,
-            other => return other,
-        };
-        let frame = match frame.into_data() {
-            Ok(data) => Frame::data(this.flip(data)),
-            Err(frame) => frame,
-        };
-        Poll::Ready(Some(Ok(frame)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        Body::size_hint(&self.inner)
-    }
-}
-
-impl Flipping {
-    fn flip(&self, data: Bytes) -> Bytes {
-        let mut mark = b"\r\n".to_vec();
-        mark.extend_from_slice(&PROBE_BODY[..24]);
-        if self.flipped.load(Ordering::Relaxed) {
-            return data;
-        }
-        match data.windows(mark.len()).position(|w| w == mark) {
-            Some(at) => {
-                let mut bytes = data.to_vec();
-                bytes[at + 2] ^= 1;
-                self.flipped.store(true, Ordering::Relaxed);
-                Bytes::from(bytes)
-            }
-            None => data,
-        }
     }
 }
 
