@@ -40,23 +40,6 @@ async fn start_upload(s3: &S3Server, key: &str) -> String {
     id
 }
 
-async fn open_uploads(s3: &S3Server) -> Vec<String> {
-    let out = s3
-        .client()
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
-    let mut keys: Vec<String> = out
-        .uploads()
-        .iter()
-        .filter_map(|u| u.key().map(str::to_owned))
-        .collect();
-    keys.sort();
-    keys
-}
-
 #[tokio::test]
 async fn uploads_left_by_a_killed_daemon_are_aborted_at_start() {
     let g = Gallery::new().await;
@@ -69,11 +52,11 @@ async fn uploads_left_by_a_killed_daemon_are_aborted_at_start() {
     start_upload(&s3, "photos/20240517120000-left-behind.jpg").await;
     start_upload(&s3, &upload_key("live.jpg")).await;
     start_upload(&s3, "another-program/video.mp4").await;
-    assert_eq!(open_uploads(&s3).await.len(), 3);
+    assert_eq!(s3.open_uploads().await.len(), 3);
 
     // Younger than the lease: maybe a daemon that is still running.
     drain(c.clone()).await;
-    assert_eq!(open_uploads(&s3).await.len(), 3);
+    assert_eq!(s3.open_uploads().await.len(), 3);
 
     tokio::time::sleep(Duration::from_secs(4)).await;
     // A photo another daemon is uploading right now, for longer than the
@@ -87,7 +70,7 @@ async fn uploads_left_by_a_killed_daemon_are_aborted_at_start() {
     .await;
     drain(c).await;
     assert_eq!(
-        open_uploads(&s3).await,
+        s3.open_uploads().await,
         [
             "another-program/video.mp4".to_string(),
             upload_key("live.jpg")

@@ -358,16 +358,22 @@ impl S3Server {
         keys
     }
 
-    /// How many multipart uploads are open in the bucket.
-    pub async fn open_uploads(&self) -> usize {
-        let listed = self
+    /// The keys of the multipart uploads open in the bucket, sorted.
+    pub async fn open_uploads(&self) -> Vec<String> {
+        let out = self
             .client()
             .list_multipart_uploads()
             .bucket(BUCKET)
             .send()
             .await
             .unwrap();
-        listed.uploads.unwrap_or_default().len()
+        let mut keys: Vec<String> = out
+            .uploads()
+            .iter()
+            .filter_map(|u| u.key().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
     }
 }
 
