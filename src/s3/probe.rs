@@ -316,11 +316,11 @@ impl Target {
             Ok(upload) => upload,
             Err(e) => return Verdict::refused(e),
         };
+        // The CRC32C of the probe text, sent with either body.
+        let mut crc = aws_smithy_checksums::ChecksumAlgorithm::Crc32c.into_impl();
+        crc.update(PROBE_BODY);
+        let crc = <[u8; 4]>::try_from(&crc.finalize()[..]).unwrap_or_default();
         let part = |number, body: &'static [u8]| {
-            // The CRC32C of the probe text, whatever the body is.
-            let mut crc = aws_smithy_checksums::ChecksumAlgorithm::Crc32c.into_impl();
-            crc.update(PROBE_BODY);
-            let crc = <[u8; 4]>::try_from(&crc.finalize()[..]).unwrap_or_default();
             upload.send_part(
                 number,
                 body.len() as u64,
