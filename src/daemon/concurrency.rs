@@ -12,6 +12,15 @@
 //! halves it at once. Only windows with a backlog (photos waiting for a
 //! slot at three looks in four) are judged: a quiet queue says
 //! nothing about the link. The figure never leaves `min..=max`.
+//!
+//! How long a window lasts is the controller's call too
+//! ([`Controller::shortest_window`]): a window that is not judged ends as
+//! soon as every slot has finished an upload, and until a step has failed
+//! to pay the judged ones are short. A burst of a few hundred photos on a
+//! long, fast link is over in seconds; one-second windows, two a step,
+//! left it at 8 to 16 uploads at once for most of its run.
+
+use std::time::Duration;
 
 /// A step up pays when throughput grows by at least this share of the
 /// step's own proportion (doubling must bring +50%, an eighth more
@@ -22,6 +31,16 @@ const PAYS: f64 = 0.5;
 /// Windows spent at a figure after a step back or a halving before the
 /// next probe up.
 const HOLD_WINDOWS: u32 = 6;
+
+/// The shortest judged window once a step has failed to pay, or after
+/// push-back: steps are small then, and the gain they bring is small
+/// beside the noise of a short window.
+const STEADY_WINDOW: Duration = Duration::from_secs(1);
+
+/// The shortest judged window while the figure is still doubling: a
+/// doubling that pays brings +50% or more, well above a half-second
+/// window's noise.
+const RAMP_WINDOW: Duration = Duration::from_millis(500);
 
 /// One measurement window, as the feeding task saw it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,6 +118,20 @@ impl Controller {
 
     pub(super) fn current(&self) -> usize {
         self.current
+    }
+
+    /// How long the next window must last at least (it also lasts until
+    /// as many uploads finished as there are slots). A window that will
+    /// not be judged, the ramp-up of new connections or the first after a
+    /// start or a quiet spell, has no shortest length.
+    pub(super) fn shortest_window(&self) -> Duration {
+        if self.settling || self.last.is_none() {
+            Duration::ZERO
+        } else if self.found_ceiling {
+            STEADY_WINDOW
+        } else {
+            RAMP_WINDOW
+        }
     }
 
     /// Judges one window; the new figure and why, when it changes.
@@ -275,6 +308,34 @@ mod tests {
         assert_eq!(c.current(), 16);
         // Warm: twice the throughput, so doubling paid.
         assert_eq!(c.window(busy(20.0)), Some((32, Why::Growing)));
+    }
+
+    /// Windows nobody judges end as soon as the slots had their say;
+    /// judged ones are short while doubling, longer once steps are small.
+    #[test]
+    fn windows_are_short_until_a_step_fails_to_pay() {
+        let mut c = Controller::new(4, 64, 8);
+        // The first window after the start is a baseline only.
+        assert_eq!(c.shortest_window(), Duration::ZERO);
+        c.window(busy(10.0));
+        assert_eq!(c.shortest_window(), RAMP_WINDOW);
+        c.window(busy(10.0));
+        assert_eq!(c.current(), 16);
+        assert_eq!(c.shortest_window(), Duration::ZERO);
+        c.window(busy(10.0));
+        assert_eq!(c.shortest_window(), RAMP_WINDOW);
+        // The step did not pay: back to 8, and steady windows from now on.
+        c.window(busy(10.0));
+        assert_eq!(c.current(), 8);
+        assert_eq!(c.shortest_window(), STEADY_WINDOW);
+        // Push-back forgets the last figure: a baseline first.
+        c.window(Window {
+            pushed_back: 1,
+            ..busy(10.0)
+        });
+        assert_eq!(c.shortest_window(), Duration::ZERO);
+        c.window(busy(10.0));
+        assert_eq!(c.shortest_window(), STEADY_WINDOW);
     }
 
     #[test]

@@ -16,11 +16,10 @@ use crate::config::{Config, Workers};
 use crate::metrics::Metrics;
 
 /// How often the task looks whether photos wait for a slot.
-const LOOK_EVERY: Duration = Duration::from_millis(200);
-/// A window lasts at least this long, and until as many uploads finished
-/// as there are slots (each slot has had its say)...
-const MIN_WINDOW: Duration = Duration::from_secs(1);
-/// ...or this long, for large files on slow links.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
+/// A window lasts as long as the controller asks, and until as many
+/// uploads finished as there are slots (each slot has had its say), or
+/// this long, for large files on slow links.
 const MAX_WINDOW: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
@@ -114,13 +113,13 @@ impl Open {
     }
 
     /// The finished window, once it has lasted long enough.
-    fn close(&self, m: &Metrics, slots: usize) -> Option<Window> {
+    fn close(&self, m: &Metrics, slots: usize, shortest: Duration) -> Option<Window> {
         let took = self.started.elapsed();
         let s = m.summary();
         let finished = s.uploaded + s.already_present + s.duplicates + s.failed - self.finished;
         let pushed_back = m.slow_downs() - self.slow_downs;
         let enough = finished >= slots as u64 || pushed_back > 0 || took >= MAX_WINDOW;
-        (took >= MIN_WINDOW && enough).then(|| Window {
+        (took >= shortest && enough).then(|| Window {
             bytes: s.bytes - self.bytes,
             seconds: took.as_secs_f64(),
             pushed_back,
@@ -172,9 +171,18 @@ pub(super) async fn run(
             }
         };
         open.look(&slots);
-        let Some(window) = open.close(&metrics, slots.figure()) else {
+        let Some(window) = open.close(&metrics, slots.figure(), controller.shortest_window())
+        else {
             continue;
         };
+        tracing::debug!(
+            slots = slots.figure(),
+            mb_per_s = window.bytes as f64 / 1e6 / window.seconds,
+            seconds = window.seconds,
+            backlog = window.backlog,
+            pushed_back = window.pushed_back,
+            "measurement window"
+        );
         if let Some((to, why)) = controller.window(window) {
             change(&slots, to, why.as_str());
         }
