@@ -125,6 +125,13 @@ impl S3Error {
         format!("{}{code}", status_text(self.http_status))
     }
 
+    /// S3 asked us to slow down (429, or 503 SlowDown): the server is
+    /// there and busy, which the adaptive figure answers by halving.
+    pub fn is_slow_down(&self) -> bool {
+        self.http_status == 429
+            || (self.http_status == 503 && self.code.as_deref() == Some("SlowDown"))
+    }
+
     /// The object exists already (a conditional PUT lost).
     pub fn is_precondition_failed(&self) -> bool {
         self.http_status == 412 || self.code.as_deref() == Some("PreconditionFailed")

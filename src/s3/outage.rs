@@ -1,5 +1,6 @@
 //! S3 outages logged once: the first failure that says "no answer" or
-//! "server error" opens an outage and is logged as an error; failures during
+//! "server error" opens an outage and is logged as an error (a warning
+//! when the server only asked to slow down); failures during
 //! it are logged at debug level only; the next success closes it with a
 //! "reachable again" line. Without this, an outage would log a line per
 //! photo per retry.
@@ -29,10 +30,19 @@ impl Outage {
         };
         if since.is_none() {
             *since = Some(Instant::now());
-            tracing::error!(
-                error = %scrubbed,
-                "S3 unreachable or failing; uploads are retried with backoff until it answers again"
-            );
+            if e.is_slow_down() {
+                // A busy server is not a broken one: with the adaptive
+                // figure a throttling server says so in normal operation.
+                tracing::warn!(
+                    error = %scrubbed,
+                    "S3 asks to slow down; the photo is retried with backoff (with upload.workers = \"auto\", fewer uploads run at once)"
+                );
+            } else {
+                tracing::error!(
+                    error = %scrubbed,
+                    "S3 unreachable or failing; uploads are retried with backoff until it answers again"
+                );
+            }
         }
         true
     }
@@ -64,6 +74,23 @@ mod tests {
             code: None,
             message: "m".into(),
         }
+    }
+
+    #[test]
+    fn slow_down_is_told_from_a_failing_server() {
+        let slow = |status, code: Option<&str>| S3Error {
+            code: code.map(str::to_owned),
+            ..err(status)
+        };
+        assert!(slow(429, None).is_slow_down());
+        assert!(slow(503, Some("SlowDown")).is_slow_down());
+        assert!(!slow(503, Some("ServiceUnavailable")).is_slow_down());
+        assert!(!slow(500, Some("InternalError")).is_slow_down());
+        assert!(!slow(0, None).is_slow_down());
+        // Either way an outage is opened, so the photos after it are quiet.
+        let o = Outage::default();
+        assert!(o.failed(&slow(503, Some("SlowDown")), "x"));
+        assert!(o.since.lock().unwrap().is_some());
     }
 
     #[test]
