@@ -7,7 +7,7 @@
 //! bytes only refreshes its record.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sqlx::MySqlPool;
 use tokio::sync::{Notify, watch};
@@ -134,6 +134,57 @@ pub async fn pass_step(
     Ok((done, false))
 }
 
+/// For `run --until-idle` (cron): the slow pass's share of the time since
+/// the last such run, so that a gallery backed up by cron alone still has
+/// every recorded file checked once per `period`, as a running daemon
+/// would. The first run only starts the clock; time worth less than one
+/// record is kept for the next run, and a long gap is one whole pass.
+pub async fn pass_since_last_run(
+    pool: &MySqlPool,
+    t: &Tables,
+    (root, stall): (&GalleryRoot, Duration),
+    period: Duration,
+    now: SystemTime,
+) -> Result<(Checked, bool), DbError> {
+    let now_ms = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let Some(last) = changes::pass_clock(pool, t).await? else {
+        changes::set_pass_clock(pool, t, now_ms).await?;
+        return Ok((Checked::default(), false));
+    };
+    // A clock set back counts as no time at all.
+    let elapsed = Duration::from_millis(now_ms.saturating_sub(last));
+    let total = changes::recorded_count(pool, t).await?;
+    let Some((share, counted)) = cron_share(total, elapsed, period) else {
+        return Ok((Checked::default(), false));
+    };
+    let done = pass_step(pool, t, root, stall, share).await?;
+    let upto = counted.map_or(now_ms, |c| {
+        last.saturating_add(u64::try_from(c.as_millis()).unwrap_or(u64::MAX))
+    });
+    changes::set_pass_clock(pool, t, upto).await?;
+    Ok(done)
+}
+
+/// The records a run owes after `elapsed` for a whole pass of `total` in
+/// `period`, and the time they account for (`None`: all of it, the whole
+/// pass being due). `None` when not one record is due yet.
+fn cron_share(total: u64, elapsed: Duration, period: Duration) -> Option<(u64, Option<Duration>)> {
+    if total == 0 {
+        return None;
+    }
+    let period = period.max(Duration::from_secs(1));
+    if elapsed >= period {
+        return Some((total, None));
+    }
+    let share = (total as f64 * elapsed.as_secs_f64() / period.as_secs_f64()).floor() as u64;
+    (share > 0).then(|| {
+        let counted = period.mul_f64(share as f64 / total as f64);
+        (share, Some(counted))
+    })
+}
+
 /// Records to cover in `elapsed` for a whole pass of `total` in `period`,
 /// with the fraction carried over in `carry` so that a slow tick rate
 /// still covers everything in time.
@@ -223,6 +274,33 @@ mod tests {
             piwigo_filesize: then,
             piwigo_filesize_now: now,
         }
+    }
+
+    /// Cron runs cover the pass in shares of the time between them; time
+    /// worth less than a record waits, and a long gap is one whole pass.
+    #[test]
+    fn a_cron_run_owes_its_share_of_the_pass() {
+        let day = Duration::from_secs(86_400);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(cron_share(0, day, day), None);
+        assert_eq!(cron_share(2400, hour, day), Some((100, Some(hour))));
+        assert_eq!(cron_share(2400, 3 * day, day), Some((2400, None)));
+        // 50 records a day: a 15-minute run owes 0.52 of one, so none yet,
+        // and the clock stays where it was until a whole one is due.
+        assert_eq!(cron_share(50, Duration::from_secs(900), day), None);
+        let (share, counted) = cron_share(50, Duration::from_secs(1800), day).unwrap();
+        assert_eq!(share, 1);
+        assert_eq!(counted, Some(day.mul_f64(1.0 / 50.0)));
+        // Fifteen-minute runs over a day cover the whole pass.
+        let (mut clock, mut now, mut covered) = (Duration::ZERO, Duration::ZERO, 0);
+        while now < day {
+            now += Duration::from_secs(900);
+            if let Some((share, counted)) = cron_share(50, now - clock, day) {
+                covered += share;
+                clock = counted.map_or(now, |c| clock + c);
+            }
+        }
+        assert_eq!(covered, 50);
     }
 
     #[test]

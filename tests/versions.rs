@@ -221,6 +221,58 @@ async fn the_slow_pass_finds_a_change_on_disk_alone_and_reads_no_unchanged_file(
     assert_eq!(files, 5);
 }
 
+/// `run --until-idle` alone, as from cron: each run takes the slow pass's
+/// share of the time since the last one, so a file changed on disk with
+/// no change in Piwigo's tables is still found without a running daemon.
+#[tokio::test]
+async fn cron_runs_take_their_share_of_the_slow_pass() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let cfg = config(&g, &s3, "");
+    drain(cfg.clone()).await;
+    let id = g.add_upload(1, "p1.jpg", &photo_bytes(1, 20_000)).await;
+    g.add_upload(2, "p2.jpg", &photo_bytes(2, 20_000)).await;
+    assert_eq!(drain(cfg.clone()).await.uploaded, 2);
+    // The next run's poll moves past the rows just added.
+    let_the_second_settle().await;
+    let quiet = drain(cfg.clone()).await;
+    assert_eq!((quiet.changes_queued, quiet.uploaded), (0, 0), "{quiet:?}");
+
+    // Photo 1's file changes on disk; Piwigo's row does not. Seconds
+    // after the last run not one record of the day's pass is due.
+    let new = photo_bytes(99, 25_000);
+    std::fs::write(g.root().join(PATH), &new).unwrap();
+    let soon = drain(cfg.clone()).await;
+    assert_eq!((soon.changes_queued, soon.uploaded), (0, 0), "{soon:?}");
+
+    // A day after the last run, the whole pass is due.
+    let clock = "name = 'changes_pass_clock_ms'";
+    let state = g.table("s3upload_state");
+    let before = g
+        .scalar_i64(&format!(
+            "SELECT CAST(value AS SIGNED) FROM {state} WHERE {clock}"
+        ))
+        .await;
+    g.exec(&format!(
+        "UPDATE {state} SET value = CAST(value - 86400000 AS CHAR) WHERE {clock}"
+    ))
+    .await;
+    let due = drain(cfg.clone()).await;
+    assert_eq!((due.changes_queued, due.uploaded), (1, 1), "{due:?}");
+    let (key, md5, v) = record_of(&g, id).await;
+    assert_eq!((md5.as_str(), v), (md5_hex(&new).as_str(), 2));
+    assert_eq!(s3.get(&key).await.unwrap(), new);
+    // The clock moved on to this run: the next one owes nothing yet.
+    let after = g
+        .scalar_i64(&format!(
+            "SELECT CAST(value AS SIGNED) FROM {state} WHERE {clock}"
+        ))
+        .await;
+    assert!(after >= before, "{after} < {before}");
+    let again = drain(cfg).await;
+    assert_eq!((again.changes_queued, again.uploaded), (0, 0), "{again:?}");
+}
+
 #[tokio::test]
 async fn two_daemons_never_send_one_change_twice() {
     let g = Gallery::new().await;

@@ -37,6 +37,8 @@ pub struct Watermark {
 
 const WATERMARK: &str = "changes_watermark";
 const CURSOR: &str = "changes_cursor";
+/// When `run --until-idle` last took the slow pass's share (Unix ms).
+const PASS_CLOCK: &str = "changes_pass_clock_ms";
 
 const STAMP: &str = "%Y-%m-%d %H:%M:%S";
 
@@ -248,6 +250,18 @@ pub async fn next_recorded(
 
 pub async fn set_cursor(pool: &MySqlPool, t: &Tables, cursor: u32) -> Result<(), DbError> {
     super::state::set(pool, t, CURSOR, &cursor.to_string()).await
+}
+
+/// Where `run --until-idle`'s share of the slow pass was counted up to
+/// (Unix ms), if it ever ran.
+pub async fn pass_clock(pool: &MySqlPool, t: &Tables) -> Result<Option<u64>, DbError> {
+    Ok(super::state::get(pool, t, PASS_CLOCK)
+        .await?
+        .and_then(|v| v.parse().ok()))
+}
+
+pub async fn set_pass_clock(pool: &MySqlPool, t: &Tables, unix_ms: u64) -> Result<(), DbError> {
+    super::state::set(pool, t, PASS_CLOCK, &unix_ms.to_string()).await
 }
 
 /// How many records the slow pass has to cover: photos and formats.
