@@ -194,7 +194,16 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
-cargo nextest run --locked --no-fail-fast
+# A server the compatibility suite does not name is left out of the run, so
+# its tests show as skipped rather than as passes that tested nothing.
+filter="all()"
+for s in rclone moto seaweedfs garage; do
+  case ",$TEST_S3_SERVERS," in
+    *",$s,"*) ;;
+    *) filter="$filter - (binary(compat) & test(/^$s::/))" ;;
+  esac
+done
+cargo nextest run --locked --no-fail-fast -E "$filter"
 log "fault suite, short scale (scripts/faults.sh runs it at full scale)"
 FAULT_SCALE=short cargo nextest run --locked --no-fail-fast --run-ignored only --test faults
 
