@@ -134,12 +134,38 @@ pub async fn pass_step(
     Ok((done, false))
 }
 
+/// `run --until-idle`'s look (cron): one poll, then the slow pass's share
+/// of the time since the last such run; both counted as the running
+/// daemon's task counts them.
+pub async fn once(
+    pool: &MySqlPool,
+    t: &Tables,
+    (root, stall): (&GalleryRoot, Duration),
+    full_pass: Duration,
+    metrics: &Metrics,
+) -> Result<(), DbError> {
+    let polled = poll_once(pool, t, root, stall).await?;
+    metrics.changes("poll", polled.files, polled.queued);
+    let passed = pass_since_last_run(pool, t, (root, stall), full_pass, SystemTime::now()).await?;
+    counted_pass(metrics, passed);
+    Ok(())
+}
+
+/// A step of the slow pass in the metrics, and in the log when it reached
+/// the end of the records.
+fn counted_pass(metrics: &Metrics, (passed, wrapped): (Checked, bool)) {
+    metrics.changes("pass", passed.files, passed.queued);
+    if wrapped {
+        tracing::info!("the slow pass covered every recorded file; starting over");
+    }
+}
+
 /// For `run --until-idle` (cron): the slow pass's share of the time since
 /// the last such run, so that a gallery backed up by cron alone still has
 /// every recorded file checked once per `period`, as a running daemon
 /// would. The first run only starts the clock; time worth less than one
 /// record is kept for the next run, and a long gap is one whole pass.
-pub async fn pass_since_last_run(
+async fn pass_since_last_run(
     pool: &MySqlPool,
     t: &Tables,
     (root, stall): (&GalleryRoot, Duration),
@@ -171,18 +197,11 @@ pub async fn pass_since_last_run(
 /// `period`, and the time they account for (`None`: all of it, the whole
 /// pass being due). `None` when not one record is due yet.
 fn cron_share(total: u64, elapsed: Duration, period: Duration) -> Option<(u64, Option<Duration>)> {
-    if total == 0 {
-        return None;
-    }
-    let period = period.max(Duration::from_secs(1));
     if elapsed >= period {
-        return Some((total, None));
+        return (total > 0).then_some((total, None));
     }
-    let share = (total as f64 * elapsed.as_secs_f64() / period.as_secs_f64()).floor() as u64;
-    (share > 0).then(|| {
-        let counted = period.mul_f64(share as f64 / total as f64);
-        (share, Some(counted))
-    })
+    let share = budget(total, elapsed, period, &mut 0.0);
+    (share > 0).then(|| (share, Some(period.mul_f64(share as f64 / total as f64))))
 }
 
 /// Records to cover in `elapsed` for a whole pass of `total` in `period`,
@@ -237,11 +256,9 @@ pub async fn run(
             let total = changes::recorded_count(&pool, &t).await?;
             let n = budget(total, elapsed, cfg.full_pass, &mut carry);
             let (passed, wrapped) = pass_step(&pool, &t, root, stall, n).await?;
-            metrics.changes("pass", passed.files, passed.queued);
-            if wrapped {
-                tracing::info!("the slow pass covered every recorded file; starting over");
-            }
-            Ok::<_, DbError>(polled.queued + passed.queued)
+            let queued = polled.queued + passed.queued;
+            counted_pass(&metrics, (passed, wrapped));
+            Ok::<_, DbError>(queued)
         };
         let result = tokio::select! {
             _ = stop.cancelled() => return,

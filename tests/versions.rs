@@ -248,11 +248,8 @@ async fn cron_runs_take_their_share_of_the_slow_pass() {
     // A day after the last run, the whole pass is due.
     let clock = "name = 'changes_pass_clock_ms'";
     let state = g.table("s3upload_state");
-    let before = g
-        .scalar_i64(&format!(
-            "SELECT CAST(value AS SIGNED) FROM {state} WHERE {clock}"
-        ))
-        .await;
+    let read_clock = format!("SELECT CAST(value AS SIGNED) FROM {state} WHERE {clock}");
+    let before = g.scalar_i64(&read_clock).await;
     g.exec(&format!(
         "UPDATE {state} SET value = CAST(value - 86400000 AS CHAR) WHERE {clock}"
     ))
@@ -263,11 +260,7 @@ async fn cron_runs_take_their_share_of_the_slow_pass() {
     assert_eq!((md5.as_str(), v), (md5_hex(&new).as_str(), 2));
     assert_eq!(s3.get(&key).await.unwrap(), new);
     // The clock moved on to this run: the next one owes nothing yet.
-    let after = g
-        .scalar_i64(&format!(
-            "SELECT CAST(value AS SIGNED) FROM {state} WHERE {clock}"
-        ))
-        .await;
+    let after = g.scalar_i64(&read_clock).await;
     assert!(after >= before, "{after} < {before}");
     let again = drain(cfg).await;
     assert_eq!((again.changes_queued, again.uploaded), (0, 0), "{again:?}");

@@ -165,22 +165,9 @@ pub async fn run(
         queue::formats::discover(&pool, &t).await?;
         if settings.config().changes.enabled {
             let ctx = settings.ctx();
-            let stall = ctx.upload.read_stall_timeout;
             let full_pass = settings.config().changes.full_pass;
-            let polled = changes::poll_once(&pool, &t, &ctx.root, stall).await?;
-            metrics.changes("poll", polled.files, polled.queued);
-            let (passed, wrapped) = changes::pass_since_last_run(
-                &pool,
-                &t,
-                (&ctx.root, stall),
-                full_pass,
-                std::time::SystemTime::now(),
-            )
-            .await?;
-            metrics.changes("pass", passed.files, passed.queued);
-            if wrapped {
-                tracing::info!("the slow pass covered every recorded file; starting over");
-            }
+            let root = (&ctx.root, ctx.upload.read_stall_timeout);
+            changes::once(&pool, &t, root, full_pass, &metrics).await?;
         }
         let retention = settings.config().retention.clone();
         let removed = crate::retention::once(
