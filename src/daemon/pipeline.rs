@@ -116,6 +116,21 @@ pub(super) async fn run(
     p.drain(&settings.ctx()).await;
 }
 
+/// How many photos to claim now, holding `held` with `figure` uploads
+/// allowed at once and room for `capacity`. A claim is a transaction of
+/// several statements: one per finished photo was a third of the
+/// database's work on a backlog. So while the photos held cover every
+/// slot, a claim waits until room for half the figure is free; as soon
+/// as they no longer do, whatever room there is is claimed.
+fn room_to_claim(held: usize, figure: usize, capacity: usize) -> usize {
+    let room = capacity.saturating_sub(held);
+    if held < figure || room >= (figure / 2).max(1) {
+        room
+    } else {
+        0
+    }
+}
+
 /// Ready at `at`; never when there is nothing to wait for.
 async fn until(at: Option<Instant>) {
     match at {
@@ -134,7 +149,11 @@ impl Pipeline {
     /// Claims as many photos as there is room for, unless a claim is
     /// under way or a wait is not over.
     fn start_claim(&mut self, settings: &Settings) {
-        let room = settings.capacity().saturating_sub(self.running.len());
+        let room = room_to_claim(
+            self.running.len(),
+            settings.slots().figure(),
+            settings.capacity(),
+        );
         if self.claim.is_some() || self.wait.is_some() || room == 0 {
             return;
         }
@@ -281,5 +300,35 @@ impl Pipeline {
         while let Some(done) = self.photos.join_next_with_id().await {
             self.finished(ctx, done).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::room_to_claim;
+
+    #[test]
+    fn claims_come_in_batches_while_every_slot_has_a_photo() {
+        // 8 uploads at once, room for 16: one photo finished out of 16
+        // held claims nothing; half the figure free claims it all.
+        assert_eq!(room_to_claim(15, 8, 16), 0);
+        assert_eq!(room_to_claim(13, 8, 16), 0);
+        assert_eq!(room_to_claim(12, 8, 16), 4);
+        assert_eq!(room_to_claim(0, 8, 16), 16);
+    }
+
+    #[test]
+    fn a_slot_without_a_photo_claims_at_once() {
+        // Fewer held than slots: any room is claimed, however small.
+        assert_eq!(room_to_claim(7, 8, 8), 1);
+        // The figure fell below what is held: nothing until photos finish.
+        assert_eq!(room_to_claim(20, 8, 16), 0);
+    }
+
+    #[test]
+    fn one_upload_at_once_still_claims_one_by_one() {
+        assert_eq!(room_to_claim(1, 1, 2), 1);
+        assert_eq!(room_to_claim(2, 1, 2), 0);
+        assert_eq!(room_to_claim(0, 1, 2), 2);
     }
 }
