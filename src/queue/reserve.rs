@@ -108,6 +108,49 @@ impl Queue {
         .map_err(DbError::query("look up md5"))
     }
 
+    /// Reserves `md5` and the object key (`key_md5`, see
+    /// [`Queue::reserve_key`]) in one statement: the common case, where
+    /// neither is held, then costs one commit instead of two. `false`
+    /// when either is held, and nothing was written (a statement that
+    /// fails a unique index changes no column): the caller then reserves
+    /// them one at a time, which says which one and by whom.
+    pub async fn reserve_md5_and_key(
+        &self,
+        c: &Claimed,
+        md5: &str,
+        key_md5: &str,
+    ) -> Result<bool, DbError> {
+        retrying(|| self.reserve_md5_and_key_once(c, md5, key_md5)).await
+    }
+
+    async fn reserve_md5_and_key_once(
+        &self,
+        c: &Claimed,
+        md5: &str,
+        key_md5: &str,
+    ) -> Result<bool, DbError> {
+        let result = sqlx::query(&format!(
+            "UPDATE {} SET md5 = ?, key_md5 = ?, sent_key_md5 = ? \
+             WHERE id = ? AND claimed_by = ?",
+            self.t.queue
+        ))
+        .bind(md5)
+        .bind(key_md5)
+        .bind(key_md5)
+        .bind(c.id)
+        .bind(&c.token)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(DbError::Query {
+                verb: "reserve md5 and key",
+                source: e,
+            }),
+        }
+    }
+
     /// Reserves `md5` for this row; the unique index makes exactly one of
     /// several photos with the same bytes the one that uploads.
     pub async fn reserve_md5(&self, c: &Claimed, md5: &str) -> Result<Reservation, DbError> {

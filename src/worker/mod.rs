@@ -256,11 +256,16 @@ async fn finish(
     let q = &ctx.queue;
     let lease = ctx.upload.claim_lease;
     let md5 = prepared.digest.md5_hex();
-    if ctx.upload.prevent_duplicates_by_md5 && claim.item.dedupes_by_md5() {
+    let reservation = ctx.target.reservation_for(&prepared.key.key);
+    let dedupes = ctx.upload.prevent_duplicates_by_md5 && claim.item.dedupes_by_md5();
+    // Both at once when neither is held (one commit, not two); when one
+    // is, one at a time below, which finds which.
+    let both = dedupes && q.reserve_md5_and_key(claim, &md5, &reservation).await?;
+    if dedupes {
         // Reserve first, then look for a finished copy: a photo finishes by
         // releasing its reservation and recording its upload in one
         // transaction, so in this order no finished copy can be missed.
-        if let Reservation::HeldBy(other) = q.reserve_md5(claim, &md5).await? {
+        if !both && let Reservation::HeldBy(other) = q.reserve_md5(claim, &md5).await? {
             tracing::debug!(
                 duplicate_of = other,
                 "same bytes as a photo being uploaded; waiting for it"
@@ -290,8 +295,7 @@ async fn finish(
     // The key next: two photos sent to one key at once would both pass the
     // HEAD on a server that ignores If-None-Match, and one would replace
     // the other.
-    let reservation = ctx.target.reservation_for(&prepared.key.key);
-    if let Reservation::HeldBy(other) = q.reserve_key(claim, &reservation).await? {
+    if !both && let Reservation::HeldBy(other) = q.reserve_key(claim, &reservation).await? {
         tracing::debug!(s3.key = %prepared.key.key, key_held_by = other, "another photo is being sent to this key; waiting for it");
         return q
             .wait(claim, Status::WaitingForKey, other, &reservation, lease)
