@@ -8,8 +8,8 @@
 //! small step up again (paying at [`STEP_PAYS`] of its proportion). The
 //! window right after a step up is not judged: the new connections start
 //! slowly (a TCP handshake and slow start, several round trips on a long
-//! link) and would make every step look as if it did not pay. Server push-back (503 SlowDown, 429)
-//! halves it at once. Only windows with a backlog (photos waiting for a
+//! link) and would make every step look as if it did not pay. Server
+//! push-back (503 SlowDown, 429) halves it at once. Only windows with a backlog (photos waiting for a
 //! slot at three looks in four) are judged: a quiet queue says
 //! nothing about the link. The figure never leaves `min..=max`.
 //!

@@ -150,7 +150,7 @@ pub async fn run(
     ));
     tracing::info!(
         workers = %settings.config().upload.workers,
-        uploads_at_once = settings.slots().figure(),
+        uploads_at_once = settings.uploads_at_once(),
         s3.bucket = %settings.config().s3.bucket,
         monitor.enabled = settings.config().monitor.enabled,
         "piwigo-s3upload started"

@@ -151,7 +151,7 @@ impl Pipeline {
     fn start_claim(&mut self, settings: &Settings) {
         let room = room_to_claim(
             self.running.len(),
-            settings.slots().figure(),
+            settings.uploads_at_once(),
             settings.capacity(),
         );
         if self.claim.is_some() || self.wait.is_some() || room == 0 {

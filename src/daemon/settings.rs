@@ -118,7 +118,12 @@ impl Settings {
     /// Photos the pipeline may hold at once: uploading, and hashed ahead.
     /// Follows the uploads allowed now, not the bounds.
     pub(super) fn capacity(&self) -> usize {
-        self.slots.figure() * PIPELINE_DEPTH
+        self.uploads_at_once() * PIPELINE_DEPTH
+    }
+
+    /// Uploads allowed at once now.
+    pub(super) fn uploads_at_once(&self) -> usize {
+        self.slots.figure()
     }
 
     pub(super) fn slots(&self) -> Arc<Slots> {

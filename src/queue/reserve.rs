@@ -141,14 +141,7 @@ impl Queue {
         .bind(&c.token)
         .execute(&self.pool)
         .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(DbError::Query {
-                verb: "reserve md5 and key",
-                source: e,
-            }),
-        }
+        written(result, "reserve md5 and key")
     }
 
     /// Reserves `md5` for this row; the unique index makes exactly one of
@@ -167,25 +160,19 @@ impl Queue {
         .bind(&c.token)
         .execute(&self.pool)
         .await;
-        match result {
-            Ok(_) => Ok(Reservation::Ours),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let holder: Option<u32> =
-                    sqlx::query_scalar(&format!("SELECT image_id FROM {q} WHERE md5 = ?"))
-                        .bind(md5)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(DbError::query("look up md5 holder"))?;
-                match holder {
-                    Some(id) if id != c.image_id => Ok(Reservation::HeldBy(id)),
-                    // The holder finished in between: try once more.
-                    _ => Box::pin(self.reserve_md5_once(c, md5)).await,
-                }
-            }
-            Err(e) => Err(DbError::Query {
-                verb: "reserve md5",
-                source: e,
-            }),
+        if written(result, "reserve md5")? {
+            return Ok(Reservation::Ours);
+        }
+        let holder: Option<u32> =
+            sqlx::query_scalar(&format!("SELECT image_id FROM {q} WHERE md5 = ?"))
+                .bind(md5)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(DbError::query("look up md5 holder"))?;
+        match holder {
+            Some(id) if id != c.image_id => Ok(Reservation::HeldBy(id)),
+            // The holder finished in between: try once more.
+            _ => Box::pin(self.reserve_md5_once(c, md5)).await,
         }
     }
 
@@ -210,40 +197,48 @@ impl Queue {
         .bind(&c.token)
         .execute(&self.pool)
         .await;
-        match result {
-            Ok(_) => Ok(Reservation::Ours),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let holder: Option<(u32, i64)> = sqlx::query_as(&format!(
-                    "SELECT image_id, CAST(claimed_until > NOW(3) AS SIGNED) FROM {q} \
-                     WHERE key_md5 = ?"
+        if written(result, "reserve key")? {
+            return Ok(Reservation::Ours);
+        }
+        let holder: Option<(u32, i64)> = sqlx::query_as(&format!(
+            "SELECT image_id, CAST(claimed_until > NOW(3) AS SIGNED) FROM {q} \
+             WHERE key_md5 = ?"
+        ))
+        .bind(key_md5)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err("look up key holder"))?;
+        match holder {
+            Some((id, 1)) => Ok(Reservation::HeldBy(id)),
+            // Held by a row nobody works on (its daemon died): take the
+            // key over.
+            Some(_) => {
+                sqlx::query(&format!(
+                    "UPDATE {q} SET key_md5 = NULL WHERE key_md5 = ? \
+                     AND (claimed_until IS NULL OR claimed_until < NOW(3))"
                 ))
                 .bind(key_md5)
-                .fetch_optional(&self.pool)
+                .execute(&self.pool)
                 .await
-                .map_err(err("look up key holder"))?;
-                match holder {
-                    Some((id, 1)) => Ok(Reservation::HeldBy(id)),
-                    // Held by a row nobody works on (its daemon died):
-                    // take the key over.
-                    Some(_) => {
-                        sqlx::query(&format!(
-                            "UPDATE {q} SET key_md5 = NULL WHERE key_md5 = ? \
-                             AND (claimed_until IS NULL OR claimed_until < NOW(3))"
-                        ))
-                        .bind(key_md5)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(err("reserve key: free a stale reservation"))?;
-                        Box::pin(self.reserve_key_once(c, key_md5)).await
-                    }
-                    // The holder finished in between: try once more.
-                    None => Box::pin(self.reserve_key_once(c, key_md5)).await,
-                }
+                .map_err(err("reserve key: free a stale reservation"))?;
+                Box::pin(self.reserve_key_once(c, key_md5)).await
             }
-            Err(e) => Err(DbError::Query {
-                verb: "reserve key",
-                source: e,
-            }),
+            // The holder finished in between: try once more.
+            None => Box::pin(self.reserve_key_once(c, key_md5)).await,
         }
+    }
+}
+
+/// Whether a reserving UPDATE was written: `false` when a unique index
+/// refused it (another row holds what it reserves; nothing was written),
+/// an error for anything else.
+fn written(
+    result: Result<sqlx::mysql::MySqlQueryResult, sqlx::Error>,
+    verb: &'static str,
+) -> Result<bool, DbError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(source) => Err(DbError::Query { verb, source }),
     }
 }
