@@ -295,21 +295,11 @@ impl S3Server {
         }
     }
 
-    pub fn stop(&mut self) {
+    fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-
-    pub async fn restart(&mut self) {
-        self.stop();
-        let started = servers::start(self.kind, self.port, self.data.path(), false).await;
-        assert_eq!(
-            started.port, self.port,
-            "the S3 server came back on another port"
-        );
-        self.child = Some(started.child);
     }
 
     /// A client with the right keys, to look at what the daemon did.
@@ -395,6 +385,28 @@ pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A loopback endpoint where no S3 server answers, for as long as the
+/// value lives: its port is bound but never listened on, so connections
+/// are refused and no other test's server can take the port. (A test that
+/// stopped its own server to find S3 down freed the port, and a server
+/// another test started there took the removals meant to fail.)
+pub struct Unreachable {
+    _socket: tokio::net::TcpSocket,
+    pub endpoint: String,
+}
+
+impl Unreachable {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        Self {
+            _socket: socket,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
     }
 }
 
