@@ -14,6 +14,7 @@ library only.
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import hashlib
 import json
@@ -826,6 +827,15 @@ def verify(ctx: Context, run: Run) -> None:
     problems = []
     if run.files != want_n or run.bytes != want_b:
         problems.append(f"{run.files}/{want_n} files, {run.bytes}/{want_b} bytes stored")
+        sizes = collections.Counter(i.size for i in ctx.gallery.items)
+        extra = []
+        for rel, size in sorted(objects):
+            if sizes[size] > 0:
+                sizes[size] -= 1
+            else:
+                extra.append(f"{rel} ({size} B)")
+        if extra:
+            problems.append("objects of no source file's size: " + ", ".join(extra[:3]))
     elif sorted(s for _, s in objects) != sorted(i.size for i in ctx.gallery.items):
         problems.append("object sizes differ from the source files")
     elif ctx.args.verify_md5:

@@ -2,6 +2,7 @@
 //! classification of S3's answers.
 
 pub mod error;
+mod file_body;
 pub mod keys;
 pub mod meta;
 mod multipart;

@@ -1,21 +1,13 @@
-//! The bandwidth cap: one token bucket shared by every upload, and a body
-//! that waits for tokens before each chunk it reads from disk.
+//! The bandwidth cap: one token bucket shared by every upload. A capped
+//! body (`file_body`) waits for tokens before each chunk it sends.
 
-use std::io::SeekFrom;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::{ByteStream, SdkBody};
-use bytes::Bytes;
-use http_body::Frame;
-use http_body_util::StreamBody;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// Chunk read and paid for at once: small enough to keep the rate smooth.
-const CHUNK: usize = 64 * 1024;
+pub const CHUNK: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub struct Limiter {
@@ -60,63 +52,10 @@ impl Limiter {
     }
 }
 
-/// `path[offset..offset + length]` as a body paced by `limiter`; rebuilt
-/// from the file for each retry of the request.
-pub fn body(path: PathBuf, offset: u64, length: u64, limiter: Arc<Limiter>) -> ByteStream {
-    let sdk = SdkBody::retryable(move || {
-        SdkBody::from_body_1_x(paced(path.clone(), offset, length, limiter.clone()))
-    });
-    ByteStream::new(sdk)
-}
-
-struct Reader {
-    path: PathBuf,
-    offset: u64,
-    remaining: u64,
-    file: Option<tokio::fs::File>,
-    limiter: Arc<Limiter>,
-}
-
-fn paced(
-    path: PathBuf,
-    offset: u64,
-    length: u64,
-    limiter: Arc<Limiter>,
-) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send + Sync>
-{
-    let start = Reader {
-        path,
-        offset,
-        remaining: length,
-        file: None,
-        limiter,
-    };
-    let stream = futures_util::stream::try_unfold(start, |mut r| async move {
-        if r.remaining == 0 {
-            return Ok(None);
-        }
-        let file = match r.file.as_mut() {
-            Some(f) => f,
-            None => {
-                let mut f = tokio::fs::File::open(&r.path).await?;
-                f.seek(SeekFrom::Start(r.offset)).await?;
-                r.file.insert(f)
-            }
-        };
-        let n = (r.remaining as usize).min(CHUNK);
-        let mut buf = vec![0u8; n];
-        // A file that shrank since it was hashed ends the body early; S3
-        // then refuses the upload for its length or its Content-MD5.
-        file.read_exact(&mut buf).await?;
-        r.limiter.take(n).await;
-        r.remaining -= n as u64;
-        Ok(Some((Frame::data(Bytes::from(buf)), r)))
-    });
-    StreamBody::new(stream)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[tokio::test(start_paused = true)]

@@ -6,12 +6,13 @@
 
 use std::path::Path;
 
-use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::CompletedPart;
 use aws_smithy_types::base64;
 
 use super::Target;
 use super::error::S3Error;
+use super::file_body::Reading;
 use super::keys::ObjectKey;
 use super::multipart::Multipart;
 use crate::digest::{FileDigest, PartCheck, PartSum, Split};
@@ -144,7 +145,7 @@ impl Target {
         path: &Path,
         digest: &FileDigest,
     ) -> Result<Put, PutError> {
-        let body = self.body(path, 0, digest.size, digest).await?;
+        let body = self.body(path, 0, digest.size);
         let out = self
             .client
             .put_object()
@@ -249,7 +250,7 @@ impl Target {
     ) -> Result<CompletedPart, PutError> {
         let offset = n as u64 * digest.part_size;
         let length = digest.part_size.min(digest.size - offset);
-        let body = self.body(path, offset, length, digest).await?;
+        let body = self.body(path, offset, length);
         let part = upload.send_part(n as i32 + 1, length, sum, body).await?;
         // A part stored with other bytes fails the upload before it is
         // completed: it is aborted and nothing becomes visible. A part
@@ -262,41 +263,19 @@ impl Target {
     }
 
     /// A body streamed from `path[offset..offset+length]`, re-readable so
-    /// the SDK can retry it, paced when a bandwidth cap is set.
-    async fn body(
-        &self,
-        path: &Path,
-        offset: u64,
-        length: u64,
-        digest: &FileDigest,
-    ) -> Result<ByteStream, FileError> {
-        if let Some(limiter) = &self.limiter {
-            return Ok(super::throttle::body(
-                path.to_owned(),
-                offset,
-                length,
-                limiter.clone(),
-            ));
-        }
-        let built = ByteStream::read_from()
-            .path(path)
-            .offset(offset)
-            .length(Length::Exact(length))
-            .buffer_size(CHUNK)
-            .build()
-            .await;
-        match built {
-            Ok(body) => Ok(body),
-            Err(e) => {
-                Err(self
-                    .local_cause(path, digest)
-                    .await
-                    .unwrap_or_else(|| FileError::Unreadable {
-                        path: path.to_owned(),
-                        reason: e.to_string(),
-                    }))
-            }
-        }
+    /// the SDK can retry it, paced when a bandwidth cap is set. A file that
+    /// cannot be opened or read fails the request without an answer, and
+    /// [`Self::local_cause`] then says why.
+    fn body(&self, path: &Path, offset: u64, length: u64) -> ByteStream {
+        let reading = Reading {
+            chunk: match self.limiter {
+                Some(_) => super::throttle::CHUNK,
+                None => CHUNK,
+            },
+            stall: self.read_stall,
+            limiter: self.limiter.clone(),
+        };
+        super::file_body::body(path.to_owned(), offset, length, reading)
     }
 
     /// What the file says after a send failed without an answer: gone,
