@@ -15,9 +15,9 @@ async fn target(s3: &S3Server) -> (tempfile::TempDir, Target) {
     let text = format!(
         "[piwigo]\ndatabase_url = \"mysql://u@127.0.0.1/x\"\nroot = \"/tmp\"\n\
          [s3]\nbucket = \"{BUCKET}\"\nendpoint = \"{}\"\nforce_path_style = true\n\
-         access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
+         access_key_id = \"{}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
          [upload]\nmultipart_threshold = \"5MiB\"\npart_size = \"5MiB\"\n",
-        s3.endpoint
+        s3.endpoint, s3.access_key
     );
     let c =
         piwigo_s3upload::config::Config::from_toml(&text, std::path::Path::new("t"), None).unwrap();

@@ -74,7 +74,12 @@ async fn no_command_or_failure_path_shows_a_secret() {
 
     assert!(output.contains("failed_code_403"), "the failure paths ran");
     assert!(output.contains("uploaded"), "the success path ran");
-    for secret in [DB_PASSWORD, SECRET_KEY, WRONG_SECRET, ACCESS_KEY] {
+    for secret in [
+        DB_PASSWORD,
+        SECRET_KEY,
+        WRONG_SECRET,
+        s3.access_key.as_str(),
+    ] {
         if let Some(pos) = output.find(secret) {
             let start = pos.saturating_sub(300);
             panic!(

@@ -53,9 +53,10 @@ async fn piwigo_settings(g: &Gallery) -> String {
 
 fn minimal_config(g: &Gallery, s3: &S3Server, secret_file: &Path, extra: &str) -> String {
     format!(
-        "[piwigo]\nroot = \"{}\"\n\n[s3]\nbucket = \"{BUCKET}\"\nendpoint = \"{}\"\nforce_path_style = true\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key_file = \"{}\"\nprefix = \"photos/\"\n{extra}",
+        "[piwigo]\nroot = \"{}\"\n\n[s3]\nbucket = \"{BUCKET}\"\nendpoint = \"{}\"\nforce_path_style = true\naccess_key_id = \"{}\"\nsecret_access_key_file = \"{}\"\nprefix = \"photos/\"\n{extra}",
         g.root().display(),
         s3.endpoint,
+        s3.access_key,
         secret_file.display()
     )
 }
@@ -220,7 +221,11 @@ async fn init_writes_a_checked_config_and_refuses_a_bad_one() {
             .args(["init", "--non-interactive", "--piwigo-root"])
             .arg(g.root())
             .args(["--bucket", bucket, "--endpoint", &s3.endpoint])
-            .args(["--access-key-id", ACCESS_KEY, "--secret-access-key-file"])
+            .args([
+                "--access-key-id",
+                &s3.access_key,
+                "--secret-access-key-file",
+            ])
             .arg(&secret)
             .output()
             .unwrap()
@@ -258,7 +263,11 @@ async fn init_writes_a_checked_config_and_refuses_a_bad_one() {
         .args(["init", "--non-interactive", "--force", "--piwigo-root"])
         .arg(g.root())
         .args(["--bucket", BUCKET, "--endpoint", &s3.endpoint])
-        .args(["--access-key-id", ACCESS_KEY, "--secret-access-key-file"])
+        .args([
+            "--access-key-id",
+            &s3.access_key,
+            "--secret-access-key-file",
+        ])
         .arg(&secret)
         .args(["--snapshot-recipient", recipient])
         .output()
@@ -281,7 +290,11 @@ async fn init_writes_a_checked_config_and_refuses_a_bad_one() {
         ])
         .arg(g.root())
         .args(["--bucket", BUCKET, "--endpoint", &s3.endpoint])
-        .args(["--access-key-id", ACCESS_KEY, "--secret-access-key-file"])
+        .args([
+            "--access-key-id",
+            &s3.access_key,
+            "--secret-access-key-file",
+        ])
         .arg(&secret)
         .output()
         .unwrap();
@@ -324,7 +337,11 @@ async fn init_creates_and_grants_the_daemons_user_through_an_administrator() {
             ])
             .arg(&password)
             .args(["--bucket", BUCKET, "--endpoint", &s3.endpoint])
-            .args(["--access-key-id", ACCESS_KEY, "--secret-access-key-file"])
+            .args([
+                "--access-key-id",
+                &s3.access_key,
+                "--secret-access-key-file",
+            ])
             .arg(&secret)
             .args(extra)
             .output()

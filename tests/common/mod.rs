@@ -23,7 +23,17 @@ use sqlx::{Executor, MySqlPool};
 
 pub use servers::ServerKind;
 
-pub const ACCESS_KEY: &str = "TESTACCESSKEY0001";
+/// An access key of its own for each server a test starts: a test that
+/// reached another test's server (one port given to both) is refused with
+/// a 403 instead of acting on that test's bucket.
+pub fn unique_access_key() -> String {
+    static STARTED: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "TEST{}K{}",
+        std::process::id(),
+        STARTED.fetch_add(1, Ordering::Relaxed)
+    )
+}
 pub const SECRET_KEY: &str = "TestSecretKey+With/Symbols0001";
 pub const BUCKET: &str = "gallery";
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{ACCESS_KEY, BUCKET, SECRET_KEY, free_port};
+use super::{BUCKET, SECRET_KEY, free_port, unique_access_key};
 
 /// The Garage release the suite runs, built by `scripts/test.sh --servers`
 /// into a cache directory keyed by this version.
@@ -137,13 +137,14 @@ async fn wait_for_port(what: &str, port: u16, child: &mut Child) {
 
 async fn rclone(port: u16, data: &Path) -> Started {
     std::fs::create_dir_all(data.join(BUCKET)).unwrap();
+    let access_key = unique_access_key();
     let mut child = spawn(
         ServerKind::Rclone,
         Command::new(ServerKind::Rclone.binary())
             .args(["serve", "s3", "--config", "/dev/null", "--addr"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--auth-key")
-            .arg(format!("{ACCESS_KEY},{SECRET_KEY}"))
+            .arg(format!("{access_key},{SECRET_KEY}"))
             .args([
                 "--force-path-style=true",
                 "--etag-hash",
@@ -159,7 +160,7 @@ async fn rclone(port: u16, data: &Path) -> Started {
     Started {
         child,
         port,
-        access_key: ACCESS_KEY.into(),
+        access_key: access_key.clone(),
         secret_key: SECRET_KEY.into(),
     }
 }
@@ -214,11 +215,12 @@ async fn moto(port: u16) -> Started {
 }
 
 async fn seaweedfs(first_port: u16, data: &Path) -> Started {
+    let access_key = unique_access_key();
     let identities = data.join("s3-identities.json");
     std::fs::write(
         &identities,
         format!(
-            r#"{{"identities":[{{"name":"tester","credentials":[{{"accessKey":"{ACCESS_KEY}","secretKey":"{SECRET_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
+            r#"{{"identities":[{{"name":"tester","credentials":[{{"accessKey":"{access_key}","secretKey":"{SECRET_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
         ),
     )
     .unwrap();
@@ -261,7 +263,7 @@ async fn seaweedfs(first_port: u16, data: &Path) -> Started {
         let mut started = Started {
             child,
             port,
-            access_key: ACCESS_KEY.into(),
+            access_key: access_key.clone(),
             secret_key: SECRET_KEY.into(),
         };
         match try_start(port, &mut started).await {
