@@ -155,8 +155,10 @@ impl Range {
         match asked {
             Ok(n) => Ok(Some(n)),
             Err(Errno::AGAIN) => Ok(None),
-            // A filesystem or kernel without RWF_NOWAIT.
-            Err(Errno::OPNOTSUPP | Errno::INVAL | Errno::NOSYS) => {
+            // A filesystem or kernel without RWF_NOWAIT, or a seccomp
+            // filter that refuses preadv2 (`SystemCallErrorNumber=EPERM`;
+            // the unit's `@system-service` set allows it).
+            Err(Errno::OPNOTSUPP | Errno::INVAL | Errno::NOSYS | Errno::PERM) => {
                 self.nowait = false;
                 Ok(None)
             }
