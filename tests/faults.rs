@@ -337,6 +337,33 @@ impl Harness {
     }
 }
 
+/// Fails the test, with the daemon's exit and the end of its log, unless
+/// it is still running.
+fn assert_running(daemon: &mut Child, log: &Path, when: &str) {
+    if let Some(status) = daemon.try_wait().unwrap() {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        panic!("the daemon exited ({status}) {when}; the end of its log:\n{tail}");
+    }
+}
+
+/// Waits until the daemon has logged its start (the log held `before`
+/// starts), so that what the test does next meets a running daemon, not
+/// one still starting: a busy machine can take longer than any pause.
+async fn wait_started(daemon: &mut Child, log: &Path, before: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count_in(log, "piwigo-s3upload started") == before {
+        assert_running(daemon, log, "while starting");
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not start; see {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn count_in(log: &Path, needle: &str) -> usize {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -635,15 +662,15 @@ async fn database_outage_mid_run() {
     h.run_to_end(&config, &["run", "--until-idle"], &log);
     h.add(scale(80, 300)).await;
     h.run_to_end(&config, &["enqueue", "--all"], &log);
+    // The log holds the first runs' starts too.
+    let before = count_in(&log, "piwigo-s3upload started");
     let mut daemon = h.spawn(&config, &["run"], &log);
+    wait_started(&mut daemon, &log, before).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let outage = Duration::from_secs(if full() { 30 } else { 5 });
     cut.cut_for(outage).await;
     tokio::time::sleep(outage).await;
-    assert!(
-        daemon.try_wait().unwrap().is_none(),
-        "the daemon kept running"
-    );
+    assert_running(&mut daemon, &log, "during the database outage");
     h.add(5).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     while (h.queue_len().await > 0 || h.g.uploaded().await.len() < h.photos.len())
@@ -651,10 +678,7 @@ async fn database_outage_mid_run() {
     {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert!(
-        daemon.try_wait().unwrap().is_none(),
-        "the daemon kept running"
-    );
+    assert_running(&mut daemon, &log, "after the database outage");
     daemon.kill().unwrap();
     daemon.wait().unwrap();
     // The outage is logged as the database's, once, with its end; it is
