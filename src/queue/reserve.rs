@@ -129,18 +129,13 @@ impl Queue {
         md5: &str,
         key_md5: &str,
     ) -> Result<bool, DbError> {
-        let result = sqlx::query(&format!(
-            "UPDATE {} SET md5 = ?, key_md5 = ?, sent_key_md5 = ? \
-             WHERE id = ? AND claimed_by = ?",
-            self.t.queue
-        ))
-        .bind(md5)
-        .bind(key_md5)
-        .bind(key_md5)
-        .bind(c.id)
-        .bind(&c.token)
-        .execute(&self.pool)
-        .await;
+        let result = self
+            .set_on_claimed(
+                c,
+                "md5 = ?, key_md5 = ?, sent_key_md5 = ?",
+                &[md5, key_md5, key_md5],
+            )
+            .await;
         written(result, "reserve md5 and key")
     }
 
@@ -152,14 +147,7 @@ impl Queue {
 
     async fn reserve_md5_once(&self, c: &Claimed, md5: &str) -> Result<Reservation, DbError> {
         let q = &self.t.queue;
-        let result = sqlx::query(&format!(
-            "UPDATE {q} SET md5 = ? WHERE id = ? AND claimed_by = ?"
-        ))
-        .bind(md5)
-        .bind(c.id)
-        .bind(&c.token)
-        .execute(&self.pool)
-        .await;
+        let result = self.set_on_claimed(c, "md5 = ?", &[md5]).await;
         if written(result, "reserve md5")? {
             return Ok(Reservation::Ours);
         }
@@ -188,15 +176,9 @@ impl Queue {
     async fn reserve_key_once(&self, c: &Claimed, key_md5: &str) -> Result<Reservation, DbError> {
         let q = &self.t.queue;
         let err = DbError::query;
-        let result = sqlx::query(&format!(
-            "UPDATE {q} SET key_md5 = ?, sent_key_md5 = ? WHERE id = ? AND claimed_by = ?"
-        ))
-        .bind(key_md5)
-        .bind(key_md5)
-        .bind(c.id)
-        .bind(&c.token)
-        .execute(&self.pool)
-        .await;
+        let result = self
+            .set_on_claimed(c, "key_md5 = ?, sent_key_md5 = ?", &[key_md5, key_md5])
+            .await;
         if written(result, "reserve key")? {
             return Ok(Reservation::Ours);
         }
@@ -226,6 +208,27 @@ impl Queue {
             // The holder finished in between: try once more.
             None => Box::pin(self.reserve_key_once(c, key_md5)).await,
         }
+    }
+}
+
+impl Queue {
+    /// The reserving UPDATE: `set` (`column = ?, ...`, bound to `values`
+    /// in order) on this row, only while the claim is ours.
+    async fn set_on_claimed(
+        &self,
+        c: &Claimed,
+        set: &str,
+        values: &[&str],
+    ) -> Result<sqlx::mysql::MySqlQueryResult, sqlx::Error> {
+        let sql = format!(
+            "UPDATE {} SET {set} WHERE id = ? AND claimed_by = ?",
+            self.t.queue
+        );
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(*value);
+        }
+        query.bind(c.id).bind(&c.token).execute(&self.pool).await
     }
 }
 
