@@ -134,7 +134,7 @@ pub async fn run(config: &Config) -> Vec<Finding> {
         ),
     }
 
-    let mut target = Target::new(&config.s3, &config.upload).await;
+    let target = Target::new(&config.s3, &config.upload).await;
     match target.check_bucket().await {
         Ok(()) => {
             push(
@@ -161,7 +161,7 @@ pub async fn run(config: &Config) -> Vec<Finding> {
                     settled.why
                 ),
             );
-            integrity(&mut target, config.s3.checksum, &mut push).await;
+            integrity(&target, config.s3.checksum, &mut push).await;
         }
         Err(e) => push(false, "s3 bucket", e.to_string()),
     }
@@ -173,7 +173,7 @@ pub async fn run(config: &Config) -> Vec<Finding> {
 /// multipart upload is checked against (`s3.checksum`, settled as the
 /// daemon settles it); and what the server does with trailing checksums.
 async fn integrity(
-    target: &mut Target,
+    target: &Target,
     checksum: crate::config::Checksum,
     push: &mut impl FnMut(bool, &'static str, String),
 ) {

@@ -320,19 +320,26 @@ async fn probe(s3: S3Server) {
     let c = config(&g, &s3, "");
     let want = honours_if_none_match(s3.kind);
     for _ in 0..2 {
-        let mut target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+        let target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+        // The daemon uploads while its probes run, through clones of the
+        // target: the HEAD stays until the answer, which every clone takes.
+        let uploading = target.clone();
+        assert!(!uploading.honours_if_none_match());
         let settled = target
             .settle_if_none_match(piwigo_s3upload::config::IfNoneMatch::Auto)
             .await;
         assert_eq!(settled.honoured, want, "{}", settled.why);
-        assert_eq!(target.honours_if_none_match, want);
+        assert_eq!(target.honours_if_none_match(), want);
+        assert_eq!(uploading.honours_if_none_match(), want);
         assert!(s3.keys().await.is_empty(), "{:?}", s3.keys().await);
     }
     // `s3.checksum`: CRC32C exactly where the server refuses a wrong one,
     // whether asked for by `auto` or by `crc32c`; never an open upload left.
     let crc_checked = expected(s3.kind).part_crc32c == "checked";
     for setting in [Checksum::Auto, Checksum::Crc32c, Checksum::ContentMd5] {
-        let mut target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+        let target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+        let uploading = target.clone();
+        assert_eq!(uploading.part_check(), PartCheck::ContentMd5);
         let settled = target.settle_checksum(setting).await;
         let want = match setting {
             Checksum::ContentMd5 => PartCheck::ContentMd5,
@@ -340,7 +347,7 @@ async fn probe(s3: S3Server) {
             _ => PartCheck::ContentMd5,
         };
         assert_eq!(settled.check, want, "{setting:?}: {}", settled.why);
-        assert_eq!(target.part_check, want);
+        assert_eq!(uploading.part_check(), want);
         assert_eq!(s3.open_uploads().await, Vec::<String>::new(), "{setting:?}");
     }
     g.drop_database().await;
@@ -639,7 +646,7 @@ async fn changed_after_hashing(s3: S3Server) {
         (PartCheck::Crc32c, "crc-large.mp4", 7 * 1024 * 1024),
     ];
     for (check, name, len) in files {
-        let mut target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+        let target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
         // CRC32C parts go only to a server shown to check them.
         if check == PartCheck::Crc32c && target.settle_checksum(Checksum::Auto).await.check != check
         {

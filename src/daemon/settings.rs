@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::DaemonError;
 use super::slots::Slots;
 use super::task::Task;
-use crate::config::{Config, Workers};
+use crate::config::{Checksum, Config, IfNoneMatch, Workers};
 use crate::db::{DbError, Tables};
 use crate::digest::PartCheck;
 use crate::metrics::Metrics;
@@ -46,6 +46,8 @@ pub(super) struct Settings {
     contexts: watch::Sender<Arc<worker::Context>>,
     feed: watch::Sender<http::Feed>,
     monitor: Option<Task>,
+    /// The start-up probes of the running target, if still under way.
+    probes: Option<Task>,
     pool: MySqlPool,
     t: Tables,
     /// Tells the pipeline that photos are due (the monitor queued some, a
@@ -71,7 +73,7 @@ impl Settings {
             outage: Arc::default(),
             slots: slots.clone(),
         };
-        let ctx = context(&config, queue, shared).await?;
+        let (ctx, probes) = context(&config, queue, shared, &graceful).await?;
         retry_if_changed(&ctx.queue, &config).await?;
         let (contexts, _) = watch::channel(ctx.clone());
         let (feed, _) = watch::channel(feed_of(&config, &ctx));
@@ -82,6 +84,7 @@ impl Settings {
             contexts,
             feed,
             monitor: None,
+            probes: Some(probes),
             pool,
             t,
             wake,
@@ -151,6 +154,9 @@ impl Settings {
         if let Some(monitor) = self.monitor.take() {
             monitor.stop().await;
         }
+        if let Some(probes) = self.probes.take() {
+            probes.stop().await;
+        }
     }
 
     /// Re-reads the config file: a bad file is refused and the running
@@ -183,8 +189,13 @@ impl Settings {
             outage: running.outage.clone(),
             slots: self.slots.clone(),
         };
-        let ctx = context(&new, running.queue.clone(), shared).await?;
+        let (ctx, probes) = context(&new, running.queue.clone(), shared, &self.graceful).await?;
         retry_if_changed(&ctx.queue, &new).await?;
+        // The old target's probes, if still running, answer for a target
+        // no upload uses any more.
+        if let Some(old) = self.probes.replace(probes) {
+            old.stop().await;
+        }
         // A fixed figure is set here; "auto" is followed by the slots'
         // task, from the figure running now.
         if let Workers::Fixed(to) = new.upload.workers {
@@ -242,11 +253,17 @@ fn feed_of(config: &Config, ctx: &worker::Context) -> http::Feed {
     }
 }
 
+/// The workers' context for `config`, and the task probing its server.
+/// Uploads start at once with the safe answers, a HEAD before each upload
+/// and Content-MD5 on each part, and take the probed ones when they come:
+/// on a long link the probes are several round trips, half a second at
+/// 100 ms, which a run of a few hundred photos would otherwise wait.
 async fn context(
     config: &Config,
     queue: Queue,
     shared: Shared,
-) -> Result<Arc<worker::Context>, DaemonError> {
+    graceful: &CancellationToken,
+) -> Result<(Arc<worker::Context>, Task), DaemonError> {
     let root =
         GalleryRoot::new(&config.piwigo.root, &config.piwigo.extra_roots).map_err(|source| {
             DaemonError::Root {
@@ -257,10 +274,35 @@ async fn context(
     let mut target = Target::new(&config.s3, &config.upload).await;
     let metrics = shared.metrics.clone();
     target.count_slow_downs(Arc::new(move || metrics.slowed_down()));
-    let (settled, checked) = target
-        .settle(config.s3.honours_if_none_match, config.s3.checksum)
-        .await;
     let redact = Redactor::new(config.secrets());
+    // Not stopped early: a probe cut short would leave its object behind,
+    // and each ends by itself within its time limit.
+    let probes = Task::spawn(
+        "s3 probes",
+        graceful.child_token(),
+        settle(
+            target.clone(),
+            config.s3.honours_if_none_match,
+            config.s3.checksum,
+            redact.clone(),
+        ),
+    );
+    let ctx = Arc::new(worker::Context {
+        queue,
+        target,
+        root,
+        upload: config.upload.clone(),
+        redact,
+        metrics: shared.metrics,
+        outage: shared.outage,
+        uploads: shared.slots.semaphore(),
+    });
+    Ok((ctx, probes))
+}
+
+/// Probes the server and says what was decided and why.
+async fn settle(target: Target, if_none_match: IfNoneMatch, checksum: Checksum, redact: Redactor) {
+    let (settled, checked) = target.settle(if_none_match, checksum).await;
     tracing::info!(
         part_check = ?checked.check,
         why = %redact.scrub(&checked.why),
@@ -280,16 +322,6 @@ async fn context(
             "a HEAD before each upload"
         }
     );
-    Ok(Arc::new(worker::Context {
-        queue,
-        target,
-        root,
-        upload: config.upload.clone(),
-        redact,
-        metrics: shared.metrics,
-        outage: shared.outage,
-        uploads: shared.slots.semaphore(),
-    }))
 }
 
 async fn retry_if_changed(queue: &Queue, config: &Config) -> Result<(), DbError> {

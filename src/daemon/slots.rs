@@ -21,6 +21,9 @@ const LOOK_EVERY: Duration = Duration::from_millis(100);
 /// uploads finished as there are slots (each slot has had its say), or
 /// this long, for large files on slow links.
 const MAX_WINDOW: Duration = Duration::from_secs(30);
+/// Looks in a row with no photo waiting that make a window quiet rather
+/// than not yet begun (a second).
+const QUIET_LOOKS: u32 = 10;
 
 #[derive(Debug)]
 pub(super) struct Slots {
@@ -84,6 +87,9 @@ struct Open {
     /// Looks taken, and how many of them saw photos waiting for a slot.
     looks: u32,
     waiting: u32,
+    /// Looks before the first that saw photos waiting: the window opened
+    /// again at each (see [`Open::look`]).
+    not_begun: u32,
 }
 
 impl Open {
@@ -96,12 +102,29 @@ impl Open {
             slow_downs: m.slow_downs(),
             looks: 0,
             waiting: 0,
+            not_begun: 0,
         }
     }
 
-    fn look(&mut self, slots: &Slots) {
+    /// Counts a look. A window begins at the first look that finds photos
+    /// waiting for a slot: before it, at the start, after a quiet spell or
+    /// a step up, the pipeline is still filling, and what it finishes says
+    /// little of the link (at the start over 100 ms, half a second of the
+    /// first hashes and connections, counted as the throughput of the
+    /// first figure). Until then the window opens again at each look, for
+    /// a second at most; after that it is a quiet one. Push-back counts
+    /// from the first opening: it is never lost.
+    fn look(&mut self, waiting: bool, m: &Metrics) {
+        if !waiting && self.waiting == 0 && self.not_begun < QUIET_LOOKS {
+            *self = Self {
+                not_begun: self.not_begun + 1,
+                slow_downs: self.slow_downs,
+                ..Self::new(m)
+            };
+            return;
+        }
         self.looks += 1;
-        if slots.backlog() {
+        if waiting {
             self.waiting += 1;
         }
     }
@@ -170,7 +193,7 @@ pub(super) async fn run(
                 &mut tuned.insert((bounds, c)).1
             }
         };
-        open.look(&slots);
+        open.look(slots.backlog(), &metrics);
         let Some(window) = open.close(&metrics, slots.figure(), controller.shortest_window())
         else {
             continue;
@@ -194,5 +217,57 @@ fn change(slots: &Slots, to: usize, why: &str) {
     let from = slots.set(to);
     if from != to {
         tracing::info!(from, to, why, "uploads at once changed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_begins_when_photos_first_wait() {
+        let m = Metrics::default();
+        let mut open = Open::new(&m);
+        let first = open.started;
+        for _ in 0..3 {
+            open.look(false, &m);
+        }
+        assert_eq!((open.looks, open.waiting, open.not_begun), (0, 0, 3));
+        assert!(open.started >= first);
+        // Photos wait: the window has begun, and the looks before it do
+        // not make it quiet.
+        open.look(true, &m);
+        open.look(true, &m);
+        open.look(false, &m);
+        assert_eq!((open.looks, open.waiting), (3, 2));
+        assert!(!open.backlog());
+        open.look(true, &m);
+        open.look(true, &m);
+        assert!(open.backlog());
+    }
+
+    #[test]
+    fn a_second_with_nothing_waiting_is_a_quiet_window() {
+        let m = Metrics::default();
+        let mut open = Open::new(&m);
+        for _ in 0..QUIET_LOOKS + 4 {
+            open.look(false, &m);
+        }
+        assert_eq!((open.looks, open.not_begun), (4, QUIET_LOOKS));
+        open.look(true, &m);
+        assert!(!open.backlog());
+        let closed = open.close(&m, 0, Duration::ZERO).map(|w| w.backlog);
+        assert_eq!(closed, Some(false));
+    }
+
+    #[test]
+    fn push_back_before_the_window_begins_is_kept() {
+        let m = Metrics::default();
+        let mut open = Open::new(&m);
+        m.slowed_down();
+        open.look(false, &m);
+        open.look(false, &m);
+        let w = open.close(&m, 8, Duration::ZERO);
+        assert_eq!(w.map(|w| w.pushed_back), Some(1));
     }
 }

@@ -17,6 +17,7 @@ mod trailer;
 pub mod upload;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -61,20 +62,56 @@ pub struct Target {
     encryption: Option<ServerSideEncryption>,
     kms_key_id: Option<String>,
     acl: Option<ObjectCannedAcl>,
-    /// Skip the HEAD: the PUT's `If-None-Match: *` is enough. Off until
-    /// the setting or the start-up probe says so
-    /// ([`Target::settle_if_none_match`]).
-    pub honours_if_none_match: bool,
-    /// What each part of a multipart upload is checked against:
-    /// Content-MD5 until the setting or the start-up probe says the
-    /// server checks a CRC32C ([`Target::settle_checksum`]).
-    pub part_check: PartCheck,
+    /// What the settings and the start-up probes decided, shared by every
+    /// clone: the daemon uploads while the probes run.
+    modes: Arc<Modes>,
     /// How long a look at the file after a failed send may take (a hung
     /// network mount answers no `stat()` either).
     read_stall: Duration,
 }
 
+/// How uploads through a target guard against overwrites and check their
+/// parts. Until the probes answer, the choices every server is safe with:
+/// a HEAD before each upload, Content-MD5 on each part.
+#[derive(Debug)]
+struct Modes {
+    /// Skip the HEAD: the PUT's `If-None-Match: *` is enough.
+    honours_if_none_match: AtomicBool,
+    /// Parts are checked by CRC32C, not Content-MD5.
+    crc32c_parts: AtomicBool,
+}
+
 impl Target {
+    /// Whether the HEAD before each upload is skipped: the setting says the
+    /// server honours `If-None-Match: *`, or the probe found it does
+    /// ([`Target::settle_if_none_match`]).
+    pub fn honours_if_none_match(&self) -> bool {
+        self.modes.honours_if_none_match.load(Ordering::Relaxed)
+    }
+
+    /// What each part of a multipart upload is checked against:
+    /// Content-MD5 until the setting or the probe says the server checks
+    /// a CRC32C ([`Target::settle_checksum`]). A file keeps the check it
+    /// was hashed for.
+    pub fn part_check(&self) -> PartCheck {
+        match self.modes.crc32c_parts.load(Ordering::Relaxed) {
+            true => PartCheck::Crc32c,
+            false => PartCheck::ContentMd5,
+        }
+    }
+
+    fn set_honours_if_none_match(&self, honoured: bool) {
+        self.modes
+            .honours_if_none_match
+            .store(honoured, Ordering::Relaxed);
+    }
+
+    fn set_part_check(&self, check: PartCheck) {
+        self.modes
+            .crc32c_parts
+            .store(check == PartCheck::Crc32c, Ordering::Relaxed);
+    }
+
     pub async fn new(s3: &S3Config, upload: &UploadConfig) -> Self {
         Self {
             client: build_client(s3).await,
@@ -92,8 +129,12 @@ impl Target {
             encryption: s3.server_side_encryption.map(ServerSideEncryption::from),
             kms_key_id: s3.sse_kms_key_id.clone(),
             acl: s3.acl.map(ObjectCannedAcl::from),
-            honours_if_none_match: s3.honours_if_none_match == config::IfNoneMatch::Honoured,
-            part_check: PartCheck::ContentMd5,
+            modes: Arc::new(Modes {
+                honours_if_none_match: AtomicBool::new(
+                    s3.honours_if_none_match == config::IfNoneMatch::Honoured,
+                ),
+                crc32c_parts: AtomicBool::new(false),
+            }),
             read_stall: upload.read_stall_timeout,
         }
     }

@@ -52,16 +52,17 @@ pub struct Settled {
 impl Target {
     /// Decides [`Target::honours_if_none_match`] from the setting, probing
     /// the server when it is `auto`.
-    pub async fn settle_if_none_match(&mut self, setting: IfNoneMatch) -> Settled {
+    pub async fn settle_if_none_match(&self, setting: IfNoneMatch) -> Settled {
         let settled = self.if_none_match_answer(setting).await;
-        self.honours_if_none_match = settled.honoured;
+        self.set_honours_if_none_match(settled.honoured);
         settled
     }
 
     /// Both settings at start, their probes run side by side: on a long
-    /// link each costs a few round trips.
+    /// link each costs a few round trips. Uploads through any clone of
+    /// this target take the answers as they come.
     pub async fn settle(
-        &mut self,
+        &self,
         if_none_match: IfNoneMatch,
         checksum: Checksum,
     ) -> (Settled, SettledCheck) {
@@ -69,8 +70,8 @@ impl Target {
             self.if_none_match_answer(if_none_match),
             self.checksum_answer(checksum)
         );
-        self.honours_if_none_match = settled.honoured;
-        self.part_check = checked.check;
+        self.set_honours_if_none_match(settled.honoured);
+        self.set_part_check(checked.check);
         (settled, checked)
     }
 
@@ -252,9 +253,9 @@ impl Target {
     /// it does not check could be stored with altered bytes. Only where
     /// the probe cannot tell do they differ: `auto` stays with
     /// Content-MD5, `crc32c` trusts the setting.
-    pub async fn settle_checksum(&mut self, setting: Checksum) -> SettledCheck {
+    pub async fn settle_checksum(&self, setting: Checksum) -> SettledCheck {
         let settled = self.checksum_answer(setting).await;
-        self.part_check = settled.check;
+        self.set_part_check(settled.check);
         settled
     }
 

@@ -76,7 +76,7 @@ impl Target {
         let needed = size.div_ceil(10_000).div_ceil(MIB) * MIB;
         Some(Split {
             part_size: self.part_size.max(needed),
-            check: self.part_check,
+            check: self.part_check(),
         })
     }
 

@@ -33,7 +33,7 @@ pub(super) async fn upload(
     // HEAD first: not every S3-compatible server honours If-None-Match, and
     // an existing object must never be overwritten. Where the server does,
     // its 412 answers the same question without a round trip of its own.
-    let existing = if target.honours_if_none_match {
+    let existing = if target.honours_if_none_match() {
         None
     } else {
         match target.head(&key.key).await {
