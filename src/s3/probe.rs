@@ -60,19 +60,16 @@ impl Target {
 
     /// Both settings at start, their probes run side by side: on a long
     /// link each costs a few round trips. Uploads through any clone of
-    /// this target take the answers as they come.
+    /// this target take each answer as soon as its own probe gives it.
     pub async fn settle(
         &self,
         if_none_match: IfNoneMatch,
         checksum: Checksum,
     ) -> (Settled, SettledCheck) {
-        let (settled, checked) = tokio::join!(
-            self.if_none_match_answer(if_none_match),
-            self.checksum_answer(checksum)
-        );
-        self.set_honours_if_none_match(settled.honoured);
-        self.set_part_check(checked.check);
-        (settled, checked)
+        tokio::join!(
+            self.settle_if_none_match(if_none_match),
+            self.settle_checksum(checksum)
+        )
     }
 
     async fn if_none_match_answer(&self, setting: IfNoneMatch) -> Settled {
