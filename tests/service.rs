@@ -98,8 +98,8 @@ async fn graceful_shutdown_lets_uploads_finish() {
     g.drop_database().await;
 }
 
-/// Photos are claimed and hashed ahead of the uploads (twice
-/// `upload.workers`); on a graceful stop the ones still waiting for an
+/// Photos are claimed, hashed and looked at ahead of the uploads (three
+/// times `upload.workers` in all); on a graceful stop the ones still waiting for an
 /// upload slot go back to the queue at once, while the upload in flight
 /// finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,21 +115,40 @@ async fn graceful_stop_hands_back_photos_hashed_ahead() {
         )
         .await;
     }
+    // The proxy says when the first photo's PUT reaches the server.
+    let proxy = common::faults::HttpFaultProxy::start(s3.port()).await;
     let mut c = config(&g, &s3, "");
+    c.s3.endpoint = Some(proxy.endpoint());
     c.upload.workers = Workers::Fixed(1);
     c.upload.max_bandwidth = Some(1024 * 1024);
     c.upload.shutdown_timeout = Duration::from_secs(30);
     let (shutdown, task) = start(c, None);
     wait_for(
-        "two photos claimed by one worker",
+        "three photos claimed by one worker",
         Duration::from_secs(20),
-        || async { count(&g, "s3upload_queue", "WHERE claimed_by IS NOT NULL").await == 2 },
+        || async { count(&g, "s3upload_queue", "WHERE claimed_by IS NOT NULL").await == 3 },
     )
     .await;
-    // One photo is sending (its key is reserved only once it has the slot);
-    // the other is hashed, or being hashed, and waits for the slot.
+    // One photo is sending; the others are hashed, or being hashed, and
+    // wait for the slot.
     wait_for("one upload in flight", Duration::from_secs(20), || async {
-        count(&g, "s3upload_queue", "WHERE key_md5 IS NOT NULL").await == 1
+        let puts = proxy
+            .log()
+            .into_iter()
+            .filter(|r| r.method == "PUT" && r.path.contains("ahead"));
+        puts.count() == 1
+    })
+    .await;
+    // Their keys were looked at while that photo held the only slot: the
+    // HEAD is not part of an upload's turn.
+    wait_for("the next photo's HEAD", Duration::from_secs(20), || async {
+        let log = proxy.log();
+        let sent = |method: &str| {
+            log.iter()
+                .filter(|r| r.method == method && r.path.contains("ahead") && r.status.is_some())
+                .count()
+        };
+        sent("HEAD") == 3 && sent("PUT") == 0
     })
     .await;
     shutdown.graceful.cancel();
@@ -139,7 +158,7 @@ async fn graceful_stop_hands_back_photos_hashed_ahead() {
     assert_eq!(
         count(&g, "s3upload_queue", "WHERE claimed_by IS NOT NULL").await,
         0,
-        "the photo hashed ahead was handed back"
+        "the photos hashed ahead were handed back"
     );
     let s = drain(config(&g, &s3, "")).await;
     assert_eq!(s.uploaded, 2);

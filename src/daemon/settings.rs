@@ -24,10 +24,12 @@ use crate::s3::outage::Outage;
 use crate::s3::{self, Target};
 use crate::{http, monitor, systemd, worker};
 
-/// Photos claimed and hashed ahead of the uploads, as a multiple of the
-/// uploads allowed at once: the next photos are hashed while the current ones
-/// upload, so no upload slot waits for a hash.
-const PIPELINE_DEPTH: usize = 2;
+/// Photos claimed ahead of the uploads, as a multiple of the uploads
+/// allowed at once: the next photos are hashed, and their keys reserved
+/// and looked at, while the current ones upload, so no upload slot waits
+/// for them. Over a long link a HEAD takes about as long as a small
+/// photo's upload: at twice the figure, slots went idle.
+const PIPELINE_DEPTH: usize = 3;
 
 /// What outlives a reload: the counters, the outage state and the upload
 /// slots.

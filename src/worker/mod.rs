@@ -1,15 +1,16 @@
 //! One claimed item (a photo or one of its formats), start to finish:
 //! read the Piwigo row, resolve the file, hash it, de-duplicate (photos),
-//! reserve its key, upload without overwriting, record. The kinds differ
-//! only where `queue::item::Item` says so. `send` is the trip to the
-//! bucket, `record` how the end is written down.
+//! reserve its key and look at it, then, in an upload slot, upload
+//! without overwriting and record. The kinds differ only where
+//! `queue::item::Item` says so. `send` is the trip to the bucket,
+//! `record` how the end is written down.
 
 mod record;
 mod send;
 
 pub use record::panicked;
-use record::{complete, counted, fail};
-use send::upload;
+use record::{complete, counted, fail, s3_fail};
+use send::{Looked, look, upload};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,10 +63,11 @@ impl Context {
 /// once per photo.
 static KEY_TAKEN_WARNED: AtomicBool = AtomicBool::new(false);
 
-/// Processes one claimed row, keeping its lease alive: hash the file, wait
-/// for an upload slot, upload. On `cancel` the row is handed back
-/// untouched, and so it is on `stop` while it waits for a slot; if the
-/// lease is lost the work stops and whoever took the row over finishes it.
+/// Processes one claimed row, keeping its lease alive: hash the file,
+/// reserve its key and look at it, wait for an upload slot, upload. On
+/// `cancel` the row is handed back untouched, and so it is on `stop`
+/// while it waits for a slot; if the lease is lost the work stops and
+/// whoever took the row over finishes it.
 pub async fn run(
     ctx: Arc<Context>,
     claim: Claimed,
@@ -85,17 +87,25 @@ pub async fn run(
         let Some(Some(prepared)) = hashed.and_then(recorded) else {
             return;
         };
+        // The database's part and the HEAD before the slot: a slot is an
+        // upload in flight, and over a long link a HEAD inside it was a
+        // round trip of every photo's turn.
+        let reserved = leased(
+            &ctx,
+            &claim,
+            &cancel,
+            reserve(&ctx, &claim, prepared, started),
+        )
+        .await;
+        let Some(Some(ready)) = reserved.and_then(recorded) else {
+            return;
+        };
         let uploads = ctx.uploads.clone().acquire_owned();
         let Some(Ok(_slot)) = leased(&ctx, &claim, &stop, uploads).await else {
             return;
         };
-        if let Some(result) = leased(
-            &ctx,
-            &claim,
-            &cancel,
-            finish(&ctx, &claim, prepared, started),
-        )
-        .await
+        if let Some(result) =
+            leased(&ctx, &claim, &cancel, upload(&ctx, &claim, ready, started)).await
         {
             recorded(result);
         }
@@ -160,6 +170,15 @@ struct Prepared {
     digest: FileDigest,
     /// The file before it was hashed, recorded with the object.
     stat: FileStat,
+}
+
+/// A photo whose key is reserved and looked at, waiting for its slot.
+struct Ready {
+    prepared: Prepared,
+    md5: String,
+    /// Sent to this key by an earlier attempt of this photo.
+    ours: bool,
+    looked: Looked,
 }
 
 /// Resolves and hashes the file. `None` when the row is finished already:
@@ -246,13 +265,15 @@ async fn prepare(
     }))
 }
 
-/// De-duplicates, reserves the key, uploads and records a hashed photo.
-async fn finish(
+/// De-duplicates a hashed photo, reserves its key and looks at it. `None`
+/// when the row is finished already: a duplicate recorded, put aside to
+/// wait for the photo holding its md5 or key, or failed.
+async fn reserve(
     ctx: &Context,
     claim: &Claimed,
     prepared: Prepared,
     started: Instant,
-) -> Result<(), DbError> {
+) -> Result<Option<Ready>, DbError> {
     let q = &ctx.queue;
     let lease = ctx.upload.claim_lease;
     let md5 = prepared.digest.md5_hex();
@@ -272,7 +293,8 @@ async fn finish(
             );
             return q
                 .wait(claim, Status::WaitingForDuplicate, other, &md5, lease)
-                .await;
+                .await
+                .map(|()| None);
         }
         if let Some(first) = q.uploaded_with_md5(&md5, prepared.digest.size).await?
             && first.image_id != claim.image_id
@@ -289,7 +311,7 @@ async fn finish(
                 stat: prepared.stat,
                 piwigo: claim.piwigo,
             };
-            return complete(ctx, claim, record, started).await;
+            return complete(ctx, claim, record, started).await.map(|()| None);
         }
     }
     // The key next: two photos sent to one key at once would both pass the
@@ -299,10 +321,20 @@ async fn finish(
         tracing::debug!(s3.key = %prepared.key.key, key_held_by = other, "another photo is being sent to this key; waiting for it");
         return q
             .wait(claim, Status::WaitingForKey, other, &reservation, lease)
-            .await;
+            .await
+            .map(|()| None);
     }
     // Sent to this key by an earlier attempt of this photo, whose record
     // was lost: an object with its bytes there is its own upload.
     let ours = claim.sent_key.as_deref() == Some(reservation.as_str());
-    upload(ctx, claim, prepared, md5, ours, started).await
+    let looked = match look(&ctx.target, &prepared.key.key).await {
+        Ok(looked) => looked,
+        Err(e) => return s3_fail(ctx, claim, &e, started).await.map(|()| None),
+    };
+    Ok(Some(Ready {
+        prepared,
+        md5,
+        ours,
+        looked,
+    }))
 }

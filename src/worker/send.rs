@@ -3,26 +3,56 @@
 //! file streamed up; then the record made.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::record::{complete, fail, s3_fail};
-use super::{Context, KEY_TAKEN_WARNED, Prepared};
+use super::{Context, KEY_TAKEN_WARNED, Prepared, Ready};
 use crate::db::DbError;
 use crate::digest::FileDigest;
 use crate::queue::{Claimed, Outcome, Record};
-use crate::s3::S3Error;
 use crate::s3::keys::ObjectKey;
 use crate::s3::upload::{Present, PutError};
+use crate::s3::{S3Error, Target};
 use crate::status::{Failure, Retry, Status};
+
+/// A HEAD older than this when the slot comes is asked again. A photo
+/// waits for its slot about as long as two uploads take; far longer means
+/// the uploads ahead of it are slow or stalled, and the time in which
+/// something outside the queue could write at the key unseen stays
+/// bounded.
+const LOOK_FRESH: Duration = Duration::from_secs(10);
+
+/// What was found at a reserved key before its photo had a slot.
+pub(super) enum Looked {
+    /// Not looked: the server answers 412 to a PUT over an object.
+    NotNeeded,
+    /// Looked at then: the object found there, if any.
+    At(Instant, Option<Present>),
+}
+
+/// HEAD first: not every S3-compatible server honours If-None-Match, and
+/// an existing object must never be overwritten. Where the server does,
+/// its 412 answers the same question without a round trip of its own.
+pub(super) async fn look(target: &Target, key: &str) -> Result<Looked, S3Error> {
+    if target.honours_if_none_match() {
+        return Ok(Looked::NotNeeded);
+    }
+    let at = Instant::now();
+    Ok(Looked::At(at, target.head(key).await?))
+}
 
 pub(super) async fn upload(
     ctx: &Context,
     claim: &Claimed,
-    prepared: Prepared,
-    md5: String,
-    ours: bool,
+    ready: Ready,
     started: Instant,
 ) -> Result<(), DbError> {
+    let Ready {
+        prepared,
+        md5,
+        ours,
+        looked,
+    } = ready;
     let Prepared {
         key,
         path,
@@ -30,16 +60,14 @@ pub(super) async fn upload(
         stat,
     } = prepared;
     let target = &ctx.target;
-    // HEAD first: not every S3-compatible server honours If-None-Match, and
-    // an existing object must never be overwritten. Where the server does,
-    // its 412 answers the same question without a round trip of its own.
-    let existing = if target.honours_if_none_match() {
-        None
-    } else {
-        match target.head(&key.key).await {
-            Ok(e) => e,
-            Err(e) => return s3_fail(ctx, claim, &e, started).await,
-        }
+    let looked = match looked {
+        Looked::At(at, _) if at.elapsed() > LOOK_FRESH => look(target, &key.key).await,
+        looked => Ok(looked),
+    };
+    let existing = match looked {
+        Ok(Looked::NotNeeded) => None,
+        Ok(Looked::At(_, present)) => present,
+        Err(e) => return s3_fail(ctx, claim, &e, started).await,
     };
     let (outcome, etag) = match existing {
         Some(present) => match found(ctx, &key, &present, &digest, ours).await {
