@@ -164,6 +164,12 @@ impl S3Error {
             (403, _) => {
                 "access denied: check the keys and that their policy allows s3:PutObject, s3:GetObject and s3:ListBucket on the bucket"
             }
+            // Not the bucket: the upload's parts were thrown away under us
+            // (a lifecycle rule, another program); the next attempt starts
+            // a new one.
+            (404, Some("NoSuchUpload")) => {
+                "the multipart upload is gone from the server (aborted by a bucket lifecycle rule or another program); the file is sent again, from its first part, with backoff"
+            }
             (404, _) => "no such bucket: check s3.bucket (and s3.endpoint)",
             (412, _) => "an object exists at this key already",
             (400, Some("KeyTooLongError")) => {
@@ -228,6 +234,9 @@ mod tests {
                 .to_string()
                 .contains("s3.bucket")
         );
+        let gone = err(404, Some("NoSuchUpload")).to_string();
+        assert!(gone.contains("multipart upload is gone"), "{gone}");
+        assert!(!gone.contains("s3.bucket"), "{gone}");
         assert!(err(301, None).to_string().contains("s3.region"));
         assert!(err(0, None).to_string().contains("no HTTP answer"));
     }
