@@ -27,8 +27,12 @@ use std::time::Duration;
 /// connections, and far below proportional, which a busy machine never
 /// shows (the uploads share the CPU with hashing, MariaDB and often the
 /// server). At +50%, 8 to 16 uploads bringing +46% over 100 ms on a
-/// 2-core machine was undone, and the figure stayed at 8.
-const DOUBLING_PAYS: f64 = 0.2;
+/// 2-core machine was undone, and the figure stayed at 8. At +20%, over
+/// 100 ms at 1 Gbit/s, where 8 carry 80% of the link and 16 fill it, the
+/// first doubling showed less in two runs of three and the figure stayed
+/// at 8; at +15% it paid in every run, and on a full 50 Mbit/s link the
+/// figure moved as it did at +20%.
+const DOUBLING_PAYS: f64 = 0.15;
 
 /// A small step (an eighth more, once a doubling has failed) pays when
 /// throughput grows by at least this share of the step's proportion
@@ -294,14 +298,14 @@ mod tests {
     fn a_doubling_pays_well_short_of_proportional() {
         // Doubling brought +30%: far from +100%, far above noise. The
         // doubling goes on, and stops at the first that brings less than
-        // +20%, back to the figure before it.
+        // +15%, back to the figure before it.
         let mut c = Controller::new(4, 64, 8);
         c.window(busy(10.0));
         c.window(busy(10.0));
         c.window(busy(10.0));
         assert_eq!(c.window(busy(13.0)), Some((32, Why::Growing)));
         c.window(busy(13.0));
-        assert_eq!(c.window(busy(15.0)), Some((16, Why::NoGain)));
+        assert_eq!(c.window(busy(14.5)), Some((16, Why::NoGain)));
         assert_eq!(c.shortest_window(), STEADY_WINDOW);
         for _ in 0..HOLD_WINDOWS {
             assert_eq!(c.window(busy(13.0)), None);
