@@ -233,25 +233,50 @@ impl Queue {
     }
 }
 
+/// Tries of a statement that InnoDB keeps picking as a deadlock's victim.
+const LOCK_TRIES: u32 = 8;
+
 /// Runs `op` again when InnoDB picked it as the victim of a deadlock (or a
 /// lock wait timed out): rows of photos that share bytes or a key are
 /// written by several workers at once, and the loser only has to retry.
+/// One that loses every try keeps its claim until the lease ends.
 async fn retrying<T, F, Fut>(mut op: F) -> Result<T, DbError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, DbError>>,
 {
-    const TRIES: u32 = 5;
     let mut tried = 1;
     loop {
         match op().await {
-            Err(e) if e.is_lock_conflict() && tried < TRIES => {
-                tokio::time::sleep(Duration::from_millis(10 * u64::from(tried))).await;
+            Err(e) if e.is_lock_conflict() && tried < LOCK_TRIES => {
+                tokio::time::sleep(lock_retry_delay(tried, spread())).await;
                 tried += 1;
             }
             result => return result,
         }
     }
+}
+
+/// The wait before try `tried + 1`: 10 ms doubling with each try, times
+/// 0.5 to 1.5 by `spread` (0 to 1), about 1.3 s over all the tries. The
+/// photos that deadlocked did so because they wrote at once (thirty
+/// identical photos woken together, each reserving the same md5): retried
+/// after the same fixed waits, they met again in every try, and under
+/// load one lost all five and sat out its claim lease.
+fn lock_retry_delay(tried: u32, spread: f64) -> Duration {
+    let base = Duration::from_millis(10).saturating_mul(1 << tried.saturating_sub(1).min(10));
+    base.mul_f64(0.5 + spread.clamp(0.0, 1.0))
+}
+
+/// A number from 0 to 1 that differs between callers a few microseconds
+/// apart: enough to take apart retries and backoffs that would otherwise
+/// run in step.
+fn spread() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos % 1000) / 1000.0
 }
 
 /// SQL for a moment `d` from now.
@@ -264,13 +289,8 @@ fn micros_from_now(d: Duration) -> String {
 pub fn backoff(attempts: u32, min: Duration, max: Duration) -> Duration {
     let factor = 2u32.saturating_pow(attempts.min(20));
     let base = min.saturating_mul(factor).min(max);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
     // Up to +10%, never above the cap.
-    let spread = base.mul_f64(f64::from(nanos % 1000) / 10_000.0);
-    (base + spread).min(max)
+    (base + base.mul_f64(spread() / 10.0)).min(max)
 }
 
 #[cfg(test)]
@@ -305,5 +325,22 @@ mod tests {
         assert!(b3 >= Duration::from_secs(80) && b3 <= Duration::from_secs(89));
         assert_eq!(backoff(30, min, max), max);
         assert_eq!(backoff(u32::MAX, min, max), max);
+    }
+
+    #[test]
+    fn lock_retries_double_and_spread_apart() {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        assert_eq!(ms(lock_retry_delay(1, 0.5)), 10.0);
+        assert_eq!(ms(lock_retry_delay(1, 0.0)), 5.0);
+        assert_eq!(ms(lock_retry_delay(1, 1.0)), 15.0);
+        assert_eq!(ms(lock_retry_delay(4, 0.5)), 80.0);
+        // Two photos that met in one try wait apart in the next.
+        assert!(lock_retry_delay(3, 0.1) + Duration::from_millis(20) < lock_retry_delay(3, 0.9));
+        let all: Duration = (1..LOCK_TRIES).map(|t| lock_retry_delay(t, 1.0)).sum();
+        assert!(all < Duration::from_secs(2), "{all:?}");
+        // Out-of-range spreads and tries stay bounded.
+        assert_eq!(lock_retry_delay(u32::MAX, 9.0), lock_retry_delay(11, 1.0));
+        let s = spread();
+        assert!((0.0..1.0).contains(&s), "{s}");
     }
 }
