@@ -948,8 +948,9 @@ def execute(ctx: Context, run: Run, index: int, total: int) -> None:
 # CPU profile of piwigo-s3upload: where its CPU time goes, hashing apart.
 
 PERF_HZ = 997
-# Symbols that compute md5: md-5 (RustCrypto, `md5_compress` with its asm
-# feature) and md5-many, whatever their mangling.
+# Symbols that compute md5: AWS-LC's (`md5_block_asm_data_order`,
+# `MD5_Update`, under AWS-LC's symbol prefix), and md-5's and md5-many's
+# in builds before it, whatever their mangling.
 HASHING = re.compile(r"md5", re.IGNORECASE)
 
 

@@ -55,7 +55,8 @@
 //!   (`worker::record`).
 //! - [`sweep`]: aborting multipart uploads a killed daemon left behind.
 //! - [`digest`]: the md5 of one file (and its parts) on the blocking pool,
-//!   failing that file alone when a read stalls.
+//!   failing that file alone when a read stalls; [`md5`] is the hash
+//!   itself (AWS-LC's assembly, the daemon's only `unsafe`).
 //! - [`s3`]: the client, object keys, streaming uploads, listing and
 //!   reading back, error mapping.
 //! - [`check`]: the `check` command's findings.
@@ -104,6 +105,7 @@ pub mod health;
 pub mod http;
 pub mod init;
 pub mod journald;
+pub mod md5;
 pub mod metrics;
 pub mod monitor;
 pub mod periodic;

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use md5::{Digest, Md5};
 use tokio::io::AsyncWriteExt;
 
 use super::owner;
+use crate::md5::Md5;
 use crate::piwigo::GalleryRoot;
 use crate::s3::Target;
 use crate::verify::disk::md5_file;
@@ -158,7 +158,7 @@ async fn download(target: &Target, job: &Job, dest: &Path, temp: &Path) -> Outco
     if len != job.size {
         return Outcome::Refused(format!("{len} bytes downloaded, {} expected", job.size));
     }
-    let md5 = format!("{:x}", hasher.finalize());
+    let md5 = crate::digest::hex(&hasher.finalize());
     if let Some(want) = &job.md5
         && *want != md5
     {

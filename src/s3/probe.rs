@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::base64;
-use md5::Digest;
 
 use super::Target;
 use super::error::S3Error;
@@ -143,7 +142,7 @@ impl Target {
             .bucket(&self.bucket)
             .key(key)
             .content_type("text/plain")
-            .content_md5(base64::encode(md5::Md5::digest(PROBE_BODY)))
+            .content_md5(base64::encode(crate::md5::Md5::digest(PROBE_BODY)))
             .if_none_match("*")
             .set_storage_class(self.storage_class.clone())
             .set_server_side_encryption(self.encryption.clone())
@@ -188,7 +187,7 @@ impl Target {
             .bucket(&self.bucket)
             .key(&key)
             .content_type("text/plain")
-            .content_md5(base64::encode(md5::Md5::digest(b"other bytes")))
+            .content_md5(base64::encode(crate::md5::Md5::digest(b"other bytes")))
             .set_storage_class(self.storage_class.clone())
             .set_server_side_encryption(self.encryption.clone())
             .set_ssekms_key_id(self.kms_key_id.clone())

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use md5::{Digest, Md5};
 
 use super::{S3Error, Target};
+use crate::md5::Md5;
 
 /// One object as a listing shows it.
 #[derive(Debug, Clone)]
@@ -115,7 +115,7 @@ impl Target {
                     len += chunk.len() as u64;
                     h.update(&chunk);
                 }
-                Ok(None) => return Ok(Some((format!("{:x}", h.finalize()), len))),
+                Ok(None) => return Ok(Some((crate::digest::hex(&h.finalize()), len))),
                 Err(e) => {
                     return Err(S3Error {
                         op: "get object",

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedPart, Delete, ObjectIdentifier};
 use aws_smithy_types::base64;
-use md5::{Digest, Md5};
 
 use super::Target;
 use super::error::S3Error;
 use super::multipart::Multipart;
-use crate::digest::{PartCheck, PartSum};
+use crate::digest::{PartCheck, PartSum, hex};
+use crate::md5::Md5;
 
 /// S3's smallest part (all but the last).
 pub const MIN_PART: usize = 5 * 1024 * 1024;
@@ -159,7 +159,7 @@ impl Target {
 impl StreamUpload {
     /// Sends one part, checked by the server against its Content-MD5.
     pub async fn part(&mut self, bytes: Vec<u8>) -> Result<(), S3Error> {
-        let md5: [u8; 16] = Md5::digest(&bytes).into();
+        let md5 = Md5::digest(&bytes);
         self.whole.update(&bytes);
         let len = bytes.len() as u64;
         let number = self.parts.len() as i32 + 1;
@@ -185,8 +185,8 @@ impl StreamUpload {
             all.update(md5);
         }
         Ok(Streamed {
-            etag: format!("{:x}-{}", all.finalize(), self.part_md5s.len()),
-            md5: format!("{:x}", self.whole.finalize()),
+            etag: format!("{}-{}", hex(&all.finalize()), self.part_md5s.len()),
+            md5: hex(&self.whole.finalize()),
             key: self.key,
             size: self.size,
         })
@@ -201,7 +201,7 @@ impl Target {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> Result<(), S3Error> {
-        let md5: [u8; 16] = Md5::digest(&bytes).into();
+        let md5 = Md5::digest(&bytes);
         self.client
             .put_object()
             .bucket(&self.bucket)

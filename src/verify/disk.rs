@@ -5,9 +5,9 @@ use std::io::Read;
 use std::path::Path;
 
 use futures_util::StreamExt;
-use md5::{Digest, Md5};
 use serde::Serialize;
 
+use crate::md5::Md5;
 use crate::piwigo::{FileError, GalleryRoot};
 use crate::queue::records::Recorded;
 
@@ -66,7 +66,7 @@ pub fn md5_file(path: &Path) -> std::io::Result<(String, u64)> {
         hasher.update(&buf[..n]);
         len += n as u64;
     }
-    Ok((format!("{:x}", hasher.finalize()), len))
+    Ok((crate::digest::hex(&hasher.finalize()), len))
 }
 
 pub async fn audit(root: &GalleryRoot, records: &[Recorded]) -> DiskAudit {
