@@ -25,6 +25,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::StreamBody;
 use rustix::io::{Errno, ReadWriteFlags};
 
+use super::stall::Progress;
 use super::throttle::Limiter;
 use crate::piwigo::off_runtime;
 
@@ -39,9 +40,20 @@ pub struct Reading {
     pub limiter: Option<Arc<Limiter>>,
 }
 
-/// `path[offset..offset + length]` as a body.
-pub fn body(path: PathBuf, offset: u64, length: u64, reading: Reading) -> ByteStream {
+/// `path[offset..offset + length]` as a body, noting in `progress` each
+/// chunk the connection takes.
+pub fn body(
+    path: PathBuf,
+    offset: u64,
+    length: u64,
+    reading: Reading,
+    progress: Progress,
+) -> ByteStream {
     ByteStream::new(SdkBody::retryable(move || {
+        progress.restart();
+        if length == 0 {
+            progress.sent();
+        }
         SdkBody::from_body_1_x(Exact {
             inner: StreamBody::new(Box::pin(chunks(
                 path.clone(),
@@ -50,6 +62,7 @@ pub fn body(path: PathBuf, offset: u64, length: u64, reading: Reading) -> ByteSt
                 reading.clone(),
             ))),
             remaining: length,
+            progress: progress.clone(),
         })
     }))
 }
@@ -173,6 +186,7 @@ impl Range {
 struct Exact<B> {
     inner: B,
     remaining: u64,
+    progress: Progress,
 }
 
 impl<B> Body for Exact<B>
@@ -192,6 +206,10 @@ where
             && let Some(data) = frame.data_ref()
         {
             this.remaining = this.remaining.saturating_sub(data.len() as u64);
+            this.progress.moved();
+            if this.remaining == 0 {
+                this.progress.sent();
+            }
         }
         polled
     }
@@ -237,8 +255,18 @@ mod tests {
         let (_dir, path, bytes) = file_of(1_000_003);
         for chunk in [4096, 256 * 1024, 2_000_000] {
             for (offset, length) in [(0, 1_000_003), (5, 0), (65_536, 300_001), (999_999, 4)] {
-                let body = body(path.clone(), offset, length, reading(chunk));
+                let progress = Progress::new();
+                let body = body(
+                    path.clone(),
+                    offset,
+                    length,
+                    reading(chunk),
+                    progress.clone(),
+                );
                 let got = collect(body).await.unwrap();
+                // The watch stops judging once every byte was taken (an
+                // empty body has nothing to take).
+                assert!(progress.is_sent(), "{chunk} {offset} {length}");
                 let start = offset as usize;
                 assert_eq!(
                     got,
@@ -252,7 +280,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_shorter_than_its_range_is_an_error() {
         let (_dir, path, _) = file_of(1000);
-        let err = collect(body(path, 0, 2000, reading(256)))
+        let err = collect(body(path, 0, 2000, reading(256), Progress::new()))
             .await
             .unwrap_err();
         assert!(err.contains("ended 1000 bytes early"), "{err}");
@@ -261,16 +289,22 @@ mod tests {
     #[tokio::test]
     async fn a_missing_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = collect(body(dir.path().join("gone.jpg"), 0, 10, reading(256)))
-            .await
-            .unwrap_err();
+        let err = collect(body(
+            dir.path().join("gone.jpg"),
+            0,
+            10,
+            reading(256),
+            Progress::new(),
+        ))
+        .await
+        .unwrap_err();
         assert!(err.contains("NotFound"), "{err}");
     }
 
     #[tokio::test]
     async fn a_body_is_read_again_for_a_retry() {
         let (_dir, path, bytes) = file_of(70_000);
-        let body = body(path, 0, 70_000, reading(4096));
+        let body = body(path, 0, 70_000, reading(4096), Progress::new());
         let again = body.into_inner().try_clone().expect("retryable");
         assert_eq!(collect(ByteStream::new(again)).await.unwrap(), bytes);
     }
@@ -304,10 +338,12 @@ mod tests {
         assert!(made.success());
         let mut slow = reading(4096);
         slow.stall = Duration::from_millis(200);
-        let stuck = tokio::spawn(collect(body(fifo.clone(), 0, 10, slow)));
+        let stuck = tokio::spawn(collect(body(fifo.clone(), 0, 10, slow, Progress::new())));
         let (_dir, path, bytes) = file_of(5000);
         assert_eq!(
-            collect(body(path, 0, 5000, reading(4096))).await.unwrap(),
+            collect(body(path, 0, 5000, reading(4096), Progress::new()))
+                .await
+                .unwrap(),
             bytes
         );
         let err = stuck.await.unwrap().unwrap_err();
@@ -319,7 +355,7 @@ mod tests {
     #[tokio::test]
     async fn the_size_is_known_before_a_byte_is_read() {
         let (_dir, path, _) = file_of(10);
-        let body = body(path, 2, 8, reading(4096));
+        let body = body(path, 2, 8, reading(4096), Progress::new());
         assert_eq!(body.size_hint(), (8, Some(8)));
     }
 }

@@ -11,6 +11,7 @@ pub mod probe;
 pub mod pushback;
 pub mod read;
 pub mod stale;
+mod stall;
 pub mod stream;
 pub mod throttle;
 mod trailer;

@@ -14,6 +14,7 @@ use aws_smithy_types::base64;
 
 use super::Target;
 use super::error::S3Error;
+use super::stall::{self, Progress};
 use crate::digest::{PartCheck, PartSum};
 
 /// An open multipart upload. Dropped before [`Multipart::complete`] or
@@ -82,13 +83,16 @@ impl Target {
 impl Multipart {
     /// Sends part `number` (from 1), `length` bytes of `body`, with its
     /// checksum as a header, worked out before the body is sent: no
-    /// aws-chunked encoding, which several servers refuse.
+    /// aws-chunked encoding, which several servers refuse. A body read
+    /// from a file comes with its `progress`, and is watched by
+    /// [`stall::watch`] instead of the SDK.
     pub(super) async fn send_part(
         &self,
         number: i32,
         length: u64,
         sum: PartSum,
         body: ByteStream,
+        progress: Option<&Progress>,
     ) -> Result<CompletedPart, S3Error> {
         let request = self
             .target
@@ -106,11 +110,20 @@ impl Multipart {
                 (request.checksum_crc32_c(&crc), Some(crc))
             }
         };
-        let out = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("upload part", &self.key, e))?;
+        let request = request.body(body);
+        let sent = match progress {
+            Some(progress) => {
+                let sent = request
+                    .customize()
+                    .config_override(stall::sdk_watch_off())
+                    .send();
+                stall::watch(progress, stall::GRACE, sent)
+                    .await
+                    .map_err(|stalled| stalled.error("upload part", &self.key))?
+            }
+            None => request.send().await,
+        };
+        let out = sent.map_err(|e| S3Error::from_sdk("upload part", &self.key, e))?;
         Ok(CompletedPart::builder()
             .part_number(number)
             .set_e_tag(out.e_tag)

@@ -323,6 +323,7 @@ impl Target {
                 body.len() as u64,
                 PartSum::Crc32c(crc),
                 ByteStream::from_static(body),
+                None,
             )
         };
         let verdict = match part(1, PROBE_BODY).await {

@@ -165,7 +165,13 @@ impl StreamUpload {
         let number = self.parts.len() as i32 + 1;
         let part = self
             .upload
-            .send_part(number, len, PartSum::Md5(md5), ByteStream::from(bytes))
+            .send_part(
+                number,
+                len,
+                PartSum::Md5(md5),
+                ByteStream::from(bytes),
+                None,
+            )
             .await?;
         self.parts.push(part);
         self.part_md5s.push(md5);

@@ -15,6 +15,7 @@ use super::error::S3Error;
 use super::file_body::Reading;
 use super::keys::ObjectKey;
 use super::multipart::Multipart;
+use super::stall::{self, Progress};
 use crate::digest::{FileDigest, PartCheck, PartSum, Split};
 use crate::piwigo::{FileError, off_runtime};
 
@@ -145,8 +146,9 @@ impl Target {
         path: &Path,
         digest: &FileDigest,
     ) -> Result<Put, PutError> {
-        let body = self.body(path, 0, digest.size);
-        let out = self
+        let progress = Progress::new();
+        let body = self.body(path, 0, digest.size, &progress);
+        let request = self
             .client
             .put_object()
             .bucket(&self.bucket)
@@ -161,8 +163,12 @@ impl Target {
             .set_ssekms_key_id(self.kms_key_id.clone())
             .set_acl(self.acl.clone())
             .body(body)
-            .send()
+            .customize()
+            .config_override(stall::sdk_watch_off())
+            .send();
+        let out = stall::watch(&progress, stall::GRACE, request)
             .await
+            .map_err(|stalled| stalled.error("put object", &key.key))?
             .map_err(|e| S3Error::from_sdk("put object", &key.key, e))?;
         self.stored_as_read(path, out.e_tag.as_deref(), &digest.md5)?;
         Ok(Put { etag: out.e_tag })
@@ -250,8 +256,11 @@ impl Target {
     ) -> Result<CompletedPart, PutError> {
         let offset = n as u64 * digest.part_size;
         let length = digest.part_size.min(digest.size - offset);
-        let body = self.body(path, offset, length);
-        let part = upload.send_part(n as i32 + 1, length, sum, body).await?;
+        let progress = Progress::new();
+        let body = self.body(path, offset, length, &progress);
+        let part = upload
+            .send_part(n as i32 + 1, length, sum, body, Some(&progress))
+            .await?;
         // A part stored with other bytes fails the upload before it is
         // completed: it is aborted and nothing becomes visible. A part
         // sent with its CRC32C was checked by the server itself (the probe
@@ -266,7 +275,7 @@ impl Target {
     /// the SDK can retry it, paced when a bandwidth cap is set. A file that
     /// cannot be opened or read fails the request without an answer, and
     /// [`Self::local_cause`] then says why.
-    fn body(&self, path: &Path, offset: u64, length: u64) -> ByteStream {
+    fn body(&self, path: &Path, offset: u64, length: u64, progress: &Progress) -> ByteStream {
         let reading = Reading {
             chunk: match self.limiter {
                 Some(_) => super::throttle::CHUNK,
@@ -275,7 +284,7 @@ impl Target {
             stall: self.read_stall,
             limiter: self.limiter.clone(),
         };
-        super::file_body::body(path.to_owned(), offset, length, reading)
+        super::file_body::body(path.to_owned(), offset, length, reading, progress.clone())
     }
 
     /// What the file says after a send failed without an answer: gone,
