@@ -5,9 +5,9 @@
 //! faster than the `md-5` crate's (725-795 against 610-620 MB/s on one
 //! core of an AMD EPYC, 1 MiB buffers). AWS-LC is the AWS cryptography
 //! team's library, the SDK's own default crypto; it is compiled in
-//! statically, and nothing else of it is used. These few lines are the only `unsafe` in the
-//! daemon; the tests hold them to RFC 1321's vectors and to `md-5` over
-//! random splits.
+//! statically, and nothing else of it is used. These few lines are the
+//! only `unsafe` in the daemon; the tests hold them to RFC 1321's vectors
+//! and to `md-5` over random splits.
 
 use std::mem::MaybeUninit;
 
@@ -64,10 +64,7 @@ impl Default for Md5 {
 #[cfg(test)]
 mod tests {
     use super::Md5;
-
-    fn hex(d: [u8; 16]) -> String {
-        d.iter().map(|b| format!("{b:02x}")).collect()
-    }
+    use crate::digest::hex;
 
     #[test]
     fn rfc_1321_vectors() {
@@ -90,7 +87,7 @@ mod tests {
             ),
         ];
         for (input, want) in cases {
-            assert_eq!(hex(Md5::digest(input.as_bytes())), want, "md5({input:?})");
+            assert_eq!(hex(&Md5::digest(input.as_bytes())), want, "md5({input:?})");
         }
     }
 

@@ -7,8 +7,9 @@
 //! costs on a slow link: it wakes every upload in flight ten times a
 //! second to look at its throughput. Over 100 ms at 50 Mbit/s, with 8
 //! uploads at once for 13 s, that was about a quarter of the daemon's
-//! context switches and 15-25% of its CPU. This watch wakes once per [`GRACE`]
-//! and upload, and only looks: the body itself notes each chunk taken.
+//! context switches and 15-25% of its CPU. This watch wakes once per
+//! [`GRACE`] and upload, and only looks: the body itself notes each chunk
+//! taken.
 //! Snapshots and other bodies held in memory keep the SDK's protection.
 
 use std::future::Future;
