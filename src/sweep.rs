@@ -16,8 +16,8 @@ use crate::worker;
 
 /// Between sweeps: abandoned parts cost little for a few minutes more.
 const EVERY: Duration = Duration::from_secs(15 * 60);
-/// The first sweep of a running daemon (`run --until-idle` sweeps before
-/// it starts instead).
+/// The first sweep of a running daemon (`run --until-idle` sweeps at once,
+/// beside its uploads).
 const FIRST_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]

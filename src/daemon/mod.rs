@@ -155,8 +155,21 @@ pub async fn run(
         monitor.enabled = settings.config().monitor.enabled,
         "piwigo-s3upload started"
     );
+    // A run until idle sweeps once, beside its uploads rather than before
+    // them: the listing is a new connection and a request, two round trips
+    // the first photos would otherwise wait for on a long link. It spares
+    // what this run starts (younger than the lease, or claimed), and the
+    // run waits for it before it ends, even with nothing to upload.
+    let mut first_sweep = None;
     if opts.until_idle {
-        sweep::report(&sweep::once(&settings.ctx()).await);
+        let ctx = settings.ctx();
+        let stop = shutdown.graceful.child_token();
+        first_sweep = Some(Task::spawn("multipart sweep", stop.clone(), async move {
+            tokio::select! {
+                result = sweep::once(&ctx) => sweep::report(&result),
+                _ = stop.cancelled() => {}
+            }
+        }));
         let started = Instant::now();
         let monitor = settings.config().monitor.clone();
         monitor::poll_once(&pool, &t, &monitor).await?;
@@ -245,6 +258,9 @@ pub async fn run(
     }
     systemd::ready();
     pipeline::run(&mut settings, &wake, shutdown.clone(), opts.until_idle).await;
+    if let Some(sweep) = first_sweep {
+        sweep.finish().await;
+    }
     // A run until idle beat once and has no companion task to record its
     // stop: `status` and the plugin would say "running" for a minute.
     if opts.until_idle

@@ -31,6 +31,12 @@ impl Task {
 
     pub(super) async fn stop(self) {
         self.stop.cancel();
+        self.finish().await;
+    }
+
+    /// Waits for the work to end by itself (or by its stop token, if
+    /// something else cancels it).
+    pub(super) async fn finish(self) {
         if let Err(e) = self.handle.await {
             tracing::error!(task = self.name, error = %e, "background task ended abnormally");
         }
