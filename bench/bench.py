@@ -1467,9 +1467,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--ours-sweep: comma-separated worker counts, e.g. 2,4,16")
     if any(n < 1 for n in args.ours_sweep):
         p.error("--ours-sweep: worker counts of at least 1")
-    # The default and tuned runs cover their own counts already.
-    args.ours_sweep = [n for n in dict.fromkeys(args.ours_sweep)
-                       if str(n) not in (args.workers, args.tuned_workers)]
+    # The default and tuned runs cover their own counts already, when they run.
+    covered = [w for v, w in (("default", args.workers), ("tuned", args.tuned_workers))
+               if v in args.variant_list]
+    args.ours_sweep = [n for n in dict.fromkeys(args.ours_sweep) if str(n) not in covered]
     args.link_check = None
     if args.repeat is None:
         args.repeat = 1 if args.small else 3
