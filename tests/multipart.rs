@@ -1,10 +1,12 @@
-//! Multipart uploads a killed daemon left unfinished are aborted at start;
-//! live uploads and uploads outside the prefix are left alone.
+//! Multipart uploads a killed daemon left unfinished are aborted at start,
+//! even by a run with nothing to upload; live uploads and uploads outside
+//! the prefix are left alone.
 
 mod common;
 
 use std::time::Duration;
 
+use common::faults::HttpFaultProxy;
 use common::*;
 
 async fn start_upload(s3: &S3Server, key: &str) -> String {
@@ -75,6 +77,33 @@ async fn uploads_left_by_a_killed_daemon_are_aborted_at_start() {
             "another-program/video.mp4".to_string(),
             upload_key("live.jpg")
         ]
+    );
+    g.drop_database().await;
+}
+
+/// A run with nothing to upload has nothing to wait for, and still sweeps:
+/// it waits for the sweep it started beside its uploads, here slowed by a
+/// link of 400 ms per request so that the run's own end comes first.
+#[tokio::test]
+async fn a_run_with_nothing_to_upload_still_sweeps() {
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    drain(config(&g, &s3, "")).await;
+    let proxy = HttpFaultProxy::start(s3.port()).await;
+    proxy.set_latency(Duration::from_millis(400));
+    let mut c = config(&g, &s3, "");
+    c.s3.endpoint = Some(proxy.endpoint());
+    c.upload.claim_lease = Duration::from_secs(1);
+    c.monitor.enabled = false;
+    start_upload(&s3, "photos/20240517120000-left-behind.jpg").await;
+    start_upload(&s3, "another-program/video.mp4").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let summary = drain(c).await;
+    assert_eq!(summary.uploaded, 0);
+    assert_eq!(
+        s3.open_uploads().await,
+        ["another-program/video.mp4".to_string()]
     );
     g.drop_database().await;
 }
