@@ -29,7 +29,7 @@ pub enum SweepError {
 }
 
 /// One sweep with the running configuration.
-pub async fn once(ctx: &worker::Context) -> Result<Swept, SweepError> {
+async fn once(ctx: &worker::Context) -> Result<Swept, SweepError> {
     let claims = ctx.queue.live_claims().await?;
     let live: HashSet<String> = claims
         .iter()
@@ -49,8 +49,19 @@ pub async fn once(ctx: &worker::Context) -> Result<Swept, SweepError> {
     Ok(ctx.target.abort_stale_uploads(min_age, spared).await?)
 }
 
+/// One sweep, logged, unless `stop` comes first: `false` if it did.
+pub async fn once_unless_stopped(ctx: &worker::Context, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        result = once(ctx) => {
+            report(&result);
+            true
+        }
+        _ = stop.cancelled() => false,
+    }
+}
+
 /// Logs a sweep's outcome; a failed sweep is no reason to stop uploading.
-pub fn report(result: &Result<Swept, SweepError>) {
+fn report(result: &Result<Swept, SweepError>) {
     match result {
         Ok(s) if s.aborted > 0 => tracing::info!(
             aborted = s.aborted,
@@ -75,9 +86,8 @@ pub async fn run(ctx: watch::Receiver<Arc<worker::Context>>, stop: CancellationT
     }
     loop {
         let current = ctx.borrow().clone();
-        tokio::select! {
-            result = once(&current) => report(&result),
-            _ = stop.cancelled() => return,
+        if !once_unless_stopped(&current, &stop).await {
+            return;
         }
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}

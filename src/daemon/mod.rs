@@ -165,10 +165,7 @@ pub async fn run(
         let ctx = settings.ctx();
         let stop = shutdown.graceful.child_token();
         first_sweep = Some(Task::spawn("multipart sweep", stop.clone(), async move {
-            tokio::select! {
-                result = sweep::once(&ctx) => sweep::report(&result),
-                _ = stop.cancelled() => {}
-            }
+            sweep::once_unless_stopped(&ctx, &stop).await;
         }));
         let started = Instant::now();
         let monitor = settings.config().monitor.clone();
