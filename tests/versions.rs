@@ -280,7 +280,15 @@ async fn two_daemons_never_send_one_change_twice() {
     // Both see the change at their poll and both work the queue.
     let (a, b) = tokio::join!(drain(cfg.clone()), drain(cfg.clone()));
     assert_eq!(a.uploaded + b.uploaded, 1, "{a:?} {b:?}");
-    let keys = s3.keys().await;
+    // Two starts probe the server's If-None-Match at once; on rclone their
+    // probe writes and removals can leave the probe object behind (see
+    // compat's probe test). It is no photo: only photos are counted.
+    let keys: Vec<_> = s3
+        .keys()
+        .await
+        .into_iter()
+        .filter(|k| !piwigo_s3upload::s3::probe::is_probe_key("photos/", k))
+        .collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
     let history = versions::of_photo(&g.pool, &Tables::new(&g.prefix), id)
         .await

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::base64;
+use tokio::time::error::Elapsed;
 
 use super::Target;
 use super::error::S3Error;
@@ -81,30 +82,29 @@ impl Target {
                 honoured: false,
                 why: "s3.honours_if_none_match = false".into(),
             },
-            IfNoneMatch::Auto => {
-                match tokio::time::timeout(PROBE_LIMIT, self.probe_if_none_match()).await {
-                    Ok(Ok(true)) => Settled {
-                        honoured: true,
-                        why: "the probe's second write with If-None-Match: * was refused (412)"
+            IfNoneMatch::Auto => match self.probe_if_none_match().await {
+                Ok(Ok(true)) => Settled {
+                    honoured: true,
+                    why: "the probe's second write with If-None-Match: * was refused (412)".into(),
+                },
+                Ok(Ok(false)) => Settled {
+                    honoured: false,
+                    why:
+                        "the server accepted a write over the probe object despite If-None-Match: *"
                             .into(),
-                    },
-                    Ok(Ok(false)) => Settled {
-                        honoured: false,
-                        why: "the server accepted a write over the probe object despite If-None-Match: *".into(),
-                    },
-                    Ok(Err(e)) => Settled {
-                        honoured: false,
-                        why: format!("the probe failed ({e}); the HEAD stays, as is safe"),
-                    },
-                    Err(_) => Settled {
-                        honoured: false,
-                        why: format!(
-                            "the probe had no answer within {}; the HEAD stays, as is safe",
-                            humantime::format_duration(PROBE_LIMIT)
-                        ),
-                    },
-                }
-            }
+                },
+                Ok(Err(e)) => Settled {
+                    honoured: false,
+                    why: format!("the probe failed ({e}); the HEAD stays, as is safe"),
+                },
+                Err(_) => Settled {
+                    honoured: false,
+                    why: format!(
+                        "the probe had no answer within {}; the HEAD stays, as is safe",
+                        humantime::format_duration(PROBE_LIMIT)
+                    ),
+                },
+            },
         }
     }
 
@@ -118,20 +118,31 @@ impl Target {
     /// Writes the probe object twice with `If-None-Match: *`: a server
     /// that honours it refuses the second write with 412. The first write
     /// may meet an object an earlier probe left, and be refused too.
-    async fn probe_if_none_match(&self) -> Result<bool, S3Error> {
+    ///
+    /// The object is removed whatever the answer: a write that failed may
+    /// still have landed, and a second daemon probing the same key at the
+    /// same time (its writes interleaved with ours) must not find its own
+    /// removal undone by our last write.
+    async fn probe_if_none_match(&self) -> Result<Result<bool, S3Error>, Elapsed> {
         let key = self.probe_key("if-none-match");
-        if let Err(e) = self.put_probe(&key).await
+        let answer = tokio::time::timeout(PROBE_LIMIT, self.write_probe_twice(&key)).await;
+        // Bounded too: a server that stopped answering must not hold the
+        // daemon's stop, which waits for the probes.
+        let _ = tokio::time::timeout(PROBE_LIMIT, self.remove_probe(&key)).await;
+        answer
+    }
+
+    async fn write_probe_twice(&self, key: &str) -> Result<bool, S3Error> {
+        if let Err(e) = self.put_probe(key).await
             && !e.is_precondition_failed()
         {
             return Err(e);
         }
-        let honoured = match self.put_probe(&key).await {
-            Ok(()) => false,
-            Err(e) if e.is_precondition_failed() => true,
-            Err(e) => return Err(e),
-        };
-        self.remove_probe(&key).await;
-        Ok(honoured)
+        match self.put_probe(key).await {
+            Ok(()) => Ok(false),
+            Err(e) if e.is_precondition_failed() => Ok(true),
+            Err(e) => Err(e),
+        }
     }
 
     /// One write of the probe object, with the upload options photos get
