@@ -153,8 +153,20 @@ async fn graceful_stop_hands_back_photos_hashed_ahead() {
     .await;
     shutdown.graceful.cancel();
     let summary = task.await.unwrap();
-    assert_eq!(summary.uploaded, 1, "{summary:?}");
-    assert_eq!(count(&g, "s3upload_queue", "").await, 2);
+    // What happened on the wire and in the queue, should this ever fail.
+    let seen = || async {
+        let wire: Vec<_> = proxy
+            .log()
+            .into_iter()
+            .map(|r| (r.method, r.path, r.status))
+            .collect();
+        format!(
+            "{summary:?} queue {:?} wire {wire:?}",
+            g.queue_statuses().await
+        )
+    };
+    assert_eq!(summary.uploaded, 1, "{}", seen().await);
+    assert_eq!(count(&g, "s3upload_queue", "").await, 2, "{}", seen().await);
     assert_eq!(
         count(&g, "s3upload_queue", "WHERE claimed_by IS NOT NULL").await,
         0,
