@@ -107,3 +107,34 @@ async fn a_server_that_honours_if_none_match_is_spared_the_head() {
     assert_eq!(heads, 0);
     assert!(uploaded.iter().all(|u| u.1 == "uploaded"));
 }
+
+/// A probe whose writes landed but were never answered (the connection
+/// dropped after the request went through, every retry alike) keeps the
+/// HEAD, and still deletes the object it may have left.
+#[tokio::test]
+async fn a_probe_whose_writes_fail_still_removes_its_object() {
+    use common::faults::HttpFaultProxy;
+    let g = Gallery::new().await;
+    let s3 = S3Server::start().await;
+    let proxy = HttpFaultProxy::start(s3.port()).await;
+    proxy.set_stall_duration(std::time::Duration::from_millis(50));
+    // Every request goes through, and its answer never comes back (HEADs
+    // are answered; the probe asks none).
+    proxy.set_fault_rate(0.0, 1.0, 0.0, 0.0);
+    let mut c = config(&g, &s3, "");
+    c.s3.endpoint = Some(proxy.endpoint());
+    let target = piwigo_s3upload::s3::Target::new(&c.s3, &c.upload).await;
+    let settled = target
+        .settle_if_none_match(piwigo_s3upload::config::IfNoneMatch::Auto)
+        .await;
+    assert!(!settled.honoured, "{}", settled.why);
+    assert!(settled.why.contains("probe failed"), "{}", settled.why);
+    let stored = proxy
+        .log()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.status == Some(200))
+        .count();
+    assert!(stored > 0, "the writes reached the server");
+    assert_eq!(s3.get("photos/s3upload-probe/if-none-match").await, None);
+    g.drop_database().await;
+}
