@@ -295,21 +295,50 @@ impl From<config::CannedAcl> for ObjectCannedAcl {
 /// connection uses too. The SDK is built without a default client, so
 /// every S3 client must be given this one.
 pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    client_trusting(aws_smithy_http_client::tls::TrustStore::default())
+}
+
+/// The client for an `http://` endpoint with configured keys: it never
+/// speaks TLS (every request goes to the endpoint, and no credential
+/// service is asked), so it trusts no certificate, and the system's root
+/// certificates are not read and parsed at each start, a few ms of a
+/// short cron run.
+fn plain_http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    client_trusting(aws_smithy_http_client::tls::TrustStore::empty())
+}
+
+fn client_trusting(
+    roots: aws_smithy_http_client::tls::TrustStore,
+) -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, TlsContext, rustls_provider::CryptoMode};
+    let builder =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring));
+    match TlsContext::builder().with_trust_store(roots).build() {
+        Ok(context) => builder.tls_context(context).build_https(),
+        // It only stores the trust store and never fails; should it ever,
+        // the default context trusts the system's roots, which works.
+        Err(_) => builder.build_https(),
+    }
+}
+
+/// Whether `endpoint` is plain HTTP.
+fn is_plain_http(endpoint: Option<&str>) -> bool {
+    endpoint
+        .and_then(|e| e.get(..7))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
 }
 
 async fn build_client(s3: &S3Config) -> Client {
     let region = Region::new(s3.region.clone());
-    let http = https_client();
     let builder = match (&s3.access_key_id, &s3.secret_access_key) {
         // Configured keys need nothing from the AWS default chain: skipping
         // it keeps `~/.aws` (often unreadable for a service user) unread.
         (Some(id), Some(secret)) => aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
-            .http_client(http)
+            .http_client(match is_plain_http(s3.endpoint.as_deref()) {
+                true => plain_http_client(),
+                false => https_client(),
+            })
             .region(region)
             .credentials_provider(Credentials::new(
                 id.expose(),
@@ -319,8 +348,10 @@ async fn build_client(s3: &S3Config) -> Client {
                 "piwigo-s3upload-config",
             )),
         _ => {
+            // The chain may ask STS or SSO over HTTPS whatever the
+            // endpoint: the client that trusts the system's roots.
             let shared = aws_config::defaults(BehaviorVersion::latest())
-                .http_client(http)
+                .http_client(https_client())
                 .region(region)
                 .load()
                 .await;
@@ -365,6 +396,15 @@ fn url_base(s3: &S3Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_http_endpoint_gets_the_client_without_roots() {
+        assert!(is_plain_http(Some("http://127.0.0.1:9000")));
+        assert!(is_plain_http(Some("HTTP://garage:3900")));
+        assert!(!is_plain_http(Some("https://s3.example.com")));
+        assert!(!is_plain_http(Some("http")));
+        assert!(!is_plain_http(None));
+    }
 
     fn s3(endpoint: Option<&str>, path_style: bool) -> S3Config {
         S3Config {
