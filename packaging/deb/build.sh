@@ -38,6 +38,10 @@ install -D -m 0644 packaging/deb/$name.1 "$root/usr/share/man/man1/$name.1"
 gzip -9n "$root/usr/share/man/man1/$name.1"
 doc="$root/usr/share/doc/$name"
 install -D -m 0644 packaging/deb/copyright "$doc/copyright"
+# The binary links every crate of its dependency graph statically: their
+# notices and licence texts travel with it.
+python3 packaging/deb/crate_licenses.py | gzip -9n > "$doc/third-party-licenses.gz"
+chmod 0644 "$doc/third-party-licenses.gz"
 install -D -m 0644 packaging/deb/lintian-overrides "$root/usr/share/lintian/overrides/$name"
 install -m 0644 README.md "$doc/README.md"
 install -m 0644 config.example.toml "$doc/config.example.toml"

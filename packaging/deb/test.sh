@@ -49,11 +49,17 @@ getent passwd "$name" >/dev/null || fail "no system user $name"
 [ -f "/usr/share/doc/$name/config.example.toml" ] || fail "no example config in the docs"
 [ -f "/usr/share/$name/piwigo-plugin/s3upload_companion/main.inc.php" ] || fail "no companion plugin"
 [ -f "/usr/lib/systemd/system/$name.service" ] || fail "no systemd unit"
+# The crates compiled in, each with its notice: one we use directly, one
+# only the SDK pulls in, and one published without a licence file.
+for crate in "tokio " "aws-smithy-runtime " "bech32 "; do
+  zcat "/usr/share/doc/$name/third-party-licenses.gz" | grep -q "^$crate[0-9.]*: " \
+    || fail "third-party-licenses.gz has no notice of ${crate% }"
+done
 grep -q "^ExecStart=/usr/bin/$name " "/usr/lib/systemd/system/$name.service" \
   || fail "the unit does not start /usr/bin/$name"
 "/usr/bin/$name" grants --database piwigo --prefix piwigo_ | grep -q "^GRANT SELECT, LOCK TABLES, SHOW VIEW ON \`piwigo\`\.\* TO 'piwigo-s3upload'@'localhost';$" \
   || fail "grants does not print the read-only database grant"
-echo "deb test: installed; user, unit, plugin, no /etc config; grants prints"
+echo "deb test: installed; user, unit, plugin, crate licences, no /etc config; grants prints"
 
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   # mysql://user:password@host:port, as scripts/test.sh exports it.
