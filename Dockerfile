@@ -17,13 +17,22 @@ ARG RUST_VERSION=1
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /build
 
+# python3 gathers the crates' licences (below).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, against placeholder sources: this layer is rebuilt
-# only when Cargo.toml or Cargo.lock change, not on every source edit.
+# only when Cargo.toml or Cargo.lock change, not on every source edit. The
+# binary links every crate statically: their notices travel with it.
 COPY Cargo.toml Cargo.lock ./
+COPY packaging/deb/crate_licenses.py ./
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
     && cargo build --release --locked \
+    && python3 crate_licenses.py | gzip -9n > /third-party-licenses.gz \
     && rm -rf src
 
 # The real sources. migrations/ is compiled in with include_str!;
@@ -55,6 +64,8 @@ RUN groupadd --gid 10001 piwigo-s3upload \
        --home-dir /nonexistent --shell /usr/sbin/nologin piwigo-s3upload
 
 COPY --from=builder /piwigo-s3upload /usr/local/bin/piwigo-s3upload
+COPY --from=builder /third-party-licenses.gz /usr/share/doc/piwigo-s3upload/third-party-licenses.gz
+COPY LICENSE-MIT LICENSE-GPL /usr/share/doc/piwigo-s3upload/
 # The companion Piwigo plugin, to copy into Piwigo's plugins/ folder.
 COPY piwigo-plugin/s3upload_companion /usr/share/piwigo-s3upload/piwigo-plugin/s3upload_companion
 
