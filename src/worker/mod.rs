@@ -5,9 +5,11 @@
 //! `queue::item::Item` says so. `send` is the trip to the bucket,
 //! `record` how the end is written down.
 
+pub mod lease;
 mod record;
 mod send;
 
+use lease::leased;
 pub use record::panicked;
 use record::{complete, counted, fail, s3_fail};
 use send::{Looked, look, upload};
@@ -83,7 +85,15 @@ pub async fn run(
     );
     async move {
         let started = Instant::now();
-        let hashed = leased(&ctx, &claim, &cancel, prepare(&ctx, &claim, started)).await;
+        let lease = ctx.upload.claim_lease;
+        let hashed = leased(
+            &ctx.queue,
+            lease,
+            &claim,
+            &cancel,
+            prepare(&ctx, &claim, started),
+        )
+        .await;
         let Some(Some(prepared)) = hashed.and_then(recorded) else {
             return;
         };
@@ -91,7 +101,8 @@ pub async fn run(
         // upload in flight, and over a long link a HEAD inside it was a
         // round trip of every photo's turn.
         let reserved = leased(
-            &ctx,
+            &ctx.queue,
+            lease,
             &claim,
             &cancel,
             reserve(&ctx, &claim, prepared, started),
@@ -101,11 +112,17 @@ pub async fn run(
             return;
         };
         let uploads = ctx.uploads.clone().acquire_owned();
-        let Some(Ok(_slot)) = leased(&ctx, &claim, &stop, uploads).await else {
+        let Some(Ok(_slot)) = leased(&ctx.queue, lease, &claim, &stop, uploads).await else {
             return;
         };
-        if let Some(result) =
-            leased(&ctx, &claim, &cancel, upload(&ctx, &claim, ready, started)).await
+        if let Some(result) = leased(
+            &ctx.queue,
+            lease,
+            &claim,
+            &cancel,
+            upload(&ctx, &claim, ready, started),
+        )
+        .await
         {
             recorded(result);
         }
@@ -122,43 +139,6 @@ fn recorded<T>(result: Result<T, DbError>) -> Option<T> {
         Err(e) => {
             tracing::warn!(error = %e, "could not record the result; the photo is retried after the claim lease");
             None
-        }
-    }
-}
-
-/// Drives `work` while renewing the claim's lease. `None` when the work did
-/// not finish: the claim was lost, or `cancel` fired and the row was handed
-/// back.
-async fn leased<T>(
-    ctx: &Context,
-    claim: &Claimed,
-    cancel: &CancellationToken,
-    work: impl std::future::Future<Output = T>,
-) -> Option<T> {
-    let lease = ctx.upload.claim_lease;
-    tokio::pin!(work);
-    let mut beat = tokio::time::interval(lease / 3);
-    beat.tick().await;
-    loop {
-        // Cancellation first: a photo whose slot comes free after a stop
-        // was asked for goes back to the queue instead of starting.
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled() => {
-                if let Err(e) = ctx.queue.release(claim).await {
-                    tracing::warn!(error = %e, "could not hand the photo back; it returns after the claim lease");
-                }
-                return None;
-            }
-            result = &mut work => return Some(result),
-            _ = beat.tick() => match ctx.queue.heartbeat(claim, lease).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!("claim lost (lease expired); another worker takes this photo over");
-                    return None;
-                }
-                Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying"),
-            },
         }
     }
 }
