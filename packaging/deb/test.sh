@@ -51,8 +51,11 @@ getent passwd "$name" >/dev/null || fail "no system user $name"
 [ -f "/usr/lib/systemd/system/$name.service" ] || fail "no systemd unit"
 # The crates compiled in, each with its notice: one we use directly, one
 # only the SDK pulls in, and one published without a licence file.
+# Read whole first: `zcat | grep -q` fails under pipefail when grep stops
+# at its first match.
+licenses=$(zcat "/usr/share/doc/$name/third-party-licenses.gz")
 for crate in "tokio " "aws-smithy-runtime " "bech32 "; do
-  zcat "/usr/share/doc/$name/third-party-licenses.gz" | grep -q "^$crate[0-9.]*: " \
+  grep -q "^$crate[0-9.]*: " <<<"$licenses" \
     || fail "third-party-licenses.gz has no notice of ${crate% }"
 done
 grep -q "^ExecStart=/usr/bin/$name " "/usr/lib/systemd/system/$name.service" \
