@@ -10,8 +10,10 @@ crate's name, version, declared licence and the licence files it ships,
 whole.
 
 Usage: crate_licenses.py > third-party-licenses
-Exits 1, naming the crate, if a crate declares no licence or ships no
-licence file, so a package is never built without a notice it needs.
+A crate published without a licence file but under MIT gets the MIT text
+with its authors. Exits 1, naming the crate, if a crate declares no
+licence, or has no licence file and no MIT to fall back on, so a package
+is never built without a notice it needs.
 """
 
 import json
@@ -88,7 +90,8 @@ def license_files(pkg):
         named = os.path.normpath(pkg["license_file"])
         if named not in names:
             names.append(named)
-    return [(n, os.path.join(crate_dir, n)) for n in names if os.path.isfile(os.path.join(crate_dir, n))]
+    paths = ((n, os.path.join(crate_dir, n)) for n in names)
+    return [(n, path) for n, path in paths if os.path.isfile(path)]
 
 
 def main():

@@ -119,10 +119,8 @@ impl Target {
     /// that honours it refuses the second write with 412. The first write
     /// may meet an object an earlier probe left, and be refused too.
     ///
-    /// The object is removed whatever the answer: a write that failed may
-    /// still have landed, and a second daemon probing the same key at the
-    /// same time (its writes interleaved with ours) must not find its own
-    /// removal undone by our last write.
+    /// The object is removed whatever the answer: a write that failed, or
+    /// ran out of time, may still have landed.
     async fn probe_if_none_match(&self) -> Result<Result<bool, S3Error>, Elapsed> {
         let key = self.probe_key("if-none-match");
         let answer = tokio::time::timeout(PROBE_LIMIT, self.write_probe_twice(&key)).await;
