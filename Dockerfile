@@ -24,15 +24,12 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first, against placeholder sources: this layer is rebuilt
-# only when Cargo.toml or Cargo.lock change, not on every source edit. The
-# binary links every crate statically: their notices travel with it.
+# only when Cargo.toml or Cargo.lock change, not on every source edit.
 COPY Cargo.toml Cargo.lock ./
-COPY packaging/deb/crate_licenses.py ./
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
     && cargo build --release --locked \
-    && python3 crate_licenses.py | gzip -9n > /third-party-licenses.gz \
     && rm -rf src
 
 # The real sources. migrations/ is compiled in with include_str!;
@@ -40,11 +37,16 @@ RUN mkdir src \
 COPY src ./src
 COPY migrations ./migrations
 COPY config.example.toml ./
+# The binary links every crate statically: their notices travel with it,
+# gathered as for the Debian package. Here, not in the dependency layer,
+# so that editing the script does not rebuild every crate.
+COPY packaging/deb/crate_licenses.py ./
 # Copied files keep their modification times, which may predate the
 # placeholder build above: touch the crate roots so cargo rebuilds the crate.
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \
-    && cp target/release/piwigo-s3upload /piwigo-s3upload
+    && cp target/release/piwigo-s3upload /piwigo-s3upload \
+    && python3 crate_licenses.py | gzip -9n > /third-party-licenses.gz
 
 # ---- runtime -------------------------------------------------------------
 FROM debian:bookworm-slim
