@@ -8,9 +8,10 @@
 //! goes back to the figure that paid, holds there for [`HOLD_WINDOWS`]
 //! windows, then probes one small step up again (paying at [`STEP_PAYS`]
 //! of its proportion). The
-//! window right after a step up is not judged: the new connections start
-//! slowly (a TCP handshake and slow start, several round trips on a long
-//! link) and would make every step look as if it did not pay. Server
+//! window right after a step up is not judged, backlog or not: the new
+//! connections start slowly (a TCP handshake and slow start, several
+//! round trips on a long link) and would make every step look as if it
+//! did not pay. Server
 //! push-back (503 SlowDown, 429) halves it at once. Only windows with a backlog (photos waiting for a
 //! slot at three looks in four) are judged: a quiet queue says
 //! nothing about the link. The figure never leaves `min..=max`.
@@ -168,14 +169,17 @@ impl Controller {
             self.hold = HOLD_WINDOWS;
             return self.set((self.current / 2).max(self.min), Why::PushedBack);
         }
-        if !w.backlog || w.seconds <= 0.0 {
-            // Nothing to learn, and what was learnt may no longer hold.
-            self.settling = false;
-            self.first_look = None;
-            self.last = None;
+        // The new connections' ramp-up, whatever the queue showed: right
+        // after a step up the pipeline is still claiming its new room, so
+        // photos seldom wait for a slot then. Taken for a quiet queue, it
+        // made every step cost a fresh baseline window as well.
+        if std::mem::take(&mut self.settling) {
             return None;
         }
-        if std::mem::take(&mut self.settling) {
+        if !w.backlog || w.seconds <= 0.0 {
+            // Nothing to learn, and what was learnt may no longer hold.
+            self.first_look = None;
+            self.last = None;
             return None;
         }
         let rate = w.bytes as f64 / w.seconds;
@@ -402,6 +406,28 @@ mod tests {
         assert_eq!(c.current(), 16);
         // Warm: twice the throughput, so doubling paid.
         assert_eq!(c.window(busy(20.0)), Some((32, Why::Growing)));
+    }
+
+    /// Right after a step up photos seldom wait for a slot: the pipeline
+    /// is claiming its new room. That window is the new connections'
+    /// ramp-up, not a quiet queue, and the step is still judged against
+    /// the figure before it.
+    #[test]
+    fn the_ramp_up_window_needs_no_backlog() {
+        let mut c = Controller::new(4, 64, 8);
+        c.window(busy(10.0));
+        assert_eq!(c.window(busy(10.0)), Some((16, Why::Growing)));
+        let filling = Window {
+            backlog: false,
+            ..busy(5.0)
+        };
+        assert_eq!(c.window(filling), None);
+        assert_eq!(c.shortest_window(), RAMP_WINDOW);
+        assert_eq!(c.window(busy(20.0)), Some((32, Why::Growing)));
+        // A quiet window after that is a quiet queue again.
+        c.window(filling);
+        assert_eq!(c.window(filling), None);
+        assert_eq!(c.shortest_window(), Duration::ZERO);
     }
 
     /// Windows nobody judges end as soon as the slots had their say;
