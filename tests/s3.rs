@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::faults::{Fault, HttpFaultProxy};
 use common::*;
 use piwigo_s3upload::digest::digest;
 use piwigo_s3upload::piwigo::FileError;
@@ -11,13 +12,19 @@ use piwigo_s3upload::s3::Target;
 use piwigo_s3upload::s3::upload::PutError;
 
 async fn target(s3: &S3Server) -> (tempfile::TempDir, Target) {
+    target_at(&s3.endpoint, &s3.access_key).await
+}
+
+/// A target for the server at `endpoint` (the server itself, or a proxy
+/// in front of it).
+async fn target_at(endpoint: &str, access_key: &str) -> (tempfile::TempDir, Target) {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[piwigo]\ndatabase_url = \"mysql://u@127.0.0.1/x\"\nroot = \"/tmp\"\n\
          [s3]\nbucket = \"{BUCKET}\"\nendpoint = \"{}\"\nforce_path_style = true\n\
          access_key_id = \"{}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
          [upload]\nmultipart_threshold = \"5MiB\"\npart_size = \"5MiB\"\n",
-        s3.endpoint, s3.access_key
+        endpoint, access_key
     );
     let c =
         piwigo_s3upload::config::Config::from_toml(&text, std::path::Path::new("t"), None).unwrap();
@@ -48,6 +55,33 @@ async fn bytes_that_do_not_match_the_hash_are_refused() {
         );
         assert!(s3.get(&key.key).await.is_none(), "{name}: nothing stored");
     }
+}
+
+/// Parts fail together, and the first answer is not always the cause: a
+/// part answered `NoSuchUpload` before the others were refused for their
+/// bytes still reports the file as changed.
+#[tokio::test]
+async fn a_changed_file_is_named_whichever_part_answers_first() {
+    let s3 = S3Server::start().await;
+    let proxy = HttpFaultProxy::for_endpoint(&s3.endpoint).await;
+    let (dir, t) = target_at(&proxy.endpoint(), &s3.access_key).await;
+    let len = 11 * 1024 * 1024;
+    let path = dir.path().join("large.mp4");
+    std::fs::write(&path, photo_bytes(1, len)).unwrap();
+    let digest = digest(path.clone(), t.split_for(len as u64), STALL)
+        .await
+        .unwrap();
+    std::fs::write(&path, photo_bytes(2, len)).unwrap();
+    let key = t.key_for("./galleries/a/large.mp4", "large.mp4").unwrap();
+    proxy.fail_next("PUT", Fault::NoSuchUpload);
+    let err = t.put(&key, &path, &digest).await.unwrap_err();
+    assert!(
+        matches!(err, PutError::Local(FileError::Changed { .. })),
+        "{err}"
+    );
+    assert_eq!(proxy.injected("nosuchupload"), 1);
+    assert!(s3.get(&key.key).await.is_none(), "nothing stored");
+    proxy.shutdown().await;
 }
 
 /// A file that shrank or vanished after it was hashed fails as the file's

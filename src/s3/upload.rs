@@ -222,7 +222,6 @@ impl Target {
             .await?;
         // Parts go up a few at a time: one large video then uses several
         // connections, while memory stays flat (bodies stream from disk).
-        use futures_util::{StreamExt, TryStreamExt};
         type PartFuture<'a> = std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<CompletedPart, PutError>> + Send + 'a>,
         >;
@@ -236,12 +235,59 @@ impl Target {
                 Box::pin(self.put_part(&upload, path, digest, n, *sum))
             })
             .collect();
-        let completed: Vec<CompletedPart> = futures_util::stream::iter(parts)
-            .buffer_unordered(self.part_concurrency)
-            .try_collect()
-            .await?;
+        let completed = send_parts(parts, self.part_concurrency).await?;
         let etag = upload.complete(completed).await?;
         Ok(Put { etag })
+    }
+}
+
+/// Runs `parts`, `at_once` at a time. After the first failure no part is
+/// started, the parts in flight are waited for, and the failure that says
+/// most is returned ([`telling`]): parts fail together, and the first
+/// answer to arrive is not always the cause. A part refused for its bytes
+/// (the file changed) must not be reported as the upload having vanished
+/// because another part's answer came first.
+async fn send_parts<F>(parts: Vec<F>, at_once: usize) -> Result<Vec<CompletedPart>, PutError>
+where
+    F: std::future::Future<Output = Result<CompletedPart, PutError>>,
+{
+    use futures_util::StreamExt;
+    use futures_util::stream::FuturesUnordered;
+    let mut waiting = parts.into_iter();
+    let mut running = FuturesUnordered::new();
+    running.extend(waiting.by_ref().take(at_once.max(1)));
+    let mut completed = Vec::new();
+    let mut failed: Option<PutError> = None;
+    while let Some(result) = running.next().await {
+        match result {
+            Ok(part) => completed.push(part),
+            Err(e) => {
+                failed = Some(match failed.take() {
+                    Some(before) if telling(&before) <= telling(&e) => before,
+                    _ => e,
+                });
+            }
+        }
+        if failed.is_none() {
+            running.extend(waiting.next());
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(completed),
+    }
+}
+
+/// How much a failed part says about why, most first: the file itself,
+/// bytes refused for not matching their sum (the file changed), any other
+/// answer, and last the upload gone (404 `NoSuchUpload`), which another
+/// part's failure may have caused.
+fn telling(e: &PutError) -> u8 {
+    match e {
+        PutError::Local(_) => 0,
+        PutError::S3(s3) if s3.is_bad_digest() => 1,
+        PutError::S3(s3) if s3.code.as_deref() == Some("NoSuchUpload") => 3,
+        PutError::S3(_) => 2,
     }
 }
 
@@ -318,5 +364,90 @@ fn file_cause(
             reason: format!("{} bytes when hashed, {} now", digest.size, m.len()),
         }),
         Ok(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn refused(status: u16, code: &str) -> PutError {
+        PutError::S3(S3Error {
+            op: "upload part",
+            target: "v.mp4".into(),
+            http_status: status,
+            code: Some(code.into()),
+            message: "m".into(),
+        })
+    }
+
+    fn code(r: Result<Vec<CompletedPart>, PutError>) -> Option<String> {
+        match r {
+            Err(PutError::S3(e)) => e.code,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A part answers in `after_ms` with `outcome`; `started` counts the
+    /// parts that began.
+    async fn part(
+        started: &AtomicUsize,
+        after_ms: u64,
+        outcome: Option<(u16, &str)>,
+    ) -> Result<CompletedPart, PutError> {
+        started.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+        match outcome {
+            Some((status, c)) => Err(refused(status, c)),
+            None => Ok(CompletedPart::builder().part_number(1).build()),
+        }
+    }
+
+    /// The upload gone, answered first, does not hide a part refused for
+    /// its bytes still in flight; and no part starts after a failure.
+    #[tokio::test(start_paused = true)]
+    async fn the_failure_that_names_the_cause_wins() {
+        let started = AtomicUsize::new(0);
+        let parts = vec![
+            part(&started, 50, Some((400, "BadDigest"))),
+            part(&started, 10, Some((404, "NoSuchUpload"))),
+            part(&started, 30, None),
+            part(&started, 1, None),
+        ];
+        let r = send_parts(parts, 3).await;
+        assert_eq!(code(r).as_deref(), Some("BadDigest"));
+        assert_eq!(started.load(Ordering::SeqCst), 3);
+        // Among equals the first answer stands.
+        let parts = vec![
+            part(&started, 20, Some((500, "InternalError"))),
+            part(&started, 10, Some((503, "SlowDown"))),
+        ];
+        assert_eq!(
+            code(send_parts(parts, 2).await).as_deref(),
+            Some("SlowDown")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_parts_go_up_when_none_fails() {
+        let started = AtomicUsize::new(0);
+        let parts = (0..7).map(|n| part(&started, 10 * (n % 3), None)).collect();
+        assert_eq!(send_parts(parts, 2).await.map(|p| p.len()).ok(), Some(7));
+        assert_eq!(started.load(Ordering::SeqCst), 7);
+    }
+
+    #[test]
+    fn what_a_failure_says() {
+        let changed = PutError::Local(FileError::Missing("/g/v.mp4".into()));
+        let order = [
+            telling(&changed),
+            telling(&refused(400, "BadDigest")),
+            telling(&refused(403, "AccessDenied")),
+            telling(&refused(404, "NoSuchUpload")),
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
     }
 }

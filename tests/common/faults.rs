@@ -63,6 +63,9 @@ pub enum Fault {
     /// Forward the request with one bit of its body's first byte flipped,
     /// as a faulty link or middlebox would.
     FlipBodyByte,
+    /// Answer 404 `NoSuchUpload` without asking the server, as S3 does to
+    /// a part of a multipart upload that was aborted.
+    NoSuchUpload,
 }
 
 impl Fault {
@@ -75,6 +78,7 @@ impl Fault {
             Fault::Error503 => "error503",
             Fault::Redirect301 => "redirect301",
             Fault::FlipBodyByte => "flip",
+            Fault::NoSuchUpload => "nosuchupload",
         }
     }
 }
@@ -501,9 +505,9 @@ async fn handle_http(inner: &HttpInner, client: &mut TcpStream) -> Ending {
     let is_head = head.method.eq_ignore_ascii_case("HEAD");
     match fault {
         Some(Fault::Reset) => Ending::Reset,
-        Some(f @ (Fault::Error500 | Fault::Error503 | Fault::Redirect301)) => {
-            answer(inner, index, client, canned_response(f, is_head)).await
-        }
+        Some(
+            f @ (Fault::Error500 | Fault::Error503 | Fault::Redirect301 | Fault::NoSuchUpload),
+        ) => answer(inner, index, client, canned_response(f, is_head)).await,
         Some(Fault::Stall | Fault::FlipBodyByte) | None => {
             let stall = (fault == Some(Fault::Stall)).then_some(stall_for);
             let request = Exchange {
@@ -762,6 +766,14 @@ fn canned_response(fault: Fault, is_head: bool) -> Vec<u8> {
             "The bucket you are attempting to access must be addressed using the specified endpoint.",
             "<Endpoint>s3.eu-west-3.amazonaws.com</Endpoint>",
             "x-amz-bucket-region: eu-west-3\r\n",
+        ),
+        Fault::NoSuchUpload => (
+            404,
+            "Not Found",
+            "NoSuchUpload",
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+            "",
+            "",
         ),
         // Error500, and anything else that ends up answered here.
         _ => (
