@@ -80,8 +80,13 @@ pub struct RunOptions {
 }
 
 /// Database connections: workers hold one only for short queries, never
-/// during an upload, so a small pool serves many workers.
-const POOL_SIZE: u32 = 24;
+/// during an upload, and no code holding one (a transaction, the claim)
+/// waits for a second, so a small pool serves 64 uploads at once. Kept
+/// small because each connection prepares every statement it runs once,
+/// and the pool hands out its idle connections in turn: every extra
+/// connection is a round of prepares. It also stays well within the
+/// `max_user_connections` of a shared database.
+const POOL_SIZE: u32 = 8;
 
 /// Connects and checks Piwigo's tables and our own (migrating them).
 pub async fn open_database(
