@@ -6,21 +6,6 @@ mod common;
 
 use common::*;
 use piwigo_s3upload::companion::requests;
-use piwigo_s3upload::db::Tables;
-use piwigo_s3upload::queue::Queue;
-
-async fn queue_of(g: &Gallery) -> Queue {
-    let strategy = Queue::detect_strategy(&g.pool).await.unwrap();
-    Queue::new(g.pool.clone(), Tables::new(&g.prefix), strategy)
-}
-
-async fn migrated(g: &Gallery) -> Tables {
-    let t = Tables::new(&g.prefix);
-    piwigo_s3upload::queue::migrate::run(&g.pool, &t)
-        .await
-        .unwrap();
-    t
-}
 
 async fn request_row(g: &Gallery, id: u64) -> (String, Option<u64>, Option<u64>, Option<u64>) {
     sqlx::query_as(&format!(
@@ -39,7 +24,7 @@ async fn request_row(g: &Gallery, id: u64) -> (String, Option<u64>, Option<u64>,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_selection_is_queued_with_the_enqueue_rules() {
     let g = Gallery::new().await;
-    let t = migrated(&g).await;
+    let t = g.migrated().await;
     g.exec(&format!(
         "INSERT INTO {} (file, path, filesize, date_available) \
          SELECT CONCAT('p', seq, '.jpg'), CONCAT('./upload/2024/01/01/', seq, '.jpg'), 1, NOW() \
@@ -69,7 +54,7 @@ async fn a_large_selection_is_queued_with_the_enqueue_rules() {
         120_000
     );
 
-    let queued = requests::drain(&g.pool, &t, &queue_of(&g).await, true)
+    let queued = requests::drain(&g.pool, &t, &g.queue().await, true)
         .await
         .unwrap();
     assert_eq!(queued, 119_998);
@@ -93,7 +78,7 @@ async fn a_large_selection_is_queued_with_the_enqueue_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_taken_once_and_answered() {
     let g = Gallery::new().await;
-    let t = migrated(&g).await;
+    let t = g.migrated().await;
     let photo = g.add_upload(1, "a.jpg", &photo_bytes(1, 100)).await;
     let requests_table = g.table("s3upload_requests");
     g.exec(&format!(
@@ -110,7 +95,7 @@ async fn requests_are_taken_once_and_answered() {
     ))
     .await;
 
-    let (a, b) = (queue_of(&g).await, queue_of(&g).await);
+    let (a, b) = (g.queue().await, g.queue().await);
     let (ra, rb) = tokio::join!(
         requests::drain(&g.pool, &t, &a, true),
         requests::drain(&g.pool, &t, &b, true)
@@ -156,7 +141,7 @@ async fn requests_are_taken_once_and_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_naming_photos_retries_those_alone() {
     let g = Gallery::new().await;
-    let t = migrated(&g).await;
+    let t = g.migrated().await;
     let named = g.add_upload(1, "a.jpg", &photo_bytes(1, 100)).await;
     let other = g.add_upload(2, "b.jpg", &photo_bytes(2, 100)).await;
     g.exec(&format!(
@@ -180,7 +165,7 @@ async fn a_retry_naming_photos_retries_those_alone() {
     ))
     .await;
 
-    let queued = requests::drain(&g.pool, &t, &queue_of(&g).await, true)
+    let queued = requests::drain(&g.pool, &t, &g.queue().await, true)
         .await
         .unwrap();
     assert_eq!(queued, 1);

@@ -361,10 +361,7 @@ async fn an_upgrade_keeps_every_format_record() {
     ))
     .await;
 
-    let t = piwigo_s3upload::db::Tables::new(&g.prefix);
-    piwigo_s3upload::queue::migrate::run(&g.pool, &t)
-        .await
-        .unwrap();
+    g.migrated().await;
     let recorded: Vec<(u32, String, String)> = sqlx::query_as(&format!(
         "SELECT format_id, ext, status FROM {formats} ORDER BY format_id"
     ))

@@ -9,7 +9,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use piwigo_s3upload::db::Tables;
 use piwigo_s3upload::queue::enqueue;
 use piwigo_s3upload::queue::selection::Selection;
 use piwigo_s3upload::queue::{Claimed, Queue};
@@ -24,10 +23,7 @@ const GUARD: Duration = Duration::from_secs(30);
 const LEASE: Duration = Duration::from_millis(600);
 
 async fn claimed(g: &Gallery) -> (Queue, Claimed) {
-    let t = Tables::new(&g.prefix);
-    piwigo_s3upload::queue::migrate::run(&g.pool, &t)
-        .await
-        .unwrap();
+    let t = g.migrated().await;
     g.add_upload(1, "held.jpg", &photo_bytes(1, 1000)).await;
     let all = Selection {
         all: true,
@@ -36,8 +32,7 @@ async fn claimed(g: &Gallery) -> (Queue, Claimed) {
     enqueue::selection(&g.pool, &t, &all, true, &mut |_, _| {})
         .await
         .unwrap();
-    let strategy = Queue::detect_strategy(&g.pool).await.unwrap();
-    let queue = Queue::new(g.pool.clone(), t, strategy);
+    let queue = g.queue().await;
     let claim = queue.claim(1, LEASE).await.unwrap().remove(0);
     (queue, claim)
 }

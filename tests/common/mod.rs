@@ -177,6 +177,26 @@ impl Gallery {
         path
     }
 
+    /// Our tables created (or brought up to date) beside Piwigo's.
+    pub async fn migrated(&self) -> piwigo_s3upload::db::Tables {
+        let t = piwigo_s3upload::db::Tables::new(&self.prefix);
+        piwigo_s3upload::queue::migrate::run(&self.pool, &t)
+            .await
+            .unwrap();
+        t
+    }
+
+    /// The queue as the daemon opens it, on this test's database.
+    pub async fn queue(&self) -> piwigo_s3upload::queue::Queue {
+        use piwigo_s3upload::queue::Queue;
+        let strategy = Queue::detect_strategy(&self.pool).await.unwrap();
+        Queue::new(
+            self.pool.clone(),
+            piwigo_s3upload::db::Tables::new(&self.prefix),
+            strategy,
+        )
+    }
+
     pub async fn exec(&self, sql: &str) {
         self.pool.execute(sql).await.unwrap();
     }
