@@ -222,18 +222,11 @@ impl Target {
             .await?;
         // Parts go up a few at a time: one large video then uses several
         // connections, while memory stays flat (bodies stream from disk).
-        type PartFuture<'a> = std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<CompletedPart, PutError>> + Send + 'a>,
-        >;
-        // Boxed as `dyn Send`: the compiler cannot prove a stream of
-        // borrowing futures `Send` for every lifetime on its own.
-        let parts: Vec<PartFuture<'_>> = digest
+        let parts = digest
             .parts
             .iter()
             .enumerate()
-            .map(|(n, sum)| -> PartFuture<'_> {
-                Box::pin(self.put_part(&upload, path, digest, n, *sum))
-            })
+            .map(|(n, sum)| self.put_part(&upload, path, digest, n, *sum))
             .collect();
         let completed = send_parts(parts, self.part_concurrency).await?;
         let etag = upload.complete(completed).await?;
