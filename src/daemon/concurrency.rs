@@ -1,25 +1,35 @@
 //! How many uploads run at once when `upload.workers = "auto"`: pure
 //! logic, fed one measurement window at a time by `daemon::slots`.
 //!
-//! After a baseline window, the figure doubles from its start while each
-//! doubling pays (throughput of finished uploads up by at least
+//! Throughput is what the uploads' connections take from the files as
+//! they go (`s3::Sent`), not bytes of finished uploads: those come in
+//! lumps at each upload's end, and on a slow link a window of a few
+//! seconds holds too few of them to tell one figure from another (over
+//! 100 ms at 50 Mbit/s, full at 8 uploads at once, a doubling to 16 and
+//! then to 32 seemed to pay).
+//!
+//! The first window is the baseline, and the figure doubles from its
+//! start while each doubling pays (throughput up by at least
 //! [`DOUBLING_PAYS`]; a doubling whose first window falls short is judged
 //! again on that window and the next together), and once one does not it
 //! goes back to the figure that paid, holds there for [`HOLD_WINDOWS`]
 //! windows, then probes one small step up again (paying at [`STEP_PAYS`]
-//! of its proportion). The
-//! window right after a step up is not judged, backlog or not: the new
-//! connections start slowly (a TCP handshake and slow start, several
-//! round trips on a long link) and would make every step look as if it
-//! did not pay. Server
-//! push-back (503 SlowDown, 429) halves it at once. Only windows with a backlog (photos waiting for a
-//! slot at three looks in four) are judged: a quiet queue says
-//! nothing about the link. The figure never leaves `min..=max`.
+//! of its proportion). The window right after a step up is not judged,
+//! backlog or not: the new connections start slowly (a TCP handshake and
+//! slow start, several round trips on a long link) and would make every
+//! step look as if it did not pay. Server push-back (503 SlowDown, 429)
+//! halves it at once. Only windows with a backlog (photos waiting for a
+//! slot at three looks in four) are judged: a quiet queue says nothing
+//! about the link. The figure never leaves `min..=max`.
 //!
 //! How long a window lasts is the controller's call too
-//! ([`Controller::shortest_window`]): a window that is not judged ends as
-//! soon as every slot has finished an upload, and until a step has failed
-//! to pay the judged ones are short. A burst of a few hundred photos on a
+//! ([`Controller::shortest_window`]): the baseline after a start and a
+//! window that is not judged end as soon as every slot has finished an
+//! upload, and until a step has failed to pay the judged ones are short.
+//! With bytes counted as they go, the first window of a burst measures
+//! the link well enough to be the baseline; a second one, once needed
+//! while finished uploads were counted, kept a burst over 100 ms at 8
+//! uploads at once for a second. A burst of a few hundred photos on a
 //! long, fast link is over in seconds; one-second windows, two a step,
 //! left it at 8 to 16 uploads at once for most of its run.
 
@@ -60,7 +70,7 @@ const RAMP_WINDOW: Duration = Duration::from_millis(500);
 /// One measurement window, as the feeding task saw it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Window {
-    /// Bytes of uploads finished in the window.
+    /// Bytes the uploads' connections took in the window.
     pub bytes: u64,
     /// The window's length.
     pub seconds: f64,
@@ -146,9 +156,9 @@ impl Controller {
     }
 
     /// How long the next window must last at least (it also lasts until
-    /// as many uploads finished as there are slots). A window that will
-    /// not be judged, the ramp-up of new connections or the first after a
-    /// start or a quiet spell, has no shortest length.
+    /// as many uploads finished as there are slots). The ramp-up of new
+    /// connections, which is not judged, and the baseline after a start
+    /// or a quiet spell have no shortest length.
     pub(super) fn shortest_window(&self) -> Duration {
         if self.settling || self.last.is_none() {
             Duration::ZERO
@@ -215,7 +225,10 @@ impl Controller {
                     self.set(before.slots, Why::NoGain)
                 }
             }
-            Some(_) => {
+            // The figure stays, or the first window after a start, a quiet
+            // spell or a halving: a baseline, then the next step up after
+            // the hold, if any.
+            _ => {
                 self.last = Some(here);
                 if self.hold > 0 {
                     self.hold -= 1;
@@ -223,14 +236,6 @@ impl Controller {
                 } else {
                     self.grow()
                 }
-            }
-            // The first window after a start, a quiet spell or a halving
-            // holds the ramp-up (first connections, first hashes): a
-            // baseline only, or the first step up would seem to pay.
-            None => {
-                self.last = Some(here);
-                self.hold = self.hold.saturating_sub(1);
-                None
             }
         }
     }
@@ -283,9 +288,9 @@ mod tests {
             c.window(busy(link(c.current(), 1.0, 1000.0)));
             seen.push(c.current());
         }
-        // The first window is a baseline; each step up is followed by one
-        // window that is not judged.
-        assert_eq!(seen, [8, 8, 16, 16, 32, 32, 64, 64, 64]);
+        // The first window is the baseline of the first doubling; each
+        // step up is followed by one window that is not judged.
+        assert_eq!(seen, [8, 16, 16, 32, 32, 64, 64, 64, 64]);
     }
 
     #[test]
@@ -298,7 +303,7 @@ mod tests {
             seen.push(c.current());
         }
         // 32 is judged on two windows before it is undone.
-        assert_eq!(seen, [8, 16, 16, 32, 32, 32, 16]);
+        assert_eq!(seen, [16, 16, 32, 32, 32, 16, 16]);
         // After the hold, a small probe; it does not pay either.
         let mut later = vec![];
         for _ in 0..(HOLD_WINDOWS + 3) {
@@ -312,9 +317,7 @@ mod tests {
     #[test]
     fn a_flat_link_stays_at_the_start() {
         let mut c = Controller::new(4, 64, 8);
-        assert_eq!(c.window(busy(10.0)), None);
-        c.window(busy(10.0));
-        assert_eq!(c.current(), 16);
+        assert_eq!(c.window(busy(10.0)), Some((16, Why::Growing)));
         // The new connections' ramp-up.
         assert_eq!(c.window(busy(3.0)), None);
         // Judged on one window, then on two.
@@ -331,7 +334,6 @@ mod tests {
         // doubling goes on, and stops at the first that brings less than
         // +15%, back to the figure before it.
         let mut c = Controller::new(4, 64, 8);
-        c.window(busy(10.0));
         c.window(busy(10.0));
         c.window(busy(10.0));
         assert_eq!(c.window(busy(13.0)), Some((32, Why::Growing)));
@@ -356,7 +358,6 @@ mod tests {
         let mut c = Controller::new(4, 64, 8);
         c.window(busy(10.0));
         c.window(busy(10.0));
-        c.window(busy(10.0));
         c.window(busy(11.0));
         assert_eq!(c.window(busy(11.0)), Some((8, Why::NoGain)));
         // An eighth more that brings +8% pays.
@@ -374,7 +375,6 @@ mod tests {
     #[test]
     fn a_doubling_is_judged_again_on_two_windows() {
         let mut c = Controller::new(4, 64, 8);
-        c.window(busy(120.0));
         assert_eq!(c.window(busy(124.0)), Some((16, Why::Growing)));
         c.window(busy(180.0));
         // 16 carry about 150 MB/s; this window read 136, +10%.
@@ -399,7 +399,6 @@ mod tests {
     #[test]
     fn the_window_after_a_step_up_is_not_judged() {
         let mut c = Controller::new(4, 64, 8);
-        c.window(busy(10.0));
         assert_eq!(c.window(busy(10.0)), Some((16, Why::Growing)));
         // Ramp-up: no more finished than before.
         assert_eq!(c.window(busy(10.0)), None);
@@ -415,7 +414,6 @@ mod tests {
     #[test]
     fn the_ramp_up_window_needs_no_backlog() {
         let mut c = Controller::new(4, 64, 8);
-        c.window(busy(10.0));
         assert_eq!(c.window(busy(10.0)), Some((16, Why::Growing)));
         let filling = Window {
             backlog: false,
@@ -435,10 +433,9 @@ mod tests {
     #[test]
     fn windows_are_short_until_a_step_fails_to_pay() {
         let mut c = Controller::new(4, 64, 8);
-        // The first window after the start is a baseline only.
+        // The first window after the start is the baseline, taken as soon
+        // as every slot has had its say.
         assert_eq!(c.shortest_window(), Duration::ZERO);
-        c.window(busy(10.0));
-        assert_eq!(c.shortest_window(), RAMP_WINDOW);
         c.window(busy(10.0));
         assert_eq!(c.current(), 16);
         assert_eq!(c.shortest_window(), Duration::ZERO);
@@ -515,10 +512,12 @@ mod tests {
             assert_eq!(c.window(quiet), None);
         }
         assert_eq!(c.current(), 8);
-        // A backlog after a quiet spell is measured afresh, not compared
-        // with what came before it.
-        assert_eq!(c.window(busy(5.0)), None);
+        // A backlog after a quiet spell is measured afresh: its first
+        // window is the baseline the next step is judged against.
         assert_eq!(c.window(busy(5.0)), Some((16, Why::Growing)));
+        c.window(busy(5.0));
+        assert_eq!(c.window(busy(5.5)), None);
+        assert_eq!(c.window(busy(5.5)), Some((8, Why::NoGain)));
     }
 
     #[test]

@@ -276,6 +276,7 @@ async fn context(
     let mut target = Target::new(&config.s3, &config.upload).await;
     let metrics = shared.metrics.clone();
     target.count_slow_downs(Arc::new(move || metrics.slowed_down()));
+    target.count_sent(shared.slots.sent());
     let redact = Redactor::new(config.secrets());
     // Not stopped early: a probe cut short would leave its object behind,
     // and each ends by itself within its time limit.

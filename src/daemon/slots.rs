@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::concurrency::{Controller, Window};
 use crate::config::{Config, Workers};
 use crate::metrics::Metrics;
+use crate::s3::Sent;
 
 /// How often the task looks whether photos wait for a slot.
 const LOOK_EVERY: Duration = Duration::from_millis(100);
@@ -30,6 +31,9 @@ pub(super) struct Slots {
     sem: Arc<Semaphore>,
     figure: AtomicUsize,
     metrics: Arc<Metrics>,
+    /// What the uploads' connections have taken, which the windows
+    /// measure.
+    sent: Sent,
 }
 
 impl Slots {
@@ -39,11 +43,17 @@ impl Slots {
             sem: Arc::new(Semaphore::new(n)),
             figure: AtomicUsize::new(n),
             metrics,
+            sent: Sent::default(),
         })
     }
 
     pub(super) fn semaphore(&self) -> Arc<Semaphore> {
         self.sem.clone()
+    }
+
+    /// The counter every target the daemon uploads through adds to.
+    pub(super) fn sent(&self) -> Sent {
+        self.sent.clone()
     }
 
     /// Uploads allowed at once now.
@@ -81,7 +91,8 @@ impl Slots {
 /// A window being measured: the counters at its start.
 struct Open {
     started: Instant,
-    bytes: u64,
+    /// Bytes the connections had taken.
+    sent: u64,
     finished: u64,
     slow_downs: u64,
     /// Looks taken, and how many of them saw photos waiting for a slot.
@@ -93,11 +104,12 @@ struct Open {
 }
 
 impl Open {
-    fn new(m: &Metrics) -> Self {
+    fn new(slots: &Slots) -> Self {
+        let m = &slots.metrics;
         let s = m.summary();
         Self {
             started: Instant::now(),
-            bytes: s.bytes,
+            sent: slots.sent.get(),
             finished: s.uploaded + s.already_present + s.duplicates + s.failed,
             slow_downs: m.slow_downs(),
             looks: 0,
@@ -114,12 +126,12 @@ impl Open {
     /// first figure). Until then the window opens again at each look, for
     /// a second at most; after that it is a quiet one. Push-back counts
     /// from the first opening: it is never lost.
-    fn look(&mut self, waiting: bool, m: &Metrics) {
+    fn look(&mut self, waiting: bool, slots: &Slots) {
         if !waiting && self.waiting == 0 && self.not_begun < QUIET_LOOKS {
             *self = Self {
                 not_begun: self.not_begun + 1,
                 slow_downs: self.slow_downs,
-                ..Self::new(m)
+                ..Self::new(slots)
             };
             return;
         }
@@ -136,14 +148,15 @@ impl Open {
     }
 
     /// The finished window, once it has lasted long enough.
-    fn close(&self, m: &Metrics, slots: usize, shortest: Duration) -> Option<Window> {
+    fn close(&self, slots: &Slots, shortest: Duration) -> Option<Window> {
         let took = self.started.elapsed();
+        let m = &slots.metrics;
         let s = m.summary();
         let finished = s.uploaded + s.already_present + s.duplicates + s.failed - self.finished;
         let pushed_back = m.slow_downs() - self.slow_downs;
-        let enough = finished >= slots as u64 || pushed_back > 0 || took >= MAX_WINDOW;
+        let enough = finished >= slots.figure() as u64 || pushed_back > 0 || took >= MAX_WINDOW;
         (took >= shortest && enough).then(|| Window {
-            bytes: s.bytes - self.bytes,
+            bytes: slots.sent.get().saturating_sub(self.sent),
             seconds: took.as_secs_f64(),
             pushed_back,
             backlog: self.backlog(),
@@ -159,11 +172,10 @@ pub(super) async fn run(
     mut configs: watch::Receiver<Config>,
     stop: CancellationToken,
 ) {
-    let metrics = slots.metrics.clone();
     let mut tick = tokio::time::interval(LOOK_EVERY);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut tuned: Option<((usize, usize), Controller)> = None;
-    let mut open = Open::new(&metrics);
+    let mut open = Open::new(&slots);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -189,13 +201,12 @@ pub(super) async fn run(
                 // figure running now, kept within the bounds.
                 let c = Controller::new(bounds.0, bounds.1, slots.figure());
                 change(&slots, c.current(), "upload.min_workers/max_workers");
-                open = Open::new(&metrics);
+                open = Open::new(&slots);
                 &mut tuned.insert((bounds, c)).1
             }
         };
-        open.look(slots.backlog(), &metrics);
-        let Some(window) = open.close(&metrics, slots.figure(), controller.shortest_window())
-        else {
+        open.look(slots.backlog(), &slots);
+        let Some(window) = open.close(&slots, controller.shortest_window()) else {
             continue;
         };
         tracing::debug!(
@@ -209,7 +220,7 @@ pub(super) async fn run(
         if let Some((to, why)) = controller.window(window) {
             change(&slots, to, why.as_str());
         }
-        open = Open::new(&metrics);
+        open = Open::new(&slots);
     }
 }
 
@@ -226,48 +237,49 @@ mod tests {
 
     #[test]
     fn a_window_begins_when_photos_first_wait() {
-        let m = Metrics::default();
-        let mut open = Open::new(&m);
+        let slots = Slots::new(8, Arc::default());
+        let mut open = Open::new(&slots);
         let first = open.started;
         for _ in 0..3 {
-            open.look(false, &m);
+            open.look(false, &slots);
         }
         assert_eq!((open.looks, open.waiting, open.not_begun), (0, 0, 3));
         assert!(open.started >= first);
         // Photos wait: the window has begun, and the looks before it do
         // not make it quiet.
-        open.look(true, &m);
-        open.look(true, &m);
-        open.look(false, &m);
+        open.look(true, &slots);
+        open.look(true, &slots);
+        open.look(false, &slots);
         assert_eq!((open.looks, open.waiting), (3, 2));
         assert!(!open.backlog());
-        open.look(true, &m);
-        open.look(true, &m);
+        open.look(true, &slots);
+        open.look(true, &slots);
         assert!(open.backlog());
     }
 
     #[test]
     fn a_second_with_nothing_waiting_is_a_quiet_window() {
-        let m = Metrics::default();
-        let mut open = Open::new(&m);
+        // No slot: the window is long enough with nothing finished.
+        let slots = Slots::new(0, Arc::default());
+        let mut open = Open::new(&slots);
         for _ in 0..QUIET_LOOKS + 4 {
-            open.look(false, &m);
+            open.look(false, &slots);
         }
         assert_eq!((open.looks, open.not_begun), (4, QUIET_LOOKS));
-        open.look(true, &m);
+        open.look(true, &slots);
         assert!(!open.backlog());
-        let closed = open.close(&m, 0, Duration::ZERO).map(|w| w.backlog);
+        let closed = open.close(&slots, Duration::ZERO).map(|w| w.backlog);
         assert_eq!(closed, Some(false));
     }
 
     #[test]
     fn push_back_before_the_window_begins_is_kept() {
-        let m = Metrics::default();
-        let mut open = Open::new(&m);
-        m.slowed_down();
-        open.look(false, &m);
-        open.look(false, &m);
-        let w = open.close(&m, 8, Duration::ZERO);
+        let slots = Slots::new(8, Arc::default());
+        let mut open = Open::new(&slots);
+        slots.metrics.slowed_down();
+        open.look(false, &slots);
+        open.look(false, &slots);
+        let w = open.close(&slots, Duration::ZERO);
         assert_eq!(w.map(|w| w.pushed_back), Some(1));
     }
 }

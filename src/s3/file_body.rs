@@ -16,6 +16,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -38,6 +39,26 @@ pub struct Reading {
     pub stall: Duration,
     /// The bandwidth cap, paid for each chunk before it is sent.
     pub limiter: Option<Arc<Limiter>>,
+    /// Where each chunk the connection takes is counted.
+    pub sent: Sent,
+}
+
+/// Bytes the connections have taken from file bodies, retried requests
+/// and uploads still in flight included: what the link carries as it
+/// carries it. Bytes of finished uploads come in lumps at each upload's
+/// end, a few a second on a slow link, too few to tell one figure of
+/// `upload.workers = "auto"` from another within seconds.
+#[derive(Debug, Clone, Default)]
+pub struct Sent(Arc<AtomicU64>);
+
+impl Sent {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
 }
 
 /// `path[offset..offset + length]` as a body, noting in `progress` each
@@ -63,6 +84,7 @@ pub fn body(
             ))),
             remaining: length,
             progress: progress.clone(),
+            sent: reading.sent.clone(),
         })
     }))
 }
@@ -187,6 +209,7 @@ struct Exact<B> {
     inner: B,
     remaining: u64,
     progress: Progress,
+    sent: Sent,
 }
 
 impl<B> Body for Exact<B>
@@ -207,6 +230,7 @@ where
         {
             this.remaining = this.remaining.saturating_sub(data.len() as u64);
             this.progress.moved();
+            this.sent.add(data.len());
             if this.remaining == 0 {
                 this.progress.sent();
             }
@@ -232,6 +256,7 @@ mod tests {
             chunk,
             stall: Duration::from_secs(10),
             limiter: None,
+            sent: Sent::default(),
         }
     }
 
@@ -248,6 +273,21 @@ mod tests {
         let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(&path, &bytes).unwrap();
         (dir, path, bytes)
+    }
+
+    /// Every byte a connection takes is counted once per sending: a retry
+    /// sends, and counts, the body again.
+    #[tokio::test]
+    async fn the_bytes_taken_are_counted_as_they_go() {
+        let (_dir, path, _) = file_of(700_000);
+        let read = reading(65_536);
+        let sent = read.sent.clone();
+        let body = body(path, 100, 600_000, read, Progress::new()).into_inner();
+        let again = body.try_clone().expect("retryable");
+        collect(ByteStream::new(body)).await.unwrap();
+        assert_eq!(sent.get(), 600_000);
+        collect(ByteStream::new(again)).await.unwrap();
+        assert_eq!(sent.get(), 1_200_000);
     }
 
     #[tokio::test]

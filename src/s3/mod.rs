@@ -3,6 +3,7 @@
 
 pub mod error;
 mod file_body;
+pub use file_body::Sent;
 pub mod keys;
 pub mod meta;
 mod multipart;
@@ -69,6 +70,8 @@ pub struct Target {
     /// How long a look at the file after a failed send may take (a hung
     /// network mount answers no `stat()` either).
     read_stall: Duration,
+    /// Counts the bytes the connections take from file bodies.
+    sent: Sent,
 }
 
 /// How uploads through a target guard against overwrites and check their
@@ -137,6 +140,7 @@ impl Target {
                 crc32c_parts: AtomicBool::new(false),
             }),
             read_stall: upload.read_stall_timeout,
+            sent: Sent::default(),
         }
     }
 
@@ -144,6 +148,11 @@ impl Target {
     /// client to slow down.
     pub fn count_slow_downs(&mut self, on: pushback::OnSlowDown) {
         self.client = pushback::counting(&self.client, on);
+    }
+
+    /// Counts in `sent` every byte a connection takes from a file body.
+    pub fn count_sent(&mut self, sent: Sent) {
+        self.sent = sent;
     }
 
     pub fn key_for(&self, path: &str, file: &str) -> Result<ObjectKey, KeyError> {

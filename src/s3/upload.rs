@@ -322,6 +322,7 @@ impl Target {
             },
             stall: self.read_stall,
             limiter: self.limiter.clone(),
+            sent: self.sent.clone(),
         };
         super::file_body::body(path.to_owned(), offset, length, reading, progress.clone())
     }
