@@ -400,7 +400,7 @@ mod tests {
     fn the_window_after_a_step_up_is_not_judged() {
         let mut c = Controller::new(4, 64, 8);
         assert_eq!(c.window(busy(10.0)), Some((16, Why::Growing)));
-        // Ramp-up: no more finished than before.
+        // Ramp-up: no more taken than before.
         assert_eq!(c.window(busy(10.0)), None);
         assert_eq!(c.current(), 16);
         // Warm: twice the throughput, so doubling paid.
